@@ -1,0 +1,61 @@
+"""Allow-listed identifier types for anything that comes from an event.
+
+Values taken from webhooks and Kafka records end up in workflow parameters,
+file paths, git refs and YAML files. Each identifier type below is a pydantic
+``Annotated`` string with a strict pattern and length bound, so validation at
+the model boundary is the only place these rules live. Anything outside the
+pattern (``../``, shell metacharacters, newlines, YAML-breaking quotes) is
+refused before it reaches a shell, a path or a manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# A dataset key is a slash-separated path of safe segments, e.g.
+# ``churn/events/date=2026-11-26``. Segments may not be ``.`` or ``..``.
+_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+"
+DATASET_KEY_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+
+# git check-ref-format, narrowed: no "..", no leading "-" or "/", no "@{", no
+# control characters, spaces, "~^:?*[\\".
+BRANCH_PATTERN = r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*@\{)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9._/\-]+$"
+
+# MLflow registered model names: letters, digits, dot, dash, underscore.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+# Full or abbreviated hex commit id.
+GIT_SHA_PATTERN = r"^[0-9a-f]{7,64}$"
+
+# Model URIs MLflow understands and the model server may load.
+MODEL_URI_PATTERN = (
+    r"^(?:models:/[A-Za-z0-9][A-Za-z0-9_.\-]*(?:/[0-9]+|@[A-Za-z0-9_\-]+)"
+    r"|runs:/[0-9a-f]{32}/[A-Za-z0-9_.\-/]+"
+    r"|(?:s3|gs|wasbs|dbfs|mlflow-artifacts)://[A-Za-z0-9_.\-/=]+"
+    r"|file:///[A-Za-z0-9_.\-/=]+)$"
+)
+
+# Repository as "owner/name" (GitHub/Gitea) or a GitLab group path.
+REPO_PATTERN = r"^[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+$"
+
+# Kubernetes-style names (environments, overlays, namespaces).
+DNS_LABEL_PATTERN = r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$"
+
+DatasetKey = Annotated[str, StringConstraints(pattern=DATASET_KEY_PATTERN, max_length=512)]
+BranchName = Annotated[str, StringConstraints(pattern=BRANCH_PATTERN, max_length=255)]
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN, max_length=256)]
+GitSha = Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN)]
+ModelUri = Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN, max_length=1024)]
+RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255)]
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)]
+
+_DNS_UNSAFE = re.compile(r"[^a-z0-9\-]+")
+
+
+def dns_safe(text: str, max_length: int = 63) -> str:
+    """Fold arbitrary text into a DNS-1123 label (for generated resource names)."""
+    folded = _DNS_UNSAFE.sub("-", text.lower()).strip("-")
+    return folded[:max_length].rstrip("-") or "x"

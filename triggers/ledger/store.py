@@ -1,0 +1,433 @@
+"""The ledger's operations, on SQLite (single node) or PostgreSQL (replicas).
+
+Every method is one short transaction. SQLite transactions start with
+``BEGIN IMMEDIATE`` so writers queue on the database lock instead of failing
+half-way with ``SQLITE_BUSY``; PostgreSQL claims rows with
+``FOR UPDATE SKIP LOCKED`` so concurrent dispatchers never wait on, or take,
+each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import PermanentError, TemporaryError
+from triggers.event import Event
+from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
+
+
+class EventState(StrEnum):
+    RECEIVED = "received"
+    DISPATCHED = "dispatched"
+    RETRYING = "retrying"
+    DONE = "done"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead_lettered"
+
+
+CLAIMABLE = (EventState.RECEIVED, EventState.RETRYING)
+TERMINAL = (EventState.DONE, EventState.IGNORED, EventState.DEAD_LETTERED)
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    event_id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    event: Event
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    action_key: str
+    kind: str
+    rule: str
+    target: str
+    status: str
+    detail: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    event: Event
+    state: EventState
+    attempts: int
+    duplicates: int
+    last_error: str | None
+    matched_rules: list[Any]
+    next_attempt_at: datetime
+    received_at: datetime
+    updated_at: datetime
+    actions: tuple[ActionRecord, ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    origin: str
+    origin_key: str
+    reason: str
+    payload: bytes
+    headers: dict[str, Any]
+    event_id: str | None
+    created_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything here is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_ledger_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine, sqlite_synchronous)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Ledger:
+    """Stores events, their state machine, their actions, dead letters and cursors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+        self._is_postgres = engine.dialect.name == "postgresql"
+        self.owner = f"{os.uname().nodename}:{os.getpid()}"
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL") -> Ledger:
+        """Connect, check the database answers, and bring the schema to head."""
+        engine = create_ledger_engine(url, sqlite_synchronous)
+        ledger = cls(engine)
+        try:
+            if migrate:
+                from triggers.ledger.migrate import upgrade
+
+                upgrade(engine)
+            ledger.ping()
+        except OperationalError as e:
+            raise TemporaryError(f"ledger database unreachable ({engine.url.render_as_string()}): {e.orig}") from e
+        except SQLAlchemyError as e:
+            raise PermanentError(f"ledger database unusable ({engine.url.render_as_string()}): {e}") from e
+        return ledger
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._session.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            conn.rollback()
+
+    # ---- ingest ---------------------------------------------------------
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self._is_postgres else sqlite.insert
+
+    def record(self, event: Event) -> RecordResult:
+        """Store a new event, or count a redelivery of one already stored."""
+        return self.record_many([event])[0]
+
+    def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
+        """Store a batch in one transaction; duplicates (by idempotency key) are counted, not stored."""
+        if not events:
+            return []
+        now = _now()
+        unique = _unique_by_key(events)
+        rows = [
+            {
+                "id": e.id,
+                "idempotency_key": e.idempotency_key,
+                "source": e.source,
+                "type": str(e.type),
+                "subject": e.subject,
+                "time": e.time,
+                "envelope": e.model_dump(mode="json"),
+                "state": EventState.RECEIVED.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "duplicates": 0,
+                "matched_rules": [],
+                "received_at": now,
+                "updated_at": now,
+            }
+            for e in unique
+        ]
+        stmt = (
+            self._insert()(EventRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(EventRow.idempotency_key)
+        )
+        with self._tx() as s:
+            inserted = set(s.execute(stmt).scalars())
+            stored_id = {e.idempotency_key: e.id for e in unique if e.idempotency_key in inserted}
+            redeliveries = Counter(e.idempotency_key for e in events)
+            redeliveries.subtract(stored_id.keys())
+            redeliveries = +redeliveries
+            if redeliveries:
+                existing = select(EventRow.idempotency_key, EventRow.id).where(
+                    EventRow.idempotency_key.in_(list(redeliveries))
+                )
+                stored_id.update((k, v) for k, v in s.execute(existing).tuples())
+                for key, count in redeliveries.items():
+                    s.execute(
+                        update(EventRow)
+                        .where(EventRow.idempotency_key == key)
+                        .values(duplicates=EventRow.duplicates + count, updated_at=now)
+                    )
+        seen: set[str] = set()
+        results = []
+        for e in events:
+            fresh = e.idempotency_key in inserted and e.idempotency_key not in seen
+            seen.add(e.idempotency_key)
+            results.append(RecordResult(stored_id[e.idempotency_key], duplicate=not fresh))
+        return results
+
+    def dead_letter(
+        self, *, origin: str, origin_key: str, reason: str, payload: bytes, headers: dict[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """Keep input that cannot become an event, with why; idempotent per origin key."""
+        stmt = (
+            self._insert()(DeadLetterRow)
+            .values(
+                origin=origin, origin_key=origin_key, reason=reason, payload=payload, headers=headers or {},
+                event_id=event_id, created_at=_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["origin_key"])
+        )
+        with self._tx() as s:
+            s.execute(stmt)
+
+    def dead_letter_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        now = _now()
+        values = [{"headers": {}, "event_id": None, **r, "created_at": now} for r in rows]
+        stmt = self._insert()(DeadLetterRow).values(values).on_conflict_do_nothing(index_elements=["origin_key"])
+        with self._tx() as s:
+            s.execute(stmt)
+
+    # ---- dispatch -------------------------------------------------------
+
+    def claim_due(self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None) -> list[ClaimedEvent]:
+        """Lease up to ``limit`` due events to this worker.
+
+        Due means received or retrying with ``next_attempt_at`` passed, or
+        dispatched under a lease that expired (its worker died).
+        """
+        now = _now()
+        owner = owner or self.owner
+        due = or_(
+            (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
+            (EventRow.state == EventState.DISPATCHED.value) & (EventRow.lease_expires_at < now),
+        )
+        query = select(EventRow).where(due).order_by(EventRow.next_attempt_at).limit(limit)
+        if self._is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        with self._tx() as s:
+            rows = list(s.execute(query).scalars())
+            for row in rows:
+                row.state = EventState.DISPATCHED.value
+                row.lease_owner = owner
+                row.lease_expires_at = now + lease
+                row.attempts += 1
+                row.updated_at = now
+            return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts) for r in rows]
+
+    def _finish(self, event_id: str, **values: Any) -> None:
+        with self._tx() as s:
+            s.execute(
+                update(EventRow)
+                .where(EventRow.id == event_id)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=_now(), **values)
+            )
+
+    def mark_done(self, event_id: str, matched_rules: list[Any] | None = None) -> None:
+        self._finish(event_id, state=EventState.DONE.value, last_error=None, **_rules(matched_rules))
+
+    def mark_ignored(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
+        self._finish(event_id, state=EventState.IGNORED.value, last_error=reason, **_rules(matched_rules))
+
+    def mark_retry(self, event_id: str, error: str, next_attempt_at: datetime) -> None:
+        self._finish(event_id, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at)
+
+    def mark_dead(self, event_id: str, reason: str) -> None:
+        self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason)
+
+    def replay(self, event_id: str) -> None:
+        """Put an event back in the queue, whatever its state, with fresh attempts."""
+        with self._tx() as s:
+            changed = s.execute(
+                update(EventRow)
+                .where(EventRow.id == event_id)
+                .values(state=EventState.RECEIVED.value, attempts=0, next_attempt_at=_now(), lease_owner=None,
+                        lease_expires_at=None, updated_at=_now())
+            ).rowcount  # type: ignore[attr-defined]
+        if not changed:
+            raise PermanentError(f"no event with id {event_id!r}")
+
+    # ---- actions --------------------------------------------------------
+
+    def record_action(
+        self, event_id: str, *, action_key: str, kind: str, rule: str = "", target: str = "", status: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert or update the action with this key (the key is what makes it idempotent)."""
+        now = _now()
+        stmt = self._insert()(ActionRow).values(
+            event_id=event_id, action_key=action_key, kind=kind, rule=rule, target=target, status=status,
+            detail=detail or {}, created_at=now, updated_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["action_key"],
+            set_={"target": target, "status": status, "detail": detail or {}, "updated_at": now},
+        )
+        with self._tx() as s:
+            s.execute(stmt)
+
+    def get_action(self, action_key: str) -> ActionRecord | None:
+        with self._tx() as s:
+            row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
+            return _action(row) if row else None
+
+    def actions_with_status(self, statuses: Sequence[str], kind: str | None = None) -> list[tuple[str, ActionRecord]]:
+        query = select(ActionRow).where(ActionRow.status.in_(list(statuses)))
+        if kind:
+            query = query.where(ActionRow.kind == kind)
+        with self._tx() as s:
+            return [(r.event_id, _action(r)) for r in s.execute(query.order_by(ActionRow.id)).scalars()]
+
+    # ---- cursors (watcher state, alias tables) --------------------------
+
+    def get_cursor(self, name: str) -> dict[str, Any] | None:
+        with self._tx() as s:
+            row = s.get(CursorRow, name)
+            return dict(row.value) if row else None
+
+    def put_cursor(self, name: str, value: dict[str, Any]) -> None:
+        now = _now()
+        stmt = self._insert()(CursorRow).values(name=name, value=value, updated_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
+        with self._tx() as s:
+            s.execute(stmt)
+
+    # ---- reads ----------------------------------------------------------
+
+    def get(self, event_id: str) -> EventRecord | None:
+        with self._tx() as s:
+            row = s.get(EventRow, event_id)
+            if row is None:
+                return None
+            actions = s.execute(select(ActionRow).where(ActionRow.event_id == event_id).order_by(ActionRow.id)).scalars()
+            return _record(row, tuple(_action(a) for a in actions))
+
+    def list(self, *, states: Sequence[str] | None = None, limit: int = 100, offset: int = 0) -> list[EventRecord]:
+        query = select(EventRow).order_by(EventRow.received_at.desc(), EventRow.id).limit(limit).offset(offset)
+        if states:
+            query = query.where(EventRow.state.in_(list(states)))
+        with self._tx() as s:
+            rows = list(s.execute(query).scalars())
+            by_event: dict[str, list[ActionRecord]] = {}
+            if rows:
+                for a in s.execute(
+                    select(ActionRow).where(ActionRow.event_id.in_([r.id for r in rows])).order_by(ActionRow.id)
+                ).scalars():
+                    by_event.setdefault(a.event_id, []).append(_action(a))
+            return [_record(r, tuple(by_event.get(r.id, ()))) for r in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        with self._tx() as s:
+            return {state: n for state, n in s.execute(select(EventRow.state, func.count()).group_by(EventRow.state))}
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._tx() as s:
+            rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
+            return [
+                DeadLetter(r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id,
+                           _aware(r.created_at))
+                for r in rows
+            ]
+
+
+def _unique_by_key(events: Sequence[Event]) -> list[Event]:
+    first: dict[str, Event] = {}
+    for e in events:
+        first.setdefault(e.idempotency_key, e)
+    return list(first.values())
+
+
+def _rules(matched_rules: list[Any] | None) -> dict[str, Any]:
+    return {} if matched_rules is None else {"matched_rules": matched_rules}
+
+
+def _action(row: ActionRow) -> ActionRecord:
+    return ActionRecord(
+        row.action_key, row.kind, row.rule, row.target, row.status, dict(row.detail), _aware(row.created_at),
+        _aware(row.updated_at),
+    )
+
+
+def _record(row: EventRow, actions: tuple[ActionRecord, ...]) -> EventRecord:
+    return EventRecord(
+        event=Event.model_validate(row.envelope),
+        state=EventState(row.state),
+        attempts=row.attempts,
+        duplicates=row.duplicates,
+        last_error=row.last_error,
+        matched_rules=list(row.matched_rules or []),
+        next_attempt_at=_aware(row.next_attempt_at),
+        received_at=_aware(row.received_at),
+        updated_at=_aware(row.updated_at),
+        actions=actions,
+    )
