@@ -1,0 +1,119 @@
+"""Typed parameters of every pipeline, validated before anything runs or is submitted.
+
+Pipeline parameters are filled from event fields by rule templates, so they are
+untrusted input. Every string that ends up in a path, a git command, a Spark
+read or an Argo manifest is typed with an allow-list pattern here; a value that
+does not match (``../``, shell metacharacters, newlines, option-looking
+``--flags``) is refused at this boundary. Both backends render or run from
+these models, so Argo templates and Prefect flows agree on one contract.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from core.identifiers import DatasetKey, GitSha, ModelName
+
+# No segment may be "." or ".." and nothing may start with "-" (git option injection).
+_SAFE_PATH = r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+)+"
+DATA_URI_PATTERN = (
+    rf"^(?:(?:s3a?|gs|abfss?)://[a-z0-9][a-z0-9.\-]*{_SAFE_PATH}/?|file://{_SAFE_PATH}/?|{_SAFE_PATH}/?)$"
+)
+GIT_URL_PATTERN = (
+    rf"^(?:(?:https|ssh)://(?:[A-Za-z0-9_.\-]+@)?[A-Za-z0-9.\-]+(?::[0-9]{{1,5}})?{_SAFE_PATH}"
+    rf"|git@[A-Za-z0-9.\-]+:[A-Za-z0-9_.\-]+{_SAFE_PATH}?"
+    rf"|file://{_SAFE_PATH}"
+    rf"|{_SAFE_PATH})$"
+)
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]*$"
+FEAST_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+HYPERPARAMETER_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+RELATIVE_PATH_PATTERN = r"^(?!\.{1,2}(?:/|$))[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-]+)*$"
+
+DataUri = Annotated[str, StringConstraints(pattern=DATA_URI_PATTERN, max_length=1024)]
+GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_PATTERN, max_length=1024)]
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN, max_length=256)]
+FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128)]
+HyperparameterName = Annotated[str, StringConstraints(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=64)]
+RelativePath = Annotated[str, StringConstraints(pattern=RELATIVE_PATH_PATTERN, max_length=512)]
+HyperparameterValue = (
+    Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]+$", max_length=64)] | float | int | bool
+)
+
+# Metrics the evaluation gate understands, and whether larger is better.
+GATE_METRICS: dict[str, bool] = {"auc": True, "accuracy": True, "f1": True, "logloss": False}
+GateMetric = Literal["auc", "accuracy", "f1", "logloss"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+
+class EtlParams(_Params):
+    """Which raw partitions of which dataset to clean into the Feast offline store."""
+
+    dataset: DatasetKey = Field(default="churn/customer_activity", description="Dataset contract to enforce.")
+    source_uri: DataUri = Field(description="Root of the raw data; each partition is a sub-directory of it.")
+    partitions: tuple[DatasetKey, ...] = Field(
+        min_length=1, max_length=366, description="Partition sub-paths under source_uri, e.g. 'date=2026-11-26'."
+    )
+    trigger_event_id: EventId | None = Field(default=None, description="Id of the event that started the run.")
+
+
+class EvalGate(_Params):
+    """When a trained model may be promoted: an absolute bar and a margin over the champion."""
+
+    metric: GateMetric = "auc"
+    threshold: float = Field(default=0.7, description="The candidate must reach at least this (or at most, for loss).")
+    champion_margin: float = Field(default=0.0, ge=0.0, description="Required improvement over the champion.")
+    promote_to: Literal["Staging", "challenger"] = Field(
+        default="challenger", description="'Staging' moves the registry stage; 'challenger' sets that alias."
+    )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return GATE_METRICS[self.metric]
+
+
+class RetrainParams(_Params):
+    """Retrain the model from the ML code repo at one commit, optionally after an ETL of new data."""
+
+    repo_url: GitUrl = Field(description="Clone URL of the ML code repository.")
+    commit: GitSha = Field(description="Commit whose code and configs/xgb_model_params.yaml are trained.")
+    params_file: RelativePath = Field(default="configs/xgb_model_params.yaml")
+    etl: EtlParams | None = Field(default=None, description="Clean and materialize these partitions first.")
+    model_name: ModelName = "churn-xgb"
+    feature_service: FeastName = "churn_model"
+    num_workers: int = Field(default=2, ge=1, le=64, description="Ray training workers.")
+    num_boost_round: int | None = Field(default=None, ge=1, le=10_000, description="Overrides the params file.")
+    hyperparameters: dict[HyperparameterName, HyperparameterValue] = Field(
+        default_factory=dict, max_length=64, description="XGBoost parameters overriding the params file."
+    )
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    gate: EvalGate = Field(default_factory=EvalGate)
+    trigger_event_id: EventId | None = None
+
+
+class FeatureApplyParams(_Params):
+    """Register the Feast definitions, from this service's feature repo or from a repo at a commit."""
+
+    repo_url: GitUrl | None = Field(default=None, description="Repository holding the definitions; none: built-in.")
+    commit: GitSha | None = None
+    repo_subdir: RelativePath = Field(default="feature_repo", description="Directory of the definitions in that repo.")
+    trigger_event_id: EventId | None = None
+
+    @model_validator(mode="after")
+    def _commit_names_a_repo(self) -> FeatureApplyParams:
+        if (self.repo_url is None) != (self.commit is None):
+            raise ValueError("repo_url and commit go together: give both, or neither for the built-in feature repo")
+        return self
+
+
+PIPELINES: dict[str, type[BaseModel]] = {
+    "data-etl": EtlParams,
+    "retrain": RetrainParams,
+    "feature-apply": FeatureApplyParams,
+}

@@ -1,0 +1,68 @@
+"""The envelope every step receives and the runtime locations it works against.
+
+A step runs in three places: inside a Prefect flow on a laptop, as an Argo
+container (``python -m workflows.steps``) and in tests. All three hand it the
+same :class:`StepRequest`: the validated parameters, the JSON outputs of the
+steps it reads from, where things live (:class:`StepRuntime`) and the name of
+the workflow run (a lineage tag). Nothing in a step reads the environment, so a
+step's behaviour is fully described by its request.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import PermanentError
+from core.identifiers import DnsLabel
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+class SparkRuntime(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    master: str = "local[*]"
+    shuffle_partitions: int = Field(default=4, ge=1)
+    driver_memory: str = "2g"
+
+
+class RayRuntime(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str | None = Field(default=None, description="Existing cluster; none starts a local instance.")
+    num_cpus: int | None = Field(default=2, ge=1, description="CPUs of a local instance.")
+
+
+class StepRuntime(BaseModel):
+    """Where data, features, checkouts and the model registry live for this run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    work_dir: str = Field(description="Scratch space: checkouts, quarantine, training sets.")
+    feature_store_dir: str = Field(description="Live Feast repo: definitions, feature_store.yaml, data, registry.")
+    feature_repo_source: str = Field(description="Built-in Feast definitions copied into feature_store_dir on apply.")
+    mlflow_tracking_uri: str
+    spark: SparkRuntime = Field(default_factory=SparkRuntime)
+    ray: RayRuntime = Field(default_factory=RayRuntime)
+
+
+class StepRequest(BaseModel, Generic[ParamsT]):
+    """Everything one step needs: its parameters, upstream outputs, runtime and run name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: ParamsT
+    upstream: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Outputs of the steps this one reads, keyed by step name."
+    )
+    runtime: StepRuntime
+    workflow_name: DnsLabel = Field(description="Name of the workflow run; recorded as lineage.")
+
+    def upstream_output(self, step: str, model: type[OutputT]) -> OutputT:
+        """Parse the outputs of an upstream step; a missing one is a wiring error, not bad data."""
+        if step not in self.upstream:
+            raise PermanentError(f"outputs of step {step!r} were not passed in; the pipeline must wire them")
+        return model.model_validate(self.upstream[step])
