@@ -1,0 +1,138 @@
+"""Settings of the GitOps write-back.
+
+Everything the writer needs to know about the GitOps repository lives here:
+where it is and how to authenticate, which file and key of each overlay holds
+the model version, how commits are worded, how hard to retry a rejected push,
+and which registry stage or alias means which environment. Defaults match the
+repository that ``mlops-gitops gitops init`` creates, in the embedded laptop
+mode (a local bare repo as the remote).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+# Request fields a target's value template may name, e.g. "{model_uri}".
+TEMPLATE_FIELDS = frozenset(
+    {"model_name", "version", "model_uri", "run_id", "training_commit", "environment", "image_digest"}
+)
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class _Target(BaseModel):
+    file: str = Field(description="File relative to the environment's overlay directory.")
+    value: str = Field(description="Value template naming request fields, e.g. '{version}' or 'models:/{model_name}'.")
+
+    @field_validator("value")
+    @classmethod
+    def _known_fields_only(cls, template: str) -> str:
+        unknown = set(_PLACEHOLDER.findall(template)) - TEMPLATE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown template fields {sorted(unknown)}; use {sorted(TEMPLATE_FIELDS)}")
+        return template
+
+
+class ImageTarget(_Target):
+    """An entry of a kustomization's ``images`` list."""
+
+    kind: Literal["kustomize-image"] = "kustomize-image"
+    file: str = "kustomization.yaml"
+    image: str = Field(description="The `name` of the images entry.")
+    field: Literal["newTag", "digest"] = "newTag"
+
+
+class ConfigMapLiteralTarget(_Target):
+    """A ``KEY=value`` literal of a kustomization's ``configMapGenerator`` entry."""
+
+    kind: Literal["configmap-literal"] = "configmap-literal"
+    file: str = "kustomization.yaml"
+    generator: str = "model-server-config"
+    key: str
+
+
+class ValuesKeyTarget(_Target):
+    """Any key path of a YAML values file, e.g. ``model.uri`` of a Helm values file."""
+
+    kind: Literal["values-key"] = "values-key"
+    file: str = "values.yaml"
+    path: str = Field(description="Dot-separated key path; integers index lists.")
+
+
+EditTarget = Annotated[ImageTarget | ConfigMapLiteralTarget | ValuesKeyTarget, Field(discriminator="kind")]
+
+
+def _default_targets() -> list[EditTarget]:
+    return [
+        ConfigMapLiteralTarget(key="MODEL_NAME", value="{model_name}"),
+        ConfigMapLiteralTarget(key="MODEL_VERSION", value="{version}"),
+        ConfigMapLiteralTarget(key="MODEL_URI", value="{model_uri}"),
+        ConfigMapLiteralTarget(key="MODEL_RUN_ID", value="{run_id}"),
+    ]
+
+
+class PullRequestSettings(BaseModel):
+    """Where and how to open a pull/merge request in pull-request mode."""
+
+    provider: Literal["github", "gitlab", "gitea"] = "github"
+    api_url: str = Field(default="https://api.github.com", description="REST API root, e.g. https://gitlab.com/api/v4.")
+    repository: str = Field(default="", description="owner/name (GitHub, Gitea) or the GitLab project path.")
+    token: SecretStr | None = Field(default=None, description="API token; the git token is used when unset.")
+    branch_prefix: str = "mlops-gitops"
+    timeout_seconds: float = 15.0
+
+
+class PushRetrySettings(BaseModel):
+    """Bounded, jittered retries of a push rejected because someone else pushed first."""
+
+    max_attempts: int = Field(default=12, ge=1)
+    initial_wait_seconds: float = Field(default=0.05, ge=0)
+    max_wait_seconds: float = Field(default=2.0, ge=0)
+
+
+class PolicySettings(BaseModel):
+    """Which registry stage or alias deploys to which environment."""
+
+    stages: dict[str, str] = Field(default_factory=lambda: {"Staging": "staging", "Production": "production"})
+    aliases: dict[str, str] = Field(default_factory=lambda: {"champion": "production", "challenger": "staging"})
+
+
+class GitOpsSettings(BaseModel):
+    repo_url: str = ".mlops-gitops/remotes/gitops.git"
+    branch: str = "main"
+    mode: Literal["direct", "pull-request"] = "direct"
+    token: SecretStr | None = Field(default=None, description="HTTPS token, sent as basic auth, never stored on disk.")
+    token_username: str = Field(
+        default="x-access-token", description="Basic-auth user paired with the token (GitLab: oauth2)."
+    )
+    ssh_key_path: str | None = None
+    ssh_known_hosts_path: str | None = Field(default=None, description="Pinned host keys; unset accepts new hosts.")
+    bot_name: str = "mlops-gitops[bot]"
+    bot_email: str = "mlops-gitops-bot@users.noreply.local"
+    work_dir: str = ".mlops-gitops/gitops-checkout"
+    environments: dict[str, str] = Field(
+        default_factory=lambda: {"staging": "overlays/staging", "production": "overlays/production"},
+        description="Environment name -> overlay directory in the GitOps repo.",
+    )
+    targets: list[EditTarget] = Field(
+        default_factory=_default_targets,
+        description="What a promotion rewrites in the overlay; one target must hold '{version}'.",
+    )
+    commit_message: str = "Promote {model_name} version {version} to {environment}"
+    rollback_message: str = "Roll back {model_name} in {environment} to version {version}\n\n{reason}"
+    push_retry: PushRetrySettings = Field(default_factory=PushRetrySettings)
+    pull_request: PullRequestSettings = Field(default_factory=PullRequestSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    lock_timeout_seconds: float = Field(default=300.0, gt=0, description="How long a writer waits for the branch.")
+
+    @model_validator(mode="after")
+    def _version_is_tracked(self) -> GitOpsSettings:
+        if not any(target.value == "{version}" for target in self.targets):
+            raise ValueError("one target must have value '{version}': it is how stale writes are recognised")
+        return self
+
+    @property
+    def version_target(self) -> EditTarget:
+        return next(target for target in self.targets if target.value == "{version}")

@@ -1,0 +1,65 @@
+"""Session-wide real services, started lazily the first time a test asks for one.
+
+The versions of the Kafka broker, PostgreSQL and MLflow are written to the
+test log so a run records exactly what it was tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.infra.git_remote import GitRemoteFactory
+from tests.infra.kafka import KafkaBroker
+from tests.infra.mlflow_server import MlflowServer
+from tests.infra.postgres import PostgresCluster
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _announce(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
+    _announce(pytestconfig, f"\n[services] Apache Kafka {broker.version} (KRaft) at {broker.bootstrap_servers}")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(pytestconfig: pytest.Config) -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster.start()
+    _announce(pytestconfig, f"\n[services] {cluster.version} at 127.0.0.1:{cluster.port}")
+    yield cluster
+    cluster.stop()
+
+
+_db_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresCluster) -> str:
+    """A fresh, empty database on the session's PostgreSQL cluster for each test."""
+    return postgres.create_database(f"test_{next(_db_counter)}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[MlflowServer]:
+    server = MlflowServer.start(tmp_path_factory.mktemp("mlflow"))
+    _announce(pytestconfig, f"\n[services] mlflow server {server.version} at {server.tracking_uri}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def git_remote_factory(tmp_path: Path) -> GitRemoteFactory:
+    root = tmp_path / "remotes"
+    root.mkdir()
+    return GitRemoteFactory(root)

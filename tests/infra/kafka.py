@@ -1,0 +1,127 @@
+"""A real single-node Apache Kafka 4.x broker in KRaft mode.
+
+The broker's jars are resolved from Maven Central by ``pom.xml`` beside this
+file (``mvn dependency:copy-dependencies``, cached in ``~/.m2``) and the broker
+runs with the machine's ``java``: no container, no in-memory stand-in.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.infra.process import free_port, start, stop, wait_until
+
+KAFKA_DIR = Path(__file__).with_name("kafka")
+LIBS = KAFKA_DIR / "target" / "libs"
+
+
+def ensure_jars() -> Path:
+    if not any(LIBS.glob("kafka_2.13-*.jar")):
+        if not shutil.which("mvn"):
+            raise RuntimeError("Maven (mvn) is needed to resolve the Kafka broker jars; run `make test-deps`")
+        subprocess.run(["mvn", "-q", "-B", "dependency:copy-dependencies"], cwd=KAFKA_DIR, check=True)
+    return LIBS
+
+
+def kafka_version() -> str:
+    jar = next(LIBS.glob("kafka_2.13-*.jar"))
+    match = re.search(r"kafka_2\.13-(.+)\.jar", jar.name)
+    return match.group(1) if match else "unknown"
+
+
+@dataclass
+class KafkaBroker:
+    bootstrap_servers: str
+    version: str
+    data_dir: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+    _config: Path
+    _classpath: str
+
+    @classmethod
+    def start(cls, work_dir: Path) -> KafkaBroker:
+        libs = ensure_jars()
+        classpath = f"{libs}/*"
+        port, controller = free_port(), free_port()
+        data_dir = work_dir / "kafka-data"
+        config = work_dir / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={data_dir}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=4",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                ]
+            )
+            + "\n"
+        )
+        log = work_dir / "kafka.log"
+        subprocess.run(
+            ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22],
+             "-c", str(config), "--ignore-formatted"],
+            check=True, capture_output=True,
+        )
+        broker = cls(f"127.0.0.1:{port}", kafka_version(), data_dir, log, cls._launch(classpath, config, log),
+                     config, classpath)
+        broker.wait_ready()
+        return broker
+
+    @staticmethod
+    def _launch(classpath: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+        return start(
+            ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true", "-cp", classpath,
+             "kafka.Kafka", str(config)],
+            log=log,
+        )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        from kafka import KafkaAdminClient
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Kafka broker exited with {self.proc.returncode}")
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000)
+            try:
+                admin.list_topics()
+                return True
+            finally:
+                admin.close()
+
+        wait_until(ready, timeout=timeout, what="Kafka broker", log=self.log)
+
+    def restart(self) -> None:
+        """Stop and start the same broker (same data), for fault-injection tests."""
+        stop(self.proc)
+        self.proc = self._launch(self._classpath, self._config, self.log)
+        self.wait_ready()
+
+    def create_topic(self, name: str, partitions: int = 4) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        finally:
+            admin.close()
+
+    def stop(self) -> None:
+        stop(self.proc)

@@ -1,0 +1,68 @@
+"""A real ``mlflow server`` subprocess with a SQLite backend and webhooks enabled.
+
+Webhooks need a SQL backend store; the environment below is what MLflow reads
+to keep the webhook secret stable across its workers and to allow plain-HTTP
+loopback targets (the service under test listens on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+
+from tests.infra.process import free_port, start, stop, wait_until
+
+
+def mlflow_server_env() -> dict[str, str]:
+    return {
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    }
+
+
+@dataclass
+class MlflowServer:
+    tracking_uri: str
+    version: str
+    port: int
+    work_dir: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, work_dir: Path) -> MlflowServer:
+        import mlflow
+
+        work_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        log = work_dir / "mlflow.log"
+        cmd = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{work_dir / 'mlflow.db'}",
+            "--artifacts-destination", str(work_dir / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ]
+        proc = start(cmd, log=log, env=mlflow_server_env(), cwd=work_dir)
+        server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, proc)
+        wait_until(server._healthy, timeout=120, what="mlflow server", log=log)
+        return server
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {self.proc.returncode}")
+        return httpx.get(f"{self.tracking_uri}/health", timeout=2).status_code == 200
+
+    def restart(self) -> None:
+        stop(self.proc)
+        cmd = list(self.proc.args)  # type: ignore[arg-type]
+        self.proc = start(cmd, log=self.log, env=mlflow_server_env(), cwd=self.work_dir)
+        wait_until(self._healthy, timeout=120, what="mlflow server", log=self.log)
+
+    def stop(self) -> None:
+        stop(self.proc)

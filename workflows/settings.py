@@ -1,0 +1,66 @@
+"""Settings of the workflow backends."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class StepResources(BaseModel):
+    """Requests and limits of one pipeline step's container."""
+
+    cpu: str = "1"
+    memory: str = "2Gi"
+
+
+class SparkApplicationSettings(BaseModel):
+    """How the ETL step runs as a spark-operator ``SparkApplication`` in cluster mode."""
+
+    spark_version: str = "4.3.0"
+    service_account: str = "mlops-spark"
+    driver_cores: int = Field(default=1, ge=1)
+    driver_memory: str = "2g"
+    executor_cores: int = Field(default=2, ge=1)
+    executor_memory: str = "4g"
+    executor_instances: int = Field(default=2, ge=1)
+
+
+class RayJobSettings(BaseModel):
+    """How the training step runs as a KubeRay ``RayJob`` in cluster mode (one worker per training worker)."""
+
+    ray_version: str = "2.60.0"
+    head: StepResources = Field(default_factory=lambda: StepResources(cpu="1", memory="4Gi"))
+    worker: StepResources = Field(default_factory=lambda: StepResources(cpu="2", memory="8Gi"))
+
+
+class ArgoSettings(BaseModel):
+    server_url: str = Field(default="https://argo-server.argo:2746", pattern=r"^https?://")
+    namespace: str = "mlops"
+    token: SecretStr | None = None
+    verify_tls: bool = True
+    request_timeout_seconds: float = Field(default=10.0, gt=0, description="Time-out of one Argo Server call.")
+    image: str = "ghcr.io/example/mlops-gitops:latest"
+    app_dir: str = Field(default="/app", description="Where the image holds the service's source tree.")
+    service_account: str = "mlops-pipelines"
+    work_volume_claim: str = Field(
+        default="mlops-pipelines-work",
+        description="ReadWriteMany claim mounted at /work in every step: checkouts, step results, the Feast repo.",
+    )
+    mlflow_tracking_uri: str = "http://mlflow.mlops.svc:5000"
+    active_deadline_seconds: int = Field(default=6 * 3600, ge=60, description="Wall-time bound of a whole run.")
+    step_retry_limit: int = Field(default=2, ge=0, description="Retries of a step after an error or failure.")
+    step_resources: StepResources = Field(default_factory=StepResources)
+    cluster_mode: bool = Field(default=True, description="Run Spark as SparkApplication and Ray as RayJob resources.")
+    spark: SparkApplicationSettings = Field(default_factory=SparkApplicationSettings)
+    ray: RayJobSettings = Field(default_factory=RayJobSettings)
+
+
+class LocalSettings(BaseModel):
+    work_dir: str = ".mlops-gitops/work"
+
+
+class WorkflowSettings(BaseModel):
+    backend: Literal["local", "argo"] = "local"
+    argo: ArgoSettings = Field(default_factory=ArgoSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
