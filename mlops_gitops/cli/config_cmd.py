@@ -1,0 +1,35 @@
+"""``mlops-gitops config``: check a config file, or print a complete commented example."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import typer
+
+from mlops_gitops.cli.options import ConfigOption
+from mlops_gitops.settings import ConfigError, load_settings
+
+app = typer.Typer(help="Check or generate the service's config file.", no_args_is_help=True)
+
+EXAMPLE = files("mlops_gitops").joinpath("config.example.yaml")
+
+
+@app.command("check")
+def check(config: ConfigOption = None) -> None:
+    """Validate a config file (with environment overrides applied); exit 2 listing each problem."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        for problem in e.problems:
+            typer.echo(f"{config}: {problem}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(
+        f"ok: ledger {settings.ledger.url.split('://', 1)[0]}, workflows backend {settings.workflows.backend}, "
+        f"gitops {settings.gitops.mode} to {settings.gitops.branch}"
+    )
+
+
+@app.command("example")
+def example() -> None:
+    """Print a complete, commented config file to start from."""
+    typer.echo(EXAMPLE.read_text(), nl=False)

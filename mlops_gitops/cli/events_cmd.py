@@ -1,0 +1,106 @@
+"""``mlops-gitops events``: read the ledger from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops_gitops.cli.options import ConfigOption
+from mlops_gitops.settings import load_settings
+from triggers.ledger import EventRecord, EventState, Ledger
+
+app = typer.Typer(help="List, inspect and replay recorded events.", no_args_is_help=True)
+
+
+def _ledger(config: Any) -> Ledger:
+    settings = load_settings(config)
+    return Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+
+
+def record_as_dict(record: EventRecord) -> dict[str, Any]:
+    return {
+        "event": record.event.model_dump(mode="json"),
+        "state": str(record.state),
+        "attempts": record.attempts,
+        "duplicates": record.duplicates,
+        "last_error": record.last_error,
+        "matched_rules": record.matched_rules,
+        "received_at": record.received_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+        "actions": [
+            {
+                "action_key": a.action_key,
+                "kind": a.kind,
+                "rule": a.rule,
+                "target": a.target,
+                "status": a.status,
+                "detail": a.detail,
+                "updated_at": a.updated_at.isoformat(),
+            }
+            for a in record.actions
+        ],
+    }
+
+
+@app.command("list")
+def list_events(
+    config: ConfigOption = None,
+    state: Annotated[list[EventState] | None, typer.Option("--state", "-s", help="Only events in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of a table.")] = False,
+) -> None:
+    """List recorded events, newest first."""
+    records = _ledger(config).list(states=[str(s) for s in state or []], limit=limit)
+    if as_json:
+        typer.echo(json.dumps([record_as_dict(r) for r in records], indent=2))
+        return
+    table = Table("received", "id", "type", "subject", "state", "actions")
+    for r in records:
+        actions = ", ".join(f"{a.kind}:{a.target or a.action_key} ({a.status})" for a in r.actions)
+        table.add_row(
+            r.received_at.strftime("%Y-%m-%d %H:%M:%S"), r.event.id, str(r.event.type), r.event.subject,
+            str(r.state), actions,
+        )
+    Console().print(table)
+
+
+@app.command("show")
+def show(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
+    """Show one event: its envelope, state, matched rules and actions, as JSON."""
+    record = _ledger(config).get(event_id)
+    if record is None:
+        typer.echo(f"no event with id {event_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(record_as_dict(record), indent=2))
+
+
+@app.command("replay")
+def replay(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
+    """Queue an event again (for example after fixing the cause of a dead letter)."""
+    _ledger(config).replay(event_id)
+    typer.echo(f"queued {event_id} for dispatch")
+
+
+@app.command("dead-letters")
+def dead_letters(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List input that could not become an event (poison Kafka records), with the reason."""
+    rows = _ledger(config).dead_letters(limit=limit)
+    if as_json:
+        typer.echo(json.dumps([
+            {"id": d.id, "origin": d.origin, "origin_key": d.origin_key, "reason": d.reason,
+             "created_at": d.created_at.isoformat(), "payload": d.payload.decode("utf-8", "replace")}
+            for d in rows
+        ], indent=2))
+        return
+    table = Table("when", "origin", "key", "reason")
+    for d in rows:
+        table.add_row(d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, d.reason)
+    Console().print(table)

@@ -1,0 +1,145 @@
+"""One settings object for the whole process, built once at start-up.
+
+Each layer owns the model of its own settings group; this module composes them
+and decides where values come from, highest priority first: environment
+variables (``MLOPS_GITOPS_`` prefix, ``__`` between nested names, e.g.
+``MLOPS_GITOPS_LEDGER__URL``), then the YAML config file, then defaults.
+Nothing reads the environment at import time: :func:`load_settings` does, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.errors import PermanentError
+from gitops.settings import GitOpsSettings
+from listeners.settings import ListenerSettings
+from triggers.settings import DispatcherSettings, LedgerSettings
+from workflows.settings import WorkflowSettings
+
+ENV_PREFIX = "MLOPS_GITOPS_"
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for replay and other admin endpoints; they are refused without one."
+    )
+
+
+class MlflowSettings(BaseModel):
+    tracking_uri: str = "http://127.0.0.1:5000"
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool | None = Field(default=None, description="JSON lines; default: JSON unless on a terminal.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    listeners: ListenerSettings = Field(default_factory=ListenerSettings)
+    workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    gitops: GitOpsSettings = Field(default_factory=GitOpsSettings)
+    rules_file: Path | None = Field(default=None, description="YAML file of trigger rules.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The config file arrives as init kwargs; the environment must win over it.
+        return env_settings, init_settings
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        found: list[str] = []
+
+        def walk(value: Any) -> None:
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    walk(getattr(value, name))
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        walk(self)
+        return found
+
+
+class ConfigError(PermanentError):
+    """The configuration is invalid; ``problems`` has one line per problem, naming the field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"invalid configuration in {source}: " + "; ".join(problems))
+
+
+def _read_yaml(config_file: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(config_file.read_text())
+    except OSError as e:
+        raise ConfigError(str(config_file), [f"cannot read file: {e.strerror}"]) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(config_file), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from e
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(str(config_file), ["top level must be a mapping of settings groups"])
+    return loaded
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}" for item in error.errors()]
+
+
+def _unknown_keys(model: type[BaseModel], values: dict[str, Any], path: str = "") -> list[str]:
+    """Names in the file that no settings field has: almost always a typo, so refuse them."""
+    problems = []
+    for key, value in values.items():
+        field = model.model_fields.get(key)
+        where = f"{path}{key}"
+        if field is None:
+            problems.append(f"{where}: unknown setting")
+            continue
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
+            problems.extend(_unknown_keys(nested, value, f"{where}."))
+    return problems
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Build and validate the settings, or raise :class:`ConfigError` listing every problem."""
+    values = _read_yaml(config_file) if config_file else {}
+    source = str(config_file or "environment")
+    problems = _unknown_keys(Settings, values)
+    try:
+        settings = Settings(**values)
+    except ValidationError as e:
+        problems.extend(validation_problems(e))
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
