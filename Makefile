@@ -1,0 +1,52 @@
+# The two commands a newcomer needs:
+#   make demo   - install everything and run the three flows on embedded defaults
+#   make test   - install what the tests need, start their services, run lint + the whole suite
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+GOBIN := $(HOME)/go/bin
+KUSTOMIZE_VERSION := v5.7.1
+export PATH := $(CURDIR)/$(BIN):$(GOBIN):$(PATH)
+
+.PHONY: help venv test-deps lint test test-fast demo bench reliability clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@command -v uv >/dev/null || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || uv venv --quiet --python $(PYTHON) $(VENV)
+	uv pip install --python $(BIN)/python -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install the project with its dev tools
+
+test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+	@ls tests/infra/kafka/target/libs/kafka_2.13-*.jar >/dev/null 2>&1 || \
+	  (cd tests/infra/kafka && mvn -q -B dependency:copy-dependencies)
+	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+lint: venv ## ruff, mypy and the import-linter layer contract
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: test-deps lint ## everything the tests need, then the whole suite against real services
+	$(BIN)/pytest --durations=15
+
+test-fast: venv ## the suite without the slow end-to-end tests
+	$(BIN)/pytest -m "not slow"
+
+demo: venv ## run the three flows end to end on embedded defaults
+	$(BIN)/python -m mlops_gitops.demo
+
+bench: test-deps ## every benchmark; results land in bench/results/
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove local state (ledger, checkouts, demo work)
+	rm -rf .mlops-gitops demo-work
