@@ -1,0 +1,1 @@
+"""The webhook app: ``POST /webhooks/{source}`` plus the operations endpoints."""

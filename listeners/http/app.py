@@ -1,0 +1,79 @@
+"""Build the webhook app; the service's ``serve`` command and the tests both start it this way.
+
+``create_app`` takes the settings and an open ledger (nothing is read from the
+environment here) and mounts any extra routers the caller brings, such as the
+status API. Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
+that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.errors import TemporaryError
+from core.logging import get_logger
+from listeners.http.operations import operations_router
+from listeners.http.webhooks import webhook_router
+from listeners.intake import Intake
+from listeners.rejections import DeliveryError
+from listeners.settings import ListenerSettings
+from triggers.ledger import Ledger
+
+log = get_logger(__name__)
+RETRY_AFTER_SECONDS = "5"
+
+
+def create_app(
+    settings: ListenerSettings,
+    ledger: Ledger,
+    *,
+    kafka_ready: Callable[[], bool] | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The FastAPI app with ``POST /webhooks/{source}``, ``/healthz``, ``/readyz``, ``/metrics`` and ``extra_routers``.
+
+    ``kafka_ready`` is the consumer's ``assigned`` check when a Kafka consumer runs
+    beside the app; ``/readyz`` then also waits for partitions.
+    """
+    intake = Intake(settings, ledger, channel="http")
+    _announce_security(settings, intake)
+    app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.")
+    app.include_router(webhook_router(intake, max_body_bytes=settings.webhooks.max_body_bytes))
+    app.include_router(operations_router(ledger, kafka_ready))
+    for router in extra_routers:
+        app.include_router(router)
+
+    @app.exception_handler(DeliveryError)
+    async def refuse(request: Request, error: DeliveryError) -> JSONResponse:
+        intake.refused(str(request.path_params.get("source", "")), error)
+        return JSONResponse({"error": error.reason, "detail": error.detail}, status_code=error.status)
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(TemporaryError)
+    async def unavailable(_request: Request, error: Exception) -> JSONResponse:
+        log.error("ledger unavailable; delivery not acknowledged", error_type=type(error).__name__)
+        return JSONResponse(
+            {"error": "ledger_unavailable", "detail": "the event could not be stored; retry later"},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    return app
+
+
+def _announce_security(settings: ListenerSettings, intake: Intake) -> None:
+    unsigned = intake.unsigned_sources()
+    if not unsigned:
+        return
+    if settings.insecure_dev:
+        log.warning(
+            "INSECURE: these webhook sources accept UNSIGNED deliveries because insecure_dev is on; "
+            "never run this way outside a laptop",
+            sources=unsigned,
+        )
+    else:
+        log.info("webhook sources without a secret refuse every delivery (401)", sources=unsigned)

@@ -1,0 +1,57 @@
+"""``POST /webhooks/{source}``: verify, parse, write to the ledger, then acknowledge.
+
+The answer is sent only after the ledger transaction commits: 202 with the
+event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
+nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
+The cheap refusals (unknown source, size, content type) come before the body
+is read; verification and parsing run in the thread pool together with the
+ledger write, so a slow fsync never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from listeners import metrics
+from listeners.http.body import read_body
+from listeners.intake import Intake
+from listeners.rejections import UnsupportedMediaTypeError
+from listeners.sources import Delivery, Ignored, get_source
+
+
+def webhook_router(intake: Intake, *, max_body_bytes: int) -> APIRouter:
+    router = APIRouter()
+
+    def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
+        result = intake.admit(delivery)
+        if isinstance(result, Ignored):
+            return 200, {"ignored": result.reason}
+        records = intake.record(delivery.source, result)
+        ids = [r.event_id for r in records]
+        if all(r.duplicate for r in records):
+            return 200, {"duplicate": True, "event_ids": ids}
+        return 202, {"duplicate": False, "event_ids": ids}
+
+    @router.post("/webhooks/{source}", status_code=202, summary="Receive one webhook delivery")
+    async def receive(source: str, request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        spec = get_source(source)
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in spec.content_types:
+            raise UnsupportedMediaTypeError(
+                f"content type {media_type or '(none)'!r} is not accepted; send {', '.join(sorted(spec.content_types))}"
+            )
+        body = await read_body(request, max_body_bytes)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        fallback_key = f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
+        status, answer = await run_in_threadpool(ingest, Delivery(source, headers, body, fallback_key))
+        metrics.ACK_LATENCY.labels(source).observe(time.perf_counter() - started)
+        return JSONResponse(answer, status_code=status)
+
+    return router

@@ -1,0 +1,93 @@
+"""The one path from a raw delivery to ledger rows, shared by the webhook app and the Kafka consumer.
+
+``admit`` authenticates and parses (pure, no I/O); ``record`` writes the
+events, settling MLflow alias events against the alias table first. Splitting
+the two lets the Kafka consumer admit a whole poll's records and then write
+them in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import ValidationError
+
+from core.logging import get_logger
+from listeners import metrics
+from listeners.model_positions import ModelPositions, any_need_settling
+from listeners.rejections import DeliveryError, UnauthorizedError
+from listeners.settings import ListenerSettings
+from listeners.sources import SOURCES, Delivery, Headers, Ignored, ParseResult, Source, get_source
+from listeners.sources.keyring import INSECURE, Credential, Keyring
+from listeners.sources.payload import rejection
+from triggers.event import Event
+from triggers.ledger import Ledger, RecordResult
+
+log = get_logger(__name__)
+
+
+class Intake:
+    def __init__(self, settings: ListenerSettings, ledger: Ledger, *, channel: str) -> None:
+        self.ledger = ledger
+        self.channel = channel
+        self._insecure_dev = settings.insecure_dev
+        self._keyrings: Mapping[str, Keyring] = {
+            name: Keyring.from_settings(
+                settings.webhooks.secrets_for(name), tolerance_seconds=settings.webhooks.timestamp_tolerance_seconds
+            )
+            for name in SOURCES
+        }
+        self._positions = ModelPositions(ledger)
+
+    def unsigned_sources(self) -> list[str]:
+        """Sources that would accept unsigned deliveries (only with ``insecure_dev``)."""
+        return sorted(name for name, keyring in self._keyrings.items() if keyring.empty)
+
+    def admit(self, delivery: Delivery, *, trusted_transport: bool = False) -> ParseResult:
+        """Authenticate (unless the transport already did) and parse; a refusal raises a ``DeliveryError``."""
+        source = get_source(delivery.source)
+        credential = INSECURE if trusted_transport else self._verify(source, delivery.headers, delivery.body)
+        result = self._parse(source, delivery)
+        if not isinstance(result, Ignored):
+            self._check_scope(source, credential, result)
+        return result
+
+    def refused(self, source: str, error: DeliveryError) -> None:
+        """Count and log a refusal; the detail names headers and fields, never their secret values."""
+        label = source if source in SOURCES else metrics.UNKNOWN_SOURCE
+        metrics.REJECTED.labels(self.channel, label, error.reason).inc()
+        log.warning("delivery refused", channel=self.channel, source=label, reason=error.reason, detail=error.detail)
+
+    def record(self, source: str, events: Sequence[Event]) -> list[RecordResult]:
+        """Write ``events`` (admitted from ``source``) in one transaction; the answer says which were redeliveries."""
+        if any_need_settling(events):
+            with self._positions.batch() as batch:
+                results = self.ledger.record_many([batch.settle(e) for e in events])
+        else:
+            results = self.ledger.record_many(events)
+        duplicates = sum(result.duplicate for result in results)
+        metrics.DUPLICATES.labels(self.channel, source).inc(duplicates)
+        metrics.RECEIVED.labels(self.channel, source).inc(len(results) - duplicates)
+        return results
+
+    def _verify(self, source: Source, headers: Headers, body: bytes) -> Credential:
+        keyring = self._keyrings[source.name]
+        if keyring.empty:
+            if self._insecure_dev:
+                return INSECURE
+            raise UnauthorizedError(f"source {source.name!r} has no secret configured, so it accepts nothing")
+        return source.verify(headers, body, keyring)
+
+    @staticmethod
+    def _parse(source: Source, delivery: Delivery) -> ParseResult:
+        try:
+            return source.parse(delivery)
+        except ValidationError as e:  # an Event field out of bounds, e.g. an over-long subject
+            raise rejection(e) from e
+
+    def _check_scope(self, source: Source, credential: Credential, events: Sequence[Event]) -> None:
+        keyring = self._keyrings[source.name]
+        for event in events:
+            scope = source.scope(event)
+            if not keyring.admits(credential, scope):
+                raise UnauthorizedError(f"the signing secret is not valid for repository {scope!r}")

@@ -1,0 +1,201 @@
+"""Data-arrival notices: S3/MinIO bucket notifications, CloudEvents and plain JSON.
+
+The same parser serves HTTP and Kafka. HTTP deliveries are authenticated by a
+Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``) or by MinIO's bearer token; Kafka records are trusted
+through the broker's own SASL/TLS. The payload's own id (CloudEvents
+``source``+``id``, the S3 ``sequencer``, a JSON ``id``) is the idempotency key
+where there is one, so the same notice arriving twice is recorded once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from core.identifiers import DatasetKey
+from listeners.rejections import InvalidError, UnauthorizedError
+from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
+from listeners.sources.keyring import Credential, Keyring
+from listeners.sources.payload import SenderModel, load_object, validate
+from listeners.sources.signing import shared_token, timestamped_v1
+from triggers.event import DataArrival, Event, EventType
+
+_DATASET = TypeAdapter(DatasetKey, config=ConfigDict(regex_engine="python-re"))
+_BEARER = "Bearer "
+_STANDARD_WEBHOOKS_KEY_PREFIX = b"whsec_"
+
+
+class _Notice(SenderModel):
+    """A dataset notice in plain JSON, or the ``data`` of a CloudEvent."""
+
+    id: str | None = None
+    dataset: DatasetKey | None = None
+    uri: str = ""
+    bucket: str = ""
+    key: str = ""
+    partition: str = ""
+    size: int | None = None
+    etag: str = ""
+
+
+class _CloudEvent(SenderModel):
+    specversion: str = Field(pattern=r"^1\.")
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: datetime | None = None
+    data: Any = None
+
+
+class _S3Object(SenderModel):
+    key: str
+    size: int | None = None
+    eTag: str = ""  # noqa: N815 - the sender's field name
+    sequencer: str = ""
+
+
+class _S3Bucket(SenderModel):
+    name: str
+
+
+class _S3Entity(SenderModel):
+    bucket: _S3Bucket
+    object: _S3Object
+
+
+class _S3Record(SenderModel):
+    eventName: str  # noqa: N815
+    eventTime: datetime | None = None  # noqa: N815
+    s3: _S3Entity
+
+
+class _S3Notification(SenderModel):
+    Records: list[_S3Record]
+
+
+def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
+    signatures = headers.get("webhook-signature")
+    if signatures:
+        return timestamped_v1(
+            message_id=header(headers, "webhook-id"),
+            timestamp=header(headers, "webhook-timestamp"),
+            signatures=signatures,
+            body=body,
+            keyring=keyring,
+            key_of=_standard_webhooks_key,
+        )
+    authorization = headers.get("authorization", "")
+    if authorization.startswith(_BEARER):
+        return shared_token(authorization[len(_BEARER) :], keyring)
+    raise UnauthorizedError("header 'webhook-signature' (or a bearer token) is missing")
+
+
+def parse(delivery: Delivery) -> ParseResult:
+    headers = delivery.headers
+    if "ce-specversion" in headers:
+        return _from_cloudevent(_binary_cloudevent(delivery), delivery)
+    document = load_object(delivery.body)
+    if "specversion" in document:
+        return _from_cloudevent(validate(_CloudEvent, document), delivery)
+    if "Records" in document:
+        return _from_s3(validate(_S3Notification, document), delivery.fallback_key)
+    notice = validate(_Notice, document)
+    key = f"json:{notice.id}" if notice.id else _header_key(headers) or delivery.fallback_key
+    return [_arrival(notice, key, notice_format="json", source="data")]
+
+
+def _binary_cloudevent(delivery: Delivery) -> _CloudEvent:
+    attributes: dict[str, object] = {
+        name[3:]: value for name, value in delivery.headers.items() if name.startswith("ce-")
+    }
+    attributes["data"] = load_object(delivery.body)
+    return validate(_CloudEvent, attributes, "ce- headers")
+
+
+def _from_cloudevent(cloudevent: _CloudEvent, delivery: Delivery) -> ParseResult:
+    key = f"cloudevents:{cloudevent.source}:{cloudevent.id}"
+    if isinstance(cloudevent.data, dict) and "Records" in cloudevent.data:
+        return _from_s3(validate(_S3Notification, cloudevent.data, "data"), key)
+    notice = validate(_Notice, cloudevent.data if isinstance(cloudevent.data, dict) else {}, "data")
+    if notice.dataset is None:
+        notice = notice.model_copy(update={"dataset": _dataset_or_invalid(cloudevent.subject, "subject")})
+    event = _arrival(notice, key, notice_format="cloudevents", source=cloudevent.source)
+    return [event.model_copy(update={"time": cloudevent.time})] if cloudevent.time else [event]
+
+
+def _from_s3(notification: _S3Notification, fallback_key: str) -> ParseResult:
+    events: list[Event] = []
+    for index, record in enumerate(notification.Records):
+        if not record.eventName.startswith(("s3:ObjectCreated:", "ObjectCreated:")):
+            continue
+        bucket, key = record.s3.bucket.name, unquote_plus(record.s3.object.key)
+        dataset, partition = _split_object_key(bucket, key)
+        notice = _Notice(
+            dataset=dataset,
+            uri=f"s3://{bucket}/{key}",
+            bucket=bucket,
+            key=key,
+            partition=partition,
+            size=record.s3.object.size,
+            etag=record.s3.object.eTag,
+        )
+        sequencer = record.s3.object.sequencer
+        idempotency = f"s3:{bucket}:{key}:{sequencer}" if sequencer else f"{fallback_key}:{index}"
+        event = _arrival(notice, idempotency, notice_format="s3", source=f"s3/{bucket}")
+        events.append(event.model_copy(update={"time": record.eventTime}) if record.eventTime else event)
+    return events or Ignored("no ObjectCreated record in the notification")
+
+
+def _split_object_key(bucket: str, key: str) -> tuple[str, str]:
+    """``raw`` + ``churn/events/date=2026-11-26/part-0.parquet`` -> (``raw/churn/events``, ``date=2026-11-26``)."""
+    folders = key.split("/")[:-1]
+    partition = [f for f in folders if "=" in f]
+    dataset = "/".join([bucket, *(f for f in folders if "=" not in f)])
+    return _dataset_or_invalid(dataset, "Records.s3.object.key"), "/".join(partition)
+
+
+def _dataset_or_invalid(value: str | None, field: str) -> str:
+    if not value:
+        raise InvalidError(f"field {field!r} is missing: a notice must name its dataset")
+    try:
+        return _DATASET.validate_python(value)
+    except ValidationError:
+        raise InvalidError(f"field {field!r} does not name a dataset (letters, digits, '_.=-' and '/')") from None
+
+
+def _arrival(notice: _Notice, key: str, *, notice_format: str, source: str) -> Event:
+    dataset = _dataset_or_invalid(notice.dataset, "dataset")
+    data = validate(
+        DataArrival, {**notice.model_dump(exclude={"id"}), "dataset": dataset, "notice_format": notice_format}
+    )
+    return Event(source=source, type=EventType.DATA_ARRIVED, subject=dataset, data=data, idempotency_key=key)
+
+
+def _header_key(headers: Headers) -> str | None:
+    message_id = headers.get("webhook-id")
+    return f"webhook:{message_id}" if message_id else None
+
+
+def _standard_webhooks_key(secret: bytes) -> bytes:
+    """Standard Webhooks secrets are written ``whsec_<base64 key>``; anything else is used as given."""
+    if not secret.startswith(_STANDARD_WEBHOOKS_KEY_PREFIX):
+        return secret
+    try:
+        return base64.b64decode(secret[len(_STANDARD_WEBHOOKS_KEY_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return secret
+
+
+SOURCE = Source(
+    name="data",
+    verify=verify,
+    parse=parse,
+    content_types=frozenset({"application/json", "application/cloudevents+json"}),
+)

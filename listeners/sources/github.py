@@ -1,0 +1,74 @@
+"""GitHub push webhooks (``X-Hub-Signature-256``).
+
+Only the SHA-256 signature is accepted: the legacy SHA-1 ``X-Hub-Signature``
+alone is refused. GitHub lists at most 2048 commits in a push; when the list
+is that long it may be cut, so the event says the paths may be incomplete.
+"""
+
+from __future__ import annotations
+
+from core.identifiers import RepoName
+from listeners.rejections import UnauthorizedError
+from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
+from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
+from listeners.sources.keyring import Credential, Keyring
+from listeners.sources.payload import SenderModel, load_json
+from listeners.sources.signing import hex_body_hmac, required_signature
+
+GITHUB_COMMIT_LIMIT = 2048
+_PREFIX = "sha256="
+
+
+class _Repository(SenderModel):
+    full_name: RepoName
+    clone_url: str = ""
+
+
+class _Pusher(SenderModel):
+    name: str = ""
+
+
+class _Push(SenderModel):
+    ref: str
+    before: str
+    after: str
+    forced: bool = False
+    commits: list[HostCommit] = []
+    repository: _Repository
+    pusher: _Pusher = _Pusher()
+
+
+def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
+    signature = required_signature(headers, "x-hub-signature-256")
+    if not signature.startswith(_PREFIX):
+        raise UnauthorizedError("header 'x-hub-signature-256' must start with 'sha256='")
+    return hex_body_hmac(signature[len(_PREFIX) :], body, keyring)
+
+
+def parse(delivery: Delivery) -> ParseResult:
+    kind = header(delivery.headers, "x-github-event")
+    if kind != "push":
+        return Ignored(f"github event {kind!r} starts nothing")
+    push = load_json(_Push, delivery.body)
+    delivery_id = delivery.headers.get("x-github-delivery")
+    return [
+        push_event(
+            PushFacts(
+                host="github",
+                delivery_key=f"github:{delivery_id}" if delivery_id else delivery.fallback_key,
+                repo=push.repository.full_name,
+                clone_url=push.repository.clone_url,
+                ref=push.ref,
+                before=push.before,
+                after=push.after,
+                commits=push.commits,
+                total_commits=len(push.commits),
+                truncated=len(push.commits) >= GITHUB_COMMIT_LIMIT,
+                pusher=push.pusher.name,
+                forced=push.forced,
+            )
+        )
+    ]
+
+
+SOURCE = Source(name="github", verify=verify, parse=parse, scope=repo_of)

@@ -1,0 +1,70 @@
+"""HMAC signature schemes the senders use, each checked in constant time.
+
+Three shapes cover every source: a hex HMAC-SHA256 of the raw body (GitHub
+with a ``sha256=`` prefix, Gitea, Databricks), a plain shared token (GitLab,
+MinIO's bearer token), and a timestamped ``v1,<base64>`` HMAC over
+``id.timestamp.body`` (MLflow and Standard Webhooks, which differ only in
+how the key is written down).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable
+
+from listeners.rejections import UnauthorizedError
+from listeners.sources.base import Headers
+from listeners.sources.keyring import Credential, Keyring
+
+
+def required_signature(headers: Headers, *names: str) -> str:
+    """The first present signature header among ``names``; a missing signature is a 401, not a 400."""
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    raise UnauthorizedError(f"signature header {names[0]!r} is missing")
+
+
+def hex_body_hmac(signature: str, body: bytes, keyring: Keyring) -> Credential:
+    """Match a hex HMAC-SHA256 of the raw body against every secret."""
+    claimed = signature.strip().lower().encode()
+    return keyring.first_match(
+        lambda secret: hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).hexdigest().encode(), claimed)
+    )
+
+
+def shared_token(token: str, keyring: Keyring) -> Credential:
+    claimed = token.encode()
+    return keyring.first_match(lambda secret: hmac.compare_digest(secret, claimed))
+
+
+def timestamped_v1(
+    *,
+    message_id: str,
+    timestamp: str,
+    signatures: str,
+    body: bytes,
+    keyring: Keyring,
+    key_of: Callable[[bytes], bytes] = lambda secret: secret,
+) -> Credential:
+    """Match any ``v1,<base64>`` entry (space separated) of HMAC-SHA256 over ``id.timestamp.body``."""
+    keyring.check_fresh(timestamp)
+    claimed = [_b64(entry[3:]) for entry in signatures.split() if entry.startswith("v1,")]
+    signed = b".".join((message_id.encode(), timestamp.encode(), body))
+
+    def matches(secret: bytes) -> bool:
+        expected = hmac.new(key_of(secret), signed, hashlib.sha256).digest()
+        return any(hmac.compare_digest(expected, c) for c in claimed)
+
+    return keyring.first_match(matches)
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
