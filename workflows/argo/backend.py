@@ -1,0 +1,76 @@
+"""``WorkflowBackend`` on Argo Workflows, with Hera's ``WorkflowsService`` as the REST client.
+
+Building and sending are kept apart: ``workflows.pipelines.build_workflow``
+renders the Hera ``Workflow`` without touching the network, and this class
+only talks to the Argo Server. The run name is the Workflow's
+``metadata.name`` and is deterministic, so the Argo Server's 409 on create is
+the proof that an earlier attempt already submitted this action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+import requests
+from hera.workflows import Workflow, WorkflowsService
+from hera.workflows.models import WorkflowCreateRequest
+from pydantic import BaseModel
+
+from core.errors import PermanentError
+from core.logging import get_logger
+from workflows.argo.session import ArgoSession, classify, status_code
+from workflows.argo.status import run_status
+from workflows.backend import RunStatus
+from workflows.pipelines import build_workflow
+from workflows.settings import ArgoSettings
+
+log = get_logger(__name__)
+
+
+class ArgoBackend:
+    """Submits pipelines as Argo Workflows and reads their status back from the Argo Server."""
+
+    def __init__(self, settings: ArgoSettings) -> None:
+        self._settings = settings
+        self._session = ArgoSession(timeout_seconds=settings.request_timeout_seconds)
+        self._service = WorkflowsService(
+            host=settings.server_url.rstrip("/") + "/",
+            token=settings.token.get_secret_value() if settings.token else None,
+            namespace=settings.namespace,
+            verify_ssl=settings.verify_tls,
+            session=self._session,
+        )
+
+    def submit(self, pipeline: str, params: BaseModel, *, run_name: str, labels: Mapping[str, str]) -> str:
+        workflow = build_workflow(pipeline, params, run_name=run_name, labels=labels, settings=self._settings)
+        return self.submit_workflow(workflow)
+
+    def submit_workflow(self, workflow: Workflow) -> str:
+        """Create ``workflow`` on the Argo Server; an existing Workflow of the same name counts as submitted."""
+        name = str(workflow.name)
+        request = WorkflowCreateRequest(namespace=self._settings.namespace, workflow=workflow.build())
+        try:
+            self._service.create_workflow(request)
+        except requests.RequestException as e:
+            if status_code(e) == HTTPStatus.CONFLICT:
+                log.info("argo.workflow_already_submitted", workflow=name, namespace=self._settings.namespace)
+                return name
+            raise classify(e, f"submitting workflow {name}") from e
+        log.info("argo.workflow_submitted", workflow=name, namespace=self._settings.namespace)
+        return name
+
+    def status(self, run_name: str) -> RunStatus:
+        try:
+            workflow = self._service.get_workflow(run_name)
+        except requests.RequestException as e:
+            if status_code(e) == HTTPStatus.NOT_FOUND:
+                raise PermanentError(
+                    f"no workflow named {run_name} in namespace {self._settings.namespace}; "
+                    "it was never submitted or has been garbage-collected"
+                ) from e
+            raise classify(e, f"reading the status of workflow {run_name}") from e
+        return run_status(workflow)
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,71 @@
+"""An HTTP session that makes every Argo Server call bounded and every failure classified.
+
+Hera's ``WorkflowsService`` sends requests through a ``requests.Session`` but
+sets no time-out, and for status codes it has no exception class for (502,
+503, 504, 429) it raises a bare ``HeraException`` that no longer says which
+status it was. This session fixes both below Hera: each request gets a
+time-out, and any non-2xx answer raises ``requests.HTTPError`` carrying the
+response, before Hera looks at it. ``classify`` then turns every ``requests``
+failure into the service's own error taxonomy.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import requests
+
+from core.errors import PermanentError, TemporaryError
+
+_RETRYABLE_STATUSES = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS})
+
+
+class ArgoSession(requests.Session):
+    """``requests.Session`` with a default time-out that raises on any non-2xx response."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__()
+        self._timeout_seconds = timeout_seconds
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout_seconds)
+        response = super().request(method, url, *args, **kwargs)
+        response.raise_for_status()
+        return response
+
+
+def status_code(error: requests.RequestException) -> int | None:
+    """The HTTP status behind ``error``, or ``None`` when no response arrived."""
+    return error.response.status_code if error.response is not None else None
+
+
+def classify(error: requests.RequestException, doing: str) -> PermanentError | TemporaryError:
+    """Map a failed Argo Server call to ``TemporaryError`` (retry later) or ``PermanentError`` (fix first)."""
+    if isinstance(error, requests.Timeout | requests.ConnectionError):
+        return TemporaryError(f"Argo Server did not answer while {doing}: {error}; it is retried later")
+    code = status_code(error)
+    if code is None:
+        return PermanentError(f"could not call the Argo Server while {doing}: {error}; check workflows.argo.server_url")
+    detail = _server_message(error)
+    if code >= 500 or code in _RETRYABLE_STATUSES:
+        return TemporaryError(f"Argo Server answered {code} while {doing}: {detail}; it is retried later")
+    if code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+        return PermanentError(
+            f"Argo Server refused the credentials ({code}) while {doing}: {detail}; "
+            "check workflows.argo.token and the service account's RBAC"
+        )
+    return PermanentError(f"Argo Server rejected the request ({code}) while {doing}: {detail}")
+
+
+def _server_message(error: requests.RequestException) -> str:
+    """The ``message`` of a grpc-gateway error body, else the raw body."""
+    response = error.response
+    if response is None:
+        return str(error)
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message) if message else response.text.strip()

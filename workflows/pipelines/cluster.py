@@ -1,0 +1,168 @@
+"""Cluster-mode steps: the ETL as a spark-operator ``SparkApplication``, training as a KubeRay ``RayJob``.
+
+In a cluster the heavy steps do not run inside one Argo pod: Argo creates the
+custom resource with a ``Resource`` template, the operator runs it, and Argo
+watches the resource's status with the success and failure conditions the
+operators document. Failure conditions are OR-ed by Argo (any one matching
+fails the step); success conditions are AND-ed. The resource's name is
+derived from the run and step, so a retried creation cannot start a second
+job, and its owner reference ties its life to the Workflow's.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from hera.workflows import Resource
+from pydantic import BaseModel
+
+from workflows.naming import run_name
+from workflows.pipelines.context import WORK_MOUNT, WORK_VOLUME, RenderContext
+from workflows.pipelines.templates import step_arguments, step_command, step_request
+from workflows.settings import StepResources
+
+SPARK_SUCCESS = "status.applicationState.state == COMPLETED"
+SPARK_FAILURE = "status.applicationState.state in (FAILED, SUBMISSION_FAILED)"
+RAY_SUCCESS = "status.jobStatus == SUCCEEDED"
+RAY_FAILURE = "status.jobStatus == FAILED, status.jobDeploymentStatus == Failed"
+
+_IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc:443"
+
+
+def spark_application_template(context: RenderContext, step: str, params: BaseModel) -> Resource:
+    """A ``Resource`` template creating the ``SparkApplication`` that runs ``step`` on its driver."""
+    manifest = spark_application(context, step, params)
+    return _resource_template(f"{step}-sparkapplication", manifest, SPARK_SUCCESS, SPARK_FAILURE)
+
+
+def ray_job_template(
+    context: RenderContext, step: str, params: BaseModel, upstream: Sequence[str], workers: int
+) -> Resource:
+    """A ``Resource`` template creating the ``RayJob`` that runs ``step`` as its entrypoint on ``workers`` workers."""
+    manifest = ray_job(context, step, params, upstream, workers)
+    return _resource_template(f"{step}-rayjob", manifest, RAY_SUCCESS, RAY_FAILURE)
+
+
+def spark_application(context: RenderContext, step: str, params: BaseModel) -> dict[str, Any]:
+    settings = context.settings
+    spark = settings.spark
+    request = step_request(params, (), context.runtime(spark_master=_IN_CLUSTER_MASTER), context.run_name)
+    return {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": _metadata(context, step),
+        "spec": {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            "image": settings.image,
+            "sparkVersion": spark.spark_version,
+            "mainApplicationFile": f"local://{settings.app_dir}/workflows/steps/__main__.py",
+            "arguments": step_arguments(step, request, context.result_path(step)),
+            "restartPolicy": {"type": "Never"},
+            "volumes": [_work_volume(context)],
+            "driver": {**_spark_pod(context), "cores": spark.driver_cores, "memory": spark.driver_memory},
+            "executor": {
+                **_spark_pod(context),
+                "cores": spark.executor_cores,
+                "memory": spark.executor_memory,
+                "instances": spark.executor_instances,
+            },
+        },
+    }
+
+
+def ray_job(
+    context: RenderContext, step: str, params: BaseModel, upstream: Sequence[str], workers: int
+) -> dict[str, Any]:
+    settings = context.settings
+    ray = settings.ray
+    request = step_request(params, upstream, context.runtime(ray_address="auto"), context.run_name)
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": _metadata(context, step),
+        "spec": {
+            # The entrypoint is a shell command line; every word is quoted.
+            "entrypoint": shlex.join(step_command(step, request, context.result_path(step))),
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": 600,
+            "activeDeadlineSeconds": settings.active_deadline_seconds,
+            "backoffLimit": 0,
+            "rayClusterSpec": {
+                "rayVersion": ray.ray_version,
+                "headGroupSpec": {
+                    "rayStartParams": {},
+                    "template": _ray_pod(context, "ray-head", ray.head),
+                },
+                "workerGroupSpecs": [
+                    {
+                        "groupName": "train",
+                        "replicas": workers,
+                        "minReplicas": workers,
+                        "maxReplicas": workers,
+                        "rayStartParams": {},
+                        "template": _ray_pod(context, "ray-worker", ray.worker),
+                    }
+                ],
+            },
+        },
+    }
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared sub-objects out in full: a manifest read by people and operators has no YAML anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _resource_template(name: str, manifest: dict[str, Any], success: str, failure: str) -> Resource:
+    return Resource(
+        name=name,
+        action="create",
+        set_owner_reference=True,
+        manifest=yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False, width=1_000_000),
+        success_condition=success,
+        failure_condition=failure,
+    )
+
+
+def _metadata(context: RenderContext, step: str) -> dict[str, Any]:
+    return {"name": run_name(step, f"{context.run_name}/{step}"), "labels": context.labels}
+
+
+def _work_volume(context: RenderContext) -> dict[str, Any]:
+    return {"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": context.settings.work_volume_claim}}
+
+
+def _spark_pod(context: RenderContext) -> dict[str, Any]:
+    """Pod settings shared by the Spark driver and executors."""
+    return {
+        "serviceAccount": context.settings.spark.service_account,
+        "labels": context.labels,
+        "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
+        "env": [{"name": "PYTHONPATH", "value": context.settings.app_dir}],
+    }
+
+
+def _ray_pod(context: RenderContext, container: str, resources: StepResources) -> dict[str, Any]:
+    limits = {"cpu": resources.cpu, "memory": resources.memory}
+    return {
+        "metadata": {"labels": context.labels},
+        "spec": {
+            "serviceAccountName": context.settings.service_account,
+            "containers": [
+                {
+                    "name": container,
+                    "image": context.settings.image,
+                    "resources": {"requests": limits, "limits": limits},
+                    "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
+                }
+            ],
+            "volumes": [_work_volume(context)],
+        },
+    }

@@ -1,0 +1,74 @@
+"""Everything one rendering of a pipeline needs to know besides its parameters.
+
+A ``RenderContext`` fixes where a run keeps its files on the shared work
+volume, which runtime locations the steps are told about, and which labels
+every object the run creates carries. Computing these once keeps the
+container templates, the cluster resources and the result collectors in
+agreement about paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from workflows.settings import ArgoSettings
+from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
+
+WORK_VOLUME = "work"
+WORK_MOUNT = "/work"
+PIPELINE_LABEL = "mlops-gitops.io/pipeline"
+RUN_LABEL = "mlops-gitops.io/run"
+
+_LABEL_VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+_LABEL_VALUE_MAX = 63
+
+
+def label_value(text: str) -> str:
+    """Fold ``text`` into a Kubernetes label value (alphanumeric ends, ``-_.`` inside, at most 63 characters)."""
+    folded = _LABEL_VALUE_UNSAFE.sub("-", text)[:_LABEL_VALUE_MAX]
+    return folded.strip("-_.")
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    pipeline: str
+    run_name: str
+    settings: ArgoSettings
+    extra_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels of the Workflow, its pods and the resources it creates (event and trace ids included)."""
+        given = {key: label_value(value) for key, value in self.extra_labels.items()}
+        return {**given, PIPELINE_LABEL: self.pipeline, RUN_LABEL: self.run_name}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """The caller's label values verbatim, for the ones that had to be folded to fit a label."""
+        return {key: value for key, value in self.extra_labels.items() if label_value(value) != value}
+
+    @property
+    def work_dir(self) -> str:
+        return f"{WORK_MOUNT}/runs/{self.run_name}"
+
+    @property
+    def checkout_dir(self) -> str:
+        """Where the code repository lands at the requested commit."""
+        return f"{self.work_dir}/checkout"
+
+    def result_path(self, step: str) -> str:
+        """Where a step running outside an Argo container (Spark driver, Ray job) writes its result."""
+        return f"{self.work_dir}/outputs/{step}.json"
+
+    def runtime(self, *, spark_master: str = "local[*]", ray_address: str | None = None) -> StepRuntime:
+        return StepRuntime(
+            work_dir=self.work_dir,
+            feature_store_dir=f"{WORK_MOUNT}/feature_store",
+            feature_repo_source=f"{self.settings.app_dir}/feature_repo",
+            mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
+            spark=SparkRuntime(master=spark_master),
+            ray=RayRuntime(address=ray_address, num_cpus=None if ray_address else 2),
+        )

@@ -1,0 +1,108 @@
+"""Rendering a pipeline's task table (``workflows.steps.PIPELINE_TASKS``) as one Argo DAG.
+
+The local backend walks the same table, so the order of steps is written
+down once. Rendering decides, from the validated parameters, what Argo
+cannot: an optional stage whose parameters are empty (retrain without ETL)
+is left out and its dependants wait on what it waited on; and in cluster
+mode the Spark and Ray steps become custom resources followed by a result
+collector that carries the step's name, so downstream tasks reference every
+step the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hera.workflows import DAG, GitArtifact, Task, Workflow
+from hera.workflows import models as m
+from hera.workflows.protocol import Templatable
+from pydantic import BaseModel
+
+from workflows.pipelines.cluster import ray_job_template, spark_application_template
+from workflows.pipelines.context import WORK_VOLUME, RenderContext
+from workflows.pipelines.templates import result_collector, step_container
+from workflows.steps import PIPELINE_TASKS, STEPS
+from workflows.steps import Task as PipelineTask
+
+ENTRYPOINT = "pipeline"
+SPARK_STEPS = frozenset({"etl"})
+RAY_STEPS = frozenset({"train"})
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The code repository at one commit, delivered as a git input artifact to ``step``."""
+
+    step: str
+    repo: str
+    commit: str
+
+
+def render_pipeline(
+    context: RenderContext, params: BaseModel, *, checkout: Checkout | None = None, ray_workers: int = 1
+) -> Workflow:
+    tasks = _included_tasks(PIPELINE_TASKS[context.pipeline], params)
+    included = {task.step for task in tasks}
+    templates: list[Templatable] = []
+    dag_tasks: list[Task | m.DAGTask] = []
+    for task in tasks:
+        step_params = getattr(params, task.params_field) if task.params_field else params
+        upstream = [name for name in STEPS[task.step].reads if name in included]
+        depends = _effective_dependencies(task, PIPELINE_TASKS[context.pipeline], included)
+        cluster_resource = None
+        if context.settings.cluster_mode and task.step in SPARK_STEPS:
+            cluster_resource = spark_application_template(context, task.step, step_params)
+        elif context.settings.cluster_mode and task.step in RAY_STEPS:
+            cluster_resource = ray_job_template(context, task.step, step_params, upstream, ray_workers)
+        if cluster_resource is not None:
+            templates += [cluster_resource, result_collector(context, task.step)]
+            dag_tasks += [
+                _task(str(cluster_resource.name), depends),
+                _task(task.step, [str(cluster_resource.name)]),
+            ]
+        else:
+            artifacts = [_git_artifact(context, checkout)] if checkout and checkout.step == task.step else []
+            templates.append(step_container(context, task.step, step_params, upstream, artifacts))
+            dag_tasks.append(_task(task.step, depends))
+    return Workflow(
+        name=context.run_name,
+        namespace=context.settings.namespace,
+        labels=context.labels,
+        annotations=context.annotations or None,
+        entrypoint=ENTRYPOINT,
+        service_account_name=context.settings.service_account,
+        active_deadline_seconds=context.settings.active_deadline_seconds,
+        pod_metadata=m.Metadata(labels=context.labels),
+        volumes=[
+            m.Volume(
+                name=WORK_VOLUME,
+                persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(
+                    claim_name=context.settings.work_volume_claim
+                ),
+            )
+        ],
+        templates=[*templates, DAG(name=ENTRYPOINT, tasks=dag_tasks)],
+    )
+
+
+def _included_tasks(tasks: Sequence[PipelineTask], params: BaseModel) -> list[PipelineTask]:
+    return [task for task in tasks if task.params_field is None or getattr(params, task.params_field) is not None]
+
+
+def _effective_dependencies(task: PipelineTask, tasks: Sequence[PipelineTask], included: set[str]) -> list[str]:
+    """``task.after``, with each left-out task replaced by what it would itself have waited on."""
+    by_step = {candidate.step: candidate for candidate in tasks}
+    dependencies: list[str] = []
+    for name in task.after:
+        found = [name] if name in included else _effective_dependencies(by_step[name], tasks, included)
+        dependencies += [dependency for dependency in found if dependency not in dependencies]
+    return dependencies
+
+
+def _task(name: str, depends: Sequence[str]) -> Task:
+    return Task(name=name, template=name, depends=" && ".join(depends) or None)
+
+
+def _git_artifact(context: RenderContext, checkout: Checkout) -> GitArtifact:
+    return GitArtifact(name="code", path=context.checkout_dir, repo=checkout.repo, revision=checkout.commit)
