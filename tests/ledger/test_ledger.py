@@ -1,0 +1,126 @@
+"""The ledger on both of its databases: SQLite (embedded) and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from triggers.event import DataArrival, Event, EventType
+from triggers.ledger import EventState, Ledger
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "sqlite":
+        return Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    return Ledger.open(request.getfixturevalue("postgres_url"))
+
+
+def data_event(key: str, dataset: str = "churn/events") -> Event:
+    return Event(
+        source="kafka/data-arrivals", type=EventType.DATA_ARRIVED, subject=dataset,
+        data=DataArrival(dataset=dataset, key=f"{dataset}/part-{key}.parquet"), idempotency_key=key,
+    )
+
+
+def test_a_redelivery_is_counted_not_stored_again(ledger: Ledger) -> None:
+    first = ledger.record(data_event("k1"))
+    again = ledger.record(data_event("k1"))
+    assert not first.duplicate
+    assert again.duplicate and again.event_id == first.event_id
+    record = ledger.get(first.event_id)
+    assert record is not None and record.duplicates == 1 and record.state is EventState.RECEIVED
+    assert len(ledger.list()) == 1
+
+
+def test_a_batch_with_repeats_stores_each_key_once(ledger: Ledger) -> None:
+    results = ledger.record_many([data_event("a"), data_event("b"), data_event("a")])
+    assert [r.duplicate for r in results] == [False, False, True]
+    assert results[0].event_id == results[2].event_id
+    assert ledger.count_by_state() == {"received": 2}
+
+
+def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Ledger) -> None:
+    ledger.record_many([data_event(f"e{i}") for i in range(5)])
+    first = ledger.claim_due(limit=3, owner="w1")
+    second = ledger.claim_due(limit=10, owner="w2")
+    assert len(first) == 3 and len(second) == 2
+    assert {c.event.id for c in first}.isdisjoint({c.event.id for c in second})
+    assert ledger.claim_due(owner="w3") == []
+    expired = ledger.claim_due(owner="w3", lease=timedelta(seconds=-1))
+    assert expired == []  # leases of w1/w2 still run
+    ledger.mark_done(first[0].event.id, matched_rules=["r"])
+    assert ledger.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
+
+
+def test_an_expired_lease_returns_the_event_with_one_more_attempt(ledger: Ledger) -> None:
+    ledger.record(data_event("lease"))
+    [claimed] = ledger.claim_due(owner="dead-worker", lease=timedelta(milliseconds=1))
+    assert claimed.attempts == 1
+    import time
+
+    time.sleep(0.05)
+    [reclaimed] = ledger.claim_due(owner="healthy-worker")
+    assert reclaimed.event.id == claimed.event.id and reclaimed.attempts == 2
+
+
+def test_retry_waits_for_its_time_and_replay_resets_attempts(ledger: Ledger) -> None:
+    ledger.record(data_event("retry"))
+    [claimed] = ledger.claim_due()
+    ledger.mark_retry(claimed.event.id, "argo 503", datetime.now(UTC) + timedelta(hours=1))
+    assert ledger.claim_due() == []
+    ledger.mark_dead(claimed.event.id, "gave up")
+    record = ledger.get(claimed.event.id)
+    assert record is not None and record.state is EventState.DEAD_LETTERED and record.last_error == "gave up"
+    ledger.replay(claimed.event.id)
+    [again] = ledger.claim_due()
+    assert again.event.id == claimed.event.id and again.attempts == 1
+
+
+def test_actions_are_idempotent_by_key(ledger: Ledger) -> None:
+    result = ledger.record(data_event("act"))
+    ledger.record_action(result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc",
+                         status="submitted")
+    ledger.record_action(result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc",
+                         status="succeeded", detail={"model_version": "3"})
+    record = ledger.get(result.event_id)
+    assert record is not None and len(record.actions) == 1
+    assert record.actions[0].status == "succeeded" and record.actions[0].detail == {"model_version": "3"}
+
+
+def test_dead_letters_and_cursors_persist(ledger: Ledger) -> None:
+    for _ in range(2):
+        ledger.dead_letter(origin="kafka", origin_key="t/0/7", reason="not JSON", payload=b"\xff")
+    assert [d.origin_key for d in ledger.dead_letters()] == ["t/0/7"]
+    ledger.put_cursor("watcher", {"last": 1})
+    ledger.put_cursor("watcher", {"last": 2})
+    assert ledger.get_cursor("watcher") == {"last": 2}
+
+
+def test_reopening_keeps_data_and_schema_is_at_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    first = Ledger.open(url)
+    stored = first.record(data_event("keep"))
+    first.close()
+    reopened = Ledger.open(url)
+    assert reopened.get(stored.event_id) is not None
+    tables = set(inspect(reopened.engine).get_table_names())
+    assert {"events", "actions", "dead_letters", "cursors", "alembic_version"} <= tables
+
+
+def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -> None:
+    from triggers.ledger.migrate import upgrade
+    from triggers.ledger.store import create_ledger_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_ledger_engine(url)
+    upgrade(engine, "0001")
+    old = Ledger(engine)
+    stored = old.record(data_event("from-0001"))
+    engine.dispose()
+    upgraded = Ledger.open(url)
+    record = upgraded.get(stored.event_id)
+    assert record is not None and record.event.subject == "churn/events"
