@@ -112,15 +112,29 @@ def test_reopening_keeps_data_and_schema_is_at_head(tmp_path: Path) -> None:
 
 
 def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
     from triggers.ledger.migrate import upgrade
     from triggers.ledger.store import create_ledger_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_ledger_engine(url)
     upgrade(engine, "0001")
-    old = Ledger(engine)
-    stored = old.record(data_event("from-0001"))
+    event = data_event("from-0001")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:  # written as a release with only revision 0001 would have
+        conn.execute(
+            text(
+                "INSERT INTO events (id, idempotency_key, source, type, subject, time, envelope, state, attempts,"
+                " next_attempt_at, duplicates, matched_rules, received_at, updated_at) VALUES (:id, :key, :source,"
+                " :type, :subject, :time, :envelope, 'received', 0, :now, 0, '[]', :now, :now)"
+            ),
+            {"id": event.id, "key": event.idempotency_key, "source": event.source, "type": str(event.type),
+             "subject": event.subject, "time": event.time, "envelope": event.model_dump_json(), "now": now},
+        )
     engine.dispose()
     upgraded = Ledger.open(url)
-    record = upgraded.get(stored.event_id)
-    assert record is not None and record.event.subject == "churn/events"
+    record = upgraded.get(event.id)
+    assert record is not None and record.event == event and record.state is EventState.RECEIVED
+    [claimed] = upgraded.claim_due()
+    assert claimed.event.id == event.id
