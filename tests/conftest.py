@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mlops_gitops.devstack.mlflow_server import MlflowServer
 from tests.infra.git_remote import GitRemoteFactory
 from tests.infra.kafka import KafkaBroker
-from tests.infra.mlflow_server import MlflowServer
 from tests.infra.postgres import PostgresCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from tests.infra.git_remote import GitRemoteFactory
 from tests.infra.kafka import KafkaBroker
-from tests.infra.mlflow_server import MlflowServer
+from mlops_gitops.devstack.mlflow_server import MlflowServer
 from tests.infra.postgres import PostgresCluster
 
 
@@ -21,7 +21,9 @@ def test_kafka_broker_round_trips_a_record(kafka_broker: KafkaBroker) -> None:
     producer.send("infra-check", b"hello").get(timeout=30)
     producer.close()
     consumer = KafkaConsumer(
-        "infra-check", bootstrap_servers=kafka_broker.bootstrap_servers, auto_offset_reset="earliest",
+        "infra-check",
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        auto_offset_reset="earliest",
         consumer_timeout_ms=20_000,
     )
     values = [m.value for m in consumer]

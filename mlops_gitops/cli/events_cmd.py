@@ -62,8 +62,12 @@ def list_events(
     for r in records:
         actions = ", ".join(f"{a.kind}:{a.target or a.action_key} ({a.status})" for a in r.actions)
         table.add_row(
-            r.received_at.strftime("%Y-%m-%d %H:%M:%S"), r.event.id, str(r.event.type), r.event.subject,
-            str(r.state), actions,
+            r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.event.id,
+            str(r.event.type),
+            r.event.subject,
+            str(r.state),
+            actions,
         )
     Console().print(table)
 
@@ -94,11 +98,22 @@ def dead_letters(
     """List input that could not become an event (poison Kafka records), with the reason."""
     rows = _ledger(config).dead_letters(limit=limit)
     if as_json:
-        typer.echo(json.dumps([
-            {"id": d.id, "origin": d.origin, "origin_key": d.origin_key, "reason": d.reason,
-             "created_at": d.created_at.isoformat(), "payload": d.payload.decode("utf-8", "replace")}
-            for d in rows
-        ], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "id": d.id,
+                        "origin": d.origin,
+                        "origin_key": d.origin_key,
+                        "reason": d.reason,
+                        "created_at": d.created_at.isoformat(),
+                        "payload": d.payload.decode("utf-8", "replace"),
+                    }
+                    for d in rows
+                ],
+                indent=2,
+            )
+        )
         return
     table = Table("when", "origin", "key", "reason")
     for d in rows:

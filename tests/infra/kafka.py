@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.infra.process import free_port, start, stop, wait_until
+from mlops_gitops.devstack.process import free_port, start, stop, wait_until
 
 KAFKA_DIR = Path(__file__).with_name("kafka")
 LIBS = KAFKA_DIR / "target" / "libs"
@@ -75,20 +75,41 @@ class KafkaBroker:
         )
         log = work_dir / "kafka.log"
         subprocess.run(
-            ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22],
-             "-c", str(config), "--ignore-formatted"],
-            check=True, capture_output=True,
+            [
+                "java",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                uuid.uuid4().hex[:22],
+                "-c",
+                str(config),
+                "--ignore-formatted",
+            ],
+            check=True,
+            capture_output=True,
         )
-        broker = cls(f"127.0.0.1:{port}", kafka_version(), data_dir, log, cls._launch(classpath, config, log),
-                     config, classpath)
+        broker = cls(
+            f"127.0.0.1:{port}", kafka_version(), data_dir, log, cls._launch(classpath, config, log), config, classpath
+        )
         broker.wait_ready()
         return broker
 
     @staticmethod
     def _launch(classpath: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
         return start(
-            ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true", "-cp", classpath,
-             "kafka.Kafka", str(config)],
+            [
+                "java",
+                "-Xms256m",
+                "-Xmx768m",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ],
             log=log,
         )
 

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.infra.process import free_port, wait_until
+from mlops_gitops.devstack.process import free_port, wait_until
 
 
 def _bin_dir() -> Path:
@@ -57,12 +57,40 @@ class PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(base, "postgres")
             shutil.chown(sockets, "postgres")
-        _run(_as_owner([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                        "--no-sync"]))
+        _run(
+            _as_owner(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            )
+        )
         port = free_port()
         log = base / "postgres.log"
-        _run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", "-t", "60", "-o",
-                        f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200", "start"]))
+        _run(
+            _as_owner(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data_dir),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c max_connections=200",
+                    "start",
+                ]
+            )
+        )
         version = subprocess.run(
             [str(bin_dir / "postgres"), "--version"], check=True, capture_output=True, text=True
         ).stdout.strip()
@@ -88,6 +116,9 @@ class PostgresCluster:
         wait_until(self._accepts, timeout=60, what="PostgreSQL")
 
     def stop(self) -> None:
-        subprocess.run(_as_owner([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "immediate", "stop"]),
-                       check=False, capture_output=True)
+        subprocess.run(
+            _as_owner([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)

@@ -21,8 +21,11 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
 
 def data_event(key: str, dataset: str = "churn/events") -> Event:
     return Event(
-        source="kafka/data-arrivals", type=EventType.DATA_ARRIVED, subject=dataset,
-        data=DataArrival(dataset=dataset, key=f"{dataset}/part-{key}.parquet"), idempotency_key=key,
+        source="kafka/data-arrivals",
+        type=EventType.DATA_ARRIVED,
+        subject=dataset,
+        data=DataArrival(dataset=dataset, key=f"{dataset}/part-{key}.parquet"),
+        idempotency_key=key,
     )
 
 
@@ -82,10 +85,17 @@ def test_retry_waits_for_its_time_and_replay_resets_attempts(ledger: Ledger) -> 
 
 def test_actions_are_idempotent_by_key(ledger: Ledger) -> None:
     result = ledger.record(data_event("act"))
-    ledger.record_action(result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc",
-                         status="submitted")
-    ledger.record_action(result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc",
-                         status="succeeded", detail={"model_version": "3"})
+    ledger.record_action(
+        result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc", status="submitted"
+    )
+    ledger.record_action(
+        result.event_id,
+        action_key="retrain:abc",
+        kind="workflow",
+        target="retrain-abc",
+        status="succeeded",
+        detail={"model_version": "3"},
+    )
     record = ledger.get(result.event_id)
     assert record is not None and len(record.actions) == 1
     assert record.actions[0].status == "succeeded" and record.actions[0].detail == {"model_version": "3"}
@@ -129,8 +139,16 @@ def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -
                 " next_attempt_at, duplicates, matched_rules, received_at, updated_at) VALUES (:id, :key, :source,"
                 " :type, :subject, :time, :envelope, 'received', 0, :now, 0, '[]', :now, :now)"
             ),
-            {"id": event.id, "key": event.idempotency_key, "source": event.source, "type": str(event.type),
-             "subject": event.subject, "time": event.time, "envelope": event.model_dump_json(), "now": now},
+            {
+                "id": event.id,
+                "key": event.idempotency_key,
+                "source": event.source,
+                "type": str(event.type),
+                "subject": event.subject,
+                "time": event.time,
+                "envelope": event.model_dump_json(),
+                "now": now,
+            },
         )
     engine.dispose()
     upgraded = Ledger.open(url)

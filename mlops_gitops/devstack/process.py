@@ -32,7 +32,9 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Pat
     raise RuntimeError(f"{what} not ready after {timeout:.0f}s (last error: {last_error})\n{tail}")
 
 
-def start(cmd: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a service in its own process group so stop() takes its children too."""
     handle = log.open("ab")
     return subprocess.Popen(

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from cryptography.fernet import Fernet
 
-from tests.infra.process import free_port, start, stop, wait_until
+from mlops_gitops.devstack.process import free_port, start, stop, wait_until
 
 
 def mlflow_server_env() -> dict[str, str]:
@@ -43,10 +43,20 @@ class MlflowServer:
         port = free_port()
         log = work_dir / "mlflow.log"
         cmd = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{work_dir / 'mlflow.db'}",
-            "--artifacts-destination", str(work_dir / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{work_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(work_dir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ]
         proc = start(cmd, log=log, env=mlflow_server_env(), cwd=work_dir)
         server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, proc)

@@ -1,0 +1,1 @@
+"""HTTP routes of the service beyond ingestion: the status and admin API."""
