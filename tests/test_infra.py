@@ -8,9 +8,9 @@ import httpx
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer
 
+from mlops_gitops.devstack.mlflow_server import MlflowServer
 from tests.infra.git_remote import GitRemoteFactory
 from tests.infra.kafka import KafkaBroker
-from mlops_gitops.devstack.mlflow_server import MlflowServer
 from tests.infra.postgres import PostgresCluster
 
 
@@ -44,5 +44,7 @@ def test_mlflow_server_is_healthy(mlflow_server: MlflowServer) -> None:
 
 def test_git_remote_factory_seeds_a_branch(git_remote_factory: GitRemoteFactory) -> None:
     bare = git_remote_factory.create("seeded", initial_files={"README.md": "hi\n"})
-    out = subprocess.run(["git", "-C", str(bare), "ls-tree", "--name-only", "main"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(bare), "ls-tree", "--name-only", "main"], check=True, capture_output=True, text=True
+    )
     assert out.stdout.split() == ["README.md"]

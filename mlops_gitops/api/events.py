@@ -82,7 +82,7 @@ def events_router(ledger: Ledger, admin_token: SecretStr | None) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> list[EventView]:
-        records = ledger.list(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
+        records = ledger.list_events(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
         return [EventView.of(r) for r in records]
 
     @router.get(

@@ -54,7 +54,7 @@ def list_events(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of a table.")] = False,
 ) -> None:
     """List recorded events, newest first."""
-    records = _ledger(config).list(states=[str(s) for s in state or []], limit=limit)
+    records = _ledger(config).list_events(states=[str(s) for s in state or []], limit=limit)
     if as_json:
         typer.echo(json.dumps([record_as_dict(r) for r in records], indent=2))
         return

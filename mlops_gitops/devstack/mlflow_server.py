@@ -33,6 +33,7 @@ class MlflowServer:
     port: int
     work_dir: Path
     log: Path
+    command: list[str]
     proc: subprocess.Popen[bytes]
 
     @classmethod
@@ -59,7 +60,7 @@ class MlflowServer:
             "1",
         ]
         proc = start(cmd, log=log, env=mlflow_server_env(), cwd=work_dir)
-        server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, proc)
+        server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, cmd, proc)
         wait_until(server._healthy, timeout=120, what="mlflow server", log=log)
         return server
 
@@ -70,8 +71,7 @@ class MlflowServer:
 
     def restart(self) -> None:
         stop(self.proc)
-        cmd = list(self.proc.args)  # type: ignore[arg-type]
-        self.proc = start(cmd, log=self.log, env=mlflow_server_env(), cwd=self.work_dir)
+        self.proc = start(self.command, log=self.log, env=mlflow_server_env(), cwd=self.work_dir)
         wait_until(self._healthy, timeout=120, what="mlflow server", log=self.log)
 
     def stop(self) -> None:

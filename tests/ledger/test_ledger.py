@@ -36,7 +36,7 @@ def test_a_redelivery_is_counted_not_stored_again(ledger: Ledger) -> None:
     assert again.duplicate and again.event_id == first.event_id
     record = ledger.get(first.event_id)
     assert record is not None and record.duplicates == 1 and record.state is EventState.RECEIVED
-    assert len(ledger.list()) == 1
+    assert len(ledger.list_events()) == 1
 
 
 def test_a_batch_with_repeats_stores_each_key_once(ledger: Ledger) -> None:
