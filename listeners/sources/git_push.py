@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from core.identifiers import GitSha
 from listeners.sources.payload import SenderModel
 from triggers.event import Commit, Event, EventType, PushData
 
@@ -30,7 +31,7 @@ class Author(SenderModel):
 class HostCommit(SenderModel):
     """A commit as all three hosts list it in a push."""
 
-    id: str = Field(min_length=1)
+    id: GitSha
     message: str = ""
     author: Author = Field(default_factory=Author)
     added: tuple[str, ...] = ()

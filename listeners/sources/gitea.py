@@ -7,7 +7,7 @@ never mistaken for a GitHub one.
 
 from __future__ import annotations
 
-from core.identifiers import RepoName
+from core.identifiers import GitSha, RepoName
 from listeners.rejections import MalformedError
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source
 from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
@@ -27,8 +27,8 @@ class _Pusher(SenderModel):
 
 class _Push(SenderModel):
     ref: str
-    before: str
-    after: str
+    before: GitSha
+    after: GitSha
     commits: list[HostCommit] = []
     total_commits: int | None = None
     repository: _Repository

@@ -7,7 +7,7 @@ is that long it may be cut, so the event says the paths may be incomplete.
 
 from __future__ import annotations
 
-from core.identifiers import RepoName
+from core.identifiers import GitSha, RepoName
 from listeners.rejections import UnauthorizedError
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
 from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
@@ -30,8 +30,8 @@ class _Pusher(SenderModel):
 
 class _Push(SenderModel):
     ref: str
-    before: str
-    after: str
+    before: GitSha
+    after: GitSha
     forced: bool = False
     commits: list[HostCommit] = []
     repository: _Repository

@@ -8,7 +8,7 @@ path filter can tell "no matching path" from "paths unknown".
 
 from __future__ import annotations
 
-from core.identifiers import RepoName
+from core.identifiers import GitSha, RepoName
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
 from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
 from listeners.sources.keyring import Credential, Keyring
@@ -25,8 +25,8 @@ class _Project(SenderModel):
 
 class _Push(SenderModel):
     ref: str
-    before: str
-    after: str
+    before: GitSha
+    after: GitSha
     user_username: str = ""
     commits: list[HostCommit] = []
     total_commits_count: int
