@@ -21,6 +21,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+# Labels every run carries, so a run can be found from the event that caused it and joined to its trace.
+EVENT_ID_LABEL = "mlops-gitops.io/event-id"
+TRACE_ID_LABEL = "mlops-gitops.io/trace-id"
+
 
 class RunPhase(StrEnum):
     """Lifecycle of a run, spelled as Argo Workflows spells its phases."""

@@ -9,6 +9,7 @@ agreement about paths.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,10 +55,14 @@ class RenderContext:
     def work_dir(self) -> str:
         return f"{WORK_MOUNT}/runs/{self.run_name}"
 
-    @property
-    def checkout_dir(self) -> str:
-        """Where the code repository lands at the requested commit."""
-        return f"{self.work_dir}/checkout"
+    def checkout_dir(self, repo_url: str, commit: str) -> str:
+        """Where ``workflows.steps.checkout`` looks for ``repo_url`` at ``commit`` before cloning it itself.
+
+        Argo's git artifact is placed there on the shared work volume, so the
+        steps find the commit already checked out and never clone in the cluster.
+        """
+        repo_key = hashlib.sha256(repo_url.encode()).hexdigest()[:16]
+        return f"{self.work_dir}/checkouts/{repo_key}/{commit}"
 
     def result_path(self, step: str) -> str:
         """Where a step running outside an Argo container (Spark driver, Ray job) writes its result."""

@@ -105,4 +105,5 @@ def _task(name: str, depends: Sequence[str]) -> Task:
 
 
 def _git_artifact(context: RenderContext, checkout: Checkout) -> GitArtifact:
-    return GitArtifact(name="code", path=context.checkout_dir, repo=checkout.repo, revision=checkout.commit)
+    path = context.checkout_dir(checkout.repo, checkout.commit)
+    return GitArtifact(name="code", path=path, repo=checkout.repo, revision=checkout.commit)

@@ -1,0 +1,209 @@
+"""Every pipeline renders to a Workflow that the Argo, spark-operator and KubeRay schemas accept.
+
+Each also matches its golden file; regenerate those after an intended change with
+``UPDATE_GOLDEN=1 .venv/bin/pytest tests/workflows/test_render_pipelines.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from git import Repo
+
+from core.errors import PermanentError
+from tests.infra.git_remote import GitRemoteFactory
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
+from tests.workflows.schemas import REPO_ROOT, argo_workflow_validator, crd_validator, errors
+from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL
+from workflows.params import RetrainParams
+from workflows.pipelines import build_workflow
+from workflows.pipelines.cluster import RAY_FAILURE, RAY_SUCCESS, SPARK_FAILURE, SPARK_SUCCESS
+from workflows.settings import ArgoSettings
+from workflows.steps.checkout import checkout
+
+GOLDEN_DIR = REPO_ROOT / "tests" / "golden" / "workflows"
+PIPELINES = sorted(SAMPLE_PARAMS)
+
+
+def render(pipeline: str, *, cluster_mode: bool = True, params: Any = None) -> dict[str, Any]:
+    workflow = build_workflow(
+        pipeline,
+        params or SAMPLE_PARAMS[pipeline],
+        run_name=f"{pipeline}-0123456789ab",
+        labels=SAMPLE_LABELS,
+        settings=ArgoSettings(cluster_mode=cluster_mode),
+    )
+    rendered: dict[str, Any] = workflow.to_dict()
+    return rendered
+
+
+def templates(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {template["name"]: template for template in workflow["spec"]["templates"]}
+
+
+def dag_tasks(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    dag = templates(workflow)[workflow["spec"]["entrypoint"]]["dag"]
+    return {task["name"]: task for task in dag["tasks"]}
+
+
+def manifests(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The custom resources embedded in resource templates, keyed by kind."""
+    found = {}
+    for template in workflow["spec"]["templates"]:
+        if "resource" in template:
+            manifest = yaml.safe_load(template["resource"]["manifest"])
+            found[manifest["kind"]] = manifest
+    return found
+
+
+@pytest.mark.parametrize("cluster_mode", [True, False], ids=["cluster", "containers"])
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_rendered_workflow_is_valid_argo(pipeline: str, cluster_mode: bool) -> None:
+    assert errors(argo_workflow_validator(), render(pipeline, cluster_mode=cluster_mode)) == []
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_embedded_resources_are_valid_custom_resources(pipeline: str) -> None:
+    for manifest in manifests(render(pipeline)).values():
+        assert errors(crd_validator(manifest["apiVersion"], manifest["kind"]), manifest) == []
+
+
+def test_schema_validation_catches_a_misspelt_field() -> None:
+    """The validators are strict enough to matter: an unknown field is an error, not a silent no-op."""
+    workflow = render("data-etl")
+    workflow["spec"]["templates"][0]["retryStrategy"] = {"limitt": "2"}
+    assert any("limitt" in line for line in errors(argo_workflow_validator(), workflow))
+    spark = manifests(render("data-etl"))["SparkApplication"]
+    spark["spec"]["driver"]["memroy"] = "2g"
+    assert any("memroy" in line for line in errors(crd_validator(spark["apiVersion"], spark["kind"]), spark))
+
+
+def test_cluster_steps_use_the_operators_conditions() -> None:
+    workflow = render("retrain")
+    by_kind = {
+        yaml.safe_load(t["resource"]["manifest"])["kind"]: t["resource"]
+        for t in workflow["spec"]["templates"]
+        if "resource" in t
+    }
+    assert (by_kind["SparkApplication"]["successCondition"], by_kind["SparkApplication"]["failureCondition"]) == (
+        SPARK_SUCCESS,
+        SPARK_FAILURE,
+    )
+    assert (by_kind["RayJob"]["successCondition"], by_kind["RayJob"]["failureCondition"]) == (RAY_SUCCESS, RAY_FAILURE)
+    assert all(resource["action"] == "create" and resource["setOwnerReference"] for resource in by_kind.values())
+    assert manifests(workflow)["RayJob"]["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["replicas"] == 3
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_workflow_carries_run_settings_and_trace_labels(pipeline: str) -> None:
+    workflow = render(pipeline)
+    settings = ArgoSettings()
+    labels = workflow["metadata"]["labels"]
+    assert labels[EVENT_ID_LABEL] == SAMPLE_LABELS[EVENT_ID_LABEL]
+    assert labels[TRACE_ID_LABEL] == SAMPLE_LABELS[TRACE_ID_LABEL]
+    assert workflow["spec"]["podMetadata"]["labels"] == labels
+    assert workflow["spec"]["serviceAccountName"] == settings.service_account
+    assert workflow["spec"]["activeDeadlineSeconds"] == settings.active_deadline_seconds
+    for manifest in manifests(workflow).values():
+        assert manifest["metadata"]["labels"] == labels
+    for template in workflow["spec"]["templates"]:
+        if "container" in template:
+            assert template["container"]["image"] == settings.image
+            assert template["container"]["resources"]["requests"]
+            assert template["retryStrategy"]["limit"] == str(settings.step_retry_limit)
+
+
+def test_label_values_that_do_not_fit_are_folded_and_kept_verbatim_as_annotations() -> None:
+    workflow = build_workflow(
+        "data-etl",
+        SAMPLE_PARAMS["data-etl"],
+        run_name="data-etl-0123456789ab",
+        labels={EVENT_ID_LABEL: "kafka:data-arrivals/3/1042"},
+        settings=ArgoSettings(),
+    ).to_dict()
+    assert workflow["metadata"]["labels"][EVENT_ID_LABEL] == "kafka-data-arrivals-3-1042"
+    assert workflow["metadata"]["annotations"][EVENT_ID_LABEL] == "kafka:data-arrivals/3/1042"
+
+
+def test_retrain_gets_its_commit_as_a_git_artifact() -> None:
+    params = SAMPLE_PARAMS["retrain"]
+    assert isinstance(params, RetrainParams)
+    for cluster_mode in (True, False):
+        build = templates(render("retrain", cluster_mode=cluster_mode))["build-training-set"]
+        (artifact,) = build["inputs"]["artifacts"]
+        assert artifact["git"] == {"repo": params.repo_url, "revision": params.commit}
+        assert artifact["path"].startswith("/work/")
+
+
+def test_step_outputs_flow_into_downstream_requests() -> None:
+    workflow = render("retrain", cluster_mode=False)
+    evaluate_command = templates(workflow)["evaluate"]["container"]["command"]
+    request = evaluate_command[evaluate_command.index("--params") + 1]
+    assert "{{tasks.build-training-set.outputs.parameters.result}}" in request
+    assert "{{tasks.train.outputs.parameters.result}}" in request
+    assert templates(workflow)["train"]["outputs"]["parameters"][0]["name"] == "result"
+
+
+def test_retrain_without_etl_starts_at_the_training_set() -> None:
+    params = SAMPLE_PARAMS["retrain"]
+    assert isinstance(params, RetrainParams)
+    tasks = dag_tasks(render("retrain", params=params.model_copy(update={"etl": None})))
+    assert "etl" not in tasks and "materialize" not in tasks
+    assert "depends" not in tasks["build-training-set"]
+    assert tasks["evaluate"]["depends"] == "train"
+
+
+def test_container_mode_has_no_custom_resources() -> None:
+    workflow = render("retrain", cluster_mode=False)
+    assert manifests(workflow) == {}
+    assert list(dag_tasks(workflow)) == ["etl", "materialize", "build-training-set", "train", "evaluate", "register"]
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render("retrain") == render("retrain")
+
+
+def test_a_pipeline_refuses_another_pipelines_params() -> None:
+    with pytest.raises(PermanentError, match="EtlParams"):
+        build_workflow("data-etl", SAMPLE_PARAMS["feature-apply"], run_name="x-0", labels={}, settings=ArgoSettings())
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_matches_golden_file(pipeline: str) -> None:
+    rendered = build_workflow(
+        pipeline,
+        SAMPLE_PARAMS[pipeline],
+        run_name=f"{pipeline}-0123456789ab",
+        labels=SAMPLE_LABELS,
+        settings=ArgoSettings(),
+    ).to_yaml()
+    golden = GOLDEN_DIR / f"{pipeline}.yaml"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(rendered)
+    assert golden.exists(), f"{golden} is missing; create it with UPDATE_GOLDEN=1"
+    assert rendered == golden.read_text(), f"{pipeline} renders differently from {golden}; see module docstring"
+    assert errors(argo_workflow_validator(), yaml.safe_load(golden.read_text())) == []
+
+
+def test_golden_files_exist_for_every_pipeline_and_no_other() -> None:
+    assert sorted(path.stem for path in GOLDEN_DIR.glob("*.yaml")) == PIPELINES
+
+
+def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
+    git_remote_factory: GitRemoteFactory, tmp_path: Path
+) -> None:
+    """The Argo artifact pre-fills the path ``workflows.steps.checkout`` uses, so steps reuse it instead of cloning."""
+    remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
+    commit = Repo(remote).head.commit.hexsha
+    params = RetrainParams(repo_url=f"file://{remote}", commit=commit)
+    run = "retrain-0123456789ab"
+    workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
+    (artifact,) = templates(workflow)["build-training-set"]["inputs"]["artifacts"]
+    work_dir = f"/work/runs/{run}"
+    local_checkout = checkout(params.repo_url, commit, str(tmp_path))
+    assert Path(artifact["path"]).relative_to(work_dir) == local_checkout.relative_to(tmp_path)
