@@ -1,0 +1,107 @@
+"""``mlops-gitops gitops init``, ``promote`` and ``rollback``: the GitOps repo by hand.
+
+The same writer the service uses runs here, so a manual promotion is locked,
+checked (environment, registry version, stale write) and traced (lineage
+trailers, with a ``cli-<uuid>`` trigger event id) exactly like an automatic one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+
+from core.errors import PermanentError
+from core.identifiers import ModelName
+from gitops.promotion import CommitResult, PromotionRequest
+from gitops.registry import MlflowModelRegistry
+from gitops.scaffold import init_repo
+from gitops.writer import GitOpsWriter
+from mlops_gitops.cli.options import ConfigOption
+from mlops_gitops.settings import load_settings
+
+gitops_app = typer.Typer(help="Create and inspect the GitOps repository Argo CD syncs.", no_args_is_help=True)
+
+_MODEL_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
+
+EnvironmentOption = Annotated[str, typer.Option("--env", "-e", help="Target environment (an overlay), e.g. staging.")]
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``gitops init`` and the top-level ``promote``/``rollback`` commands to the root app."""
+    root.add_typer(gitops_app, name="gitops")
+    root.command("promote")(promote)
+    root.command("rollback")(rollback)
+
+
+def _valid_model_name(value: str) -> str:
+    try:
+        return _MODEL_NAME.validate_python(value)
+    except ValidationError as e:
+        raise typer.BadParameter(f"{value!r} is not a registered model name (letters, digits, '.', '_', '-')") from e
+
+
+@gitops_app.command("init")
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory to create the repo in (new or empty).", file_okay=False)],
+    repo_url: Annotated[
+        str, typer.Option(help="URL Argo CD pulls the repo from (Applications, AppProject).")
+    ] = "https://git.example.com/ml/gitops.git",
+    branch: Annotated[str, typer.Option(help="Branch Argo CD tracks and the bot writes.")] = "main",
+    model_name: Annotated[
+        str, typer.Option(help="Registered model the server loads.", callback=_valid_model_name)
+    ] = "churn-xgb",
+    config: ConfigOption = None,
+) -> None:
+    """Create a GitOps repo: kustomize base and overlays of the model server, Argo CD objects, one commit."""
+    settings = load_settings(config).gitops
+    author = (settings.bot_name, settings.bot_email)
+    files = init_repo(directory, repo_url=repo_url, branch=branch, model_name=model_name, author=author)
+    typer.echo(f"created {len(files)} files in {directory} (git branch {branch})")
+    typer.echo(f"next: git -C {directory} push <remote> {branch}, then kubectl apply -f {directory}/argocd/")
+
+
+def promote(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Registered model version number.")],
+    env: EnvironmentOption,
+    config: ConfigOption = None,
+) -> None:
+    """Deploy a registered model version to an environment with one GitOps commit."""
+    settings = load_settings(config)
+    registry = MlflowModelRegistry(settings.mlflow.tracking_uri)
+    registered = registry.get_version(model, version)
+    if registered is None:
+        raise PermanentError(f"{model} version {version} does not exist in {settings.mlflow.tracking_uri}")
+    request = PromotionRequest.checked(
+        model_name=model,
+        version=version,
+        model_uri=registered.registry_uri,
+        environment=env,
+        run_id=registered.run_id,
+        trigger_event_id=f"cli-{uuid.uuid4()}",
+    )
+    _report(GitOpsWriter(settings.gitops, registry).promote(request))
+
+
+def rollback(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    env: EnvironmentOption,
+    reason: Annotated[str, typer.Option(help="Why; goes into the commit message.")] = "manual rollback",
+    config: ConfigOption = None,
+) -> None:
+    """Roll an environment back to the version deployed before the current one."""
+    settings = load_settings(config)
+    writer = GitOpsWriter(settings.gitops, MlflowModelRegistry(settings.mlflow.tracking_uri))
+    _report(writer.rollback(model, env, reason=reason, trigger_event_id=f"cli-{uuid.uuid4()}"))
+
+
+def _report(result: CommitResult) -> None:
+    if result.sha is None:
+        typer.echo(f"{result.environment} already runs version {result.version}; nothing committed")
+        return
+    where = result.pull_request_url or "pushed"
+    typer.echo(f"{result.environment} -> version {result.version}: commit {result.sha[:12]} ({where})")
