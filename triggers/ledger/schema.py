@@ -34,6 +34,7 @@ class EventRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     matched_rules: Mapped[list[Any]] = mapped_column(default=list)
     received_at: Mapped[datetime]
@@ -76,3 +77,50 @@ class CursorRow(Base):
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     value: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+class DebounceBatchRow(Base):
+    """Events of one rule and key gathered during a quiet period; ``open_key`` is NULL once closed."""
+
+    __tablename__ = "debounce_batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(256))
+    key: Mapped[str] = mapped_column(String(512))
+    open_key: Mapped[str | None] = mapped_column(String(800), unique=True)
+    leader_event_id: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class BatchMemberRow(Base):
+    __tablename__ = "debounce_batch_members"
+
+    rule: Mapped[str] = mapped_column(String(256), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("debounce_batches.id"), index=True)
+    joined_at: Mapped[datetime]
+
+
+class ConcurrencySlotRow(Base):
+    """Who runs under a concurrency key right now (policies ``queue`` and ``replace``)."""
+
+    __tablename__ = "concurrency_slots"
+
+    slot: Mapped[str] = mapped_column(String(800), primary_key=True)
+    holder_key: Mapped[str] = mapped_column(String(256))
+    event_id: Mapped[str] = mapped_column(String(256))
+    acquired_at: Mapped[datetime]
+
+
+class RateWindowRow(Base):
+    """A fixed-window counter of actions started per rate-limited rule."""
+
+    __tablename__ = "rate_windows"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)

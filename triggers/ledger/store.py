@@ -53,6 +53,7 @@ class RecordResult:
 class ClaimedEvent:
     event: Event
     attempts: int
+    replays: int = 0
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ class Ledger:
                 row.lease_expires_at = now + lease
                 row.attempts += 1
                 row.updated_at = now
-            return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts) for r in rows]
+            return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts, r.replays) for r in rows]
 
     def _finish(self, event_id: str, **values: Any) -> None:
         with self._tx() as s:
@@ -302,6 +303,16 @@ class Ledger:
     def mark_retry(self, event_id: str, error: str, next_attempt_at: datetime) -> None:
         self._finish(event_id, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at)
 
+    def defer(self, event_id: str, until: datetime) -> None:
+        """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up)."""
+        self._finish(
+            event_id,
+            state=EventState.RECEIVED.value,
+            next_attempt_at=until,
+            attempts=EventRow.attempts - 1,
+            last_error=None,
+        )
+
     def mark_dead(self, event_id: str, reason: str) -> None:
         self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason)
 
@@ -312,7 +323,7 @@ class Ledger:
                 update(EventRow)
                 .where(EventRow.id == event_id)
                 .values(state=EventState.RECEIVED.value, attempts=0, next_attempt_at=_now(), lease_owner=None,
-                        lease_expires_at=None, updated_at=_now())
+                        lease_expires_at=None, updated_at=_now(), replays=EventRow.replays + 1)
             ).rowcount  # type: ignore[attr-defined]
         if not changed:
             raise PermanentError(f"no event with id {event_id!r}")
