@@ -1,0 +1,182 @@
+"""The Argo backend against a real HTTP server speaking the Argo Server's REST dialect.
+
+Every create body the backend sends is checked against the Argo Server's
+swagger.json (and the Workflow inside it against the Workflow schema) by the
+server itself; ``server.rejected`` stays empty when they all pass.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.errors import PermanentError, TemporaryError
+from tests.workflows.argo_server import FakeArgoServer, Fault
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
+from workflows.argo.backend import ArgoBackend
+from workflows.backend import EVENT_ID_LABEL, RunPhase
+from workflows.naming import run_name
+from workflows.settings import ArgoSettings
+
+TOKEN = "s3cr3t-argo-token"
+NAMESPACE = "mlops"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeArgoServer]:
+    server = FakeArgoServer(token=TOKEN).start()
+    yield server
+    server.stop()
+
+
+def backend_for(url: str, *, token: str = TOKEN, timeout: float = 5.0) -> ArgoBackend:
+    return ArgoBackend(ArgoSettings(server_url=url, token=token, namespace=NAMESPACE, request_timeout_seconds=timeout))
+
+
+@pytest.fixture
+def backend(server: FakeArgoServer) -> Iterator[ArgoBackend]:
+    backend = backend_for(server.url)
+    yield backend
+    backend.close()
+
+
+def submit_retrain(backend: ArgoBackend, name: str = "retrain-0123456789ab") -> str:
+    return backend.submit("retrain", SAMPLE_PARAMS["retrain"], run_name=name, labels=SAMPLE_LABELS)
+
+
+def test_submit_creates_a_valid_workflow_under_the_deterministic_name(
+    server: FakeArgoServer, backend: ArgoBackend
+) -> None:
+    name = run_name("retrain", "push:acme/churn-model:main:9fceb02")
+    assert submit_retrain(backend, name) == name
+    assert server.rejected == []
+    stored = server.workflows[(NAMESPACE, name)]
+    assert stored["metadata"]["labels"][EVENT_ID_LABEL] == SAMPLE_LABELS[EVENT_ID_LABEL]
+    assert backend.status(name).phase is RunPhase.PENDING
+
+
+def test_second_submit_of_the_same_name_is_already_submitted(server: FakeArgoServer, backend: ArgoBackend) -> None:
+    first = submit_retrain(backend)
+    second = submit_retrain(backend)
+    assert first == second
+    assert server.create_requests == 2
+    assert len(server.workflows) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_server_errors_are_temporary(server: FakeArgoServer, backend: ArgoBackend, status: int) -> None:
+    server.faults.append(Fault(status=status))
+    with pytest.raises(TemporaryError, match=str(status)) as raised:
+        submit_retrain(backend)
+    assert raised.value.__cause__ is not None
+    assert server.workflows == {}
+    assert submit_retrain(backend) == "retrain-0123456789ab"
+
+
+@pytest.mark.parametrize("status", [400, 403, 422])
+def test_client_errors_are_permanent(server: FakeArgoServer, backend: ArgoBackend, status: int) -> None:
+    server.faults.append(Fault(status=status))
+    with pytest.raises(PermanentError, match=str(status)):
+        submit_retrain(backend)
+
+
+def test_a_wrong_token_is_permanent_and_names_the_setting(server: FakeArgoServer) -> None:
+    backend = backend_for(server.url, token="not-the-token")
+    with pytest.raises(PermanentError, match=r"401.*workflows\.argo\.token"):
+        submit_retrain(backend)
+    assert server.workflows == {}
+
+
+def test_a_timed_out_submit_is_temporary_and_its_retry_finds_the_run(server: FakeArgoServer) -> None:
+    """The server may finish a create the client stopped waiting for; the retry must not start a second run."""
+    backend = backend_for(server.url, timeout=0.5)
+    server.faults.append(Fault(delay_seconds=2.0))
+    with pytest.raises(TemporaryError, match="did not answer"):
+        submit_retrain(backend)
+    assert submit_retrain(backend) == "retrain-0123456789ab"
+    assert list(server.workflows) == [(NAMESPACE, "retrain-0123456789ab")]
+
+
+def test_a_server_that_is_not_listening_is_temporary() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TemporaryError):
+        submit_retrain(backend_for(f"http://127.0.0.1:{port}"))
+
+
+def test_status_of_an_unknown_run_is_permanent(backend: ArgoBackend) -> None:
+    with pytest.raises(PermanentError, match="no workflow named nope-0"):
+        backend.status("nope-0")
+
+
+def test_status_timeout_is_temporary(server: FakeArgoServer) -> None:
+    backend = backend_for(server.url, timeout=0.5)
+    submit_retrain(backend)
+    server.faults.append(Fault(delay_seconds=2.0))
+    with pytest.raises(TemporaryError):
+        backend.status("retrain-0123456789ab")
+
+
+def node(name: str, phase: str, *, result: dict[str, Any] | None = None, message: str | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "id": f"retrain-0123456789ab-{name}",
+        "name": f"retrain-0123456789ab.{name}",
+        "displayName": name,
+        "type": "Pod",
+        "templateName": name,
+        "phase": phase,
+    }
+    if result is not None:
+        status["outputs"] = {"parameters": [{"name": "result", "value": json.dumps(result)}]}
+    if message is not None:
+        status["message"] = message
+    return status
+
+
+def test_status_reports_phase_and_step_outputs(server: FakeArgoServer, backend: ArgoBackend) -> None:
+    name = submit_retrain(backend)
+    server.set_status(NAMESPACE, name, {"phase": "Running", "nodes": {"a": node("etl", "Running")}})
+    running = backend.status(name)
+    assert (running.phase, running.finished, running.outputs) == (RunPhase.RUNNING, False, {})
+
+    etl_result = {"rows_written": 50_000, "bad_rows": 12}
+    register_result = {"model_name": "churn-xgb", "version": "7", "promoted": True}
+    server.set_status(
+        NAMESPACE,
+        name,
+        {
+            "phase": "Succeeded",
+            "nodes": {
+                "a": node("etl", "Succeeded", result=etl_result),
+                "b": node("register", "Succeeded", result=register_result),
+            },
+        },
+    )
+    done = backend.status(name)
+    assert done.finished and done.phase is RunPhase.SUCCEEDED
+    assert done.outputs == {"etl": etl_result, "register": register_result}
+
+
+def test_a_failed_step_is_reported_with_its_name_and_error(server: FakeArgoServer, backend: ArgoBackend) -> None:
+    name = submit_retrain(backend)
+    server.set_status(
+        NAMESPACE,
+        name,
+        {
+            "phase": "Failed",
+            "message": "child 'retrain-0123456789ab-1' failed",
+            "nodes": {
+                "a": node("etl", "Succeeded", result={"rows_written": 1}),
+                "b": node("train", "Failed", message="Error (exit code 1): XGBoostError: label must be in [0,1]"),
+            },
+        },
+    )
+    failed = backend.status(name)
+    assert failed.finished and failed.phase is RunPhase.FAILED
+    assert "step train Failed: Error (exit code 1): XGBoostError" in failed.message
+    assert failed.outputs == {"etl": {"rows_written": 1}}
