@@ -57,7 +57,7 @@ _NO_BRANCH = ("couldn't find remote ref",)
 def classify_git_error(error: GitCommandError, action: str) -> TemporaryError | PermanentError:
     """Map a failed git command onto the error taxonomy, with a message that says what to do."""
     stderr = str(error.stderr or "").strip()
-    lowered = stderr.lower()
+    lowered = f"{stderr}\n{error.stdout or ''}".lower()
     if any(marker in lowered for marker in _REJECTED):
         return PushRejectedError(f"{action}: the remote moved on ({stderr})")
     if any(marker in lowered for marker in _CREDENTIAL_REFUSED):
@@ -177,18 +177,24 @@ class GitCheckout:
         """Push HEAD to ``branch`` of the remote; raises :class:`PushRejectedError` when it moved on."""
         refspec = f"{'+' if force else ''}HEAD:refs/heads/{branch}"
         with self._git_errors(f"push to {branch}"):
-            self.repo.git.push("--porcelain", "origin", refspec)
+            self.repo.git.push("origin", refspec)
 
     def history(self, path: str) -> list[LoggedCommit]:
         """Commits of the fetched branch that touched ``path``, oldest first."""
-        record, field = "\x1e", "\x1f"
         with self._git_errors(f"log {path}"):
-            out = self.repo.git.log(
-                "--reverse", f"--format=%H{field}%ae{field}%B{record}", self._remote_ref, "--", path
-            )
-        commits = []
-        for entry in out.split(record):
-            if entry.strip():
-                sha, email, message = entry.strip("\n").split(field, 2)
-                commits.append(LoggedCommit(sha, email, message))
-        return commits
+            return parse_log(self.repo.git.log("--reverse", f"--format={LOG_FORMAT}", self._remote_ref, "--", path))
+
+
+# One record per commit (sha, author email, raw message), separated by ASCII
+# record/unit separators, which never occur in a commit message git accepts.
+LOG_FORMAT = "%H%x1f%ae%x1f%B%x1e"
+
+
+def parse_log(output: str) -> list[LoggedCommit]:
+    """The commits of ``git log --format=LOG_FORMAT`` output."""
+    commits = []
+    for entry in output.split("\x1e"):
+        if entry.strip():
+            sha, email, message = entry.strip("\n").split("\x1f", 2)
+            commits.append(LoggedCommit(sha, email, message))
+    return commits
