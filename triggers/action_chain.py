@@ -1,0 +1,278 @@
+"""Moves one matched rule of one event one step further, and remembers where it got.
+
+The dispatcher calls :meth:`ActionChain.advance` every time it holds the
+event; everything the chain knows between calls is in the ledger, keyed by
+deterministic action keys, so any replica can pick up where another stopped
+and a crash at any point costs at most a repeat of an idempotent call:
+
+* ``<rule>:<event id>`` (or ``<rule>:batch-<batch id>`` when debounced) is the
+  first action; follow-ups add ``/then-<n>``; a replay adds ``~<replays>`` so a
+  replayed event really runs again.
+* Debounce: the first event of a batch leads it and waits (the event is
+  deferred) until the batch falls due; later events join it and are done. The
+  leader then closes the batch and acts once for all of its events.
+* Concurrency (``queue``/``replace``) holds a slot per rule and key for the
+  whole chain; rate limits count chain starts per window.
+* A workflow run is followed until it finishes (the event is deferred
+  meanwhile); then the next ``then`` step reads its outputs.
+
+Each call returns :class:`Finished` or :class:`Waiting` (come back later) or
+raises ``TemporaryError`` (retry with backoff) / ``PermanentError`` (give up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.errors import PermanentError, TemporaryError
+from triggers.actions.base import ActionOutcome, ActionRequest, ActionStatus
+from triggers.actions.registry import ActionKinds
+from triggers.event import Event
+from triggers.ledger.coordination import Coordination, SlotHolder
+from triggers.ledger.store import ActionRecord, ClaimedEvent, Ledger
+from triggers.rules.engine import action_context
+from triggers.rules.rule import Rule, Stage
+from triggers.settings import DispatcherSettings
+
+_MAX_KEY_LENGTH = 256
+_STARTABLE = frozenset({None, ActionStatus.DEBOUNCING, ActionStatus.QUEUED, ActionStatus.RATE_LIMITED})
+_CHAIN_ENDS = frozenset({ActionStatus.SKIPPED, ActionStatus.SUPERSEDED, ActionStatus.COALESCED})
+
+
+@dataclass(frozen=True)
+class Finished:
+    summary: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    until: datetime
+    reason: str
+
+
+Progress = Finished | Waiting
+
+
+def action_key(rule: str, subject: str, replays: int) -> str:
+    """Deterministic key of a rule's first action for one event (or batch) and replay generation."""
+    key = f"{rule}:{subject}" + (f"~{replays}" if replays else "")
+    if len(key) <= _MAX_KEY_LENGTH - 20:  # room for follow-up suffixes
+        return key
+    return f"{rule}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One pass over a rule's chain: the event the actions are recorded on and the events they act for."""
+
+    rule: Rule
+    owner: Event
+    events: tuple[Event, ...]
+    key: str
+    now: datetime
+
+    def context(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        return action_context(self.owner, self.events, outputs)
+
+
+class ActionChain:
+    def __init__(
+        self, ledger: Ledger, coordination: Coordination, kinds: ActionKinds, settings: DispatcherSettings
+    ) -> None:
+        self._ledger = ledger
+        self._coordination = coordination
+        self._kinds = kinds
+        self._settings = settings
+
+    def advance(self, rule: Rule, claimed: ClaimedEvent) -> Progress:
+        now = datetime.now(UTC)
+        event = claimed.event
+        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now)
+        if rule.debounce is not None:
+            debounced = self._debounce(run, claimed.replays)
+            if not isinstance(debounced, _Run):
+                return debounced
+            run = debounced
+        outputs: dict[str, Any] = {}
+        for index, stage in enumerate(rule.stages):
+            key = run.key if index == 0 else f"{run.key}/then-{index}"
+            step = self._step(run, index, stage, key, outputs)
+            if isinstance(step, Waiting):
+                return step
+            if step.status in _CHAIN_ENDS:
+                self._release(run)
+                return Finished(f"{key}: {step.status} {step.message}".strip())
+            outputs = step.outputs
+        self._release(run)
+        return Finished(f"{run.key}: {ActionStatus.SUCCEEDED}")
+
+    # ---- debounce -------------------------------------------------------
+
+    def _debounce(self, run: _Run, replays: int) -> _Run | Progress:
+        debounce = run.rule.debounce
+        assert debounce is not None
+        batch_key = debounce.key.render(run.context({}))
+        membership = self._coordination.join_batch(
+            rule=run.rule.name,
+            key=batch_key,
+            event_id=run.owner.id,
+            quiet=debounce.quiet,
+            max_wait=debounce.max_wait,
+            now=run.now,
+        )
+        if membership.leader_event_id != run.owner.id:
+            coalesced = ActionOutcome(
+                ActionStatus.COALESCED,
+                membership.batch_id,
+                detail={"leader_event": membership.leader_event_id, "key": batch_key},
+            )
+            self._record(run, run.key, run.rule.stages[0], coalesced)
+            return Finished(f"coalesced into batch {membership.batch_id} led by event {membership.leader_event_id}")
+        key = action_key(run.rule.name, f"batch-{membership.batch_id}", replays)
+        if not membership.closed and membership.due_at > run.now:
+            debouncing = ActionOutcome(
+                ActionStatus.DEBOUNCING,
+                membership.batch_id,
+                detail={"key": batch_key, "size": membership.size, "due_at": membership.due_at.isoformat()},
+            )
+            self._record(run, key, run.rule.stages[0], debouncing)
+            return Waiting(membership.due_at, f"debouncing {batch_key!r}")
+        events = tuple(self._coordination.close_batch(membership.batch_id, run.now))
+        return _Run(run.rule, run.owner, events, key, run.now)
+
+    # ---- one step of the chain -----------------------------------------
+
+    def _step(self, run: _Run, index: int, stage: Stage, key: str, outputs: dict[str, Any]) -> ActionOutcome | Waiting:
+        record = self._ledger.get_action(key)
+        status = ActionStatus(record.status) if record else None
+        if record is not None and status in (ActionStatus.SUCCEEDED, *_CHAIN_ENDS):
+            return _recorded_outcome(record)
+        if status == ActionStatus.FAILED:
+            raise PermanentError(str((record.detail if record else {}).get("error", f"action {key} failed")))
+        context = run.context(outputs)
+        if index > 0 and stage.when is not None and record is None and not stage.when.evaluate(context):
+            outcome = ActionOutcome(ActionStatus.SKIPPED, "", f"then[{index - 1}].when is false")
+            self._record(run, key, stage, outcome)
+            return outcome
+        kind = self._kinds[stage.spec.kind]
+        if status == ActionStatus.RUNNING and record is not None:
+            outcome = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target))
+        else:
+            if index == 0 and status in _STARTABLE:
+                gate = self._gates(run, key, stage)
+                if gate is not None:
+                    return gate
+            request = ActionRequest(run.rule.name, key, stage.field, run.owner, run.events, context)
+            outcome = self._guarded(run, key, stage, lambda: kind.perform(stage.spec, request))
+        if record is None or (record.status, record.target) != (outcome.status, outcome.target):
+            self._record(run, key, stage, outcome)
+        if outcome.status == ActionStatus.RUNNING:
+            return Waiting(run.now + timedelta(seconds=self._settings.run_poll_seconds), f"{outcome.target} running")
+        if outcome.status == ActionStatus.FAILED:
+            self._release(run)
+            raise PermanentError(
+                f"trigger {run.rule.name!r}: {stage.spec.kind} {outcome.target} failed: {outcome.message}"
+            )
+        return outcome
+
+    def _guarded(self, run: _Run, key: str, stage: Stage, call: Callable[[], ActionOutcome]) -> ActionOutcome:
+        """Run an action call, recording a failure on the action before passing it on."""
+        try:
+            outcome = call()
+        except TemporaryError as e:
+            self._record(run, key, stage, ActionOutcome(ActionStatus.RETRYING, "", str(e), detail={"error": str(e)}))
+            raise
+        except PermanentError as e:
+            self._record(run, key, stage, ActionOutcome(ActionStatus.FAILED, "", str(e), detail={"error": str(e)}))
+            self._release(run)
+            raise
+        return outcome
+
+    # ---- concurrency and rate limit ------------------------------------
+
+    def _slot(self, run: _Run) -> str | None:
+        concurrency = run.rule.concurrency
+        if concurrency is None or concurrency.policy == "allow":
+            return None
+        return f"{run.rule.name}:{concurrency.key.render(run.context({}))}"
+
+    def _gates(self, run: _Run, key: str, stage: Stage) -> Waiting | None:
+        slot = self._slot(run)
+        concurrency = run.rule.concurrency
+        if slot is not None and concurrency is not None:
+            claim = self._coordination.acquire_slot(
+                slot=slot, holder_key=key, event_id=run.owner.id, replace=concurrency.policy == "replace", now=run.now
+            )
+            if not claim.acquired:
+                queued = ActionOutcome(ActionStatus.QUEUED, "", detail={"slot": slot, "behind": claim.holder_key})
+                self._record(run, key, stage, queued)
+                until = run.now + timedelta(seconds=self._settings.queue_poll_seconds)
+                return Waiting(until, f"queued behind {claim.holder_key}")
+            if claim.displaced is not None:
+                self._supersede(claim.displaced, key, stage)
+        limit = run.rule.rate_limit
+        if limit is not None:
+            reopens = self._coordination.take_rate_token(
+                name=run.rule.name, limit=limit.max_runs, per=limit.per, now=run.now
+            )
+            if reopens is not None:
+                if slot is not None:
+                    self._coordination.release_slot(slot=slot, holder_key=key)
+                limited = ActionOutcome(
+                    ActionStatus.RATE_LIMITED,
+                    "",
+                    detail={"max_runs": limit.max_runs, "per_seconds": limit.per.total_seconds()},
+                )
+                self._record(run, key, stage, limited)
+                return Waiting(reopens, "rate limited")
+        return None
+
+    def _supersede(self, displaced: SlotHolder, key: str, stage: Stage) -> None:
+        """Policy ``replace``: cancel the older running action if its kind can, and mark it superseded."""
+        older = self._ledger.get_action(displaced.holder_key)
+        if older is None or older.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+            return
+        cancelled = older.status == ActionStatus.RUNNING and self._kinds[stage.spec.kind].cancel(older.target)
+        self._ledger.record_action(
+            displaced.event_id,
+            action_key=displaced.holder_key,
+            kind=older.kind,
+            rule=older.rule,
+            target=older.target,
+            status=ActionStatus.SUPERSEDED,
+            detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
+        )
+
+    def _release(self, run: _Run) -> None:
+        slot = self._slot(run)
+        if slot is not None:
+            self._coordination.release_slot(slot=slot, holder_key=run.key)
+
+    # ---- ledger ---------------------------------------------------------
+
+    def _record(self, run: _Run, key: str, stage: Stage, outcome: ActionOutcome) -> None:
+        detail: dict[str, Any] = {**outcome.detail, "message": outcome.message}
+        if outcome.outputs:
+            detail["outputs"] = outcome.outputs
+        if len(run.events) > 1:
+            detail["events"] = [e.id for e in run.events]
+        self._ledger.record_action(
+            run.owner.id,
+            action_key=key,
+            kind=stage.spec.kind,
+            rule=run.rule.name,
+            target=outcome.target,
+            status=outcome.status,
+            detail=detail,
+        )
+
+
+def _recorded_outcome(record: ActionRecord) -> ActionOutcome:
+    detail = dict(record.detail)
+    return ActionOutcome(
+        ActionStatus(record.status), record.target, str(detail.pop("message", "")), detail.pop("outputs", {}), detail
+    )

@@ -1,0 +1,131 @@
+"""The dispatcher: claims due events from the ledger and carries their rules out.
+
+Any number of dispatchers (threads of one service, or replicas) may share a
+ledger: ``Ledger.claim_due`` leases each event to exactly one of them, and
+everything else they share (debounce batches, concurrency slots, rate
+windows, action outcomes) lives in the ledger too. Per claimed event:
+
+* no rule matches: the event is ``ignored`` with every rule's reason;
+* every matched rule finished: ``done``, with the matched rule names;
+* some rule waits (debounce, queue, rate limit, a running workflow): the event
+  is deferred to the earliest time one of them should look again, without
+  spending an attempt;
+* a ``PermanentError``: ``dead_lettered`` with the reason;
+* a ``TemporaryError`` (or an unexpected bug): retried with exponential,
+  jittered backoff until ``max_attempts``, then dead-lettered.
+
+All rules of an event are advanced even when one of them fails, so a broken
+action does not hold back an unrelated one.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.errors import PermanentError, TemporaryError
+from core.logging import get_logger
+from triggers.action_chain import ActionChain, Finished, Progress, Waiting
+from triggers.actions.registry import ActionKinds
+from triggers.ledger.coordination import Coordination
+from triggers.ledger.store import ClaimedEvent, Ledger
+from triggers.rules.engine import RulesEngine
+from triggers.settings import DispatcherSettings
+
+log = get_logger(__name__)
+
+
+def backoff_delay(attempt: int, settings: DispatcherSettings) -> timedelta:
+    """Exponential backoff with "equal jitter": half the step fixed, half random, so retries spread out."""
+    step = min(settings.backoff_max_seconds, settings.backoff_initial_seconds * 2 ** max(attempt - 1, 0))
+    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311 - jitter, not security
+
+
+class Dispatcher:
+    def __init__(self, ledger: Ledger, engine: RulesEngine, actions: ActionKinds, settings: DispatcherSettings) -> None:
+        self._ledger = ledger
+        self._engine = engine
+        self._settings = settings
+        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings)
+
+    def run_once(self) -> int:
+        """Claim one batch of due events and handle each; return how many were claimed."""
+        claimed = self._ledger.claim_due(
+            limit=self._settings.batch_size, lease=timedelta(seconds=self._settings.lease_seconds)
+        )
+        for item in claimed:
+            self._handle(item)
+        return len(claimed)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Dispatch until ``stop`` is set; an unreachable ledger is logged and waited out, never fatal."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except (SQLAlchemyError, TemporaryError) as e:
+                log.warning("dispatcher.ledger_unavailable", error=str(e))
+                busy = False
+            if not busy:
+                stop.wait(self._settings.poll_interval_seconds)
+
+    def _handle(self, claimed: ClaimedEvent) -> None:
+        event_id = claimed.event.id
+        try:
+            evaluation = self._engine.evaluate(claimed.event)
+        except PermanentError as e:
+            self._fail(claimed, permanent=[str(e)], temporary=[])
+            return
+        if not evaluation.matched:
+            reason = evaluation.ignored_reason()
+            self._ledger.mark_ignored(event_id, reason, matched_rules=[])
+            log.info("dispatcher.ignored", event_id=event_id, reason=reason)
+            return
+        progress: list[Progress] = []
+        permanent: list[str] = []
+        temporary: list[str] = []
+        for rule in evaluation.matched:
+            try:
+                progress.append(self._chain.advance(rule, claimed))
+            except PermanentError as e:
+                permanent.append(f"{rule.name}: {e}")
+            except TemporaryError as e:
+                temporary.append(f"{rule.name}: {e}")
+            except Exception as e:  # a bug in an action must not stop the dispatcher; retry, then dead-letter
+                log.exception("dispatcher.action_crashed", event_id=event_id, rule=rule.name)
+                temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
+        if permanent or temporary:
+            self._fail(claimed, permanent=permanent, temporary=temporary)
+            return
+        waits = [p for p in progress if isinstance(p, Waiting)]
+        if waits:
+            until = min(w.until for w in waits)
+            self._ledger.defer(event_id, until)
+            log.info(
+                "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
+            )
+            return
+        names = [rule.name for rule in evaluation.matched]
+        self._ledger.mark_done(event_id, matched_rules=names)
+        log.info(
+            "dispatcher.done",
+            event_id=event_id,
+            rules=names,
+            summary=[p.summary for p in progress if isinstance(p, Finished)],
+        )
+
+    def _fail(self, claimed: ClaimedEvent, *, permanent: list[str], temporary: list[str]) -> None:
+        event_id = claimed.event.id
+        reason = "; ".join(permanent + temporary)
+        if permanent:
+            self._ledger.mark_dead(event_id, reason)
+            log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
+        elif claimed.attempts >= self._settings.max_attempts:
+            self._ledger.mark_dead(event_id, f"gave up after {claimed.attempts} attempts: {reason}")
+            log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
+        else:
+            retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)
+            self._ledger.mark_retry(event_id, reason, retry_at)
+            log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())

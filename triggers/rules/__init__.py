@@ -1,0 +1,8 @@
+"""Which event starts which action: the rules file, its filters and its policies.
+
+``config`` is the YAML schema, ``loader`` validates and compiles it into
+``rule.Rule`` objects, ``engine`` matches events against them (pure), and
+``filters``, ``expressions`` and ``templating`` are the pieces a rule is made
+of. The time-based policies (debounce, concurrency, rate limit) need shared
+state and live with the dispatcher's ledger coordination.
+"""

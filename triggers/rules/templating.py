@@ -1,0 +1,95 @@
+"""Parameter templates: event fields rendered into action inputs, safely.
+
+Templates come from the rules file and values from outside senders, so they
+are rendered by Jinja2's ``SandboxedEnvironment`` (no attribute games, no
+access to Python internals) with ``StrictUndefined``: a template that reads a
+field the event does not have fails loudly instead of silently rendering an
+empty string into a pipeline parameter or a manifest. Templates are compiled
+when the rules are loaded, so a syntax error is a start-up error.
+
+A parameter template that evaluates to a list or a mapping keeps that shape
+(the partitions of a batch of coalesced events become a list, not the text of
+one); every other result is text, so a commit SHA made only of digits stays a
+string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.nativetypes import NativeEnvironment
+from jinja2.sandbox import SandboxedEnvironment
+
+from core.errors import PermanentError
+
+
+class _SandboxedNativeEnvironment(NativeEnvironment, SandboxedEnvironment):
+    """Sandboxed rendering that returns the Python value of a lone expression."""
+
+
+_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_NATIVE = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
+
+_T = TypeVar("_T")
+
+
+class TemplateFieldError(PermanentError):
+    """A template read a field the event does not carry."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldTemplate:
+    """One compiled template and the config field it came from (for error messages)."""
+
+    source: str
+    field: str
+    _text: Template = dataclasses.field(init=False, repr=False, compare=False)
+    _native: Template = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "_text", _TEXT.from_string(self.source))
+            object.__setattr__(self, "_native", _NATIVE.from_string(self.source))
+        except TemplateSyntaxError as e:
+            raise ValueError(f"template syntax error: {e.message}") from e
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """The template's text."""
+        return self._guarded(lambda: self._text.render(context))
+
+    def render_value(self, context: Mapping[str, Any]) -> Any:
+        """A list or mapping when the template evaluates to one, else the template's text."""
+        value = self._guarded(lambda: self._native.render(context))
+        return value if isinstance(value, list | dict | tuple) else self.render(context)
+
+    def _guarded(self, rendering: Callable[[], _T]) -> _T:
+        try:
+            return rendering()
+        except UndefinedError as e:
+            raise TemplateFieldError(
+                f"template for {self.field} ({self.source!r}) references a missing event field: {e.message}; "
+                "fix the rule's template, or its filters so only events carrying that field reach it"
+            ) from e
+        except SecurityError as e:
+            raise PermanentError(f"template for {self.field} ({self.source!r}) is not allowed: {e}") from e
+
+
+def check_template(source: str) -> str:
+    """Validate template syntax; usable as a pydantic ``AfterValidator``."""
+    FieldTemplate(source, "")
+    return source
+
+
+def render_tree(value: Any, context: Mapping[str, Any], field: str) -> Any:
+    """Render every string inside nested mappings and lists; other values pass through."""
+    if isinstance(value, str):
+        return FieldTemplate(value, field).render_value(context)
+    if isinstance(value, Mapping):
+        return {k: render_tree(v, context, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_tree(v, context, f"{field}[{i}]") for i, v in enumerate(value)]
+    return value
