@@ -42,6 +42,10 @@ class KafkaSettings(BaseModel):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     dlq_topic: str | None = None
+    client_id: str = "mlops-gitops-listener"
+    auto_offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
+    max_poll_records: int = Field(default=1000, ge=1, le=2000, description="Records written per ledger transaction.")
+    poll_timeout_ms: int = Field(default=500, ge=10)
 
 
 class RegistryWatcherSettings(BaseModel):

@@ -1,0 +1,168 @@
+"""The Kafka consumer: one group, manual commits only after the ledger write.
+
+Each poll's records are admitted through the same ``data`` source as HTTP
+notices, written with one ``record_many`` transaction (poison records with one
+``dead_letter_many``, and to the DLQ topic when one is configured), and only
+then are their offsets committed. A crash anywhere before the commit replays
+the batch, and the ledger's idempotency keys make the replay a no-op: at least
+once delivery, exactly once in the ledger. Offsets that are written but not
+yet committed are also committed when partitions are revoked, so a rebalance
+replays as little as possible.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.errors import TemporaryError
+from core.logging import get_logger
+from listeners import metrics
+from listeners.intake import Intake
+from listeners.kafka.connection import client_options
+from listeners.kafka.records import DATA_SOURCE, PollOutcome, delivery_of
+from listeners.rejections import DeliveryError
+from listeners.settings import KafkaSettings
+from listeners.sources import Ignored
+
+log = get_logger(__name__)
+LEDGER_RETRY_SECONDS = 2.0
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoked: Callable[[], None], on_assigned: Callable[[set[Any]], None]) -> None:
+        self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
+
+    def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        self._on_revoked()
+
+    def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        self._on_assigned(assigned)
+
+
+class IngestConsumer:
+    def __init__(self, settings: KafkaSettings, intake: Intake) -> None:
+        self._settings = settings
+        self._intake = intake
+        self._consumer: KafkaConsumer | None = None
+        self._dlq: KafkaProducer | None = None
+        self._written: dict[Any, OffsetAndMetadata] = {}
+        self._assignment: set[Any] = set()
+
+    def assigned(self) -> bool:
+        """Readiness: the group has given this consumer at least one partition."""
+        return bool(self._assignment)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; closes the client on the way out."""
+        consumer = self._connect()
+        try:
+            while not stop.is_set():
+                batch = consumer.poll(
+                    timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_poll_records
+                )
+                if batch and not self._ingest_or_rewind(consumer, batch, stop):
+                    continue
+                self._commit_written()
+                self._report_lag(consumer)
+        finally:
+            self._commit_written()
+            consumer.close(autocommit=False)
+            if self._dlq is not None:
+                self._dlq.close()
+            self._assignment = set()
+
+    def _connect(self) -> KafkaConsumer:
+        options = client_options(self._settings)
+        try:
+            consumer = KafkaConsumer(
+                group_id=self._settings.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset=self._settings.auto_offset_reset,
+                max_poll_records=self._settings.max_poll_records,
+                **options,
+            )
+            consumer.subscribe(self._settings.topics, listener=_CommitOnRevoke(self._commit_written, self._assigned))
+            if self._settings.dlq_topic:
+                self._dlq = KafkaProducer(acks="all", **options)
+        except KafkaError as e:
+            raise TemporaryError(
+                f"cannot reach Kafka at {self._settings.bootstrap_servers}: {e}; check "
+                "listeners.kafka.bootstrap_servers and the security settings"
+            ) from e
+        self._consumer = consumer
+        return consumer
+
+    def _assigned(self, partitions: set[Any]) -> None:
+        self._assignment = set(partitions)
+        log.info("kafka partitions assigned", partitions=sorted(f"{p.topic}:{p.partition}" for p in partitions))
+
+    def _ingest_or_rewind(
+        self, consumer: KafkaConsumer, batch: Mapping[Any, Sequence[Any]], stop: threading.Event
+    ) -> bool:
+        """Write the batch; if the ledger is down, seek back so the same records come again after a pause."""
+        try:
+            self._ingest(batch)
+            return True
+        except (SQLAlchemyError, TemporaryError) as e:
+            log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__)
+            for partition, records in batch.items():
+                consumer.seek(partition, records[0].offset)
+            stop.wait(LEDGER_RETRY_SECONDS)
+            return False
+
+    def _ingest(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+        outcome = PollOutcome()
+        for records in batch.values():
+            for record in records:
+                self._admit(record, outcome)
+        self._intake.record(DATA_SOURCE, outcome.events)
+        self._intake.ledger.dead_letter_many(outcome.dead_letters)
+        self._send_to_dlq(outcome.dead_letters)
+        for partition, records in batch.items():
+            self._written[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+
+    def _admit(self, record: Any, outcome: PollOutcome) -> None:
+        try:
+            result = self._intake.admit(delivery_of(record), trusted_transport=True)
+        except DeliveryError as e:
+            self._intake.refused(DATA_SOURCE, e)
+            outcome.dead(record, f"{e.reason}: {e.detail}")
+            return
+        if not isinstance(result, Ignored):
+            outcome.events.extend(result)
+
+    def _send_to_dlq(self, dead_letters: Sequence[dict[str, Any]]) -> None:
+        if self._dlq is None or not dead_letters:
+            return
+        for dead in dead_letters:
+            headers = [("dlq-reason", dead["reason"].encode()), ("dlq-origin", dead["origin_key"].encode())]
+            self._dlq.send(self._settings.dlq_topic, value=dead["payload"], headers=headers)
+        self._dlq.flush()
+
+    def _commit_written(self) -> None:
+        if not self._written or self._consumer is None:
+            return
+        written, self._written = self._written, {}
+        owned = {tp: offset for tp, offset in written.items() if tp in self._consumer.assignment()}
+        if not owned:
+            return
+        try:
+            self._consumer.commit(offsets=owned)
+        except KafkaError as e:
+            log.warning("offset commit failed; those records will be read again and deduplicated", error=str(e))
+
+    def _report_lag(self, consumer: KafkaConsumer) -> None:
+        for partition in self._assignment:
+            end = consumer.highwater(partition)
+            if end is None:
+                continue
+            lag = max(end - consumer.position(partition), 0)
+            metrics.CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(lag)
