@@ -12,7 +12,7 @@ import sys
 import typer
 
 from core.errors import MlopsGitopsError, TemporaryError
-from mlops_gitops.cli import config_cmd, events_cmd, gitops
+from mlops_gitops.cli import config_cmd, events_cmd, gitops, pipelines
 
 app = typer.Typer(
     name="mlops-gitops",
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(events_cmd.app, name="events")
 gitops.register(app)
+pipelines.register(app)
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ create body is validated against the Argo Server's ``swagger.json`` and the
 Workflow inside it against the Workflow JSON Schema; an invalid body gets the
 400 the real server would send and is kept in ``rejected`` for the test to
 show. Tests drive the rest: ``set_status`` plays the workflow controller, and
-queued ``Fault``s answer the next requests with an error status or a delay.
+queued ``Fault``s answer the next requests with an error status or a delay,
+and ``status_on_create`` lets a run "finish" as soon as it is created.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FakeArgoServer:
         self.create_requests = 0
         self.rejected: list[tuple[dict[str, Any], list[str]]] = []
         self.faults: deque[Fault] = deque()
+        self.status_on_create: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -86,7 +88,7 @@ class FakeArgoServer:
             stored = {
                 **workflow,
                 "metadata": {**workflow["metadata"], "namespace": namespace, "uid": f"uid-{len(self.workflows)}"},
-                "status": {},
+                "status": self.status_on_create,
             }
             self.workflows[(namespace, name)] = stored
         return HTTPStatus.OK, stored
