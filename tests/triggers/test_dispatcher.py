@@ -1,0 +1,138 @@
+"""The dispatcher carries rules out durably: once per event, with retries, dead letters and replays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.triggers.events import BOT_EMAIL, data_notice, push
+from tests.triggers.harness import Harness
+from triggers.ledger.store import EventState, Ledger
+
+APPEND_ON_PUSH = """
+triggers:
+  - name: journal-push
+    on: [git.push]
+    filters: {branches: [main]}
+    action: {kind: append, line: "{{ data.repo }}@{{ data.after }}"}
+"""
+
+
+def test_an_event_matching_no_rule_is_ignored_with_the_reason(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
+    on_branch = push(ref="refs/heads/feature/x")
+    a_dataset = data_notice()
+    sqlite_ledger.record_many([on_branch, a_dataset])
+    harness.settle(on_branch.id, a_dataset.id, states=(EventState.IGNORED,))
+    assert harness.record(on_branch.id).last_error == (
+        "journal-push: ref 'refs/heads/feature/x' is not a branch matching filters.branches"
+    )
+    assert harness.record(a_dataset.id).last_error == "no rule listens to this event type"
+    assert harness.append.lines() == []
+
+
+def test_a_matching_event_is_done_with_its_rule_and_action_recorded(ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
+    event = push()
+    ledger.record(event)
+    harness.settle(event.id)
+    record = harness.record(event.id)
+    assert record.matched_rules == ["journal-push"]
+    (action,) = record.actions
+    assert (action.action_key, action.kind, action.rule, action.status) == (
+        f"journal-push:{event.id}",
+        "append",
+        "journal-push",
+        "succeeded",
+    )
+    assert [line[:2] for line in harness.append.lines()] == [
+        [action.action_key, f"acme/churn-model@{event.data.after}"]
+    ]
+
+
+def test_a_redelivered_event_starts_nothing(ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
+    first = push(key="gh-delivery-42")
+    ledger.record(first)
+    harness.settle(first.id)
+    redelivery = push(key="gh-delivery-42")
+    assert ledger.record(redelivery).duplicate
+    harness.dispatch_until(lambda: harness.dispatcher.run_once() == 0)
+    assert len(harness.append.lines()) == 1
+    assert harness.record(first.id).duplicates == 1
+    assert ledger.get(redelivery.id) is None
+
+
+def test_the_bots_own_gitops_commit_starts_nothing(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
+    own = push(author_email=BOT_EMAIL, message="Promote churn-xgb version 4 to staging\n\nTrigger-Event-Id: e-1")
+    sqlite_ledger.record(own)
+    harness.settle(own.id, states=(EventState.IGNORED,))
+    assert "own GitOps write-back" in (harness.record(own.id).last_error or "")
+    assert harness.append.lines() == []
+
+
+def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_again(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
+    (tmp_path / "broken").write_text("temporary")
+    event = push()
+    ledger.record(event)
+    harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
+    dead = harness.record(event.id)
+    assert dead.attempts == 3
+    assert dead.last_error is not None and dead.last_error.startswith("gave up after 3 attempts: journal-push:")
+    assert "the journal is unavailable" in dead.last_error
+    assert [a.status for a in dead.actions] == ["retrying"]
+    assert harness.append.lines() == []
+
+    (tmp_path / "broken").unlink()
+    ledger.replay(event.id)
+    harness.settle(event.id)
+    (line,) = harness.append.lines()
+    assert line[0] == f"journal-push:{event.id}~1"
+    assert harness.record(event.id).state == EventState.DONE
+
+
+def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
+    (tmp_path / "broken").write_text("permanent")
+    event = push()
+    sqlite_ledger.record(event)
+    harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
+    record = harness.record(event.id)
+    assert record.attempts == 1
+    assert record.last_error == "journal-push: the journal refuses this line"
+    assert [a.status for a in record.actions] == ["failed"]
+
+
+def test_a_template_naming_a_missing_field_dead_letters_the_event_naming_the_field(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    rules = """
+triggers:
+  - name: etl
+    on: [data.arrived]
+    action: {kind: append, line: "{{ data.partition_key }}"}
+"""
+    harness = Harness.build(sqlite_ledger, rules, tmp_path)
+    event = data_notice()
+    sqlite_ledger.record(event)
+    harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
+    error = harness.record(event.id).last_error or ""
+    assert "partition_key" in error and "trigger 'etl' action.line" in error
+    assert harness.append.lines() == []
+
+
+def test_one_failing_rule_does_not_hold_back_another(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    rules = """
+triggers:
+  - {name: good, on: [data.arrived], action: {kind: append, line: "{{ data.dataset }}"}}
+  - {name: bad, on: [data.arrived], action: {kind: append, line: "{{ data.nope }}"}}
+"""
+    harness = Harness.build(sqlite_ledger, rules, tmp_path)
+    event = data_notice()
+    sqlite_ledger.record(event)
+    harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
+    assert [line[0] for line in harness.append.lines()] == [f"good:{event.id}"]
+    assert (harness.record(event.id).last_error or "").startswith("bad: ")
