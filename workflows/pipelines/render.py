@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hera.workflows import DAG, GitArtifact, Task, Workflow
+from hera.workflows import DAG, GitArtifact, Resource, Task, Workflow
 from hera.workflows import models as m
 from hera.workflows.protocol import Templatable
 from pydantic import BaseModel
@@ -42,29 +42,24 @@ class Checkout:
 def render_pipeline(
     context: RenderContext, params: BaseModel, *, checkout: Checkout | None = None, ray_workers: int = 1
 ) -> Workflow:
-    tasks = _included_tasks(PIPELINE_TASKS[context.pipeline], params)
+    pipeline_tasks = PIPELINE_TASKS[context.pipeline]
+    tasks = _included_tasks(pipeline_tasks, params)
     included = {task.step for task in tasks}
     templates: list[Templatable] = []
     dag_tasks: list[Task | m.DAGTask] = []
     for task in tasks:
         step_params = getattr(params, task.params_field) if task.params_field else params
         upstream = [name for name in STEPS[task.step].reads if name in included]
-        depends = _effective_dependencies(task, PIPELINE_TASKS[context.pipeline], included)
-        cluster_resource = None
-        if context.settings.cluster_mode and task.step in SPARK_STEPS:
-            cluster_resource = spark_application_template(context, task.step, step_params)
-        elif context.settings.cluster_mode and task.step in RAY_STEPS:
-            cluster_resource = ray_job_template(context, task.step, step_params, upstream, ray_workers)
-        if cluster_resource is not None:
-            templates += [cluster_resource, result_collector(context, task.step)]
-            dag_tasks += [
-                _task(str(cluster_resource.name), depends),
-                _task(task.step, [str(cluster_resource.name)]),
-            ]
-        else:
+        depends = _effective_dependencies(task, pipeline_tasks, included)
+        cluster_resource = _cluster_resource(context, task.step, step_params, upstream, ray_workers)
+        if cluster_resource is None:
             artifacts = [_git_artifact(context, checkout)] if checkout and checkout.step == task.step else []
             templates.append(step_container(context, task.step, step_params, upstream, artifacts))
             dag_tasks.append(_task(task.step, depends))
+        else:
+            resource_name = str(cluster_resource.name)
+            templates += [cluster_resource, result_collector(context, task.step)]
+            dag_tasks += [_task(resource_name, depends), _task(task.step, [resource_name])]
     return Workflow(
         name=context.run_name,
         namespace=context.settings.namespace,
@@ -74,16 +69,27 @@ def render_pipeline(
         service_account_name=context.settings.service_account,
         active_deadline_seconds=context.settings.active_deadline_seconds,
         pod_metadata=m.Metadata(labels=context.labels),
-        volumes=[
-            m.Volume(
-                name=WORK_VOLUME,
-                persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(
-                    claim_name=context.settings.work_volume_claim
-                ),
-            )
-        ],
+        volumes=[_work_volume(context)],
         templates=[*templates, DAG(name=ENTRYPOINT, tasks=dag_tasks)],
     )
+
+
+def _cluster_resource(
+    context: RenderContext, step: str, params: BaseModel, upstream: Sequence[str], ray_workers: int
+) -> Resource | None:
+    """The custom resource ``step`` runs as in cluster mode, or ``None`` when it runs in a plain container."""
+    if not context.settings.cluster_mode:
+        return None
+    if step in SPARK_STEPS:
+        return spark_application_template(context, step, params)
+    if step in RAY_STEPS:
+        return ray_job_template(context, step, params, upstream, ray_workers)
+    return None
+
+
+def _work_volume(context: RenderContext) -> m.Volume:
+    claim = m.PersistentVolumeClaimVolumeSource(claim_name=context.settings.work_volume_claim)
+    return m.Volume(name=WORK_VOLUME, persistent_volume_claim=claim)
 
 
 def _included_tasks(tasks: Sequence[PipelineTask], params: BaseModel) -> list[PipelineTask]:
