@@ -15,7 +15,9 @@ triggers:
     debounce: {key: "{{ data.dataset }}", quiet_seconds: 0.3, max_wait_seconds: 60}
     action:
       kind: append
-      line: "{{ data.dataset }} {{ events | length }} {{ events | map(attribute='data.partition') | unique | join(',') }}"
+      line: >-
+        {{ data.dataset }} {{ events | length }}
+        {{ events | map(attribute='data.partition') | unique | join(',') }}
 """
 
 
