@@ -1,0 +1,199 @@
+"""The service's own manifests build with real kustomize, validate, and grant no more than the service uses.
+
+Kubernetes objects are checked with ``kubernetes-validate`` (strict), Argo CD
+objects against the CRDs in ``<repo>/../shared/schemas``. The configuration and
+rules the ConfigMap carries are loaded by the service's own loaders, so a
+deployment that would refuse to start fails here instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from mlops_gitops.settings import load_settings
+from tests.gitops.test_template import KUBERNETES_VERSION, kustomize
+from tests.workflows.schemas import crd_validator, errors
+from triggers.actions.registry import ACTION_SPECS
+from triggers.rules.loader import load_rules
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+OVERLAYS = {"dev": "mlops-gitops-dev", "prod": "mlops-gitops"}
+CONFIG_DIR = "/etc/mlops-gitops"
+WORKFLOW_VERBS = {"create", "get", "list", "watch"}
+
+
+def build(overlay: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [kustomize(), "build", str(DEPLOY / "overlays" / overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def the(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = of_kind(objects, kind)
+    return found
+
+
+def container_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (container,) = the(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+@pytest.fixture(scope="module", params=sorted(OVERLAYS))
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def objects(overlay: str) -> list[dict[str, Any]]:
+    return build(overlay)
+
+
+def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
+    overlay: str, objects: list[dict[str, Any]]
+) -> None:
+    expected = ["ConfigMap", "Deployment", "Ingress", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount"]
+    if overlay == "prod":
+        expected = sorted([*expected, "PodDisruptionBudget"])
+
+    assert sorted(o["kind"] for o in objects) == expected
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == OVERLAYS[overlay]
+
+
+def test_deployment_runs_serve_with_probes_on_the_served_port(objects: list[dict[str, Any]]) -> None:
+    container = container_of(objects)
+    (port,) = container["ports"]
+
+    assert container["args"] == ["mlops-gitops", "serve", "--config", f"{CONFIG_DIR}/config.yaml"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert port["name"] == "http"
+    assert the(objects, "Service")["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_pod_runs_unprivileged_on_a_read_only_root(objects: list[dict[str, Any]]) -> None:
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    container = container_of(objects)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert volumes[mounts["/tmp"]] == {"name": mounts["/tmp"], "emptyDir": {}}
+    assert volumes[mounts[CONFIG_DIR]]["configMap"]["name"] == the(objects, "ConfigMap")["metadata"]["name"]
+
+
+def test_rbac_grants_exactly_the_workflow_verbs_the_service_uses(objects: list[dict[str, Any]]) -> None:
+    role = the(objects, "Role")
+    binding = the(objects, "RoleBinding")
+    service_account = the(objects, "ServiceAccount")
+
+    assert not of_kind(objects, "ClusterRole")
+    assert not of_kind(objects, "ClusterRoleBinding")
+    assert role["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": sorted(WORKFLOW_VERBS)}
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": service_account["metadata"]["name"],
+            "namespace": service_account["metadata"]["namespace"],
+        }
+    ]
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+
+
+def test_secrets_are_referenced_never_stored(objects: list[dict[str, Any]]) -> None:
+    env = {variable["name"]: variable for variable in container_of(objects)["env"]}
+    secret_like = [name for name in env if name.endswith(("TOKEN", "SECRETS", "LEDGER__URL"))]
+
+    for secret in of_kind(objects, "Secret"):
+        assert "data" not in secret
+        assert "stringData" not in secret
+    assert secret_like, "the service needs its webhook secrets and tokens"
+    for name in secret_like:
+        assert "value" not in env[name], f"{name} must come from a Secret"
+        assert "secretKeyRef" in env[name]["valueFrom"], name
+    assert (
+        env["MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
+        == (the(objects, "Secret")["metadata"]["name"])
+    )
+    assert env["MLOPS_GITOPS_WORKFLOWS__ARGO__NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_ingress_exposes_only_the_webhook_path(objects: list[dict[str, Any]]) -> None:
+    ingress = the(objects, "Ingress")
+    service = the(objects, "Service")
+    paths = [path for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks/", "Prefix")]
+    assert paths[0]["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
+
+
+def test_prod_shares_a_postgresql_ledger_between_replicas() -> None:
+    objects = build("prod")
+    env = {variable["name"]: variable for variable in container_of(objects)["env"]}
+
+    assert the(objects, "Deployment")["spec"]["replicas"] > 1
+    assert env["MLOPS_GITOPS_LEDGER__URL"]["valueFrom"]["secretKeyRef"]["key"] == "url"
+    assert the(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_dev_never_runs_two_pods_on_its_sqlite_ledger() -> None:
+    deployment = the(build("dev"), "Deployment")
+
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_config_and_rules_in_the_config_map_are_accepted_by_the_service(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    data = the(objects, "ConfigMap")["data"]
+    (tmp_path / "config.yaml").write_text(data["config.yaml"])
+    (tmp_path / "rules.yaml").write_text(data["rules.yaml"])
+
+    settings = load_settings(tmp_path / "config.yaml")
+    rules = load_rules(tmp_path / "rules.yaml", ACTION_SPECS)
+
+    assert str(settings.rules_file) == f"{CONFIG_DIR}/rules.yaml"
+    assert settings.server.port == container_of(objects)["ports"][0]["containerPort"]
+    assert settings.server.host == "0.0.0.0"
+    assert settings.workflows.backend == "argo"
+    assert rules
+    assert settings.workflows.argo.image == container_of(objects)["image"], "workflow steps run in the service's image"
+
+
+@pytest.mark.parametrize("overlay_name", sorted(OVERLAYS))
+def test_argo_cd_application_syncs_its_overlay_and_validates(overlay_name: str) -> None:
+    application = yaml.safe_load((DEPLOY / "argocd" / f"mlops-gitops-{overlay_name}.yaml").read_text())
+    source = application["spec"]["source"]
+
+    assert errors(crd_validator(application["apiVersion"], application["kind"]), application) == []
+    assert source["path"] == f"deploy/overlays/{overlay_name}"
+    assert (DEPLOY.parent / source["path"] / "kustomization.yaml").is_file()
+    assert application["spec"]["destination"]["namespace"] == OVERLAYS[overlay_name]
