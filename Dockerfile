@@ -1,0 +1,74 @@
+# syntax=docker/dockerfile:1
+# One image for the mlops-gitops service and for the pipeline steps it
+# submits (`python -m workflows.steps ...` in Argo Workflows), so a run uses
+# exactly the code that scheduled it. Spark steps need a Java 17 runtime.
+# The model server ships from the same build as its own target:
+#   docker build -t mlops-gitops .                              (the service)
+#   docker build --target model-server -t mlops-model-server .  (the model server)
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- build: resolve and install into a venv that the runtime copies whole ----
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never
+WORKDIR /src
+RUN uv venv /opt/venv
+# Dependencies first: this layer is reused until pyproject.toml changes.
+COPY pyproject.toml README.md ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv pip install --python /opt/venv/bin/python -r pyproject.toml
+COPY core ./core
+COPY triggers ./triggers
+COPY listeners ./listeners
+COPY workflows ./workflows
+COPY gitops ./gitops
+COPY services ./services
+COPY mlops_gitops ./mlops_gitops
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv pip install --python /opt/venv/bin/python --no-deps .
+
+# --- runtime: no compilers, no uv; each target below drops to the app user ----
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# git: the GitOps write-back and the pipelines' checkout step drive the git CLI.
+# Package versions come from the pinned Debian release (DL3008): exact pins
+# would break the build with every Debian security update.
+# /app belongs to the app user so the embedded SQLite ledger works under
+# `docker run`; in Kubernetes the root filesystem is read-only anyway.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
+    && install -d -o app -g app /app
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY --chown=app:app feature_repo ./feature_repo
+
+# --- model server: python -m services.model_server, configured by its ConfigMap
+FROM runtime AS model-server
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+CMD ["python", "-m", "services.model_server"]
+
+# --- the service (default target): mlops-gitops serve, plus Java for Spark steps
+FROM runtime AS service
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
+# Listen on all interfaces inside the container; a mounted config may say otherwise.
+ENV MLOPS_GITOPS_SERVER__HOST=0.0.0.0
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+CMD ["mlops-gitops", "serve"]
