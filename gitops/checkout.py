@@ -50,7 +50,12 @@ _CREDENTIAL_REFUSED = (
     "invalid username or password",
     "host key verification failed",
 )
-_NOT_A_REPO = ("does not appear to be a git repository", "repository not found", "returned error: 404")
+_NOT_A_REPO = (
+    "does not appear to be a git repository",
+    "repository not found",
+    "returned error: 404",
+    "does not exist",
+)
 _NO_BRANCH = ("couldn't find remote ref",)
 
 

@@ -29,7 +29,7 @@ _MODEL_CONFIG = (
 )
 
 
-def _template_root() -> Path:
+def template_root() -> Path:
     return Path(str(resources.files("gitops") / "template"))
 
 
@@ -42,7 +42,7 @@ def init_repo(
     model_name: str = "churn-xgb",
 ) -> list[Path]:
     """Write the template into ``directory`` as a new git repo with one commit by ``author`` (name, email)."""
-    source = _template_root()
+    source = template_root()
     relative_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     clashes = [str(rel) for rel in relative_files if (directory / rel).exists()]
     if clashes:

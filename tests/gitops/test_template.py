@@ -1,0 +1,139 @@
+"""The repo ``gitops init`` creates builds with real kustomize and validates against upstream schemas.
+
+Kubernetes objects are checked with ``kubernetes-validate`` (strict: unknown
+fields fail); Argo CD objects with the CRDs in ``<repo>/../shared/schemas``.
+kustomize is the real binary (``GOBIN=~/go/bin go install
+sigs.k8s.io/kustomize/kustomize/v5@v5.7.1``), found on PATH or in ~/go/bin.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from core.errors import PermanentError
+from gitops.scaffold import init_repo
+from tests.gitops.conftest import BOT
+from tests.workflows.schemas import crd_validator, errors
+
+KUBERNETES_VERSION = "1.33"
+MODEL_SERVER_ENV = {
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "MODEL_URI",
+    "MODEL_RUN_ID",
+    "MLFLOW_TRACKING_URI",
+    "FEAST_REPO_PATH",
+    "FEAST_FEATURE_SERVICE",
+    "ENTITY_KEY",
+}
+
+
+def kustomize() -> str:
+    found = shutil.which("kustomize") or str(Path.home() / "go" / "bin" / "kustomize")
+    if not os.access(found, os.X_OK):
+        pytest.fail(
+            "kustomize not found; install it: GOBIN=~/go/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1"
+        )
+    return found
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("gitops") / "repo"
+    init_repo(directory, repo_url="https://git.example.com/ml/gitops.git", author=BOT, model_name="account-risk")
+    return directory
+
+
+def build(repo: Path, environment: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [kustomize(), "build", str(repo / "overlays" / environment)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_every_overlay_builds_into_valid_kubernetes_objects(repo: Path, environment: str) -> None:
+    objects = build(repo, environment)
+
+    assert sorted(o["kind"] for o in objects) == [
+        "ConfigMap",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Service",
+    ]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == f"ml-{environment}"
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_model_server_gets_exactly_its_variables_probes_and_port(repo: Path, environment: str) -> None:
+    objects = build(repo, environment)
+    config_map = by_kind(objects, "ConfigMap")
+    (container,) = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+
+    assert set(config_map["data"]) == MODEL_SERVER_ENV
+    assert config_map["data"]["MODEL_NAME"] == "account-risk"
+    assert config_map["data"]["MODEL_URI"] == "models:/account-risk/0"
+    assert container["envFrom"] == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert by_kind(objects, "Service")["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_production_overlay_keeps_more_replicas(repo: Path) -> None:
+    assert by_kind(build(repo, "staging"), "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 1
+    assert by_kind(build(repo, "production"), "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
+
+
+def test_argo_cd_objects_validate_against_the_crds(repo: Path) -> None:
+    documents = [yaml.safe_load(path.read_text()) for path in sorted((repo / "argocd").glob("*.yaml"))]
+
+    assert sorted(d["kind"] for d in documents) == ["AppProject", "Application", "Application"]
+    for document in documents:
+        assert errors(crd_validator(document["apiVersion"], document["kind"]), document) == []
+
+
+def test_each_application_syncs_its_overlay_from_the_given_repo_within_the_project(repo: Path) -> None:
+    project = yaml.safe_load((repo / "argocd" / "project.yaml").read_text())
+    destinations = {d["namespace"] for d in project["spec"]["destinations"]}
+    for environment in ("staging", "production"):
+        app = yaml.safe_load((repo / "argocd" / f"application-{environment}.yaml").read_text())
+        source = app["spec"]["source"]
+
+        assert (source["repoURL"], source["targetRevision"]) == ("https://git.example.com/ml/gitops.git", "main")
+        assert (repo / source["path"] / "kustomization.yaml").is_file()
+        assert app["spec"]["project"] == project["metadata"]["name"]
+        assert app["spec"]["destination"]["namespace"] in destinations
+        assert source["repoURL"] in project["spec"]["sourceRepos"]
+
+
+def test_init_commits_the_template_and_keeps_its_comments(repo: Path) -> None:
+    status = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True, text=True
+    )
+    author = subprocess.run(["git", "-C", str(repo), "log", "--format=%ae"], check=True, capture_output=True, text=True)
+
+    assert status.stdout == ""
+    assert author.stdout.split() == [BOT[1]]
+    assert "# Staging: the challenger." in (repo / "overlays" / "staging" / "kustomization.yaml").read_text()
+
+
+def test_init_refuses_to_overwrite(repo: Path) -> None:
+    with pytest.raises(PermanentError, match="already has"):
+        init_repo(repo, repo_url="https://git.example.com/ml/gitops.git", author=BOT)
