@@ -23,7 +23,7 @@ raises ``TemporaryError`` (retry with backoff) / ``PermanentError`` (give up).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +74,7 @@ class _Run:
     events: tuple[Event, ...]
     key: str
     now: datetime
+    recorded: Mapping[str, ActionRecord]
 
     def context(self, outputs: dict[str, Any]) -> dict[str, Any]:
         return action_context(self.owner, self.events, outputs)
@@ -88,10 +89,11 @@ class ActionChain:
         self._kinds = kinds
         self._settings = settings
 
-    def advance(self, rule: Rule, claimed: ClaimedEvent) -> Progress:
+    def advance(self, rule: Rule, claimed: ClaimedEvent, recorded: Mapping[str, ActionRecord]) -> Progress:
+        """One step further; ``recorded`` holds the event's actions as the ledger had them when it was claimed."""
         now = datetime.now(UTC)
         event = claimed.event
-        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now)
+        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded)
         if rule.debounce is not None:
             debounced = self._debounce(run, claimed.replays)
             if not isinstance(debounced, _Run):
@@ -142,12 +144,12 @@ class ActionChain:
             self._record(run, key, run.rule.stages[0], debouncing)
             return Waiting(membership.due_at, f"debouncing {batch_key!r}")
         events = tuple(self._coordination.close_batch(membership.batch_id, run.now))
-        return _Run(run.rule, run.owner, events, key, run.now)
+        return _Run(run.rule, run.owner, events, key, run.now, run.recorded)
 
     # ---- one step of the chain -----------------------------------------
 
     def _step(self, run: _Run, index: int, stage: Stage, key: str, outputs: dict[str, Any]) -> ActionOutcome | Waiting:
-        record = self._ledger.get_action(key)
+        record = run.recorded.get(key)
         status = ActionStatus(record.status) if record else None
         if record is not None and status in (ActionStatus.SUCCEEDED, *_CHAIN_ENDS):
             return _recorded_outcome(record)

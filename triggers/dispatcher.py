@@ -83,12 +83,14 @@ class Dispatcher:
             self._ledger.mark_ignored(event_id, reason, matched_rules=[])
             log.info("dispatcher.ignored", event_id=event_id, reason=reason)
             return
+        record = self._ledger.get(event_id)
+        recorded = {action.action_key: action for action in record.actions} if record else {}
         progress: list[Progress] = []
         permanent: list[str] = []
         temporary: list[str] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed))
+                progress.append(self._chain.advance(rule, claimed, recorded))
             except PermanentError as e:
                 permanent.append(f"{rule.name}: {e}")
             except TemporaryError as e:

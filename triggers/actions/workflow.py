@@ -19,14 +19,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import ValidationError, field_validator
 
 from core.errors import PermanentError
-from core.identifiers import dns_safe
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec, ActionStatus
 from triggers.rules.templating import check_template
-from workflows.backend import RunPhase, WorkflowBackend
+from workflows.backend import EVENT_ID_LABEL, RunPhase, WorkflowBackend
 from workflows.naming import run_name
 from workflows.params import PIPELINES
 
-_LABEL_PREFIX = "mlops-gitops.io"
+RULE_LABEL = "mlops-gitops.io/rule"
 
 
 class WorkflowActionSpec(ActionSpec):
@@ -86,10 +85,7 @@ class WorkflowPipelineAction(ActionKind[WorkflowActionSpec]):
                 f"trigger {request.rule!r}: pipeline {spec.pipeline!r} refuses its parameters: {problems}"
             ) from e
         name = run_name(spec.pipeline, request.action_key)
-        labels = {
-            f"{_LABEL_PREFIX}/rule": dns_safe(request.rule),
-            f"{_LABEL_PREFIX}/trigger-event": dns_safe(request.event.id),
-        }
+        labels = {EVENT_ID_LABEL: request.event.id, RULE_LABEL: request.rule}
         self._backend.submit(spec.pipeline, params, run_name=name, labels=labels)
         detail = {"pipeline": spec.pipeline, "params": params.model_dump(mode="json")}
         return ActionOutcome(ActionStatus.RUNNING, name, message="submitted", detail=detail)
