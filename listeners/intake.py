@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from core.logging import get_logger
 from listeners import metrics
-from listeners.model_positions import ModelPositions, any_need_settling
+from listeners.model_positions import any_need_settling, positions_batch
 from listeners.rejections import DeliveryError, UnauthorizedError
 from listeners.settings import ListenerSettings
 from listeners.sources import SOURCES, Delivery, Headers, Ignored, ParseResult, Source, get_source
@@ -37,7 +37,6 @@ class Intake:
             )
             for name in SOURCES
         }
-        self._positions = ModelPositions(ledger)
 
     def unsigned_sources(self) -> list[str]:
         """Sources that would accept unsigned deliveries (only with ``insecure_dev``)."""
@@ -61,7 +60,7 @@ class Intake:
     def record(self, source: str, events: Sequence[Event]) -> list[RecordResult]:
         """Write ``events`` (admitted from ``source``) in one transaction; the answer says which were redeliveries."""
         if any_need_settling(events):
-            with self._positions.batch() as batch:
+            with positions_batch(self.ledger) as batch:
                 results = self.ledger.record_many([batch.settle(e) for e in events])
         else:
             results = self.ledger.record_many(events)

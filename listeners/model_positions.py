@@ -120,19 +120,19 @@ def needs_settling(event: Event) -> bool:
     return isinstance(event.data, ModelChange) and event.data.registry == "mlflow" and event.type in _ALIAS_TYPES
 
 
-class ModelPositions:
-    """Hands out batches one at a time per process, so the webhook app and the watcher never interleave."""
+_PROCESS_LOCK = threading.Lock()
 
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._lock = threading.Lock()
 
-    @contextmanager
-    def batch(self) -> Iterator[PositionsBatch]:
-        with self._lock:
-            batch = PositionsBatch(self._ledger)
-            yield batch
-            batch.save()
+@contextmanager
+def positions_batch(ledger: Ledger) -> Iterator[PositionsBatch]:
+    """One batch at a time per process, so the webhook app and the watcher never interleave their moves.
+
+    The table is saved when the block exits cleanly, i.e. after the caller recorded the batch's events.
+    """
+    with _PROCESS_LOCK:
+        batch = PositionsBatch(ledger)
+        yield batch
+        batch.save()
 
 
 def any_need_settling(events: Sequence[Event]) -> bool:
