@@ -41,7 +41,11 @@ class ArgoSettings(BaseModel):
     verify_tls: bool = True
     request_timeout_seconds: float = Field(default=10.0, gt=0, description="Time-out of one Argo Server call.")
     image: str = "ghcr.io/example/mlops-gitops:latest"
-    app_dir: str = Field(default="/app", description="Where the image holds the service's source tree.")
+    app_dir: str = Field(default="/app", description="Working directory of the image, holding feature_repo/.")
+    steps_main_file: str = Field(
+        default="/opt/venv/lib/python3.11/site-packages/workflows/steps/__main__.py",
+        description="The steps' entry point inside the image, run by spark-submit as the Spark application.",
+    )
     service_account: str = "mlops-pipelines"
     work_volume_claim: str = Field(
         default="mlops-pipelines-work",

@@ -60,7 +60,7 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "mode": "cluster",
             "image": settings.image,
             "sparkVersion": spark.spark_version,
-            "mainApplicationFile": f"local://{settings.app_dir}/workflows/steps/__main__.py",
+            "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
             "restartPolicy": {"type": "Never"},
             "volumes": [_work_volume(context)],
@@ -145,7 +145,6 @@ def _spark_pod(context: RenderContext) -> dict[str, Any]:
         "serviceAccount": context.settings.spark.service_account,
         "labels": context.labels,
         "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
-        "env": [{"name": "PYTHONPATH", "value": context.settings.app_dir}],
     }
 
 

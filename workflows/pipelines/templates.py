@@ -11,6 +11,7 @@ of which Argo replaces with the JSON document that step wrote.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 from hera.workflows import Artifact, Container, Parameter, Resources, RetryStrategy
@@ -55,9 +56,15 @@ def work_volume_mount() -> m.VolumeMount:
 
 
 def retry_strategy(context: RenderContext) -> RetryStrategy:
+    """Retry what may heal: a pod error (eviction, node loss) or a step exiting with EX_TEMPFAIL.
+
+    ``python -m workflows.steps`` exits with 75 (EX_TEMPFAIL) on a ``TemporaryError`` and
+    with 1 or 2 when retrying cannot help, so a bad request is not run three times.
+    """
     return RetryStrategy(
         limit=str(context.settings.step_retry_limit),
         retry_policy="Always",
+        expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) == {os.EX_TEMPFAIL}",
         backoff=m.Backoff(duration="30s", factor="2", max_duration="10m"),
     )
 
