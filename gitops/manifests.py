@@ -96,7 +96,8 @@ def _restyled(old: Any, text: str) -> Any:
     """The new text in the style of the old scalar, so quoting and type survive the edit."""
     if isinstance(old, ScalarString):
         return type(old)(text)
-    if isinstance(old, int) and not isinstance(old, bool) and text.isdigit():
+    # Only a canonical integer stays an integer: "007" must keep its zeros (run ids are hex strings).
+    if isinstance(old, int) and not isinstance(old, bool) and text.isdigit() and str(int(text)) == text:
         return int(text)
     return text
 

@@ -79,6 +79,14 @@ def test_values_key_paths_reach_nested_keys_and_list_items_and_keep_types_and_co
     ).replace('"churn"      #', '"churn-v2"   #')
 
 
+def test_a_number_like_string_replacing_an_integer_keeps_its_leading_zeros(tmp_path: Path) -> None:
+    document = load(tmp_path, "runId: 7\n")
+
+    assert write_target(document, ValuesKeyTarget(path="runId", value="{run_id}"), "0" * 31 + "8")
+
+    assert document.dump() == f"runId: '{'0' * 31}8'\n"
+
+
 def test_writing_the_current_value_reports_no_change(tmp_path: Path) -> None:
     document = load(tmp_path, VALUES)
 
