@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from core.errors import PermanentError
 from gitops.settings import GitOpsSettings
 from listeners.settings import ListenerSettings
-from triggers.settings import DispatcherSettings, LedgerSettings
+from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
 from workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "MLOPS_GITOPS_"
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     listeners: ListenerSettings = Field(default_factory=ListenerSettings)
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
     gitops: GitOpsSettings = Field(default_factory=GitOpsSettings)
-    rules_file: Path | None = Field(default=None, description="YAML file of trigger rules.")
+    rules: RulesSettings = Field(default_factory=RulesSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from core.errors import MlopsGitopsError, TemporaryError
-from mlops_gitops.cli import config_cmd, events_cmd, gitops, pipelines
+from mlops_gitops.cli import config_cmd, events_cmd, gitops, pipelines, serve_cmd
 
 app = typer.Typer(
     name="mlops-gitops",
@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("serve")(serve_cmd.serve)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(events_cmd.app, name="events")
 gitops.register(app)

@@ -7,7 +7,9 @@ from importlib.resources import files
 import typer
 
 from mlops_gitops.cli.options import ConfigOption
+from mlops_gitops.service import check_rules
 from mlops_gitops.settings import ConfigError, load_settings
+from triggers.rules.loader import RulesError
 
 app = typer.Typer(help="Check or generate the service's config file.", no_args_is_help=True)
 
@@ -16,13 +18,20 @@ EXAMPLE = files("mlops_gitops").joinpath("config.example.yaml")
 
 @app.command("check")
 def check(config: ConfigOption = None) -> None:
-    """Validate a config file (with environment overrides applied); exit 2 listing each problem."""
+    """Validate a config file and its rules file (environment overrides applied); exit 2 listing each problem."""
     try:
         settings = load_settings(config)
     except ConfigError as e:
         for problem in e.problems:
             typer.echo(f"{config}: {problem}", err=True)
         raise typer.Exit(2) from e
+    try:
+        rules = check_rules(settings)
+    except RulesError as e:
+        for problem in e.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from e
+    typer.echo(f"ok: {len(rules)} trigger rules in {settings.rules.path}")
     typer.echo(
         f"ok: ledger {settings.ledger.url.split('://', 1)[0]}, workflows backend {settings.workflows.backend}, "
         f"gitops {settings.gitops.mode} to {settings.gitops.branch}"

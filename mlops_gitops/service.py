@@ -1,0 +1,115 @@
+"""Compose every layer into the running service: the one place that knows them all.
+
+Start-up is fail-fast: configuration, rules, the ledger and the webhook
+secrets are checked before the port opens, each problem reported as one line
+naming it. Then the web app (ingestion, status API, operations endpoints) runs
+in the foreground under uvicorn, and the Kafka consumer, the registry watcher
+and the dispatcher run beside it as supervised background loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from core.logging import configure_logging, get_logger
+from gitops.policy import PromotionPolicy
+from gitops.registry import MlflowModelRegistry
+from gitops.writer import GitOpsWriter
+from listeners.http.app import create_app
+from listeners.intake import Intake
+from listeners.kafka.consumer import IngestConsumer
+from listeners.watcher.registry import MlflowRegistry
+from listeners.watcher.watcher import RegistryWatcher
+from mlops_gitops.api.events import events_router
+from mlops_gitops.settings import Settings
+from mlops_gitops.workers import Workers
+from triggers.actions.registry import ACTION_SPECS, build_action_kinds
+from triggers.dispatcher import Dispatcher
+from triggers.ledger import Ledger
+from triggers.rules.engine import RulesEngine
+from triggers.rules.loader import load_rules
+from triggers.rules.rule import Rule
+from workflows.factory import make_backend
+
+log = get_logger(__name__)
+
+
+def check_rules(settings: Settings) -> tuple[Rule, ...]:
+    """Load and validate the rules file; ``RulesError`` lists each problem by trigger and field."""
+    return load_rules(settings.rules.path, ACTION_SPECS)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    ledger: Ledger
+    app: FastAPI
+    workers: Workers
+    dispatcher: Dispatcher | None
+    consumer: IngestConsumer | None
+    watcher: RegistryWatcher | None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Service:
+        configure_logging(settings.logging.level, settings.logging.json_format, secrets=settings.secret_values())
+        rules = check_rules(settings)
+        ledger = Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+        dispatcher = cls._dispatcher(settings, ledger, rules) if settings.dispatcher.enabled else None
+        kafka = settings.listeners.kafka
+        consumer = IngestConsumer(kafka, Intake(settings.listeners, ledger, channel="kafka")) if kafka.enabled else None
+        watcher = (
+            RegistryWatcher(settings.listeners.registry_watcher, ledger, MlflowRegistry(settings.mlflow.tracking_uri))
+            if settings.listeners.registry_watcher.enabled
+            else None
+        )
+        app = create_app(
+            settings.listeners,
+            ledger,
+            kafka_ready=consumer.assigned if consumer else None,
+            extra_routers=[events_router(ledger, settings.server.admin_token)],
+        )
+        app.title = "mlops-gitops"
+        return cls(settings, ledger, app, Workers(), dispatcher, consumer, watcher)
+
+    @staticmethod
+    def _dispatcher(settings: Settings, ledger: Ledger, rules: tuple[Rule, ...]) -> Dispatcher:
+        registry = MlflowModelRegistry(settings.mlflow.tracking_uri)
+        actions = build_action_kinds(
+            backend=make_backend(settings.workflows),
+            writer=GitOpsWriter(settings.gitops, registry),
+            registry=registry,
+            policy=PromotionPolicy(settings.gitops.policy),
+        )
+        engine = RulesEngine(rules, bot_email=settings.gitops.bot_email)
+        return Dispatcher(ledger, engine, actions, settings.dispatcher)
+
+    def start_background(self) -> None:
+        if self.consumer:
+            self.workers.start("kafka-consumer", self.consumer.run)
+        if self.watcher:
+            self.workers.start("registry-watcher", self.watcher.run)
+        if self.dispatcher:
+            self.workers.start("dispatcher", self.dispatcher.run_forever)
+
+    def serve(self) -> None:
+        """Run until SIGINT/SIGTERM; the background loops stop with the server."""
+        server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=self.settings.server.host,
+                port=self.settings.server.port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        self.start_background()
+        log.info("serving", host=self.settings.server.host, port=self.settings.server.port)
+        try:
+            server.run()
+        finally:
+            self.workers.shutdown()
+            self.ledger.close()
