@@ -3,7 +3,7 @@
 Real pieces: the ledger, the dispatcher, the Argo backend talking HTTP to the
 Argo Server stand-in (which validates every Workflow against the upstream
 schemas and lets the test play the workflow controller), the GitOps writer
-committing to a bare git remote, and a real ``mlflow server`` model registry.
+committing to a bare git remote, and a real MLflow model registry (its SQLite store).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from workflows.settings import ArgoSettings
 MODEL = "churn-flows"
 NAMESPACE = "mlops"
 TOKEN = "flows-argo-token"
+
+pytestmark = pytest.mark.slow  # each test sets up a GitOps remote and an MLflow registry
 BOT = ("mlops-gitops[bot]", "mlops-gitops-bot@users.noreply.local")
 
 RULES = f"""
@@ -108,8 +110,14 @@ class Flows:
 
 
 @pytest.fixture(scope="module")
-def model_versions(mlflow_server: Any) -> list[str]:
-    client = MlflowClient(tracking_uri=mlflow_server.tracking_uri, registry_uri=mlflow_server.tracking_uri)
+def registry_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real MLflow model registry in its SQLite store (the embedded mode; no server process needed here)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'registry.db'}"
+
+
+@pytest.fixture(scope="module")
+def model_versions(registry_uri: str) -> list[str]:
+    client = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
     experiment = client.create_experiment(f"trigger-flows-{uuid.uuid4().hex[:8]}")
     client.create_registered_model(MODEL)
     versions = []
@@ -127,7 +135,7 @@ def flows(
     tmp_path: Path,
     sqlite_ledger: Ledger,
     git_remote_factory: GitRemoteFactory,
-    mlflow_server: Any,
+    registry_uri: str,
     model_versions: list[str],
 ) -> Iterator[Flows]:
     template = tmp_path / "template"
@@ -136,7 +144,7 @@ def flows(
         "gitops", initial_files={str(p.relative_to(template)): p.read_text() for p in files}
     )
     gitops_settings = GitOpsSettings(repo_url=str(remote), work_dir=str(tmp_path / "checkout"))
-    registry = MlflowModelRegistry(mlflow_server.tracking_uri)
+    registry = MlflowModelRegistry(registry_uri)
     argo = FakeArgoServer(token=TOKEN).start()
     backend = ArgoBackend(ArgoSettings(server_url=argo.url, token=TOKEN, namespace=NAMESPACE))
     kinds = build_action_kinds(
@@ -256,3 +264,15 @@ def test_a_crash_between_submitted_and_recorded_is_healed_by_the_retry(flows: Fl
     assert flows.argo.create_requests == 2  # the retry submitted again ...
     assert len(flows.argo.workflows) == 1  # ... and found the run already there
     assert flows.ledger.get_action(key).status == "running"  # type: ignore[union-attr]
+
+
+def test_a_parameter_outside_the_pipelines_allow_list_is_refused_before_submitting(flows: Flows) -> None:
+    event = code_push()
+    assert isinstance(event.data, PushData)
+    hostile = event.data.model_copy(update={"clone_url": "--upload-pack=touch /tmp/pwned"})
+    event = event.model_copy(update={"data": hostile})
+    flows.ledger.record(event)
+    flows.settle(event.id, EventState.DEAD_LETTERED)
+    error = flows.ledger.get(event.id).last_error or ""  # type: ignore[union-attr]
+    assert "pipeline 'retrain' refuses its parameters: params.repo_url" in error
+    assert flows.argo.create_requests == 0
