@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
 import typer
 from pydantic import BaseModel, ValidationError
 
+from core.logging import configure_logging
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings, validation_problems
 from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL, RunPhase, RunStatus, WorkflowBackend
@@ -81,7 +82,10 @@ def run(
 ) -> None:
     """Run PIPELINE on the local backend or submit it to Argo, and report its progress until it finishes."""
     params = _validated_params(pipeline, param or [])
-    settings = load_settings(config).workflows
+    loaded = load_settings(config)
+    # Log lines go to stderr, so stdout carries only the progress report.
+    configure_logging(loaded.logging.level, loaded.logging.json_format, secrets=loaded.secret_values())
+    settings = loaded.workflows
     if backend is not None:
         settings = settings.model_copy(update={"backend": backend})
     event_id = event_id or f"cli-{uuid.uuid4()}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from mlops_gitops.cli import app
@@ -15,6 +17,16 @@ from tests.workflows.argo_server import FakeArgoServer
 TOKEN = "cli-argo-token"
 NAMESPACE = "pipelines"
 ETL_ARGS = ["-p", "source_uri=s3://raw-data/churn", "-p", "partitions=date=2026-11-26"]
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``run`` configures logging onto the test runner's stderr, which closes afterwards: undo it."""
+    structlog_config = structlog.get_config()
+    root_handlers = list(logging.getLogger().handlers)
+    yield
+    structlog.configure(**structlog_config)
+    logging.getLogger().handlers[:] = root_handlers
 
 
 @pytest.fixture
