@@ -61,7 +61,15 @@ class ArgoSettings(BaseModel):
 
 
 class LocalSettings(BaseModel):
-    work_dir: str = ".mlops-gitops/work"
+    """The embedded backend: Prefect flows on this machine with Spark local, a local Ray and Feast sqlite."""
+
+    work_dir: str = Field(default=".mlops-gitops/work", description="Run records, Prefect state, Feast store, data.")
+    mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    feature_repo_source: str = Field(default="feature_repo", description="Feast definitions applied by feature-apply.")
+    max_concurrent_runs: int = Field(default=1, ge=1, description="Runs executing at once; later ones wait.")
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = Field(default=4, ge=1)
+    ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
 
 
 class WorkflowSettings(BaseModel):

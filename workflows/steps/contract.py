@@ -44,6 +44,7 @@ class StepRuntime(BaseModel):
     work_dir: str = Field(description="Scratch space: checkouts, quarantine, training sets.")
     feature_store_dir: str = Field(description="Live Feast repo: definitions, feature_store.yaml, data, registry.")
     feature_repo_source: str = Field(description="Built-in Feast definitions copied into feature_store_dir on apply.")
+    feast_project: str = Field(default="churn", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
     mlflow_tracking_uri: str
     spark: SparkRuntime = Field(default_factory=SparkRuntime)
     ray: RayRuntime = Field(default_factory=RayRuntime)

@@ -1,0 +1,110 @@
+"""The evaluation gate: may the new model replace the one serving now?
+
+Candidate and champion are scored on the same hold-out rows, with the metric,
+the absolute threshold and the required margin over the champion all taken
+from the pipeline parameters. The decision and both scores are logged to the
+candidate's MLflow run so a reviewer sees why it was (not) promoted.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from mlflow import MlflowClient
+from pydantic import BaseModel
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
+from core.errors import PermanentError
+from core.logging import get_logger
+from workflows.params import EvalGate, RetrainParams
+from workflows.steps.contract import StepRequest
+from workflows.steps.model_registry import find_champion, mlflow_errors
+from workflows.steps.train import TrainOutput
+from workflows.steps.training_set import TrainingSetOutput
+
+log = get_logger(__name__)
+
+_DECISION_THRESHOLD = 0.5
+
+
+class EvaluateOutput(BaseModel):
+    metric_name: str
+    metric: float
+    champion_version: str | None
+    champion_metric: float | None
+    promote: bool
+    reason: str
+
+
+def score(booster: xgb.Booster, holdout: pd.DataFrame, label: str, metric: str) -> float:
+    """``metric`` of ``booster`` on ``holdout``, using the features the booster was trained on."""
+    names = booster.feature_names or []
+    missing = sorted(set(names) - set(holdout.columns))
+    if missing:
+        raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
+    probabilities = booster.inplace_predict(holdout[names].to_numpy(np.float32))
+    truth = holdout[label].to_numpy()
+    if metric == "auc":
+        return float(roc_auc_score(truth, probabilities))
+    if metric == "logloss":
+        return float(log_loss(truth, probabilities, labels=[0, 1]))
+    predicted = (probabilities >= _DECISION_THRESHOLD).astype(int)
+    return float(accuracy_score(truth, predicted) if metric == "accuracy" else f1_score(truth, predicted))
+
+
+def decide(gate: EvalGate, metric: float, champion_metric: float | None) -> tuple[bool, str]:
+    """Whether the candidate clears the bar and beats the champion by the margin, and why (not)."""
+    direction = 1.0 if gate.higher_is_better else -1.0
+    if direction * (metric - gate.threshold) < 0:
+        return False, f"{gate.metric} {metric:.4f} misses the threshold {gate.threshold}"
+    if champion_metric is None:
+        return True, f"{gate.metric} {metric:.4f} clears the threshold and there is no champion"
+    improvement = direction * (metric - champion_metric)
+    if improvement > 0 and improvement >= gate.champion_margin:
+        return True, f"{gate.metric} {metric:.4f} beats the champion's {champion_metric:.4f} by {improvement:.4f}"
+    return False, (
+        f"{gate.metric} {metric:.4f} does not beat the champion's {champion_metric:.4f} "
+        f"by the margin {gate.champion_margin}"
+    )
+
+
+def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
+    params, gate = request.params, request.params.gate
+    training_set = request.upstream_output("build-training-set", TrainingSetOutput)
+    trained = request.upstream_output("train", TrainOutput)
+    holdout = pd.read_parquet(training_set.holdout_path)
+    if holdout.empty:
+        raise PermanentError("the hold-out set is empty; raise holdout_fraction or add data")
+    client = MlflowClient(request.runtime.mlflow_tracking_uri)
+    mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
+    with mlflow_errors("load the candidate and the champion"):
+        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, training_set.label, gate.metric)
+        champion = find_champion(client, params.model_name)
+        champion_metric = (
+            None
+            if champion is None
+            else score(
+                mlflow.xgboost.load_model(f"models:/{params.model_name}/{champion.version}"),
+                holdout,
+                training_set.label,
+                gate.metric,
+            )
+        )
+    promote, reason = decide(gate, metric, champion_metric)
+    with mlflow_errors("log the evaluation"):
+        client.log_metric(trained.run_id, f"holdout_{gate.metric}", metric)
+        if champion_metric is not None:
+            client.log_metric(trained.run_id, f"champion_holdout_{gate.metric}", champion_metric)
+        client.set_tag(trained.run_id, "mlops.gate", reason)
+    output = EvaluateOutput(
+        metric_name=gate.metric,
+        metric=metric,
+        champion_version=None if champion is None else str(champion.version),
+        champion_metric=champion_metric,
+        promote=promote,
+        reason=reason,
+    )
+    log.info("evaluate.done", **output.model_dump())
+    return output

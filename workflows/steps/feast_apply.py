@@ -1,0 +1,62 @@
+"""``feast apply``: register the Feast definitions in the run's feature store.
+
+Definitions come from the built-in ``feature_repo/`` or, when a push to a
+repository changed its feature repo, from that repository at the pushed
+commit. The real ``feast`` CLI applies them in a child process: it imports the
+definition modules and changes directory, neither of which may leak into a
+long-lived service process running other pipelines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from core.errors import PermanentError
+from core.logging import get_logger
+from workflows.params import FeatureApplyParams
+from workflows.steps.checkout import checkout
+from workflows.steps.contract import StepRequest
+from workflows.steps.feature_store import open_store, sync_definitions, write_config
+
+log = get_logger(__name__)
+
+
+class FeastApplyOutput(BaseModel):
+    project: str
+    definition_files: list[str]
+    entities: list[str]
+    feature_views: list[str]
+    feature_services: list[str]
+    definitions_commit: str | None
+
+
+def _definitions_dir(request: StepRequest[FeatureApplyParams]) -> Path:
+    params = request.params
+    if params.repo_url is None or params.commit is None:
+        return Path(request.runtime.feature_repo_source)
+    return checkout(params.repo_url, params.commit, request.runtime.work_dir) / params.repo_subdir
+
+
+def feast_apply(request: StepRequest[FeatureApplyParams]) -> FeastApplyOutput:
+    runtime = request.runtime
+    files = sync_definitions(_definitions_dir(request), runtime)
+    config_path = write_config(runtime)
+    command = [sys.executable, "-m", "feast.cli.cli", "--chdir", runtime.feature_store_dir, "-f", str(config_path)]
+    completed = subprocess.run([*command, "apply"], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise PermanentError(f"feast apply failed: {completed.stderr.strip()[-2000:]}; fix the Feast definitions")
+    store = open_store(runtime)
+    output = FeastApplyOutput(
+        project=runtime.feast_project,
+        definition_files=files,
+        entities=sorted(e.name for e in store.list_entities()),
+        feature_views=sorted(v.name for v in store.list_feature_views()),
+        feature_services=sorted(s.name for s in store.list_feature_services()),
+        definitions_commit=request.params.commit,
+    )
+    log.info("feast_apply.done", **output.model_dump())
+    return output
