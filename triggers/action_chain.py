@@ -153,8 +153,8 @@ class ActionChain:
         status = ActionStatus(record.status) if record else None
         if record is not None and status in (ActionStatus.SUCCEEDED, *_CHAIN_ENDS):
             return _recorded_outcome(record)
-        if status == ActionStatus.FAILED:
-            raise PermanentError(str((record.detail if record else {}).get("error", f"action {key} failed")))
+        if record is not None and status == ActionStatus.FAILED:  # failed, then the worker died before the event
+            raise PermanentError(str(record.detail.get("error") or record.detail.get("message") or f"{key} failed"))
         context = run.context(outputs)
         if index > 0 and stage.when is not None and record is None and not stage.when.evaluate(context):
             outcome = ActionOutcome(ActionStatus.SKIPPED, "", f"then[{index - 1}].when is false")
@@ -162,7 +162,8 @@ class ActionChain:
             return outcome
         kind = self._kinds[stage.spec.kind]
         if status == ActionStatus.RUNNING and record is not None:
-            outcome = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target))
+            # a failed status poll leaves the record as it is: the run may well be fine
+            outcome = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target), keep=True)
         else:
             if index == 0 and status in _STARTABLE:
                 gate = self._gates(run, key, stage)
@@ -181,12 +182,16 @@ class ActionChain:
             )
         return outcome
 
-    def _guarded(self, run: _Run, key: str, stage: Stage, call: Callable[[], ActionOutcome]) -> ActionOutcome:
-        """Run an action call, recording a failure on the action before passing it on."""
+    def _guarded(
+        self, run: _Run, key: str, stage: Stage, call: Callable[[], ActionOutcome], *, keep: bool = False
+    ) -> ActionOutcome:
+        """Run an action call; record its failure on the action (a temporary one only without ``keep``), re-raise."""
         try:
             outcome = call()
         except TemporaryError as e:
-            self._record(run, key, stage, ActionOutcome(ActionStatus.RETRYING, "", str(e), detail={"error": str(e)}))
+            if not keep:
+                retrying = ActionOutcome(ActionStatus.RETRYING, "", str(e), detail={"error": str(e)})
+                self._record(run, key, stage, retrying)
             raise
         except PermanentError as e:
             self._record(run, key, stage, ActionOutcome(ActionStatus.FAILED, "", str(e), detail={"error": str(e)}))

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field
+
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec, ActionStatus
 from triggers.actions.registry import ACTION_SPECS
@@ -57,7 +59,7 @@ class AppendAction(ActionKind[AppendSpec]):
 
 class FileJobSpec(ActionSpec):
     kind: Literal["file-job"] = "file-job"
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class FileJobAction(ActionKind[FileJobSpec]):

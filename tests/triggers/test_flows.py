@@ -29,7 +29,7 @@ from gitops.writer import GitOpsWriter
 from tests.infra.git_remote import GitRemoteFactory
 from tests.triggers.events import push, stage_change
 from tests.triggers.harness import FAST
-from tests.workflows.argo_server import FakeArgoServer
+from tests.workflows.argo_server import FakeArgoServer, Fault
 from triggers.actions.base import ActionRequest
 from triggers.actions.registry import ACTION_SPECS, ActionKinds, build_action_kinds
 from triggers.dispatcher import Dispatcher
@@ -190,6 +190,11 @@ def test_push_retrains_and_a_winning_run_is_promoted_to_staging(flows: Flows) ->
     assert name == run_name("retrain", f"retrain-on-push:{event.id}")
     submitted = flows.argo.workflows[(namespace, name)]
     assert submitted["metadata"]["labels"]["mlops-gitops.io/rule"] == "retrain-on-push"
+
+    # the Argo Server has a bad moment while the run is followed: the event backs off, the run stays known
+    flows.argo.faults.append(Fault(status=503))
+    flows.settle(event.id, EventState.RETRYING)
+    assert [(a.status, a.target) for a in flows.ledger.get(event.id).actions] == [("running", name)]  # type: ignore[union-attr]
 
     version = flows.versions[0]
     result = {"model_name": MODEL, "version": version, "promoted": True}

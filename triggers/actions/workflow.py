@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from core.errors import PermanentError
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec, ActionStatus
@@ -31,7 +31,7 @@ RULE_LABEL = "mlops-gitops.io/rule"
 class WorkflowActionSpec(ActionSpec):
     kind: Literal["workflow"] = "workflow"
     pipeline: str
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("pipeline")
     @classmethod
