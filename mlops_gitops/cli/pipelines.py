@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
 import typer
 from pydantic import BaseModel, ValidationError
 
+from core.errors import TemporaryError
 from core.logging import configure_logging
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings, validation_problems
@@ -103,11 +104,19 @@ def run(
 
 
 def _follow(runner: WorkflowBackend, name: str, poll_seconds: float) -> RunStatus:
-    """Print each phase change and each step result as it appears; return the final status."""
+    """Print each phase change and each step result as it appears; return the final status.
+
+    The run goes on when the backend is briefly unreachable, so a temporary error only delays the report.
+    """
     phase: RunPhase | None = None
     reported: set[str] = set()
     while True:
-        status = runner.status(name)
+        try:
+            status = runner.status(name)
+        except TemporaryError as e:
+            typer.secho(f"{name}: status unavailable, asking again: {e}", err=True, fg=typer.colors.YELLOW)
+            time.sleep(poll_seconds)
+            continue
         if status.phase is not phase:
             phase = status.phase
             typer.echo(f"{name}: {phase}")

@@ -12,7 +12,7 @@ import structlog
 from typer.testing import CliRunner
 
 from mlops_gitops.cli import app
-from tests.workflows.argo_server import FakeArgoServer
+from tests.workflows.argo_server import FakeArgoServer, Fault
 
 TOKEN = "cli-argo-token"
 NAMESPACE = "pipelines"
@@ -77,6 +77,15 @@ def test_run_submits_follows_and_reports_step_results(server: FakeArgoServer) ->
     assert f"{name}: Succeeded" in out
     assert 'step etl done: {"rows_written": 50000}' in out
     assert server.rejected == []
+
+
+def test_following_survives_a_server_hiccup(server: FakeArgoServer) -> None:
+    server.status_on_create = finished("Succeeded", etl={"rows_written": 3})
+    server.faults.extend([Fault(), Fault(status=503)])  # the create passes, the first status check gets a 503
+    code, out, err = run_cli(server, "data-etl", *ETL_ARGS)
+    assert code == 0
+    assert "status unavailable, asking again" in err and "503" in err
+    assert ": Succeeded" in out
 
 
 def test_run_with_the_same_event_id_finds_the_earlier_run(server: FakeArgoServer) -> None:
