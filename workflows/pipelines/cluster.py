@@ -86,7 +86,8 @@ def ray_job(
         "kind": "RayJob",
         "metadata": _metadata(context, step),
         "spec": {
-            # The entrypoint is a shell command line; every word is quoted.
+            # The entrypoint is a shell command line, so every word is quoted. The upstream result Argo
+            # splices into the request is JSON of paths, counts and allow-listed names: it holds no "'".
             "entrypoint": shlex.join(step_command(step, request, context.result_path(step))),
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": 600,
