@@ -59,15 +59,25 @@ class Intake:
 
     def record(self, source: str, events: Sequence[Event]) -> list[RecordResult]:
         """Write ``events`` (admitted from ``source``) in one transaction; the answer says which were redeliveries."""
+        return self.record_groups([(source, events)])[0]
+
+    def record_groups(self, groups: Sequence[tuple[str, Sequence[Event]]]) -> list[list[RecordResult]]:
+        """Write several deliveries' events in one transaction; one result list per group, in order."""
+        events = [event for _, group in groups for event in group]
         if any_need_settling(events):
             with positions_batch(self.ledger) as batch:
                 results = self.ledger.record_many([batch.settle(e) for e in events])
         else:
             results = self.ledger.record_many(events)
-        duplicates = sum(result.duplicate for result in results)
-        metrics.DUPLICATES.labels(self.channel, source).inc(duplicates)
-        metrics.RECEIVED.labels(self.channel, source).inc(len(results) - duplicates)
-        return results
+        answers, offset = [], 0
+        for source, group in groups:
+            answer = results[offset : offset + len(group)]
+            offset += len(group)
+            duplicates = sum(result.duplicate for result in answer)
+            metrics.DUPLICATES.labels(self.channel, source).inc(duplicates)
+            metrics.RECEIVED.labels(self.channel, source).inc(len(answer) - duplicates)
+            answers.append(answer)
+        return answers
 
     def _verify(self, source: Source, headers: Headers, body: bytes) -> Credential:
         keyring = self._keyrings[source.name]

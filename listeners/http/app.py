@@ -8,7 +8,8 @@ that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import TemporaryError
 from core.logging import get_logger
+from listeners.http.group_commit import GroupCommitter
 from listeners.http.operations import operations_router
 from listeners.http.webhooks import webhook_router
 from listeners.intake import Intake
@@ -40,9 +42,16 @@ def create_app(
     beside the app; ``/readyz`` then also waits for partitions.
     """
     intake = Intake(settings, ledger, channel="http")
+    committer = GroupCommitter(intake)
     _announce_security(settings, intake)
-    app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.")
-    app.include_router(webhook_router(intake, max_body_bytes=settings.webhooks.max_body_bytes))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        committer.stop()
+
+    app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.", lifespan=lifespan)
+    app.include_router(webhook_router(intake, committer, max_body_bytes=settings.webhooks.max_body_bytes))
     app.include_router(operations_router(ledger, kafka_ready))
     for router in extra_routers:
         app.include_router(router)

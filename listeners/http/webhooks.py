@@ -4,8 +4,9 @@ The answer is sent only after the ledger transaction commits: 202 with the
 event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
 nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
 The cheap refusals (unknown source, size, content type) come before the body
-is read; verification and parsing run in the thread pool together with the
-ledger write, so a slow fsync never blocks the event loop.
+is read; verification and parsing run in the thread pool, and the ledger write
+is shared with concurrent requests (:mod:`listeners.http.group_commit`), so a
+slow fsync never blocks the event loop nor serializes the requests.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ from starlette.concurrency import run_in_threadpool
 
 from listeners import metrics
 from listeners.http.body import read_body
+from listeners.http.group_commit import GroupCommitter
 from listeners.intake import Intake
 from listeners.rejections import UnsupportedMediaTypeError
 from listeners.sources import Delivery, Ignored, get_source
 
 
-def webhook_router(intake: Intake, *, max_body_bytes: int) -> APIRouter:
+def webhook_router(intake: Intake, committer: GroupCommitter, *, max_body_bytes: int) -> APIRouter:
     router = APIRouter()
 
-    def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
-        result = intake.admit(delivery)
+    async def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
+        result = await run_in_threadpool(intake.admit, delivery)
         if isinstance(result, Ignored):
             return 200, {"ignored": result.reason}
-        records = intake.record(delivery.source, result)
+        records = await committer.record(delivery.source, result)
         ids = [r.event_id for r in records]
         if all(r.duplicate for r in records):
             return 200, {"duplicate": True, "event_ids": ids}
@@ -50,7 +52,7 @@ def webhook_router(intake: Intake, *, max_body_bytes: int) -> APIRouter:
         body = await read_body(request, max_body_bytes)
         headers = {name.lower(): value for name, value in request.headers.items()}
         fallback_key = f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
-        status, answer = await run_in_threadpool(ingest, Delivery(source, headers, body, fallback_key))
+        status, answer = await ingest(Delivery(source, headers, body, fallback_key))
         metrics.ACK_LATENCY.labels(source).observe(time.perf_counter() - started)
         return JSONResponse(answer, status_code=status)
 

@@ -17,7 +17,7 @@ from mlops_gitops.devstack.process import free_port
 def serve(app: FastAPI) -> Iterator[str]:
     """Yield the base URL of ``app`` served by uvicorn; stop it on exit."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

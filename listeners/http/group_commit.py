@@ -1,0 +1,87 @@
+"""Many concurrent webhook requests, one ledger transaction: group commit.
+
+Each acknowledgement waits for a durable ledger write, and on SQLite every
+write transaction pays one fsync and holds the single write lock. Writing
+each request on its own would cap the app at one fsync per request. Instead,
+requests hand their admitted events to one writer thread that takes whatever
+has queued up meanwhile and writes it with a single ``record_many``; every
+request still gets its answer only after that transaction commits, so the
+acknowledgement promise is unchanged while the fsync is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from listeners.intake import Intake
+from triggers.event import Event
+from triggers.ledger import RecordResult
+
+MAX_GROUP = 256
+
+
+@dataclass
+class _Pending:
+    source: str
+    events: Sequence[Event]
+    answer: Future[list[RecordResult]] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    def __init__(self, intake: Intake, *, max_group: int = MAX_GROUP) -> None:
+        self._intake = intake
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    async def record(self, source: str, events: Sequence[Event]) -> list[RecordResult]:
+        """Queue ``events`` for the next group and wait until that group is committed."""
+        self._ensure_started()
+        pending = _Pending(source, events)
+        self._queue.put(pending)
+        return await asyncio.wrap_future(pending.answer)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _ensure_started(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write_groups, name="ledger-group-commit", daemon=True)
+                self._thread.start()
+
+    def _write_groups(self) -> None:
+        while (first := self._queue.get()) is not None:
+            group = [first]
+            stopping = False
+            while len(group) < self._max_group:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    stopping = True
+                    break
+                group.append(following)
+            self._commit(group)
+            if stopping:
+                return
+
+    def _commit(self, group: list[_Pending]) -> None:
+        try:
+            answers = self._intake.record_groups([(p.source, p.events) for p in group])
+        except Exception as e:  # the ledger failed: every request of the group gets the same error (a 503)
+            for pending in group:
+                pending.answer.set_exception(e)
+            return
+        for pending, answer in zip(group, answers, strict=True):
+            pending.answer.set_result(answer)
