@@ -22,6 +22,9 @@ from workflows.backend import EVENT_ID_LABEL, RunPhase
 from workflows.naming import run_name
 from workflows.settings import ArgoSettings
 
+# Hera 7.1 serializes requests with pydantic's deprecated ``.json()``; that is Hera's to change.
+pytestmark = pytest.mark.filterwarnings("ignore:The `json` method is deprecated:DeprecationWarning")
+
 TOKEN = "s3cr3t-argo-token"
 NAMESPACE = "mlops"
 

@@ -14,6 +14,9 @@ from typer.testing import CliRunner
 from mlops_gitops.cli import app
 from tests.workflows.argo_server import FakeArgoServer, Fault
 
+# Hera 7.1 serializes requests with pydantic's deprecated ``.json()``; that is Hera's to change.
+pytestmark = pytest.mark.filterwarnings("ignore:The `json` method is deprecated:DeprecationWarning")
+
 TOKEN = "cli-argo-token"
 NAMESPACE = "pipelines"
 ETL_ARGS = ["-p", "source_uri=s3://raw-data/churn", "-p", "partitions=date=2026-11-26"]
