@@ -9,9 +9,8 @@ turns into a GitOps commit.
 
 from __future__ import annotations
 
+import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import RestException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from pydantic import BaseModel
 
 from core.logging import get_logger
@@ -22,8 +21,6 @@ from workflows.steps.model_registry import mlflow_errors
 from workflows.steps.train import TrainOutput
 
 log = get_logger(__name__)
-
-_ALREADY_EXISTS = ErrorCode.Name(RESOURCE_ALREADY_EXISTS)
 
 
 class RetrainOutput(BaseModel):
@@ -40,14 +37,6 @@ class RetrainOutput(BaseModel):
     training_commit: str
 
 
-def _ensure_registered_model(client: MlflowClient, name: str) -> None:
-    try:
-        client.create_registered_model(name)
-    except RestException as e:
-        if e.error_code != _ALREADY_EXISTS:
-            raise
-
-
 def register(request: StepRequest[RetrainParams]) -> RetrainOutput:
     params = request.params
     trained = request.upstream_output("train", TrainOutput)
@@ -60,10 +49,8 @@ def register(request: StepRequest[RetrainParams]) -> RetrainOutput:
         "mlops.promoted": str(verdict.promote).lower(),
     }
     with mlflow_errors(f"register a version of {params.model_name}"):
-        _ensure_registered_model(client, params.model_name)
-        version = client.create_model_version(
-            params.model_name, source=trained.model_uri, run_id=trained.run_id, tags=tags
-        ).version
+        mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
+        version = mlflow.register_model(trained.model_uri, params.model_name, tags=tags).version
         if verdict.promote and params.gate.promote_to == "Staging":
             client.transition_model_version_stage(params.model_name, version, "Staging")
         elif verdict.promote:
