@@ -48,6 +48,7 @@ def test_two_dispatcher_processes_on_one_postgresql_ledger_process_each_event_on
     assert len(per_process) == 2, f"both processes should have taken work: {per_process}"
     assert ledger.count_by_state() == {EventState.DONE.value: EVENTS}
     with ledger.engine.connect() as connection:
-        attempts = dict(connection.execute(text("SELECT attempts, count(*) FROM events GROUP BY attempts")).tuples())
+        rows = connection.execute(text("SELECT attempts, count(*) FROM events GROUP BY attempts"))
+        attempts = {claims: count for claims, count in rows}
     assert attempts == {1: EVENTS}, "an event was claimed more than once"
     ledger.close()
