@@ -61,12 +61,18 @@ class Dispatcher:
         return len(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Dispatch until ``stop`` is set; an unreachable ledger is logged and waited out, never fatal."""
+        """Dispatch until ``stop`` is set; an unreachable ledger or a bug is logged and waited out, never fatal.
+
+        Events a failed pass had claimed come back to any dispatcher when their lease runs out.
+        """
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
             except (SQLAlchemyError, TemporaryError) as e:
                 log.warning("dispatcher.ledger_unavailable", error=str(e))
+                busy = False
+            except Exception:
+                log.exception("dispatcher.pass_crashed")
                 busy = False
             if not busy:
                 stop.wait(self._settings.poll_interval_seconds)
@@ -77,6 +83,10 @@ class Dispatcher:
             evaluation = self._engine.evaluate(claimed.event)
         except PermanentError as e:
             self._fail(claimed, permanent=[str(e)], temporary=[])
+            return
+        except Exception as e:  # a bug in a filter must not stop the dispatcher; retry, then dead-letter
+            log.exception("dispatcher.rules_crashed", event_id=event_id)
+            self._fail(claimed, permanent=[], temporary=[f"rules: unexpected {type(e).__name__}: {e}"])
             return
         if not evaluation.matched:
             reason = evaluation.ignored_reason()

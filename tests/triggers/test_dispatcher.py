@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from tests.triggers.events import BOT_EMAIL, data_notice, push
@@ -136,3 +138,23 @@ triggers:
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     assert [line[0] for line in harness.append.lines()] == [f"good:{event.id}"]
     assert (harness.record(event.id).last_error or "").startswith("bad: ")
+
+
+def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
+    stop = threading.Event()
+    worker = threading.Thread(target=harness.dispatcher.run_forever, args=(stop,), name="dispatcher")
+    worker.start()
+    try:
+        event = push()
+        sqlite_ledger.record(event)
+        for _ in range(3000):
+            if harness.state(event.id) == EventState.DONE:
+                break
+            time.sleep(0.01)
+        assert harness.state(event.id) == EventState.DONE
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert len(harness.append.lines()) == 1
