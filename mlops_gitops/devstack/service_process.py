@@ -1,0 +1,67 @@
+"""Run ``mlops-gitops serve`` as a real child process, as an operator would.
+
+The demo and the crash-recovery tests need the service as a separate process
+they can send webhooks to, kill with SIGKILL and start again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+
+
+@dataclass
+class ServiceProcess:
+    config: Path
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes]
+    extra_env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(
+        cls, config: Path, log: Path, *, port: int | None = None, env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        chosen = port or free_port()
+        service = cls(config, chosen, log, cls._launch(config, chosen, log, env or {}), env or {})
+        service.wait_ready()
+        return service
+
+    @staticmethod
+    def _launch(config: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "mlops_gitops", "serve", "--config", str(config), "--port", str(port)]
+        return start(cmd, log=log, env=env)
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlops-gitops serve exited with {self.proc.returncode}; see {self.log}")
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+
+        wait_until(ready, timeout=timeout, what="mlops-gitops serve", log=self.log)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown hooks, no flushing, like a node dying."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def restart(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc = self._launch(self.config, self.port, self.log, self.extra_env)
+        self.wait_ready()
+
+    def stop(self) -> None:
+        stop(self.proc)
