@@ -152,7 +152,6 @@ class GitCheckout:
             self.repo.git.fetch("origin", f"+refs/heads/{branch}:{self._remote_ref}", "--prune", "--no-tags")
         with self._git_errors(f"reset to origin/{branch}"):
             self.repo.git.checkout("-B", branch, self._remote_ref, "--force")
-            self.repo.git.reset("--hard", self._remote_ref)
             self.repo.git.clean("-ffdx")
 
     def commit(self, paths: list[str], message: str) -> str | None:

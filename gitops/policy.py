@@ -9,7 +9,9 @@ configured tables and decides:
   to that environment;
 * a version moved out of a mapped stage (demoted or archived) is rolled back
   in that environment, but only while it is the deployed version there: a
-  demotion of something that is not running changes nothing;
+  demotion of something that is not running changes nothing. Moving onward
+  (``Staging`` to ``Production``, by the configured stage order) is no
+  demotion: staging keeps running the version until its successor arrives;
 * a mapped alias removed from the deployed version rolls that environment
   back.
 
@@ -61,13 +63,14 @@ class PromotionPolicy:
     def __init__(self, settings: PolicySettings) -> None:
         self._stages = {stage.casefold(): env for stage, env in settings.stages.items()}
         self._aliases = dict(settings.aliases)
+        self._rank = {stage.casefold(): rank for rank, stage in enumerate(settings.stage_order)}
 
     def decide(self, transition: RegistryTransition) -> list[Decision]:
         """What the transition asks of the GitOps repo; empty when it maps to no environment."""
         decisions: list[Decision] = []
         promoted_to = self._stages.get((transition.to_stage or "").casefold())
         demoted_from = self._stages.get((transition.from_stage or "").casefold())
-        if demoted_from is not None and demoted_from != promoted_to:
+        if demoted_from is not None and demoted_from != promoted_to and not self._moves_onward(transition):
             reason = f"{transition.model_name} version {transition.version} left stage {transition.from_stage}"
             decisions.append(Rollback(demoted_from, f"{reason} (now {transition.to_stage or 'None'})"))
         if promoted_to is not None:
@@ -79,6 +82,11 @@ class PromotionPolicy:
             else:
                 decisions.append(Promote(alias_env))
         return decisions
+
+    def _moves_onward(self, transition: RegistryTransition) -> bool:
+        source = self._rank.get((transition.from_stage or "").casefold())
+        target = self._rank.get((transition.to_stage or "").casefold())
+        return source is not None and target is not None and target > source
 
     def apply(
         self, transition: RegistryTransition, writer: GitOpsWriter, registry: ModelRegistry

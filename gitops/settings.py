@@ -97,6 +97,10 @@ class PolicySettings(BaseModel):
 
     stages: dict[str, str] = Field(default_factory=lambda: {"Staging": "staging", "Production": "production"})
     aliases: dict[str, str] = Field(default_factory=lambda: {"champion": "production", "challenger": "staging"})
+    stage_order: list[str] = Field(
+        default_factory=lambda: ["Staging", "Production"],
+        description="A move to a later stage here is a promotion onward; the earlier environment keeps the version.",
+    )
 
 
 class GitOpsSettings(BaseModel):

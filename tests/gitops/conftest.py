@@ -17,9 +17,9 @@ from gitops.promotion import PromotionRequest
 from gitops.registry import MlflowModelRegistry
 from gitops.scaffold import init_repo
 from gitops.settings import GitOpsSettings
+from tests.gitops.repos import BOT
 from tests.infra.git_remote import GitRemoteFactory
 
-BOT = ("mlops-gitops[bot]", "mlops-gitops-bot@users.noreply.local")
 MODEL_NAME = "churn-xgb"
 VERSIONS = 20
 

@@ -29,6 +29,7 @@ from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter, StaleWriteError
 from tests.conftest import REPO_ROOT
 from tests.gitops.conftest import BOT, RegisteredModel, deployed_literal, remote_file, remote_log
+from tests.gitops.promote_worker import wait_until_ready
 
 PROCESS_VERSIONS = (3, 5, 8, 10, 13, 15, 18, 20)
 THREAD_VERSIONS = tuple(v for v in range(1, 21) if v not in PROCESS_VERSIONS)
@@ -73,6 +74,7 @@ def test_twenty_concurrent_promotions_land_in_order_and_lose_nothing(
         for version in PROCESS_VERSIONS
     ]
     shared_writer = GitOpsWriter(make_settings(), registered_model.registry)
+    wait_until_ready(workers)
     outside = threading.Thread(target=push_outside_commit, args=(gitops_remote, tmp_path / "alice", 6))
     outside.start()
 
