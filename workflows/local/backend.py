@@ -37,6 +37,8 @@ def configure_prefect(prefect_home: Path) -> None:
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
             "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
+            # The temporary API server shares the machine with Spark and Ray; give it time to come up.
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_ENABLED": "false",
         }
