@@ -46,6 +46,9 @@ def backoff_delay(attempt: int, settings: DispatcherSettings) -> timedelta:
 
 class Dispatcher:
     def __init__(self, ledger: Ledger, engine: RulesEngine, actions: ActionKinds, settings: DispatcherSettings) -> None:
+        missing = {s.spec.kind for rule in engine.rules.values() for s in rule.stages} - set(actions)
+        if missing:
+            raise PermanentError(f"the rules use action kinds nothing here performs: {', '.join(sorted(missing))}")
         self._ledger = ledger
         self._engine = engine
         self._settings = settings

@@ -6,9 +6,16 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from core.errors import PermanentError
 from tests.triggers.events import BOT_EMAIL, data_notice, push
-from tests.triggers.harness import Harness
+from tests.triggers.harness import FAST, Harness
+from tests.triggers.kinds import TEST_SPECS
+from triggers.dispatcher import Dispatcher
 from triggers.ledger.store import EventState, Ledger
+from triggers.rules.engine import RulesEngine
+from triggers.rules.loader import parse_rules
 
 APPEND_ON_PUSH = """
 triggers:
@@ -158,3 +165,9 @@ def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: L
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert len(harness.append.lines()) == 1
+
+
+def test_rules_naming_an_action_kind_nothing_performs_are_refused_at_start_up(sqlite_ledger: Ledger) -> None:
+    engine = RulesEngine(parse_rules(APPEND_ON_PUSH, TEST_SPECS), bot_email=BOT_EMAIL)
+    with pytest.raises(PermanentError, match="action kinds nothing here performs: append"):
+        Dispatcher(sqlite_ledger, engine, {}, FAST)

@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from gitops.policy import PromotionPolicy
+from gitops.registry import MlflowModelRegistry
+from gitops.settings import GitOpsSettings
+from gitops.writer import GitOpsWriter
 from tests.triggers.events import BOT_EMAIL, data_notice, push
 from tests.triggers.harness import FAST
 from tests.workflows.argo_server import FakeArgoServer
-from triggers.actions.registry import ACTION_SPECS
-from triggers.actions.workflow import WorkflowPipelineAction
+from triggers.actions.registry import ACTION_SPECS, build_action_kinds
 from triggers.dispatcher import Dispatcher
 from triggers.event import Event, PushData
 from triggers.ledger.store import EventState, Ledger
@@ -52,11 +55,16 @@ def argo() -> Iterator[FakeArgoServer]:
 
 
 @pytest.fixture
-def dispatcher(sqlite_ledger: Ledger, argo: FakeArgoServer) -> Iterator[Dispatcher]:
+def dispatcher(sqlite_ledger: Ledger, argo: FakeArgoServer, tmp_path: Path) -> Iterator[Dispatcher]:
     backend = ArgoBackend(ArgoSettings(server_url=argo.url, token=TOKEN, namespace="mlops"))
     engine = RulesEngine(parse_rules(example_with_short_quiet_period(), ACTION_SPECS), bot_email=BOT_EMAIL)
-    workflow = WorkflowPipelineAction(backend)
-    yield Dispatcher(sqlite_ledger, engine, {workflow.kind: workflow}, FAST)
+    # the GitOps kinds are never reached here: nothing in these flows gets as far as a promotion
+    gitops = GitOpsSettings(repo_url=str(tmp_path / "unused.git"), work_dir=str(tmp_path / "checkout"))
+    registry = MlflowModelRegistry(f"sqlite:///{tmp_path / 'unused-registry.db'}")
+    kinds = build_action_kinds(
+        backend=backend, writer=GitOpsWriter(gitops, registry), registry=registry, policy=PromotionPolicy(gitops.policy)
+    )
+    yield Dispatcher(sqlite_ledger, engine, kinds, FAST)
     backend.close()
 
 
