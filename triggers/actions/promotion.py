@@ -19,7 +19,7 @@ from gitops.promotion import PromotionRequest
 from gitops.registry import ModelRegistry
 from gitops.writer import GitOpsWriter
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec
-from triggers.actions.registry_transition import commits_outcome, registry_transition
+from triggers.actions.gitops_common import commits_outcome, registry_transition
 from triggers.rules.config import TemplateText
 
 

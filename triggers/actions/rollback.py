@@ -14,7 +14,7 @@ from typing import Literal
 from gitops.policy import PromotionPolicy, Rollback
 from gitops.writer import GitOpsWriter
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec
-from triggers.actions.registry_transition import commits_outcome, registry_transition
+from triggers.actions.gitops_common import commits_outcome, registry_transition
 from triggers.event import ModelChange
 from triggers.rules.config import TemplateText
 
