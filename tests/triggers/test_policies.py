@@ -162,3 +162,25 @@ triggers:
     held = harness.record(events[2].id)
     assert held.state == EventState.RECEIVED and [a.status for a in held.actions] == ["rate_limited"]
     assert held.next_attempt_at > held.updated_at
+
+
+def test_a_batch_whose_leader_was_dead_lettered_is_taken_over_by_the_next_event(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    rules = f"""{DEBOUNCED_ETL}
+  - name: strict
+    on: [data.arrived]
+    filters: {{when: "data.partition == 'date=2026-11-01'"}}
+    action: {{kind: append, line: "{{{{ data.no_such_field }}}}"}}
+"""
+    harness = Harness.build(sqlite_ledger, rules, tmp_path)
+    first = data_notice(partition="date=2026-11-01")
+    sqlite_ledger.record(first)
+    harness.settle(first.id, states=(EventState.DEAD_LETTERED,))
+    (debouncing,) = [a for a in harness.record(first.id).actions if a.rule == "etl-on-data"]
+    assert debouncing.status == "debouncing"
+
+    second = data_notice(partition="date=2026-11-02")
+    sqlite_ledger.record(second)
+    harness.settle(second.id)
+    assert [line[1] for line in harness.append.lines()] == ["churn/customer_activity 2 date=2026-11-01,date=2026-11-02"]

@@ -86,6 +86,9 @@ class Coordination:
 
         The batch falls due ``quiet`` after its latest event, but never later
         than ``max_wait`` after its first, so a steady trickle cannot starve it.
+        The first event leads the batch (acts for it once it is due); if the
+        leader finished without closing it (dead-lettered by another rule), the
+        next event to join takes over.
         """
         for _ in range(_JOIN_ATTEMPTS):
             with self._tx() as s:
@@ -111,6 +114,11 @@ class Coordination:
                 batch = self._locked(s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key))
                 if batch is None:  # closed between our insert and our lock: open a fresh one
                     continue
+                leader_state = s.execute(
+                    select(EventRow.state).where(EventRow.id == batch.leader_event_id)
+                ).scalar_one_or_none()
+                if leader_state is None or leader_state in TERMINAL:  # its leader gave up (dead-lettered): take over
+                    batch.leader_event_id = event_id
                 s.add(BatchMemberRow(rule=rule, event_id=event_id, batch_id=batch.id, joined_at=now))
                 batch.size += 1
                 batch.last_at = now
