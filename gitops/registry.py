@@ -42,6 +42,7 @@ class MlflowModelRegistry:
     _ABSENT = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
     def __init__(self, tracking_uri: str) -> None:
+        # Imported here: mlflow takes seconds to import and only this adapter needs it.
         from mlflow.tracking import MlflowClient
 
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
