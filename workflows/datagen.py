@@ -25,7 +25,8 @@ class GeneratedData:
     duplicate_rows: int
 
 
-def _clean_frame(rng: np.random.Generator, customers: int, day: date, label_shift: float) -> pd.DataFrame:
+def customer_snapshot(rng: np.random.Generator, customers: int, day: date, label_shift: float = -1.0) -> pd.DataFrame:
+    """One clean, typed daily snapshot of ``customers`` customers, with labels drawn from the known model."""
     customer_id = np.arange(1, customers + 1, dtype=np.int64)
     tenure = rng.integers(0, 72, customers)
     contract = rng.choice([1, 12, 24], customers, p=[0.5, 0.3, 0.2])
@@ -51,7 +52,7 @@ def _clean_frame(rng: np.random.Generator, customers: int, day: date, label_shif
     return pd.DataFrame(
         {
             "customer_id": customer_id,
-            "event_timestamp": timestamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "event_timestamp": timestamps,
             "tenure_months": tenure,
             "monthly_charges": charges,
             "contract_months": contract,
@@ -62,7 +63,7 @@ def _clean_frame(rng: np.random.Generator, customers: int, day: date, label_shif
             "payment_failures_90d": failures,
             "churned": churned,
         }
-    ).astype({"customer_id": "string", "churned": "string", "contract_months": "string", "sessions_30d": "string"})
+    )
 
 
 def _damage(rng: np.random.Generator, frame: pd.DataFrame, bad_fraction: float, blank_fraction: float) -> np.ndarray:
@@ -101,7 +102,9 @@ def generate_raw_partitions(
     partitions, bad_total, duplicate_total = [], 0, 0
     for offset in range(days):
         day = start + timedelta(days=offset)
-        frame = _clean_frame(rng, customers, day, label_shift)
+        snapshot = customer_snapshot(rng, customers, day, label_shift)
+        frame = snapshot.astype("string")
+        frame["event_timestamp"] = snapshot["event_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         bad = _damage(rng, frame, bad_fraction, blank_fraction)
         bad_total += len(bad)
         intact = np.setdiff1d(np.arange(len(frame)), bad)

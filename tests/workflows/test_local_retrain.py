@@ -1,0 +1,216 @@
+"""The local backend end to end: Prefect flows running real Spark, Feast sqlite, Ray and an MLflow server.
+
+One module-wide setup applies the Feast definitions and runs ``retrain`` with
+an ETL of 50,000 generated rows; the tests then check what that run left
+behind and exercise the evaluation gate both ways against a champion.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from feast import FeatureStore
+from mlflow import MlflowClient
+
+from tests.infra.git_remote import GitRemoteFactory
+from workflows.backend import RunPhase, RunStatus
+from workflows.datagen import GeneratedData, generate_raw_partitions
+from workflows.local import LocalBackend
+from workflows.params import EtlParams, EvalGate, FeatureApplyParams, RetrainParams
+from workflows.settings import LocalSettings
+from workflows.steps.model_registry import (
+    TAG_DATA_PARTITIONS,
+    TAG_FEATURE_VIEWS,
+    TAG_GIT_SHA,
+    TAG_TRIGGER_EVENT_ID,
+    TAG_WORKFLOW_NAME,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ROWS = 50_000
+MODEL = "churn-local-e2e"
+PARAMS_FILE = """\
+# Hyperparameters of the churn classifier
+max_depth: 4
+learning_rate: 0.2
+n_estimators: 40
+subsample: 0.9
+random_state: 42
+"""
+WEAK = {"max_depth": 1}
+WEAK_ROUNDS = 2
+RUN_TIMEOUT_S = 2400
+
+
+def wait_for(backend: LocalBackend, name: str) -> RunStatus:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = backend.status(name)
+        if status.finished:
+            return status
+        time.sleep(2)
+    raise AssertionError(f"run {name} did not finish in {RUN_TIMEOUT_S}s: {backend.status(name)}")
+
+
+@pytest.fixture(scope="module")
+def ml_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    bare = GitRemoteFactory(tmp_path_factory.mktemp("remotes")).create(
+        "churn-ml", initial_files={"configs/xgb_model_params.yaml": PARAMS_FILE}
+    )
+    sha = subprocess.run(["git", "-C", str(bare), "rev-parse", "main"], capture_output=True, text=True, check=True)
+    return str(bare), sha.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def raw_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GeneratedData]:
+    root = tmp_path_factory.mktemp("landing")
+    return root, generate_raw_partitions(root, rows=ROWS, days=5)
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("local-backend")
+
+
+@pytest.fixture(scope="module")
+def backend(work_dir: Path, mlflow_server: object) -> Iterator[LocalBackend]:
+    settings = LocalSettings(
+        work_dir=str(work_dir),
+        mlflow_tracking_uri=mlflow_server.tracking_uri,  # type: ignore[attr-defined]
+        feature_repo_source=str(REPO_ROOT / "feature_repo"),
+    )
+    local = LocalBackend(settings)
+    yield local
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server: object) -> MlflowClient:
+    return MlflowClient(mlflow_server.tracking_uri)  # type: ignore[attr-defined]
+
+
+def retrain_params(ml_repo: tuple[str, str], **changes: object) -> RetrainParams:
+    repo_url, sha = ml_repo
+    return RetrainParams.model_validate({"repo_url": repo_url, "commit": sha, "model_name": MODEL, **changes})
+
+
+@pytest.fixture(scope="module")
+def first_run(backend: LocalBackend, ml_repo: tuple[str, str], raw_data: tuple[Path, GeneratedData]) -> RunStatus:
+    """feature-apply, then a retrain with ETL of a deliberately weak model that becomes the challenger."""
+    applied = backend.submit("feature-apply", FeatureApplyParams(), run_name="apply-1", labels={})
+    assert wait_for(backend, applied).phase is RunPhase.SUCCEEDED, backend.status(applied).message
+    source, generated = raw_data
+    params = retrain_params(
+        ml_repo,
+        etl=EtlParams(source_uri=str(source), partitions=generated.partitions, trigger_event_id="evt-data-1"),
+        hyperparameters=WEAK,
+        num_boost_round=WEAK_ROUNDS,
+        gate=EvalGate(metric="auc", threshold=0.55, promote_to="challenger"),
+        trigger_event_id="evt-data-1",
+    )
+    name = backend.submit("retrain", params, run_name="retrain-1", labels={"event-id": "evt-data-1"})
+    return wait_for(backend, name)
+
+
+def test_retrain_cleans_data_materializes_features_and_registers_a_version(
+    first_run: RunStatus,
+    raw_data: tuple[Path, GeneratedData],
+    work_dir: Path,
+    ml_repo: tuple[str, str],
+    client: MlflowClient,
+) -> None:
+    assert first_run.phase is RunPhase.SUCCEEDED, first_run.message
+    outputs = first_run.outputs
+    assert list(outputs) == ["etl", "materialize", "build-training-set", "train", "evaluate", "register"]
+    _, generated = raw_data
+    assert outputs["etl"]["rows_written"] == generated.rows - generated.bad_rows
+    assert outputs["etl"]["bad_rows"] == generated.bad_rows
+    assert len(pd.read_parquet(outputs["etl"]["offline_path"])) == generated.rows - generated.bad_rows
+
+    store = FeatureStore(repo_path=str(work_dir / "feature_store"))
+    online = store.get_online_features(
+        features=["customer_profile:tenure_months", "customer_engagement:sessions_30d"],
+        entity_rows=[{"customer_id": 1}, {"customer_id": 2}],
+    ).to_dict()
+    assert None not in online["tenure_months"] and None not in online["sessions_30d"]
+
+    result = outputs["register"]
+    assert result["promoted"] is True and result["champion_metric"] is None
+    assert result["training_commit"] == ml_repo[1]
+    version = client.get_model_version(MODEL, result["model_version"])
+    assert version.tags[TAG_GIT_SHA] == ml_repo[1]
+    assert version.tags[TAG_TRIGGER_EVENT_ID] == "evt-data-1"
+    assert version.tags[TAG_WORKFLOW_NAME] == "retrain-1"
+    assert version.tags[TAG_FEATURE_VIEWS] == "customer_engagement,customer_profile"
+    assert version.tags[TAG_DATA_PARTITIONS].split(",") == [
+        p.replace("date=", "event_date=") for p in generated.partitions
+    ]
+    assert client.get_model_version_by_alias(MODEL, "challenger").version == result["model_version"]
+    run = client.get_run(result["run_id"])
+    assert run.data.metrics["holdout_auc"] == pytest.approx(result["metric"]) and result["metric"] > 0.55
+    assert run.data.params["max_depth"] == "1" and run.data.params["num_boost_round"] == str(WEAK_ROUNDS)
+    assert run.data.params["learning_rate"] == "0.2", "the params file of the trained commit was not used"
+
+
+def test_gate_promotes_a_model_that_beats_the_champion(
+    first_run: RunStatus, backend: LocalBackend, ml_repo: tuple[str, str], client: MlflowClient
+) -> None:
+    champion = first_run.outputs["register"]
+    client.set_registered_model_alias(MODEL, "champion", champion["model_version"])
+    params = retrain_params(ml_repo, gate=EvalGate(threshold=0.55, champion_margin=0.005, promote_to="Staging"))
+
+    status = wait_for(backend, backend.submit("retrain", params, run_name="retrain-beats", labels={}))
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    assert "etl" not in status.outputs, "retrain without ETL parameters must skip the ETL"
+    result = status.outputs["register"]
+    assert result["promoted"] is True
+    assert result["champion_metric"] == pytest.approx(champion["metric"])
+    assert result["metric"] >= champion["metric"] + 0.005
+    assert client.get_model_version(MODEL, result["model_version"]).current_stage == "Staging"
+
+
+def test_gate_keeps_a_model_that_does_not_beat_the_champion(
+    first_run: RunStatus, backend: LocalBackend, ml_repo: tuple[str, str], client: MlflowClient
+) -> None:
+    champion = first_run.outputs["register"]
+    client.set_registered_model_alias(MODEL, "champion", champion["model_version"])
+    challenger_before = client.get_model_version_by_alias(MODEL, "challenger").version
+    params = retrain_params(
+        ml_repo,
+        hyperparameters=WEAK,
+        num_boost_round=WEAK_ROUNDS,
+        gate=EvalGate(threshold=0.55, champion_margin=0.01, promote_to="challenger"),
+    )
+
+    status = wait_for(backend, backend.submit("retrain", params, run_name="retrain-no-gain", labels={}))
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    result = status.outputs["register"]
+    assert result["promoted"] is False
+    assert "does not beat the champion" in status.outputs["evaluate"]["reason"]
+    version = client.get_model_version(MODEL, result["model_version"])
+    assert version.tags["mlops.promoted"] == "false" and version.current_stage == "None"
+    assert client.get_model_version_by_alias(MODEL, "challenger").version == challenger_before
+
+
+def test_a_failing_step_fails_the_run_with_its_name_and_submit_is_idempotent(
+    first_run: RunStatus, backend: LocalBackend, raw_data: tuple[Path, GeneratedData]
+) -> None:
+    source, _ = raw_data
+    params = EtlParams(source_uri=str(source), partitions=["date=1999-01-01"])
+
+    name = backend.submit("data-etl", params, run_name="etl-missing", labels={})
+    status = wait_for(backend, name)
+    again = backend.submit("data-etl", params, run_name="etl-missing", labels={})
+
+    assert status.phase is RunPhase.FAILED
+    assert "step etl failed" in status.message and "cannot read raw partitions" in status.message
+    assert again == name and backend.status(name) == status
