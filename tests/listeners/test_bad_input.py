@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 
 from listeners.http.app import create_app
 from listeners.settings import ListenerSettings
+from mlops_gitops.devstack.senders import github_headers, gitlab_headers, mlflow_headers
 from tests.listeners.conftest import GITHUB_SECRET, GITLAB_TOKEN, MLFLOW_SECRET, listener_settings
-from tests.listeners.senders import github_headers, gitlab_headers, mlflow_headers
 from tests.listeners.serving import serve
 from triggers.ledger import Ledger
 

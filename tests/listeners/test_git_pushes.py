@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from mlops_gitops.devstack.git_payloads import (
+    ZERO,
+    Push,
+    describe_push,
+    git,
+    gitea_payload,
+    github_payload,
+    gitlab_payload,
+)
+from mlops_gitops.devstack.senders import gitea_headers, github_headers, gitlab_headers
 from tests.infra.git_remote import GitRemoteFactory
 from tests.listeners.conftest import GITEA_SECRET, GITHUB_OLD_SECRET, GITHUB_SECRET, GITLAB_TOKEN
-from tests.listeners.git_payloads import ZERO, Push, describe_push, git, gitea_payload, github_payload, gitlab_payload
-from tests.listeners.senders import gitea_headers, github_headers, gitlab_headers
 from triggers.event import EventType, PushData
 from triggers.ledger import Ledger
 

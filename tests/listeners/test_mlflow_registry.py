@@ -17,8 +17,8 @@ from listeners.settings import RegistryWatcherSettings
 from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
 from mlops_gitops.devstack.mlflow_server import MlflowServer
+from mlops_gitops.devstack.senders import mlflow_headers
 from tests.listeners.conftest import MLFLOW_SECRET, listener_settings
-from tests.listeners.senders import mlflow_headers
 from tests.listeners.serving import serve
 from triggers.event import Event, EventType, ModelChange
 from triggers.ledger import Ledger

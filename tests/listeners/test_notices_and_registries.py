@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from mlops_gitops.devstack.senders import databricks_headers, mlflow_headers, standard_webhooks_headers
 from tests.listeners.conftest import DATA_WHSEC, DATABRICKS_SECRET, MINIO_TOKEN, MLFLOW_SECRET
-from tests.listeners.senders import databricks_headers, mlflow_headers, standard_webhooks_headers
 from triggers.event import DataArrival, Event, EventType, ModelChange
 from triggers.ledger import Ledger
 

@@ -1,8 +1,8 @@
 """How each sender signs a delivery, written from the senders' documentation.
 
-Kept apart from the service's own verification code, so a test signs the
-way GitHub, GitLab, Gitea, MLflow, Databricks and Standard Webhooks do, not
-the way the service happens to check.
+Kept apart from the service's own verification code, so the tests and the demo
+sign the way GitHub, GitLab, Gitea, MLflow, Databricks and Standard Webhooks
+do, not the way the service happens to check.
 """
 
 from __future__ import annotations
