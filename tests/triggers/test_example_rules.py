@@ -34,6 +34,8 @@ from workflows.settings import ArgoSettings
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
 TOKEN = "example-rules-token"
 
+pytestmark = pytest.mark.slow  # the GitOps kinds' MLflow registry store takes a while to set up
+
 
 def example_with_short_quiet_period() -> str:
     """The example file as shipped, except the data trigger's quiet period, so the test need not wait a minute."""
