@@ -28,7 +28,9 @@ class DispatcherSettings(BaseModel):
     enabled: bool = True
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
-    lease_seconds: int = Field(default=300, ge=5, description="How long a claimed event stays ours before others may take it.")
+    lease_seconds: int = Field(
+        default=300, ge=5, description="How long a claimed event stays ours before others may take it."
+    )
     max_attempts: int = Field(default=5, ge=1)
     backoff_initial_seconds: float = Field(default=2.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
@@ -36,5 +38,7 @@ class DispatcherSettings(BaseModel):
         default=5.0, gt=0, description="How often an event whose workflow run is still going checks on it again."
     )
     queue_poll_seconds: float = Field(
-        default=10.0, gt=0, description="How often an event queued behind a running action (policy 'queue') looks again."
+        default=10.0,
+        gt=0,
+        description="How often an event queued behind a running action (policy 'queue') looks again.",
     )
