@@ -1,11 +1,12 @@
 """A small real Argo Server stand-in: the REST endpoints the Argo backend uses, over real HTTP.
 
 It listens on 127.0.0.1 on a free port and implements
-``POST /api/v1/workflows/{namespace}`` and ``GET /api/v1/workflows/{namespace}/{name}``
+``POST /api/v1/workflows/{namespace}``, ``GET /api/v1/workflows/{namespace}/{name}``
+and ``PUT /api/v1/workflows/{namespace}/{name}/stop``
 the way the Argo Server answers them (grpc-gateway error bodies, 401 without
 the bearer token, 409 for an existing name, 404 for an unknown one). Every
-create body is validated against the Argo Server's ``swagger.json`` and the
-Workflow inside it against the Workflow JSON Schema; an invalid body gets the
+request body is validated against the Argo Server's ``swagger.json`` (and a
+created Workflow against the Workflow JSON Schema); an invalid body gets the
 400 the real server would send and is kept in ``rejected`` for the test to
 show. Tests drive the rest: ``set_status`` plays the workflow controller, and
 queued ``Fault``s answer the next requests with an error status or a delay,
@@ -23,7 +24,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.workflows.schemas import ARGO_CREATE_REQUEST, argo_api_validator, argo_workflow_validator, errors
+from tests.workflows.schemas import (
+    ARGO_CREATE_REQUEST,
+    ARGO_STOP_REQUEST,
+    argo_api_validator,
+    argo_workflow_validator,
+    errors,
+)
 
 _PREFIX = "/api/v1/workflows/"
 
@@ -93,6 +100,20 @@ class FakeArgoServer:
             self.workflows[(namespace, name)] = stored
         return HTTPStatus.OK, stored
 
+    def stop_workflow(self, namespace: str, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Stop a workflow the way the controller reports it: shut down, phase Failed."""
+        problems = errors(argo_api_validator(ARGO_STOP_REQUEST), body)
+        if problems:
+            self.rejected.append((body, problems))
+            return HTTPStatus.BAD_REQUEST, _error(3, "; ".join(problems))
+        with self._lock:
+            workflow = self.workflows.get((namespace, name))
+            if workflow is None:
+                return HTTPStatus.NOT_FOUND, _error(5, f'workflows.argoproj.io "{name}" not found')
+            workflow["spec"] = {**workflow["spec"], "shutdown": "Stop"}
+            workflow["status"] = {**workflow["status"], "phase": "Failed", "message": "Stopped with strategy 'Stop'"}
+        return HTTPStatus.OK, workflow
+
     def get(self, namespace: str, name: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
             workflow = self.workflows.get((namespace, name))
@@ -121,6 +142,9 @@ def _handler_for(server: FakeArgoServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._answer("GET")
 
+        def do_PUT(self) -> None:
+            self._answer("PUT")
+
         def _answer(self, method: str) -> None:
             fault = server.next_fault()
             if fault is not None:
@@ -132,13 +156,19 @@ def _handler_for(server: FakeArgoServer) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.UNAUTHORIZED, _error(16, "token not valid"))
                 return
             parts = self.path.split("?", 1)[0].removeprefix(_PREFIX).split("/")
-            if method == "POST" and self.path.startswith(_PREFIX) and len(parts) == 1:
-                length = int(self.headers.get("Content-Length", "0"))
-                self._send(*server.create(parts[0], json.loads(self.rfile.read(length))))
-            elif method == "GET" and self.path.startswith(_PREFIX) and len(parts) == 2:
+            route = (method, len(parts), parts[-1]) if self.path.startswith(_PREFIX) else None
+            if route is not None and route[:2] == ("POST", 1):
+                self._send(*server.create(parts[0], self._body()))
+            elif route is not None and route[:2] == ("GET", 2):
                 self._send(*server.get(*parts))
+            elif route == ("PUT", 3, "stop"):
+                self._send(*server.stop_workflow(parts[0], parts[1], self._body()))
             else:
                 self._send(HTTPStatus.NOT_FOUND, _error(5, f"no route for {method} {self.path}"))
+
+        def _body(self) -> dict[str, Any]:
+            body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            return body
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             payload = json.dumps(body).encode()

@@ -25,6 +25,7 @@ from jsonschema.protocols import Validator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARGO_WORKFLOW = "io.argoproj.workflow.v1alpha1.Workflow"
 ARGO_CREATE_REQUEST = "io.argoproj.workflow.v1alpha1.WorkflowCreateRequest"
+ARGO_STOP_REQUEST = "io.argoproj.workflow.v1alpha1.WorkflowStopRequest"
 
 
 def schemas_dir() -> Path:

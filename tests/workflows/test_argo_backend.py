@@ -183,3 +183,21 @@ def test_a_failed_step_is_reported_with_its_name_and_error(server: FakeArgoServe
     assert failed.finished and failed.phase is RunPhase.FAILED
     assert "step train Failed: Error (exit code 1): XGBoostError" in failed.message
     assert failed.outputs == {"etl": {"rows_written": 1}}
+
+
+def test_cancel_stops_the_run_and_tolerates_a_missing_one(server: FakeArgoServer, backend: ArgoBackend) -> None:
+    name = submit_retrain(backend)
+    backend.cancel(name)
+    stopped = backend.status(name)
+    assert stopped.finished and stopped.phase is RunPhase.FAILED
+    assert "Stopped" in stopped.message
+    assert server.workflows[(NAMESPACE, name)]["spec"]["shutdown"] == "Stop"
+    backend.cancel("never-submitted-0")
+    assert server.rejected == []
+
+
+def test_cancel_during_an_outage_is_temporary(server: FakeArgoServer, backend: ArgoBackend) -> None:
+    name = submit_retrain(backend)
+    server.faults.append(Fault(status=503))
+    with pytest.raises(TemporaryError, match="stopping workflow"):
+        backend.cancel(name)

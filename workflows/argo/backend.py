@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 import requests
 from hera.workflows import Workflow, WorkflowsService
-from hera.workflows.models import WorkflowCreateRequest
+from hera.workflows.models import WorkflowCreateRequest, WorkflowStopRequest
 from pydantic import BaseModel
 
 from core.errors import PermanentError
@@ -71,6 +71,20 @@ class ArgoBackend:
                 ) from e
             raise classify(e, f"reading the status of workflow {run_name}") from e
         return run_status(workflow)
+
+    def cancel(self, run_name: str) -> None:
+        """Stop ``run_name`` (its exit handlers still run); a run that no longer exists needs nothing."""
+        request = WorkflowStopRequest(
+            name=run_name, namespace=self._settings.namespace, message="stopped by mlops-gitops"
+        )
+        try:
+            self._service.stop_workflow(run_name, request)
+        except requests.RequestException as e:
+            if status_code(e) == HTTPStatus.NOT_FOUND:
+                log.info("argo.workflow_already_gone", workflow=run_name, namespace=self._settings.namespace)
+                return
+            raise classify(e, f"stopping workflow {run_name}") from e
+        log.info("argo.workflow_stopped", workflow=run_name, namespace=self._settings.namespace)
 
     def close(self) -> None:
         self._session.close()
