@@ -111,8 +111,9 @@ class Dispatcher:
             except Exception as e:  # a bug in an action must not stop the dispatcher; retry, then dead-letter
                 log.exception("dispatcher.action_crashed", event_id=event_id, rule=rule.name)
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
+        names = [rule.name for rule in evaluation.matched]
         if permanent or temporary:
-            self._fail(claimed, permanent=permanent, temporary=temporary)
+            self._fail(claimed, permanent=permanent, temporary=temporary, matched_rules=names)
             return
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:
@@ -122,7 +123,6 @@ class Dispatcher:
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
             return
-        names = [rule.name for rule in evaluation.matched]
         self._ledger.mark_done(event_id, matched_rules=names)
         log.info(
             "dispatcher.done",
@@ -131,14 +131,23 @@ class Dispatcher:
             summary=[p.summary for p in progress if isinstance(p, Finished)],
         )
 
-    def _fail(self, claimed: ClaimedEvent, *, permanent: list[str], temporary: list[str]) -> None:
+    def _fail(
+        self,
+        claimed: ClaimedEvent,
+        *,
+        permanent: list[str],
+        temporary: list[str],
+        matched_rules: list[str] | None = None,
+    ) -> None:
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
-            self._ledger.mark_dead(event_id, reason)
+            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules)
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
         elif claimed.attempts >= self._settings.max_attempts:
-            self._ledger.mark_dead(event_id, f"gave up after {claimed.attempts} attempts: {reason}")
+            self._ledger.mark_dead(
+                event_id, f"gave up after {claimed.attempts} attempts: {reason}", matched_rules=matched_rules
+            )
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
         else:
             retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)

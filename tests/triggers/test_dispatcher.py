@@ -93,6 +93,7 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     assert dead.last_error is not None and dead.last_error.startswith("gave up after 3 attempts: journal-push:")
     assert "the journal is unavailable" in dead.last_error
     assert [a.status for a in dead.actions] == ["retrying"]
+    assert dead.matched_rules == ["journal-push"]
     assert harness.append.lines() == []
 
     (tmp_path / "broken").unlink()

@@ -314,8 +314,8 @@ class Ledger:
             last_error=None,
         )
 
-    def mark_dead(self, event_id: str, reason: str) -> None:
-        self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason)
+    def mark_dead(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
+        self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules))
 
     def replay(self, event_id: str) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts."""
