@@ -236,15 +236,26 @@ class Ledger:
         return results
 
     def dead_letter(
-        self, *, origin: str, origin_key: str, reason: str, payload: bytes, headers: dict[str, Any] | None = None,
+        self,
+        *,
+        origin: str,
+        origin_key: str,
+        reason: str,
+        payload: bytes,
+        headers: dict[str, Any] | None = None,
         event_id: str | None = None,
     ) -> None:
         """Keep input that cannot become an event, with why; idempotent per origin key."""
         stmt = (
             self._insert()(DeadLetterRow)
             .values(
-                origin=origin, origin_key=origin_key, reason=reason, payload=payload, headers=headers or {},
-                event_id=event_id, created_at=_now(),
+                origin=origin,
+                origin_key=origin_key,
+                reason=reason,
+                payload=payload,
+                headers=headers or {},
+                event_id=event_id,
+                created_at=_now(),
             )
             .on_conflict_do_nothing(index_elements=["origin_key"])
         )
@@ -262,7 +273,9 @@ class Ledger:
 
     # ---- dispatch -------------------------------------------------------
 
-    def claim_due(self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None) -> list[ClaimedEvent]:
+    def claim_due(
+        self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None
+    ) -> list[ClaimedEvent]:
         """Lease up to ``limit`` due events to this worker.
 
         Due means received or retrying with ``next_attempt_at`` passed, or
@@ -323,8 +336,15 @@ class Ledger:
             changed = s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id)
-                .values(state=EventState.RECEIVED.value, attempts=0, next_attempt_at=_now(), lease_owner=None,
-                        lease_expires_at=None, updated_at=_now(), replays=EventRow.replays + 1)
+                .values(
+                    state=EventState.RECEIVED.value,
+                    attempts=0,
+                    next_attempt_at=_now(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=_now(),
+                    replays=EventRow.replays + 1,
+                )
             ).rowcount  # type: ignore[attr-defined]
         if not changed:
             raise PermanentError(f"no event with id {event_id!r}")
@@ -332,14 +352,28 @@ class Ledger:
     # ---- actions --------------------------------------------------------
 
     def record_action(
-        self, event_id: str, *, action_key: str, kind: str, rule: str = "", target: str = "", status: str,
+        self,
+        event_id: str,
+        *,
+        action_key: str,
+        kind: str,
+        rule: str = "",
+        target: str = "",
+        status: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Insert or update the action with this key (the key is what makes it idempotent)."""
         now = _now()
         stmt = self._insert()(ActionRow).values(
-            event_id=event_id, action_key=action_key, kind=kind, rule=rule, target=target, status=status,
-            detail=detail or {}, created_at=now, updated_at=now,
+            event_id=event_id,
+            action_key=action_key,
+            kind=kind,
+            rule=rule,
+            target=target,
+            status=status,
+            detail=detail or {},
+            created_at=now,
+            updated_at=now,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["action_key"],
@@ -381,10 +415,14 @@ class Ledger:
             row = s.get(EventRow, event_id)
             if row is None:
                 return None
-            actions = s.execute(select(ActionRow).where(ActionRow.event_id == event_id).order_by(ActionRow.id)).scalars()
+            actions = s.execute(
+                select(ActionRow).where(ActionRow.event_id == event_id).order_by(ActionRow.id)
+            ).scalars()
             return _record(row, tuple(_action(a) for a in actions))
 
-    def list(self, *, states: Sequence[str] | None = None, limit: int = 100, offset: int = 0) -> list[EventRecord]:
+    def list_events(
+        self, *, states: Sequence[str] | None = None, limit: int = 100, offset: int = 0
+    ) -> list[EventRecord]:
         query = select(EventRow).order_by(EventRow.received_at.desc(), EventRow.id).limit(limit).offset(offset)
         if states:
             query = query.where(EventRow.state.in_(list(states)))
@@ -406,8 +444,9 @@ class Ledger:
         with self._tx() as s:
             rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
             return [
-                DeadLetter(r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id,
-                           _aware(r.created_at))
+                DeadLetter(
+                    r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
+                )
                 for r in rows
             ]
 
@@ -425,7 +464,13 @@ def _rules(matched_rules: list[Any] | None) -> dict[str, Any]:
 
 def _action(row: ActionRow) -> ActionRecord:
     return ActionRecord(
-        row.action_key, row.kind, row.rule, row.target, row.status, dict(row.detail), _aware(row.created_at),
+        row.action_key,
+        row.kind,
+        row.rule,
+        row.target,
+        row.status,
+        dict(row.detail),
+        _aware(row.created_at),
         _aware(row.updated_at),
     )
 
