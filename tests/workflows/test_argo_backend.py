@@ -19,8 +19,9 @@ from tests.workflows.argo_server import FakeArgoServer, Fault
 from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
 from workflows.argo.backend import ArgoBackend
 from workflows.backend import EVENT_ID_LABEL, RunPhase
+from workflows.factory import make_backend
 from workflows.naming import run_name
-from workflows.settings import ArgoSettings
+from workflows.settings import ArgoSettings, WorkflowSettings
 
 # Hera 7.1 serializes requests with pydantic's deprecated ``.json()``; that is Hera's to change.
 pytestmark = pytest.mark.filterwarnings("ignore:The `json` method is deprecated:DeprecationWarning")
@@ -201,3 +202,10 @@ def test_cancel_during_an_outage_is_temporary(server: FakeArgoServer, backend: A
     server.faults.append(Fault(status=503))
     with pytest.raises(TemporaryError, match="stopping workflow"):
         backend.cancel(name)
+
+
+def test_the_factory_builds_the_argo_backend_from_its_settings_group(server: FakeArgoServer) -> None:
+    settings = WorkflowSettings(backend="argo", argo=ArgoSettings(server_url=server.url, token=TOKEN))
+    backend = make_backend(settings)
+    assert isinstance(backend, ArgoBackend)
+    assert submit_retrain(backend) in {name for _, name in server.workflows}
