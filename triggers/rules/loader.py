@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -77,10 +78,15 @@ def _schema_problems(error: ValidationError, raw: Any) -> list[str]:
         loc = err["loc"]
         if len(loc) >= 2 and loc[0] == "triggers" and isinstance(loc[1], int):
             where, field = _trigger_label(raw, loc[1]), _dotted(loc[2:])
-            problems.append(f"{where}: {field or '(trigger)'}: {err['msg']}")
+            problems.append(f"{where}: {field or '(trigger)'}: {_message(err)}")
         else:
-            problems.append(f"{_dotted(loc) or '(file)'}: {err['msg']}")
+            problems.append(f"{_dotted(loc) or '(file)'}: {_message(err)}")
     return problems
+
+
+def _message(error: ErrorDetails) -> str:
+    """Pydantic's message without the "Value error, " it puts before our own validators' words."""
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
@@ -125,7 +131,7 @@ def _action_spec(
     try:
         return model.model_validate(block)
     except ValidationError as e:
-        problems += [f"{where}.{_dotted(err['loc'])}: {err['msg']}" for err in e.errors()]
+        problems += [f"{where}.{_dotted(err['loc'])}: {_message(err)}" for err in e.errors()]
         return None
 
 
