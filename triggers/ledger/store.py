@@ -205,10 +205,11 @@ class Ledger:
         ]
         # Rows go as executemany parameters, not into one multi-VALUES construct: the statement then
         # compiles in constant time instead of per row, and SQLAlchemy still sends batched multi-row INSERTs.
+        events_table = EventRow.__table__  # a Core insert skips the ORM's per-row bookkeeping
         stmt = (
-            self._insert()(EventRow)
+            self._insert()(events_table)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(EventRow.idempotency_key)
+            .returning(events_table.c.idempotency_key)
         )
         with self._tx() as s:
             inserted = set(s.execute(stmt, rows).scalars())
