@@ -61,10 +61,10 @@ def test_registry_webhooks_and_the_watcher_record_each_change_once(
     client = MlflowClient(tracking_uri=mlflow_server.tracking_uri, registry_uri=mlflow_server.tracking_uri)
     watcher = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowRegistry(mlflow_server.tracking_uri))
     assert watcher.poll_once() == 0  # the baseline
-    webhook = client.create_webhook(
+    client.create_webhook(
         name=f"listener-{uuid.uuid4().hex[:8]}",
         url=f"{app_url}/webhooks/mlflow",
-        events=["model_version.created", "model_version_alias.created", "model_version_alias.deleted"],
+        events=["model_version.created", "model_version_alias.created"],
         secret=MLFLOW_SECRET,
     )
     model = f"churn-{uuid.uuid4().hex[:8]}"
@@ -88,25 +88,28 @@ def test_registry_webhooks_and_the_watcher_record_each_change_once(
     restarted = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowRegistry(mlflow_server.tracking_uri))
     assert restarted.poll_once() == 0, "a restart re-emits nothing"
 
-    client.delete_webhook(webhook.webhook_id)  # from here on, webhooks are "missed"
-    second = _register_version(client, model)
-    client.set_registered_model_alias(model, "champion", second)
-    assert restarted.poll_once() == 1
-    key = f"mlflow:alias:{model}:champion:2:{second}"
-    moved = _change(_event(ledger, key, timeout=1))
-    assert (moved.version, moved.previous_version) == (second, first)
+    client.set_registered_model_alias(model, "champion", _register_version(client, model))
+    moved = _change(_event(ledger, f"mlflow:alias:{model}:champion:2:2"))
+    assert (moved.version, moved.previous_version) == ("2", first)
+    second = moved.version
+    assert watcher.poll_once() == 0
 
-    late = _late_alias_webhook(app_url, model, second)
+    client.delete_registered_model_alias(model, "champion")  # the webhook does not carry deletions: "missed"
+    assert restarted.poll_once() == 1
+    removed = _change(_event(ledger, f"mlflow:alias:{model}:champion:3:deleted", timeout=1))
+    assert (removed.version, removed.previous_version) == (None, second)
+
+    late = _late_alias_deletion(app_url, model)
     assert late.status_code == 200 and late.json()["duplicate"] is True
 
 
-def _late_alias_webhook(app_url: str, model: str, version: str) -> httpx.Response:
-    """What MLflow would have sent for the missed alias move, arriving after the watcher caught it."""
+def _late_alias_deletion(app_url: str, model: str) -> httpx.Response:
+    """What MLflow sends for an alias deletion, arriving after the watcher caught it."""
     payload: dict[str, Any] = {
         "entity": "model_version_alias",
-        "action": "created",
+        "action": "deleted",
         "timestamp": "2026-11-26T09:00:00+00:00",
-        "data": {"name": model, "alias": "champion", "version": version},
+        "data": {"name": model, "alias": "champion"},
     }
     body = json.dumps(payload).encode()
     return httpx.post(f"{app_url}/webhooks/mlflow", content=body, headers=mlflow_headers(body, MLFLOW_SECRET))
