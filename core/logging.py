@@ -19,6 +19,8 @@ import structlog
 
 _SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|authorization|signature|api[_-]?key)", re.I)
 REDACTED = "***"
+# Libraries that log every HTTP request at INFO (Prefect's client, MLflow's, Hera's): noise, not events.
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "urllib3")
 
 
 class SecretRedactor:
@@ -73,6 +75,8 @@ def configure_logging(level: str = "INFO", json: bool | None = None, secrets: It
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    for chatty in _CHATTY_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
 def get_logger(name: str) -> Any:
