@@ -88,7 +88,9 @@ def registered_model(mlflow_server: Any) -> RegisteredModel:
     for _ in range(VERSIONS):
         run = client.create_run(experiment)
         client.set_terminated(run.info.run_id)
-        created = client.create_model_version(MODEL_NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        created = client.create_model_version(
+            MODEL_NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id, await_creation_for=0
+        )
         run_ids[str(created.version)] = run.info.run_id
     return RegisteredModel(MODEL_NAME, run_ids, MlflowModelRegistry(mlflow_server.tracking_uri))
 
