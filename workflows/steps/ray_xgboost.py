@@ -41,12 +41,16 @@ def ensure_ray(runtime: RayRuntime) -> None:
     """
     if ray.is_initialized():
         return
+    local_instance = runtime.address is None
     try:
         ray.init(
             address=runtime.address,
-            num_cpus=None if runtime.address else runtime.num_cpus,
+            num_cpus=runtime.num_cpus if local_instance else None,
             include_dashboard=False,
             log_to_driver=False,
+            # A local instance shares the machine: Ray's memory monitor counts every process on it and
+            # would kill training workers for memory others use. The kernel still guards real exhaustion.
+            _system_config={"memory_monitor_refresh_ms": 0} if local_instance else None,
         )
     except Exception as e:  # Ray raises bare Exception when its node does not come up in time
         ray.shutdown()
