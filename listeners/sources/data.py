@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -26,6 +26,7 @@ from listeners.sources.payload import SenderModel, load_object, validate
 from listeners.sources.signing import shared_token, timestamped_v1
 from triggers.event import DataArrival, Event, EventType
 
+NoticeFormat = Literal["s3", "cloudevents", "json"]
 _DATASET = TypeAdapter(DatasetKey, config=ConfigDict(regex_engine="python-re"))
 _BEARER = "Bearer "
 _STANDARD_WEBHOOKS_KEY_PREFIX = b"whsec_"
@@ -170,12 +171,21 @@ def _dataset_or_invalid(value: str | None, field: str) -> str:
         raise InvalidError(f"field {field!r} does not name a dataset (letters, digits, '_.=-' and '/')") from None
 
 
-def _arrival(notice: _Notice, key: str, *, notice_format: str, source: str) -> Event:
-    dataset = _dataset_or_invalid(notice.dataset, "dataset")
-    data = validate(
-        DataArrival, {**notice.model_dump(exclude={"id"}), "dataset": dataset, "notice_format": notice_format}
+def _arrival(notice: _Notice, key: str, *, notice_format: NoticeFormat, source: str) -> Event:
+    """The event for a notice whose fields are already validated (the dataset by its allow-list type)."""
+    if notice.dataset is None:
+        raise InvalidError("field 'dataset' is missing: a notice must name its dataset")
+    data = DataArrival(
+        dataset=notice.dataset,
+        uri=notice.uri,
+        bucket=notice.bucket,
+        key=notice.key,
+        partition=notice.partition,
+        size=notice.size,
+        etag=notice.etag,
+        notice_format=notice_format,
     )
-    return Event(source=source, type=EventType.DATA_ARRIVED, subject=dataset, data=data, idempotency_key=key)
+    return Event(source=source, type=EventType.DATA_ARRIVED, subject=notice.dataset, data=data, idempotency_key=key)
 
 
 def _header_key(headers: Headers) -> str | None:
