@@ -63,7 +63,7 @@ triggers:
           kind: gitops-promotion
           environment: staging
           model_name: "{{{{ outputs.register.model_name }}}}"
-          version: "{{{{ outputs.register.version }}}}"
+          version: "{{{{ outputs.register.model_version }}}}"
           training_commit: "{{{{ data.after }}}}"
   - name: deploy-on-production
     on: [model.stage.changed]
@@ -197,7 +197,7 @@ def test_push_retrains_and_a_winning_run_is_promoted_to_staging(flows: Flows) ->
     assert [(a.status, a.target) for a in flows.ledger.get(event.id).actions] == [("running", name)]  # type: ignore[union-attr]
 
     version = flows.versions[0]
-    result = {"model_name": MODEL, "version": version, "promoted": True}
+    result = {"model_name": MODEL, "model_version": version, "promoted": True}
     flows.argo.set_status(NAMESPACE, name, {"phase": "Succeeded", "nodes": {"register": register_node(result)}})
     flows.settle(event.id)
 
