@@ -64,7 +64,11 @@ class MlflowServer:
         ]
         proc = start(cmd, log=log, env=mlflow_server_env(), cwd=work_dir)
         server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, cmd, proc)
-        wait_until(server._healthy, timeout=300, what="mlflow server", log=log)
+        try:
+            wait_until(server._healthy, timeout=300, what="mlflow server", log=log)
+        except BaseException:
+            server.stop()
+            raise
         return server
 
     def _healthy(self) -> bool:

@@ -36,7 +36,11 @@ class ServiceProcess:
     ) -> ServiceProcess:
         chosen = port or free_port()
         service = cls(config, chosen, log, cls._launch(config, chosen, log, env or {}), env or {})
-        service.wait_ready()
+        try:
+            service.wait_ready()
+        except BaseException:
+            service.stop()
+            raise
         return service
 
     @staticmethod
