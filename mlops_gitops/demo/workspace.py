@@ -61,20 +61,24 @@ class Workspace:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         mlflow = MlflowServer.start(root / "mlflow")
-        ml_remote, ml_clone = _ml_code_repo(root)
-        gitops_remote = _gitops_repo(root)
-        landing = root / "landing"
-        data = generate_raw_partitions(
-            landing / BUCKET / DATASET_PATH,
-            rows=ROWS_PER_DAY * (HISTORY_DAYS + NEW_DAYS),
-            days=HISTORY_DAYS + NEW_DAYS,
-            start=date(2026, 11, 1),
-        )
-        history, arrivals = data.partitions[:HISTORY_DAYS], data.partitions[HISTORY_DAYS:]
-        workspace = cls(
-            root, mlflow, ml_remote, ml_clone, gitops_remote, landing, history, arrivals, root / "config.yaml"
-        )
-        workspace.write_config()
+        try:
+            ml_remote, ml_clone = _ml_code_repo(root)
+            gitops_remote = _gitops_repo(root)
+            landing = root / "buckets"
+            data = generate_raw_partitions(
+                landing / BUCKET / DATASET_PATH,
+                rows=ROWS_PER_DAY * (HISTORY_DAYS + NEW_DAYS),
+                days=HISTORY_DAYS + NEW_DAYS,
+                start=date(2026, 11, 1),
+            )
+            history, arrivals = data.partitions[:HISTORY_DAYS], data.partitions[HISTORY_DAYS:]
+            workspace = cls(
+                root, mlflow, ml_remote, ml_clone, gitops_remote, landing, history, arrivals, root / "config.yaml"
+            )
+            workspace.write_config()
+        except BaseException:
+            mlflow.stop()
+            raise
         return workspace
 
     def head(self) -> str:

@@ -168,5 +168,3 @@ def last_registered_version(records: list[dict[str, Any]]) -> str | None:
         if a.get("detail", {}).get("outputs", {}).get("register", {}).get("model_version")
     ]
     return versions[-1] if versions else None
-
-
