@@ -1,8 +1,14 @@
-"""Shared plumbing for the service fixtures: free ports, readiness waits, shutdown."""
+"""Shared plumbing for locally started services: free ports, readiness waits, shutdown.
+
+Each service runs in its own process group (so ``stop`` takes its workers
+too) and is told by the kernel to terminate when the process that started it
+dies, so a killed demo or test run leaves no servers behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -32,13 +38,28 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Pat
     raise RuntimeError(f"{what} not ready after {timeout:.0f}s (last error: {last_error})\n{tail}")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when its parent dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start(
     cmd: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a service in its own process group so stop() takes its children too."""
+    """Start a service in its own process group, bound to the lifetime of this process."""
     handle = log.open("ab")
     return subprocess.Popen(
-        cmd, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True
+        cmd,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+        preexec_fn=_terminate_with_parent,  # noqa: PLW1509 - only async-signal-safe work before exec
     )
 
 
