@@ -6,6 +6,11 @@ file paths, git refs and YAML files. Each identifier type below is a pydantic
 the model boundary is the only place these rules live. Anything outside the
 pattern (``../``, shell metacharacters, newlines, YAML-breaking quotes) is
 refused before it reaches a shell, a path or a manifest.
+
+Several of these patterns need lookaheads, so the models that use them run
+Python's ``re``, whose ``$`` also matches before a final newline. Every type
+therefore also carries :data:`SINGLE_LINE`, which refuses a trailing line
+break that the pattern alone would let through.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 # A dataset key is a slash-separated path of safe segments, e.g.
-# ``churn/events/date=2026-11-26``. Segments may not be ``.`` or ``..``.
-_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+"
+# ``churn/events/date=2026-11-26``. Segments may not be ``.`` or ``..``, nor
+# start with "-" (a key passed on to a command line must not read as an option).
+_SEGMENT = r"(?!\.{1,2}(?:/|$))(?!-)[A-Za-z0-9_.=\-]+"
 DATASET_KEY_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
 
 # git check-ref-format, narrowed: no "..", no leading "-" or "/", no "@{", no
@@ -38,19 +44,30 @@ MODEL_URI_PATTERN = (
     r"|file:///[A-Za-z0-9_.\-/=]+)$"
 )
 
-# Repository as "owner/name" (GitHub/Gitea) or a GitLab group path.
-REPO_PATTERN = r"^[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+$"
+# Repository as "owner/name" (GitHub/Gitea) or a GitLab group path; no "." or ".." segment.
+_REPO_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-]+"
+REPO_PATTERN = rf"^{_REPO_SEGMENT}(?:/{_REPO_SEGMENT})+$"
 
 # Kubernetes-style names (environments, overlays, namespaces).
 DNS_LABEL_PATTERN = r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$"
 
-DatasetKey = Annotated[str, StringConstraints(pattern=DATASET_KEY_PATTERN, max_length=512)]
-BranchName = Annotated[str, StringConstraints(pattern=BRANCH_PATTERN, max_length=255)]
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN, max_length=256)]
-GitSha = Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN)]
-ModelUri = Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN, max_length=1024)]
-RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255)]
-DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)]
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line")
+    return value
+
+
+SINGLE_LINE = AfterValidator(_single_line)
+"""Refuses the trailing newline a ``$``-anchored pattern accepts under Python's ``re``."""
+
+DatasetKey = Annotated[str, StringConstraints(pattern=DATASET_KEY_PATTERN, max_length=512), SINGLE_LINE]
+BranchName = Annotated[str, StringConstraints(pattern=BRANCH_PATTERN, max_length=255), SINGLE_LINE]
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN, max_length=256), SINGLE_LINE]
+GitSha = Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN), SINGLE_LINE]
+ModelUri = Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN, max_length=1024), SINGLE_LINE]
+RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255), SINGLE_LINE]
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63), SINGLE_LINE]
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9\-]+")
 

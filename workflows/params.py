@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.identifiers import DatasetKey, GitSha, ModelName
+from core.identifiers import SINGLE_LINE, DatasetKey, GitSha, ModelName
 
 # No segment may be "." or ".." and nothing may start with "-" (git option injection).
 _SAFE_PATH = r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+)+"
@@ -32,14 +32,14 @@ FEAST_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 HYPERPARAMETER_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 RELATIVE_PATH_PATTERN = r"^(?!\.{1,2}(?:/|$))[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-]+)*$"
 
-DataUri = Annotated[str, StringConstraints(pattern=DATA_URI_PATTERN, max_length=1024)]
-GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_PATTERN, max_length=1024)]
-EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN, max_length=256)]
-FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128)]
-HyperparameterName = Annotated[str, StringConstraints(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=64)]
-RelativePath = Annotated[str, StringConstraints(pattern=RELATIVE_PATH_PATTERN, max_length=512)]
+DataUri = Annotated[str, StringConstraints(pattern=DATA_URI_PATTERN, max_length=1024), SINGLE_LINE]
+GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_PATTERN, max_length=1024), SINGLE_LINE]
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN, max_length=256), SINGLE_LINE]
+FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128), SINGLE_LINE]
+HyperparameterName = Annotated[str, StringConstraints(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=64), SINGLE_LINE]
+RelativePath = Annotated[str, StringConstraints(pattern=RELATIVE_PATH_PATTERN, max_length=512), SINGLE_LINE]
 HyperparameterValue = (
-    Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]+$", max_length=64)] | float | int | bool
+    Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]+$", max_length=64), SINGLE_LINE] | float | int | bool
 )
 
 # Metrics the evaluation gate understands, and whether larger is better.
