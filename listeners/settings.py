@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field, SecretStr
+
+WebhookSecret = Annotated[SecretStr, Field(min_length=1)]
+"""A signing secret or token; an empty one is refused, since anyone can sign with an empty HMAC key."""
 
 
 class SourceSecrets(BaseModel):
     """Secrets one webhook source accepts: several at once so they can be rotated, optionally per repository."""
 
-    secrets: list[SecretStr] = Field(default_factory=list)
-    per_repo: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    secrets: list[WebhookSecret] = Field(default_factory=list)
+    per_repo: dict[str, list[WebhookSecret]] = Field(default_factory=dict)
 
 
 class WebhookSettings(BaseModel):
