@@ -5,7 +5,9 @@ are rendered by Jinja2's ``SandboxedEnvironment`` (no attribute games, no
 access to Python internals) with ``StrictUndefined``: a template that reads a
 field the event does not have fails loudly instead of silently rendering an
 empty string into a pipeline parameter or a manifest. Templates are compiled
-when the rules are loaded, so a syntax error is a start-up error.
+when the rules are loaded, so a syntax error is a start-up error; an
+expression that fails on one event's values (arithmetic on a text field) is a
+permanent failure of that event, since retrying renders it the same way.
 
 A parameter template that evaluates to a list or a mapping keeps that shape
 (the partitions of a batch of coalesced events become a list, not the text of
@@ -19,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeEnvironment
 from jinja2.sandbox import SandboxedEnvironment
@@ -76,6 +78,12 @@ class FieldTemplate:
             ) from e
         except SecurityError as e:
             raise PermanentError(f"template for {self.field} ({self.source!r}) is not allowed: {e}") from e
+        except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as e:
+            # The same event fails the same way on every attempt (e.g. "{{ data.size + 1 }}" over a text size).
+            raise PermanentError(
+                f"template for {self.field} ({self.source!r}) cannot render this event: {type(e).__name__}: {e}; "
+                "make the template accept every value its filters let through"
+            ) from e
 
 
 def check_template(source: str) -> str:
