@@ -48,5 +48,9 @@ demo: venv ## run the three flows end to end on embedded defaults
 bench: test-deps ## every benchmark; results land in bench/results/
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+reliability: test-deps ## fault-injection and fuzzing suite; figures land in reliability/results/reliability.json
+	$(BIN)/pytest reliability -p no:cacheprovider
+	@cat reliability/results/reliability.json
+
 clean: ## remove local state (ledger, checkouts, demo work)
 	rm -rf .mlops-gitops demo-work
