@@ -60,6 +60,8 @@ Decision = Promote | Rollback
 
 
 class PromotionPolicy:
+    """Maps registry transitions onto promotions and rollbacks of environments."""
+
     def __init__(self, settings: PolicySettings) -> None:
         self._stages = {stage.casefold(): env for stage, env in settings.stages.items()}
         self._aliases = dict(settings.aliases)
