@@ -4,7 +4,9 @@ The answer is sent only after the ledger transaction commits: 202 with the
 event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
 nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
 The cheap refusals (unknown source, size, content type) come before the body
-is read; verification and parsing of big bodies run in the thread pool, and the ledger write
+is read; verification and parsing run in the thread pool (measured faster
+than on the event loop even for small bodies: the loop keeps reading other
+requests meanwhile), and the ledger write
 is shared with concurrent requests (:mod:`listeners.http.group_commit`), so a
 slow fsync never blocks the event loop nor serializes the requests.
 """
@@ -26,17 +28,12 @@ from listeners.intake import Intake
 from listeners.rejections import UnsupportedMediaTypeError
 from listeners.sources import Delivery, Ignored, get_source
 
-INLINE_ADMIT_BYTES = 64 * 1024
-"""Bodies up to this size are verified and parsed on the event loop (well under a millisecond);
-bigger ones in the thread pool, so a 25 MB payload never stalls other requests."""
-
 
 def webhook_router(intake: Intake, committer: GroupCommitter, *, max_body_bytes: int) -> APIRouter:
     router = APIRouter()
 
     async def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
-        small = len(delivery.body) <= INLINE_ADMIT_BYTES
-        result = intake.admit(delivery) if small else await run_in_threadpool(intake.admit, delivery)
+        result = await run_in_threadpool(intake.admit, delivery)
         if isinstance(result, Ignored):
             return 200, {"ignored": result.reason}
         records = await committer.record(delivery.source, result)
