@@ -4,11 +4,11 @@ The answer is sent only after the ledger transaction commits: 202 with the
 event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
 nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
 The cheap refusals (unknown source, size, content type) come before the body
-is read; verification and parsing run in the thread pool (measured faster
-than on the event loop even for small bodies: the loop keeps reading other
-requests meanwhile), and the ledger write
-is shared with concurrent requests (:mod:`listeners.http.group_commit`), so a
-slow fsync never blocks the event loop nor serializes the requests.
+is read. Verification and parsing run in the thread pool (measured faster than
+on the event loop even for small bodies: the loop keeps reading other requests
+meanwhile), and the ledger write is shared with concurrent requests
+(:mod:`listeners.http.group_commit`), so a slow fsync never blocks the event
+loop nor serializes the requests.
 """
 
 from __future__ import annotations
