@@ -126,7 +126,9 @@ def main() -> None:
             from tests.infra.kafka import KafkaBroker
 
             print("starting a local Kafka broker ...")
-            broker = KafkaBroker.start(Path(work) / "kafka")
+            broker_dir = Path(work) / "kafka"
+            broker_dir.mkdir()
+            broker = KafkaBroker.start(broker_dir)
             bootstrap = broker.bootstrap_servers
         try:
             topic = f"bench-{uuid.uuid4().hex[:8]}"

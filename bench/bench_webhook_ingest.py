@@ -116,7 +116,6 @@ class Server:
         from mlops_gitops.devstack.process import free_port
 
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/webhooks/github"
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", kind, "--port", str(self.port), "--ledger-url", ledger_url],
             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
@@ -135,60 +134,82 @@ class Server:
         self.proc.wait(30)
 
 
-async def open_loop(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], rate: int, seconds: float
-) -> dict[str, Any]:
-    """Send ``rate`` requests per second on a fixed schedule; latency includes any queueing at the server."""
+def fresh_delivery(headers: dict[str, str]) -> dict[str, str]:
+    """Every request is a new delivery (the delivery id is not part of the signature)."""
+    return {**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less CPU than the server it measures."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> int:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
+        assert self._reader is not None
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._writer.write(
+            f"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{lines}\r\n".encode()
+            + body
+        )
+        await self._writer.drain()
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        await self._reader.readexactly(length)
+        return status
+
+
+async def open_loop(port: int, requests: Signed, rate: int, seconds: float, connections: int = 64) -> dict[str, Any]:
+    """Requests are due on a fixed schedule; latency counts from the due time, so queueing anywhere shows up."""
     total = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    start = time.perf_counter() + 0.1
+    next_index = 0
 
-        async def one(index: int, due: float) -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors, next_index
+        connection = Connection(port)
+        while next_index < total:
+            index, next_index = next_index, next_index + 1
+            due = start + index / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             body, headers = requests[index % len(requests)]
-            sent = time.perf_counter()
             try:
-                answer = await client.post(
-                    url, content=body, headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
-                )
-                if answer.status_code not in (200, 202):
+                if await connection.post(body, fresh_delivery(headers)) not in (200, 202):
                     errors += 1
-            except httpx.HTTPError:
+            except (OSError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
-            latencies.append(time.perf_counter() - sent)
+                connection = Connection(port)
+            latencies.append(time.perf_counter() - due)
 
-        start = time.perf_counter() + 0.2
-        began = time.perf_counter()
-        await asyncio.gather(*(one(i, start + i / rate) for i in range(total)))
-        elapsed = time.perf_counter() - began - 0.2
-    return summarize(rate, total, elapsed, latencies, errors)
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return summarize(rate, total, time.perf_counter() - start, latencies, errors)
 
 
-async def closed_loop(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, seconds: float
-) -> float:
+async def closed_loop(port: int, requests: Signed, concurrency: int, seconds: float) -> float:
     done = 0
     deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=30) as client:
 
-        async def worker(offset: int) -> None:
-            nonlocal done
-            index = offset
-            while time.perf_counter() < deadline:
-                body, headers = requests[index % len(requests)]
-                answer = await client.post(
-                    url, content=body, headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
-                )
-                if answer.status_code in (200, 202):
-                    done += 1
-                index += concurrency
+    async def worker(offset: int) -> None:
+        nonlocal done
+        connection, index = Connection(port), offset
+        while time.perf_counter() < deadline:
+            body, headers = requests[index % len(requests)]
+            if await connection.post(body, fresh_delivery(headers)) in (200, 202):
+                done += 1
+            index += concurrency
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
-        return done / (time.perf_counter() - began)
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return done / (time.perf_counter() - began)
 
 
 def summarize(rate: int, total: int, elapsed: float, latencies: list[float], errors: int) -> dict[str, Any]:
@@ -210,16 +231,16 @@ def measure(kind: str, rates: list[int], seconds: float, ledger_url: str) -> dic
     requests = signed_requests(500)
     server = Server(kind, ledger_url)
     try:
-        asyncio.run(open_loop(server.url, requests, 50, 1.0))  # warm-up
+        asyncio.run(open_loop(server.port, requests, 50, 1.0))  # warm-up
         steps = []
         for rate in rates:
-            step = asyncio.run(open_loop(server.url, requests, rate, seconds))
+            step = asyncio.run(open_loop(server.port, requests, rate, seconds))
             print(
                 f"  {kind:8s} {rate:5d} req/s offered -> {step['achieved_rps']:7.1f} achieved, "
                 f"p50 {step['p50_ms']:6.2f} ms, p99 {step['p99_ms']:7.2f} ms, errors {step['errors']}"
             )
             steps.append(step)
-        peak = asyncio.run(closed_loop(server.url, requests, 32, seconds))
+        peak = asyncio.run(closed_loop(server.port, requests, 32, seconds))
         print(f"  {kind:8s} peak (32 concurrent): {peak:.1f} req/s")
     finally:
         server.stop()
