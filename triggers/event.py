@@ -139,9 +139,7 @@ class Event(BaseModel):
         """Flat view of the event that parameter templates and rule expressions read."""
         data = self.data.model_dump(mode="json")
         if isinstance(self.data, PushData):
-            data.update(
-                branch=self.data.branch, tag=self.data.tag, changed_paths=list(self.data.changed_paths)
-            )
+            data.update(branch=self.data.branch, tag=self.data.tag, changed_paths=list(self.data.changed_paths))
         return {
             "id": self.id,
             "source": self.source,
