@@ -13,7 +13,7 @@ def _result(action: dict[str, Any]) -> str:
     detail = action.get("detail", {})
     register = detail.get("outputs", {}).get("register", {})
     if register:
-        return f"MLflow run {str(register.get('run_id', ''))[:12]}, version {register.get('version')}"
+        return f"MLflow run {str(register.get('run_id', ''))[:12]}, version {register.get('model_version')}"
     if detail.get("sha"):
         return f"commit {str(detail['sha'])[:12]}"
     return str(detail.get("phase", ""))

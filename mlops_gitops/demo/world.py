@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -82,7 +83,9 @@ class World:
 
     def promote_to_production(self, version: str) -> None:
         client = MlflowClient(self._ws.mlflow.tracking_uri)
-        client.transition_model_version_stage(MODEL, version, "Production")
+        with warnings.catch_warnings():  # stages are deprecated upstream but still how many teams promote
+            warnings.simplefilter("ignore", FutureWarning)
+            client.transition_model_version_stage(MODEL, version, "Production")
         self._say(f"MLflow: {MODEL} version {version} moved to Production")
 
     # -- reading the service ------------------------------------------------------------
