@@ -180,7 +180,7 @@ def test_config_and_rules_in_the_config_map_are_accepted_by_the_service(
     settings = load_settings(tmp_path / "config.yaml")
     rules = load_rules(tmp_path / "rules.yaml", ACTION_SPECS)
 
-    assert str(settings.rules_file) == f"{CONFIG_DIR}/rules.yaml"
+    assert str(settings.rules.path) == f"{CONFIG_DIR}/rules.yaml"
     assert settings.server.port == container_of(objects)["ports"][0]["containerPort"]
     assert settings.server.host == "0.0.0.0"
     assert settings.workflows.backend == "argo"
