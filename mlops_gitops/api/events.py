@@ -17,17 +17,7 @@ from core.errors import PermanentError
 from core.logging import redactor
 from mlops_gitops.api.auth import require_admin
 from triggers.ledger import EventRecord, EventState, Ledger
-
-
-class ActionView(BaseModel):
-    action_key: str
-    kind: str
-    rule: str
-    target: str
-    status: str
-    detail: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
+from triggers.ledger.store import ActionRecord
 
 
 class EventView(BaseModel):
@@ -40,7 +30,7 @@ class EventView(BaseModel):
     received_at: datetime
     updated_at: datetime
     next_attempt_at: datetime
-    actions: list[ActionView]
+    actions: list[ActionRecord]
 
     @classmethod
     def of(cls, record: EventRecord) -> EventView:
@@ -54,7 +44,7 @@ class EventView(BaseModel):
             received_at=record.received_at,
             updated_at=record.updated_at,
             next_attempt_at=record.next_attempt_at,
-            actions=[ActionView(**redactor.scrub(vars(a))) for a in record.actions],
+            actions=[ActionRecord(**redactor.scrub(vars(a))) for a in record.actions],
         )
 
 
