@@ -19,24 +19,33 @@ from tests.infra.postgres import PostgresCluster
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _announce(config: pytest.Config, line: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+STARTED_SERVICES: list[str] = []
+
+
+def _announce(line: str) -> None:
+    STARTED_SERVICES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the real services (and versions) this run tested against, at the end of the log."""
+    if STARTED_SERVICES:
+        terminalreporter.section("real services")
+        for line in STARTED_SERVICES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KafkaBroker]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka"))
-    _announce(pytestconfig, f"\n[services] Apache Kafka {broker.version} (KRaft) at {broker.bootstrap_servers}")
+    _announce(f"[services] Apache Kafka {broker.version} (KRaft) at {broker.bootstrap_servers}")
     yield broker
     broker.stop()
 
 
 @pytest.fixture(scope="session")
-def postgres(pytestconfig: pytest.Config) -> Iterator[PostgresCluster]:
+def postgres() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster.start()
-    _announce(pytestconfig, f"\n[services] {cluster.version} at 127.0.0.1:{cluster.port}")
+    _announce(f"[services] {cluster.version} at 127.0.0.1:{cluster.port}")
     yield cluster
     cluster.stop()
 
@@ -51,9 +60,9 @@ def postgres_url(postgres: PostgresCluster) -> str:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[MlflowServer]:
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     server = MlflowServer.start(tmp_path_factory.mktemp("mlflow"))
-    _announce(pytestconfig, f"\n[services] mlflow server {server.version} at {server.tracking_uri}")
+    _announce(f"[services] mlflow server {server.version} at {server.tracking_uri}")
     yield server
     server.stop()
 
