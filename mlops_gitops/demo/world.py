@@ -19,7 +19,6 @@ import httpx
 from mlflow import MlflowClient
 
 from mlops_gitops.demo.workspace import (
-    ADMIN_TOKEN,
     BUCKET,
     DATA_TOKEN,
     DATASET_PATH,
@@ -99,9 +98,6 @@ class World:
         answer = self._http.get("/events", params={"limit": 200})
         answer.raise_for_status()
         return list(answer.json())
-
-    def replay(self, event_id: str) -> None:
-        self._http.post(f"/events/{event_id}/replay", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
     def wait_settled(self, event_ids: list[str], what: str, timeout: float = 1800) -> list[dict[str, Any]]:
         """Wait until every event is finished and none of its actions still runs, printing each change."""
