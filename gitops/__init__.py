@@ -8,8 +8,10 @@ demotion becomes a rollback commit. Everything in between is here:
 * ``manifests``: format-preserving YAML edits of the configured targets;
 * ``checkout``, ``locking``: the bot's clone, its git transport and the
   repo+branch lock;
-* ``writer``: ``GitOpsWriter.promote``/``rollback`` (stale-write refusal,
-  lineage trailers, fetch-rebase-retry, direct push or pull request);
+* ``writer``: ``GitOpsWriter.promote``/``submit``/``rollback`` (stale-write
+  refusal, lineage trailers, fetch-rebase-retry, direct push or pull request);
+* ``group_commit``: concurrent writes to one branch batched into one
+  fetch-commit-push round, in ascending version order;
 * ``policy``, ``history``: which registry stage or alias deploys where, and
   the deployment history read back from the trailers for rollbacks;
 * ``loop_prevention``: ``is_bot_commit``, for the push trigger to ignore the

@@ -1,31 +1,45 @@
-"""The write-back engine: turn a promotion or rollback into one commit Argo CD will sync.
+"""The write-back engine: turn promotions and rollbacks into commits Argo CD will sync.
 
-Each write runs under the repo+branch lock, and each attempt is the same
-short transaction against a fresh copy of the remote branch:
+Writes to one branch are grouped (:mod:`gitops.group_commit`): a promotion
+joins the branch's queue, and whoever holds the repo+branch lock writes the
+whole queue as one batch. A batch is one short transaction against a fresh
+copy of the remote branch:
 
 1. ``sync``: fetch and reset the checkout to the remote (nothing from an
    earlier failed attempt survives);
-2. plan: read the deployed version from the overlay, refuse a stale write
-   (an older version over a newer one, unless it is a rollback), and for a
-   rollback find the previous deployment in the trailers;
-3. edit the configured targets format-preservingly; no change means the repo
-   already is at the target and nothing is committed;
-4. commit as the bot with the message template and lineage trailers, and push
-   (or push a branch and open a pull request).
+2. for each write, promotions in ascending version order: plan it (read the
+   deployed version from the overlay; refuse a version older than the one
+   deployed, unless it is a rollback, which finds the previous deployment in
+   the trailers), edit the configured targets format-preservingly, and
+   commit as the bot with the message template and that write's own lineage
+   trailers. A write that changes nothing (the repo already is at the
+   target) makes no commit; a refused one leaves the tree as it found it;
+3. push once (or, in pull-request mode, push a branch and open a pull
+   request per commit, each branched off the remote branch).
+
+Sorting by version is what lets concurrent promotions all land: versions
+1..20 asked for together become twenty commits in ascending order, so none
+of them is older than what is deployed when its turn comes. Only a version
+older than what the fetched repo already runs is refused as stale. Each
+caller gets its own outcome: its commit, "already at the target", or the
+refusal.
 
 When the push is rejected because the branch moved, the next attempt fetches
-and replays the change on top of the new remote head: a rebase at the level
-of intent rather than of text. A textual ``git rebase`` would conflict
-whenever someone else touched the same line, and it would skip the stale check
-against what the other writer just pushed; replaying steps 1-4 does neither.
+and replays the whole batch on top of the new remote head: a rebase at the
+level of intent rather than of text. A textual ``git rebase`` would conflict
+whenever someone else touched the same line, and it would skip the stale
+check against what the other writer just pushed; replaying does neither.
 Attempts are bounded and spaced by jittered exponential backoff (tenacity).
+The lock is also a file lock, so processes sharing a checkout take turns;
+writers with separate checkouts meet at the remote and settle by the same
+fetch-replay-retry.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -35,6 +49,7 @@ from core.identifiers import dns_safe
 from core.logging import get_logger
 from gitops import lineage
 from gitops.checkout import GitCheckout, PushRejectedError
+from gitops.group_commit import GroupCommit, Ticket
 from gitops.history import deployment_stack, previous_deployment
 from gitops.locking import RepoBranchLock
 from gitops.manifests import ManifestDocument, read_target, write_target
@@ -43,7 +58,7 @@ from gitops.pull_requests import PullRequestClient, pull_request_client
 from gitops.registry import ModelRegistry
 from gitops.settings import EditTarget, GitOpsSettings
 
-__all__ = ["CommitResult", "GitOpsWriter", "PromotionRequest", "StaleWriteError"]
+__all__ = ["CommitResult", "GitOpsWriter", "PendingPromotion", "PromotionRequest", "StaleWriteError"]
 
 log = get_logger(__name__)
 
@@ -57,6 +72,24 @@ class _Change:
     request: PromotionRequest
     message: str
     rollback_of: str | None = None
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One queued write: its overlay, its place in a batch, and how to plan it against the fetched repo."""
+
+    overlay: str
+    order: int
+    plan: Callable[[], _Change | CommitResult]
+
+
+@dataclass(frozen=True)
+class _Committed:
+    change: _Change
+    sha: str
+
+
+PendingPromotion = Ticket[_Write, CommitResult]
 
 
 class GitOpsWriter:
@@ -74,6 +107,7 @@ class GitOpsWriter:
         self._lock = RepoBranchLock(
             settings.repo_url, settings.branch, self._checkout.path, settings.lock_timeout_seconds
         )
+        self._queue: GroupCommit[_Write, CommitResult] = GroupCommit(self._lock, self._write_batch)
         self._pull_requests = pull_requests
         if settings.mode == "pull-request" and pull_requests is None:
             self._pull_requests = pull_request_client(settings.pull_request, self._api_token())
@@ -86,10 +120,19 @@ class GitOpsWriter:
 
     def promote(self, request: PromotionRequest) -> CommitResult:
         """Deploy the requested version; refuses unknown environments, unknown versions and stale writes."""
+        return self.submit(request).result()
+
+    def submit(self, request: PromotionRequest) -> PendingPromotion:
+        """Queue a promotion and return at once; ``result()`` of the answer waits for its commit.
+
+        Unknown environments and versions are refused here, before queueing.
+        Promotions submitted before a batch is written go into it in
+        ascending version order, whatever order they were submitted in.
+        """
         overlay = self._overlay(request.environment)
         self._require_registered(request.model_name, request.version)
 
-        def plan() -> _Change | CommitResult:
+        def plan() -> _Change:
             deployed = self._deployed(overlay)
             if int(deployed) > int(request.version):
                 raise StaleWriteError(
@@ -98,7 +141,7 @@ class GitOpsWriter:
                 )
             return _Change(request, self._render(self._settings.commit_message, request))
 
-        return self._write(overlay, plan)
+        return self._queue.submit(_Write(overlay, int(request.version), plan))
 
     def rollback(
         self,
@@ -139,7 +182,12 @@ class GitOpsWriter:
             message = self._render(self._settings.rollback_message, request, reason=reason)
             return _Change(request, message, rollback_of=deployed)
 
-        return self._write(overlay, plan)
+        # A rollback goes back on purpose: it is written on its own, never sorted among promotions.
+        with self._lock.hold():
+            (outcome,) = self._write_batch([_Write(overlay, 0, plan)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def deployed_version(self, environment: str) -> str:
         """The version the environment's overlay names on the remote branch right now."""
@@ -182,7 +230,8 @@ class GitOpsWriter:
         except (KeyError, IndexError, ValueError) as e:
             raise PermanentError(f"message template {template!r} is invalid ({e}); use {sorted(fields)}") from e
 
-    def _write(self, overlay: str, plan: Callable[[], _Change | CommitResult]) -> CommitResult:
+    def _write_batch(self, batch: list[_Write]) -> list[CommitResult | Exception]:
+        """Write every item in one fetch-commit-push round; the outcome of each, in the order given."""
         retry = self._settings.push_retry
         retrying = Retrying(
             retry=retry_if_exception_type(PushRejectedError),
@@ -190,22 +239,48 @@ class GitOpsWriter:
             wait=wait_random_exponential(multiplier=retry.initial_wait_seconds, max=retry.max_wait_seconds),
             reraise=True,
         )
-        with self._lock.hold():
-            try:
-                return retrying(self._attempt, overlay, plan)
-            except PushRejectedError as e:
-                raise TemporaryError(
-                    f"{self._settings.branch} kept moving: push rejected {retry.max_attempts} times; retry later"
-                ) from e
+        try:
+            return retrying(self._attempt, batch)
+        except PushRejectedError as e:
+            raise TemporaryError(
+                f"{self._settings.branch} kept moving: push rejected {retry.max_attempts} times; retry later"
+            ) from e
 
-    def _attempt(self, overlay: str, plan: Callable[[], _Change | CommitResult]) -> CommitResult:
+    def _attempt(self, batch: list[_Write]) -> list[CommitResult | Exception]:
         self._checkout.sync()
-        change = plan()
+        outcomes: dict[int, CommitResult | Exception] = {}
+        committed: dict[int, _Committed] = {}
+        pull_requests = self._pull_requests
+        ascending = sorted(range(len(batch)), key=lambda index: batch[index].order)
+        for position, index in enumerate(ascending):
+            if position and pull_requests is not None:
+                self._checkout.sync()  # each pull request branches off the remote branch, not off its batch mates
+            try:
+                outcome = self._commit(batch[index])
+            except PermanentError as e:
+                outcomes[index] = e
+                continue
+            if isinstance(outcome, CommitResult):
+                outcomes[index] = outcome
+            elif pull_requests is not None:
+                outcomes[index] = self._open_pull_request(pull_requests, outcome)
+            else:
+                committed[index] = outcome
+        if committed:
+            self._checkout.push(self._settings.branch)
+        for index, commit in committed.items():
+            outcomes[index] = self._pushed(commit)
+        log.info("gitops.batch_written", writes=len(batch), commits=len(committed))
+        return [outcomes[index] for index in range(len(batch))]
+
+    def _commit(self, write: _Write) -> _Committed | CommitResult:
+        """Plan and commit one write locally; a CommitResult when there is nothing to commit."""
+        change = write.plan()
         if isinstance(change, CommitResult):
             return change
         request = change.request
         unchanged = CommitResult(sha=None, environment=request.environment, version=request.version, pushed=False)
-        changed_files = self._edit(overlay, request)
+        changed_files = self._edit(write.overlay, request)
         if not changed_files:
             log.info("gitops.already_at_target", environment=request.environment, version=request.version)
             return unchanged
@@ -223,33 +298,35 @@ class GitOpsWriter:
         sha = self._checkout.commit(changed_files, message)
         if sha is None:
             return unchanged
-        pull_request_url = self._publish(request, message)
+        return _Committed(replace(change, message=message), sha)
+
+    def _pushed(self, commit: _Committed, pull_request_url: str | None = None) -> CommitResult:
+        request = commit.change.request
         log.info(
             "gitops.pushed",
-            sha=sha,
+            sha=commit.sha,
             environment=request.environment,
             model=request.model_name,
             version=request.version,
-            rollback_of=change.rollback_of,
+            rollback_of=commit.change.rollback_of,
             pull_request_url=pull_request_url,
         )
         return CommitResult(
-            sha=sha,
+            sha=commit.sha,
             environment=request.environment,
             version=request.version,
             pushed=True,
             pull_request_url=pull_request_url,
         )
 
-    def _publish(self, request: PromotionRequest, message: str) -> str | None:
-        if self._pull_requests is None:
-            self._checkout.push(self._settings.branch)
-            return None
+    def _open_pull_request(self, pull_requests: PullRequestClient, commit: _Committed) -> CommitResult:
+        request = commit.change.request
         head = f"{self._settings.pull_request.branch_prefix}/{request.environment}/{dns_safe(request.model_name)}"
         head = f"{head}-v{request.version}"
         self._checkout.push(head, force=True)
-        title, _, body = message.partition("\n")
-        return self._pull_requests.open(head=head, base=self._settings.branch, title=title, body=body.strip())
+        title, _, body = commit.change.message.partition("\n")
+        url = pull_requests.open(head=head, base=self._settings.branch, title=title, body=body.strip())
+        return self._pushed(commit, url)
 
     def _edit(self, overlay: str, request: PromotionRequest) -> list[str]:
         """Apply every target to the overlay; the repo-relative paths of the files that changed."""

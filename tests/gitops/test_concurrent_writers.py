@@ -1,20 +1,19 @@
-"""Twenty promotions of increasing versions at once, from threads and from separate processes.
+"""Twenty concurrent promotions of increasing versions, with an outside commit pushed in the middle.
 
-The thread writers share one checkout (the repo+branch lock serializes them);
-each process has its own checkout, so those race at the remote and must win
-by fetch, rebase and retry. Halfway through, someone pushes an unrelated
-commit by hand, as soon as the first promotion has landed. Whatever the interleaving, the remote must end at the highest
-version with every reported commit present, the outside commit kept, and no
-older version ever written over a newer one: a promotion overtaken by a newer
-one is refused as stale, naming the newer version that had landed.
+Twenty threads ask one writer for versions 1..20 at once: each submits its
+promotion right after the previous version was submitted (versions increase
+in the order they are asked for) and then waits for its own outcome
+concurrently with all the others. Halfway through, someone pushes an
+unrelated commit by hand, as soon as the first promotion has landed, so a
+batch push is rejected and replayed on top of it. Group commit writes each
+batch in ascending version order, so all twenty must land, each as its own
+bot commit with its own trailers, in version order, the outside commit kept
+and version 20 deployed at the end.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +26,9 @@ from gitops import lineage
 from gitops.promotion import CommitResult
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter, StaleWriteError
-from tests.conftest import REPO_ROOT
-from tests.gitops.conftest import BOT, RegisteredModel, deployed_literal, remote_file, remote_log
-from tests.gitops.promote_worker import wait_until_ready
+from tests.gitops.conftest import BOT, RegisteredModel, deployed_literal, make_request, remote_file, remote_log
 
-PROCESS_VERSIONS = (3, 5, 8, 10, 13, 15, 18, 20)
-THREAD_VERSIONS = tuple(v for v in range(1, 21) if v not in PROCESS_VERSIONS)
+VERSIONS = tuple(range(1, 21))
 OUTSIDE_MESSAGE = "Raise the staging autoscaling ceiling"
 
 
@@ -50,79 +46,70 @@ def push_outside_commit(remote: Path, workdir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_twenty_concurrent_promotions_land_in_order_and_lose_nothing(
+def test_twenty_concurrent_promotions_all_land_in_order_and_lose_nothing(
     make_settings: Callable[..., GitOpsSettings],
     gitops_remote: Path,
     registered_model: RegisteredModel,
     tmp_path: Path,
 ) -> None:
-    go_file = tmp_path / "go"
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.gitops.promote_worker",
-                make_settings().model_dump_json(),
-                registered_model.request(version).model_dump_json(),
-                str(go_file),
-            ],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for version in PROCESS_VERSIONS
-    ]
-    shared_writer = GitOpsWriter(make_settings(), registered_model.registry)
-    wait_until_ready(workers)
+    writer = GitOpsWriter(make_settings(), registered_model.registry)
+    submitted = {version: threading.Event() for version in VERSIONS}
     outside = threading.Thread(target=push_outside_commit, args=(gitops_remote, tmp_path / "alice"))
     outside.start()
 
-    def promote(version: int) -> CommitResult | StaleWriteError:
-        try:
-            return shared_writer.promote(registered_model.request(version))
-        except StaleWriteError as e:
-            return e
+    def promote(version: int) -> CommitResult:
+        if version > 1:
+            submitted[version - 1].wait()
+        pending = writer.submit(registered_model.request(version))
+        submitted[version].set()
+        return pending.result()
 
-    go_file.touch()
-    with ThreadPoolExecutor(max_workers=len(THREAD_VERSIONS)) as pool:
-        thread_outcomes = dict(zip(THREAD_VERSIONS, pool.map(promote, THREAD_VERSIONS), strict=True))
-    process_outcomes = {}
-    for version, worker in zip(PROCESS_VERSIONS, workers, strict=True):
-        stdout, _ = worker.communicate(timeout=600)
-        process_outcomes[version] = json.loads(stdout.strip().splitlines()[-1])
+    with ThreadPoolExecutor(max_workers=len(VERSIONS)) as pool:
+        results = dict(zip(VERSIONS, pool.map(promote, VERSIONS), strict=True))
     outside.join(timeout=120)
     assert not outside.is_alive(), "the outside commit could not be pushed"
 
-    landed: dict[int, str] = {}
-    stale: dict[int, str] = {}
-    for version, outcome in thread_outcomes.items():
-        if isinstance(outcome, CommitResult):
-            assert outcome.sha is not None
-            landed[version] = outcome.sha
-        else:
-            stale[version] = str(outcome)
-    for version, outcome in process_outcomes.items():
-        if "result" in outcome:
-            landed[version] = outcome["result"]["sha"]
-        else:
-            assert outcome["error"] == "StaleWriteError", outcome
-            stale[version] = outcome["message"]
-    print(f"landed {sorted(landed)}; refused as overtaken {sorted(stale)}")
-
     history = remote_log(gitops_remote)
-    bot_commits = [c for c in history if c.author_email == BOT[1]]
-    versions_on_main = [int(lineage.parse_trailers(c.message)["Model-Version"]) for c in bot_commits]
-    assert set(landed) | set(stale) == set(range(1, 21))
-    assert {c.sha: v for c, v in zip(bot_commits, versions_on_main, strict=True)} == {
-        sha: version for version, sha in landed.items()
-    }, "every reported commit is on main with its version, and no other bot commit is"
-    assert versions_on_main == sorted(set(versions_on_main)), "no older version was ever written over a newer one"
-    for version, message in stale.items():
-        newer = int(re.search(r"already runs churn-xgb version (\d+)", message).group(1))  # type: ignore[union-attr]
-        assert newer > version and newer in landed
-    assert 20 in landed
+    bot_commits = [commit for commit in history if commit.author_email == BOT[1]]
+    assert all(result.pushed and result.sha for result in results.values())
+    assert [commit.sha for commit in bot_commits] == [results[version].sha for version in VERSIONS], (
+        "every promotion is its own commit on main, in ascending version order, and no other bot commit is"
+    )
+    for version, commit in zip(VERSIONS, bot_commits, strict=True):
+        trailers = lineage.parse_trailers(commit.message)
+        assert trailers == {
+            "Model-Name": "churn-xgb",
+            "Model-Version": str(version),
+            "Model-Source": f"models:/churn-xgb/{version}",
+            "MLflow-Run-Id": registered_model.run_ids[str(version)],
+            "Trigger-Event-Id": f"event-{version}",
+        }
     assert deployed_literal(gitops_remote, "MODEL_VERSION") == "20"
     assert deployed_literal(gitops_remote, "MODEL_RUN_ID") == registered_model.run_ids["20"]
-    assert [c.message.strip() for c in history].count(OUTSIDE_MESSAGE) == 1
+    assert [commit.message.strip() for commit in history].count(OUTSIDE_MESSAGE) == 1
     assert "maxReplicas: 6" in remote_file(gitops_remote, "base/hpa.yaml")
+
+
+def test_a_batch_lands_in_ascending_order_and_refuses_only_what_is_older_than_deployed(
+    make_settings: Callable[..., GitOpsSettings], gitops_remote: Path
+) -> None:
+    writer = GitOpsWriter(make_settings())
+    writer.promote(make_request(4))
+
+    pending = {version: writer.submit(make_request(version)) for version in (7, 2, 5, 4, 6)}
+    outcomes: dict[int, CommitResult | StaleWriteError] = {}
+    for version, promotion in pending.items():
+        try:
+            outcomes[version] = promotion.result()
+        except StaleWriteError as e:
+            outcomes[version] = e
+
+    assert isinstance(outcomes[2], StaleWriteError)
+    assert "already runs churn-xgb version 4" in str(outcomes[2])
+    assert outcomes[4] == CommitResult(sha=None, environment="staging", version="4", pushed=False)
+    bot_commits = [commit for commit in remote_log(gitops_remote) if commit.author_email == BOT[1]]
+    assert [lineage.parse_trailers(commit.message)["Model-Version"] for commit in bot_commits] == ["4", "5", "6", "7"]
+    assert [commit.sha for commit in bot_commits[1:]] == [
+        result.sha for version in (5, 6, 7) if isinstance(result := outcomes[version], CommitResult)
+    ]
+    assert deployed_literal(gitops_remote, "MODEL_VERSION") == "7"
