@@ -35,6 +35,13 @@ class ServerSettings(BaseModel):
 
 class MlflowSettings(BaseModel):
     tracking_uri: str = "http://127.0.0.1:5000"
+    request_max_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Retries inside one MLflow call. MLflow's own default (7) holds a call for minutes while the "
+        "server is down; the dispatcher retries a failed action with its own backoff instead.",
+    )
+    request_timeout_seconds: int = Field(default=30, ge=1, description="Time-out of one MLflow HTTP request.")
 
 
 class LoggingSettings(BaseModel):
