@@ -2,17 +2,26 @@
 
 A promotion of a version the registry does not know must be refused before
 anything is committed, and a stage or alias transition needs the version's
-source and run id. The :class:`ModelRegistry` port keeps ``gitops`` free of
-any one registry; :class:`MlflowModelRegistry` is the adapter for MLflow's
-tracking server.
+source, run id and training commit: an event about a stage or alias carries
+none of them, so the registry is where the lineage trailers come from. The
+:class:`ModelRegistry` port keeps ``gitops`` free of any one registry;
+:class:`MlflowModelRegistry` is the adapter for MLflow's tracking server.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from core.errors import TemporaryError
+from core.identifiers import GIT_SHA_PATTERN
+from core.logging import get_logger
+
+log = get_logger(__name__)
+
+# The model version tag the retrain pipeline's registration step sets to the commit it trained from.
+TRAINING_COMMIT_TAG = "mlops.git_sha"
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class RegisteredVersion:
     run_id: str | None
     stage: str | None
     aliases: tuple[str, ...]
+    training_commit: str | None = None
 
     @property
     def registry_uri(self) -> str:
@@ -64,4 +74,14 @@ class MlflowModelRegistry:
             run_id=found.run_id or None,
             stage=found.current_stage or None,
             aliases=tuple(found.aliases or ()),
+            training_commit=_training_commit(found.tags or {}, name, version),
         )
+
+
+def _training_commit(tags: dict[str, str], name: str, version: str) -> str | None:
+    """The version's training commit tag, when it holds a commit SHA; anything else cannot be a trailer."""
+    value = tags.get(TRAINING_COMMIT_TAG)
+    if value is None or re.fullmatch(GIT_SHA_PATTERN, value):
+        return value
+    log.warning("gitops.training_commit_tag_ignored", model=name, version=version, tag=TRAINING_COMMIT_TAG)
+    return None

@@ -55,7 +55,7 @@ from gitops.locking import RepoBranchLock
 from gitops.manifests import ManifestDocument, read_target, write_target
 from gitops.promotion import CommitResult, PromotionRequest
 from gitops.pull_requests import PullRequestClient, pull_request_client
-from gitops.registry import ModelRegistry
+from gitops.registry import ModelRegistry, RegisteredVersion
 from gitops.settings import EditTarget, GitOpsSettings
 
 __all__ = ["CommitResult", "GitOpsWriter", "PendingPromotion", "PromotionRequest", "StaleWriteError"]
@@ -130,7 +130,10 @@ class GitOpsWriter:
         ascending version order, whatever order they were submitted in.
         """
         overlay = self._overlay(request.environment)
-        self._require_registered(request.model_name, request.version)
+        registered = self._require_registered(request.model_name, request.version)
+        if request.training_commit is None and registered is not None and registered.training_commit is not None:
+            # A stage or alias change names no commit; the registered version records what it was trained from.
+            request = request.model_copy(update={"training_commit": registered.training_commit})
 
         def plan() -> _Change:
             deployed = self._deployed(overlay)
@@ -169,7 +172,7 @@ class GitOpsWriter:
                 return CommitResult(sha=None, environment=environment, version=deployed, pushed=False)
             stack = deployment_stack(self._checkout.history(overlay), model_name)
             target = previous_deployment(stack, deployed, model_name, environment)
-            self._require_registered(model_name, target.version)
+            registered = self._require_registered(model_name, target.version)
             request = PromotionRequest.checked(
                 model_name=model_name,
                 version=target.version,
@@ -177,7 +180,7 @@ class GitOpsWriter:
                 environment=environment,
                 trigger_event_id=trigger_event_id,
                 run_id=target.run_id,
-                training_commit=target.training_commit,
+                training_commit=target.training_commit or (registered.training_commit if registered else None),
             )
             message = self._render(self._settings.rollback_message, request, reason=reason)
             return _Change(request, message, rollback_of=deployed)
@@ -203,11 +206,16 @@ class GitOpsWriter:
             known = ", ".join(sorted(self._settings.environments))
             raise PermanentError(f"unknown environment {environment!r}; configured environments: {known}") from None
 
-    def _require_registered(self, model_name: str, version: str) -> None:
-        if self._registry is not None and self._registry.get_version(model_name, version) is None:
+    def _require_registered(self, model_name: str, version: str) -> RegisteredVersion | None:
+        """The registered version (None without a registry); refuses a version the registry does not know."""
+        if self._registry is None:
+            return None
+        registered = self._registry.get_version(model_name, version)
+        if registered is None:
             raise PermanentError(
                 f"{model_name} version {version} does not exist in the model registry; register it first"
             )
+        return registered
 
     def _deployed(self, overlay: str) -> str:
         target = self._settings.version_target

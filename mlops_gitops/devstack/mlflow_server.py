@@ -77,7 +77,11 @@ class MlflowServer:
         return httpx.get(f"{self.tracking_uri}/health", timeout=2).status_code == 200
 
     def restart(self) -> None:
-        stop(self.proc)
+        self.stop()
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the stopped server once more, on the same port and backend store."""
         self.proc = start(self.command, log=self.log, env=mlflow_server_env(), cwd=self.work_dir)
         wait_until(self._healthy, timeout=300, what="mlflow server", log=self.log)
 

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from core.errors import PermanentError
 from gitops import lineage
 from gitops.policy import Promote, PromotionPolicy, RegistryTransition, Rollback
+from gitops.registry import TRAINING_COMMIT_TAG, MlflowModelRegistry
 from gitops.settings import GitOpsSettings, PolicySettings
 from gitops.writer import GitOpsWriter
 from tests.gitops.conftest import RegisteredModel, deployed_literal, remote_log
@@ -146,3 +147,36 @@ def test_a_transition_of_an_unregistered_version_is_refused(
         policy.apply(transition(version="404", to_stage="Production"), writer, registered_model.registry)
 
     assert remote_log(gitops_remote) == before
+
+
+def test_a_stage_change_promotion_carries_the_training_commit_the_registry_recorded(
+    make_settings: Callable[..., GitOpsSettings], gitops_remote: Path, client: MlflowClient, mlflow_server: Any
+) -> None:
+    name, training_commit = "churn-lineage", "5e1f0c2a9d" * 4
+    client.create_registered_model(name)
+    experiment = client.create_experiment("gitops-lineage")
+    for tag in (training_commit, "main"):  # the second is no commit SHA, so it cannot become a trailer
+        run = client.create_run(experiment)
+        client.create_model_version(
+            name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id, tags={TRAINING_COMMIT_TAG: tag}
+        )
+    registry = MlflowModelRegistry(mlflow_server.tracking_uri)
+    writer = GitOpsWriter(make_settings(), registry)
+
+    trailers = {}
+    for version in ("1", "2"):
+        staged = client.transition_model_version_stage(name, version, "Staging")
+        change = RegistryTransition(
+            model_name=name, version=version, from_stage="None", to_stage=staged.current_stage, trigger_event_id=version
+        )
+        (result,) = policy.apply(change, writer, registry)
+        head = remote_log(gitops_remote)[-1]
+        assert result.sha == head.sha
+        trailers[version] = lineage.parse_trailers(head.message)
+
+    registered = registry.get_version(name, "1")
+    assert registered is not None and registered.training_commit == training_commit
+    assert trailers["1"]["Training-Commit"] == training_commit
+    assert trailers["1"]["Model-Name"] == name
+    assert "Training-Commit" not in trailers["2"]
+    assert deployed_literal(gitops_remote, "MODEL_VERSION") == "2"
