@@ -101,7 +101,13 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     harness.settle(event.id)
     (line,) = harness.append.lines()
     assert line[0] == f"journal-push:{event.id}~1"
-    assert harness.record(event.id).state == EventState.DONE
+    replayed = harness.record(event.id)
+    assert replayed.state == EventState.DONE
+    assert [(a.action_key, a.status) for a in replayed.actions] == [
+        (f"journal-push:{event.id}", "superseded"),
+        (f"journal-push:{event.id}~1", "succeeded"),
+    ]
+    assert replayed.actions[0].detail["superseded_by"] == "replay 1"
 
 
 def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path: Path) -> None:

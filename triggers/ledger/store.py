@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import PermanentError, TemporaryError
+from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
 
@@ -41,6 +42,14 @@ class EventState(StrEnum):
 
 CLAIMABLE = (EventState.RECEIVED, EventState.RETRYING)
 TERMINAL = (EventState.DONE, EventState.IGNORED, EventState.DEAD_LETTERED)
+_UNFINISHED_ACTIONS = (
+    ActionStatus.DEBOUNCING,
+    ActionStatus.QUEUED,
+    ActionStatus.RATE_LIMITED,
+    ActionStatus.RUNNING,
+    ActionStatus.RETRYING,
+)
+"""Action statuses that say the action is still going; a replay supersedes them."""
 
 
 @dataclass(frozen=True)
@@ -332,23 +341,39 @@ class Ledger:
         self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules))
 
     def replay(self, event_id: str) -> None:
-        """Put an event back in the queue, whatever its state, with fresh attempts."""
+        """Put an event back in the queue, whatever its state, with fresh attempts.
+
+        A replay is a new generation of the event's actions (their keys count
+        replays). Actions of the earlier generation that never finished (left
+        ``retrying`` by a dead letter, queued, running) are closed as
+        ``superseded`` by the replay in the same transaction, so the history
+        never shows an abandoned attempt as still going.
+        """
+        now = _now()
         with self._tx() as s:
-            changed = s.execute(
+            replays = s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id)
                 .values(
                     state=EventState.RECEIVED.value,
                     attempts=0,
-                    next_attempt_at=_now(),
+                    next_attempt_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
-                    updated_at=_now(),
+                    updated_at=now,
                     replays=EventRow.replays + 1,
                 )
-            ).rowcount  # type: ignore[attr-defined]
-        if not changed:
-            raise PermanentError(f"no event with id {event_id!r}")
+                .returning(EventRow.replays)
+            ).scalar_one_or_none()
+            if replays is None:
+                raise PermanentError(f"no event with id {event_id!r}")
+            abandoned = select(ActionRow).where(
+                ActionRow.event_id == event_id, ActionRow.status.in_(_UNFINISHED_ACTIONS)
+            )
+            for action in s.execute(abandoned).scalars():
+                action.status = ActionStatus.SUPERSEDED.value
+                action.detail = {**action.detail, "superseded_by": f"replay {replays}"}
+                action.updated_at = now
 
     # ---- actions --------------------------------------------------------
 
