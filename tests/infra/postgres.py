@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mlops_gitops.devstack.process import free_port, wait_until
 
+PG_CTL_TIMEOUT_SECONDS = 120
+
 
 def _bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
@@ -29,7 +31,7 @@ def _bin_dir() -> Path:
 
 
 def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=PG_CTL_TIMEOUT_SECONDS)
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}")
 
@@ -112,7 +114,17 @@ class PostgresCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def restart(self) -> None:
-        _run(_as_owner([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "fast", "restart"]))
+        """Stop (rolling back open transactions, closing every connection) and start on the same data directory.
+
+        The server log is named again: without ``-l`` the new server would write to pg_ctl's own output and
+        hold it open, and pg_ctl would never be seen to finish.
+        """
+        log = self.data_dir.parent / "postgres.log"
+        _run(
+            _as_owner(
+                [str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-w", "-m", "fast", "restart"]
+            )
+        )
         wait_until(self._accepts, timeout=60, what="PostgreSQL")
 
     def stop(self) -> None:
