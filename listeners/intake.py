@@ -38,10 +38,6 @@ class Intake:
             for name in SOURCES
         }
 
-    def unsigned_sources(self) -> list[str]:
-        """Sources that would accept unsigned deliveries (only with ``insecure_dev``)."""
-        return sorted(name for name, keyring in self._keyrings.items() if keyring.empty)
-
     def admit(self, delivery: Delivery, *, trusted_transport: bool = False) -> ParseResult:
         """Authenticate (unless the transport already did) and parse; a refusal raises a ``DeliveryError``."""
         source = get_source(delivery.source)

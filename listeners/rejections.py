@@ -27,6 +27,11 @@ class UnknownSourceError(DeliveryError):
     reason = "unknown_source"
 
 
+class SourceClosedError(DeliveryError):
+    status = 404
+    reason = "source_closed"
+
+
 class UnauthorizedError(DeliveryError):
     status = 401
     reason = "unauthorized"

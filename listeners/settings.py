@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -17,7 +18,16 @@ class SourceSecrets(BaseModel):
     per_repo: dict[str, list[WebhookSecret]] = Field(default_factory=dict)
 
 
+WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "data"]
+WEBHOOK_SOURCES: tuple[WebhookSource, ...] = get_args(WebhookSource)
+
+
 class WebhookSettings(BaseModel):
+    sources: list[WebhookSource] | None = Field(
+        default=None,
+        description="The webhook endpoints to open (POST /webhooks/<source>); each needs a secret unless "
+        "insecure_dev. Unset: the sources that have a secret, or all of them when none has one.",
+    )
     max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     timestamp_tolerance_seconds: int = Field(default=300, ge=1)
     github: SourceSecrets = Field(default_factory=SourceSecrets)
@@ -32,6 +42,21 @@ class WebhookSettings(BaseModel):
         if not isinstance(secrets, SourceSecrets):
             raise KeyError(f"no secrets group for source {source!r}")
         return secrets
+
+    def open_sources(self) -> list[WebhookSource]:
+        """The sources whose endpoint is open (see ``sources``)."""
+        if self.sources is not None:
+            return list(self.sources)
+        signed = [name for name in WEBHOOK_SOURCES if name not in self.unsigned(WEBHOOK_SOURCES)]
+        return signed or list(WEBHOOK_SOURCES)
+
+    def unsigned(self, sources: Sequence[WebhookSource]) -> list[WebhookSource]:
+        """Those of ``sources`` with no secret at all: nothing could sign a delivery they would accept."""
+        return [name for name in sources if not self._has_secret(self.secrets_for(name))]
+
+    @staticmethod
+    def _has_secret(secrets: SourceSecrets) -> bool:
+        return bool(secrets.secrets) or any(secrets.per_repo.values())
 
 
 class KafkaSettings(BaseModel):
@@ -60,7 +85,10 @@ class RegistryWatcherSettings(BaseModel):
 
 
 class ListenerSettings(BaseModel):
-    insecure_dev: bool = Field(default=False, description="Accept unsigned webhooks when a source has no secret.")
+    insecure_dev: bool = Field(
+        default=False,
+        description="Start although open webhook sources have no secret, accepting their unsigned deliveries.",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     registry_watcher: RegistryWatcherSettings = Field(default_factory=RegistryWatcherSettings)

@@ -23,6 +23,7 @@ from listeners.intake import Intake
 from listeners.kafka.consumer import IngestConsumer
 from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
+from listeners.webhook_secrets import check_webhook_secrets
 from mlops_gitops.api.events import events_router
 from mlops_gitops.mlflow_requests import bound_mlflow_requests
 from mlops_gitops.settings import Settings
@@ -57,6 +58,7 @@ class Service:
     def build(cls, settings: Settings) -> Service:
         configure_logging(settings.logging.level, settings.logging.json_format, secrets=settings.secret_values())
         rules = check_rules(settings)
+        check_webhook_secrets(settings.listeners)
         bound_mlflow_requests(settings.mlflow)
         ledger = Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
         dispatcher = cls._dispatcher(settings, ledger, rules) if settings.dispatcher.enabled else None

@@ -1,4 +1,8 @@
-"""Secure defaults of the running service: admin endpoints need the token, secrets never show.
+"""Secure defaults of the running service: no unsigned webhooks by accident, admin token required, no secret shown.
+
+``serve`` with webhook sources open but no secrets must refuse to start,
+naming each source's setting, unless ``--insecure-dev`` is given: then it
+starts, warns loudly, and accepts unsigned deliveries on the open sources only.
 
 The service runs as a real process with a webhook secret, an Argo token and an
 admin token configured, and its log written to a file. A push whose commit
@@ -11,6 +15,8 @@ error answer.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from triggers.ledger import EventState, Ledger
 
 ADMIN_TOKEN = "reliability-admin-token-7f3a"
 SECRETS = (SECRET, TOKEN, ADMIN_TOKEN)
+OPEN_WITHOUT_SECRETS = ["github", "gitea"]
 
 
 @pytest.fixture
@@ -39,6 +46,49 @@ def argo() -> Iterator[FakeArgoServer]:
     server.status_on_create = {"phase": "Succeeded"}
     yield server
     server.stop()
+
+
+def unsigned_push() -> tuple[bytes, dict[str, str]]:
+    return push_payload(), {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "u-1"}
+
+
+@pytest.mark.slow
+def test_webhook_sources_without_secrets_refuse_to_start_unless_insecure_dev(
+    tmp_path: Path, argo: FakeArgoServer, figures: ScenarioFigures
+) -> None:
+    config, _ = write_config(tmp_path, argo.url)
+    settings = yaml.safe_load(config.read_text())
+    settings["listeners"]["webhooks"] = {"sources": OPEN_WITHOUT_SECRETS}
+    config.write_text(yaml.safe_dump(settings))
+
+    figures.fault(f"serve with webhook sources {OPEN_WITHOUT_SECRETS} open and no secrets")
+    refused = subprocess.run(
+        [sys.executable, "-m", "mlops_gitops", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2, refused.stderr
+    named = [line.split(":")[0].strip() for line in refused.stderr.splitlines() if line.startswith("  ")]
+    assert named == [f"listeners.webhooks.{source}.secrets" for source in OPEN_WITHOUT_SECRETS]
+
+    figures.fault("serve --insecure-dev with the same config")
+    log = tmp_path / "insecure.log"
+    service = ServiceProcess.start(config, log, args=("--insecure-dev",))
+    try:
+        body, headers = unsigned_push()
+        answers = [
+            httpx.post(f"{service.url}/webhooks/github", content=body, headers=headers),
+            httpx.post(f"{service.url}/webhooks/gitlab", content=body, headers=headers),
+        ]
+    finally:
+        service.stop()
+    figures.events_sent = len(answers)
+    figures.server_errors = sum(a.status_code >= 500 for a in answers)
+    assert [a.status_code for a in answers] == [202, 404]
+    [warning] = [json.loads(line) for line in log.read_text().splitlines() if "INSECURE" in line]
+    assert (warning["level"], warning["sources"]) == ("warning", OPEN_WITHOUT_SECRETS)
 
 
 def test_admin_endpoints_are_closed_without_a_configured_token(tmp_path: Path, figures: ScenarioFigures) -> None:

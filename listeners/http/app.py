@@ -43,7 +43,7 @@ def create_app(
     """
     intake = Intake(settings, ledger, channel="http")
     committer = GroupCommitter(intake)
-    _announce_security(settings, intake)
+    _announce_security(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +51,14 @@ def create_app(
         committer.stop()
 
     app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.", lifespan=lifespan)
-    app.include_router(webhook_router(intake, committer, max_body_bytes=settings.webhooks.max_body_bytes))
+    app.include_router(
+        webhook_router(
+            intake,
+            committer,
+            max_body_bytes=settings.webhooks.max_body_bytes,
+            open_sources=frozenset(settings.webhooks.open_sources()),
+        )
+    )
     app.include_router(operations_router(ledger, kafka_ready))
     for router in extra_routers:
         app.include_router(router)
@@ -74,8 +81,10 @@ def create_app(
     return app
 
 
-def _announce_security(settings: ListenerSettings, intake: Intake) -> None:
-    unsigned = intake.unsigned_sources()
+def _announce_security(settings: ListenerSettings) -> None:
+    open_sources = settings.webhooks.open_sources()
+    log.info("webhook sources open", sources=open_sources)
+    unsigned = settings.webhooks.unsigned(open_sources)
     if not unsigned:
         return
     if settings.insecure_dev:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,11 +26,13 @@ from listeners import metrics
 from listeners.http.body import read_body
 from listeners.http.group_commit import GroupCommitter
 from listeners.intake import Intake
-from listeners.rejections import UnsupportedMediaTypeError
+from listeners.rejections import SourceClosedError, UnsupportedMediaTypeError
 from listeners.sources import Delivery, Ignored, get_source
 
 
-def webhook_router(intake: Intake, committer: GroupCommitter, *, max_body_bytes: int) -> APIRouter:
+def webhook_router(
+    intake: Intake, committer: GroupCommitter, *, max_body_bytes: int, open_sources: Collection[str]
+) -> APIRouter:
     router = APIRouter()
 
     async def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
@@ -46,6 +49,8 @@ def webhook_router(intake: Intake, committer: GroupCommitter, *, max_body_bytes:
     async def receive(source: str, request: Request) -> JSONResponse:
         started = time.perf_counter()
         spec = get_source(source)
+        if source not in open_sources:
+            raise SourceClosedError(f"source {source!r} is not open here (listeners.webhooks.sources)")
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in spec.content_types:
             raise UnsupportedMediaTypeError(

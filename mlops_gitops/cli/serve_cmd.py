@@ -19,7 +19,8 @@ def serve(
         bool,
         typer.Option(
             "--insecure-dev",
-            help="Accept unsigned webhooks from sources that have no secret. For a laptop only; warns loudly.",
+            help="Start although open webhook sources have no secret, accepting their unsigned deliveries. "
+            "For a laptop only; warns loudly.",
         ),
     ] = False,
 ) -> None:

@@ -25,6 +25,7 @@ class ServiceProcess:
     log: Path
     proc: subprocess.Popen[bytes]
     extra_env: dict[str, str]
+    extra_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -32,10 +33,17 @@ class ServiceProcess:
 
     @classmethod
     def start(
-        cls, config: Path, log: Path, *, port: int | None = None, env: dict[str, str] | None = None
+        cls,
+        config: Path,
+        log: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> ServiceProcess:
+        """Start ``serve`` with ``config`` (plus any further ``args``, e.g. ``--insecure-dev``) and wait until ready."""
         chosen = port or free_port()
-        service = cls(config, chosen, log, cls._launch(config, chosen, log, env or {}), env or {})
+        service = cls(config, chosen, log, cls._launch(config, chosen, log, env or {}, args), env or {}, args)
         try:
             service.wait_ready()
         except BaseException:
@@ -44,8 +52,10 @@ class ServiceProcess:
         return service
 
     @staticmethod
-    def _launch(config: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "mlops_gitops", "serve", "--config", str(config), "--port", str(port)]
+    def _launch(
+        config: Path, port: int, log: Path, env: dict[str, str], args: tuple[str, ...]
+    ) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "mlops_gitops", "serve", "--config", str(config), "--port", str(port), *args]
         return start(cmd, log=log, env=env)
 
     def wait_ready(self, timeout: float = 180) -> None:
@@ -64,7 +74,7 @@ class ServiceProcess:
     def restart(self) -> None:
         if self.proc.poll() is None:
             self.kill()
-        self.proc = self._launch(self.config, self.port, self.log, self.extra_env)
+        self.proc = self._launch(self.config, self.port, self.log, self.extra_env, self.extra_args)
         self.wait_ready()
 
     def stop(self) -> None:
