@@ -15,7 +15,9 @@ discarded, so nothing half-written can leak into the next commit.
 git's stderr is sorted into the service's error taxonomy: a rejected
 credential is a :class:`PermanentError`, an unreachable remote a
 :class:`TemporaryError`, and a push that lost a race a :class:`PushRejectedError`
-the writer answers with fetch, rebase and retry.
+the writer answers with fetch, rebase and retry. A remote without the
+repository is a wrong URL the first time, but an outage (a host restoring
+it, a volume not mounted yet) once this checkout has fetched from it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from gitops.settings import GitOpsSettings
 
 class PushRejectedError(TemporaryError):
     """The remote branch moved since the fetch; fetch, rebase and push again."""
+
+
+class RepositoryMissingError(PermanentError):
+    """No git repository at the remote URL."""
 
 
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref")
@@ -68,7 +74,7 @@ def classify_git_error(error: GitCommandError, action: str) -> TemporaryError | 
     if any(marker in lowered for marker in _CREDENTIAL_REFUSED):
         return PermanentError(f"{action}: the git remote refused the credential; check gitops.token or ssh_key_path")
     if any(marker in lowered for marker in _NOT_A_REPO):
-        return PermanentError(f"{action}: no git repository at the remote; check gitops.repo_url ({stderr})")
+        return RepositoryMissingError(f"{action}: no git repository at the remote; check gitops.repo_url ({stderr})")
     if any(marker in lowered for marker in _NO_BRANCH):
         return PermanentError(
             f"{action}: the remote lacks the branch; push the repo `mlops-gitops gitops init` creates"
@@ -123,7 +129,23 @@ class GitCheckout:
         try:
             yield
         except GitCommandError as e:
-            raise classify_git_error(e, action) from e
+            error = classify_git_error(e, action)
+            if isinstance(error, RepositoryMissingError) and self._fetched_before():
+                raise TemporaryError(
+                    f"{action}: the git remote this checkout fetched from has no repository now; retry once it is "
+                    f"back ({str(e.stderr or '').strip()})"
+                ) from e
+            raise error from e
+
+    def _fetched_before(self) -> bool:
+        """Whether the branch was ever fetched into this checkout (its remote-tracking ref exists)."""
+        if self._repo is None:
+            return False
+        try:
+            self._repo.git.rev_parse("--verify", "--quiet", self._remote_ref)
+        except GitCommandError:
+            return False
+        return True
 
     def _open_or_clone(self) -> git.Repo:
         try:
