@@ -10,6 +10,7 @@ fields, so every field a filter or a template may need is spelled out here.
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -114,7 +115,13 @@ EventData = Annotated[PushData | DataArrival | ModelChange, Field(discriminator=
 
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID drawn from the process's seeded generator.
+
+    ``uuid.uuid4`` asks the kernel for fresh bytes on every call, a system call
+    per event that dominated ingest; an event id must be unique, not secret, so
+    128 bits from ``random`` (seeded from the OS, reseeded in forked children) do.
+    """
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _now() -> datetime:

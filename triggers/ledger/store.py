@@ -19,7 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, or_, select, update
+import orjson
+from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,6 +113,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _json_dumps(value: Any) -> str:
+    """JSON columns go through orjson; an ``orjson.Fragment`` (an envelope pydantic already wrote) is kept as is."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -133,10 +139,30 @@ def create_ledger_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+
+_COUNT_REDELIVERIES = (
+    update(EventRow)
+    .where(EventRow.idempotency_key == bindparam("key"))
+    .values(duplicates=EventRow.duplicates + bindparam("count"), updated_at=bindparam("now"))
+)
+"""One cached statement for every redelivered key of a batch, run as a single executemany."""
 
 
 class Ledger:
@@ -201,7 +227,7 @@ class Ledger:
                 "type": str(e.type),
                 "subject": e.subject,
                 "time": e.time,
-                "envelope": e.model_dump(mode="json"),
+                "envelope": orjson.Fragment(e.model_dump_json()),
                 "state": EventState.RECEIVED.value,
                 "attempts": 0,
                 "next_attempt_at": now,
@@ -231,12 +257,10 @@ class Ledger:
                     EventRow.idempotency_key.in_(list(redeliveries))
                 )
                 stored_id.update((k, v) for k, v in s.execute(existing).tuples())
-                for key, count in redeliveries.items():
-                    s.execute(
-                        update(EventRow)
-                        .where(EventRow.idempotency_key == key)
-                        .values(duplicates=EventRow.duplicates + count, updated_at=now)
-                    )
+                s.connection().execute(
+                    _COUNT_REDELIVERIES,
+                    [{"key": key, "count": count, "now": now} for key, count in redeliveries.items()],
+                )
         seen: set[str] = set()
         results = []
         for e in events:
@@ -277,9 +301,9 @@ class Ledger:
             return
         now = _now()
         values = [{"headers": {}, "event_id": None, **r, "created_at": now} for r in rows]
-        stmt = self._insert()(DeadLetterRow).values(values).on_conflict_do_nothing(index_elements=["origin_key"])
+        stmt = self._insert()(DeadLetterRow.__table__).on_conflict_do_nothing(index_elements=["origin_key"])
         with self._tx() as s:
-            s.execute(stmt)
+            s.execute(stmt, values)
 
     # ---- dispatch -------------------------------------------------------
 
