@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
+from triggers.ledger.reconnect import retried_while_unreachable
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
 
 
@@ -213,6 +214,7 @@ class Ledger:
         """Store a new event, or count a redelivery of one already stored."""
         return self.record_many([event])[0]
 
+    @retried_while_unreachable
     def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
         """Store a batch in one transaction; duplicates (by idempotency key) are counted, not stored."""
         if not events:
@@ -269,6 +271,7 @@ class Ledger:
             results.append(RecordResult(stored_id[e.idempotency_key], duplicate=not fresh))
         return results
 
+    @retried_while_unreachable
     def dead_letter(
         self,
         *,
@@ -296,6 +299,7 @@ class Ledger:
         with self._tx() as s:
             s.execute(stmt)
 
+    @retried_while_unreachable
     def dead_letter_many(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
@@ -307,6 +311,7 @@ class Ledger:
 
     # ---- dispatch -------------------------------------------------------
 
+    @retried_while_unreachable
     def claim_due(
         self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None
     ) -> list[ClaimedEvent]:
@@ -334,6 +339,7 @@ class Ledger:
                 row.updated_at = now
             return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts, r.replays) for r in rows]
 
+    @retried_while_unreachable
     def _finish(self, event_id: str, **values: Any) -> None:
         with self._tx() as s:
             s.execute(
@@ -364,6 +370,7 @@ class Ledger:
     def mark_dead(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
         self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules))
 
+    @retried_while_unreachable
     def replay(self, event_id: str) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts.
 
@@ -401,6 +408,7 @@ class Ledger:
 
     # ---- actions --------------------------------------------------------
 
+    @retried_while_unreachable
     def record_action(
         self,
         event_id: str,
@@ -432,11 +440,13 @@ class Ledger:
         with self._tx() as s:
             s.execute(stmt)
 
+    @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
         with self._tx() as s:
             row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
             return _action(row) if row else None
 
+    @retried_while_unreachable
     def actions_with_status(self, statuses: Sequence[str], kind: str | None = None) -> list[tuple[str, ActionRecord]]:
         query = select(ActionRow).where(ActionRow.status.in_(list(statuses)))
         if kind:
@@ -446,11 +456,13 @@ class Ledger:
 
     # ---- cursors (watcher state, alias tables) --------------------------
 
+    @retried_while_unreachable
     def get_cursor(self, name: str) -> dict[str, Any] | None:
         with self._tx() as s:
             row = s.get(CursorRow, name)
             return dict(row.value) if row else None
 
+    @retried_while_unreachable
     def put_cursor(self, name: str, value: dict[str, Any]) -> None:
         now = _now()
         stmt = self._insert()(CursorRow).values(name=name, value=value, updated_at=now)
@@ -460,6 +472,7 @@ class Ledger:
 
     # ---- reads ----------------------------------------------------------
 
+    @retried_while_unreachable
     def get(self, event_id: str) -> EventRecord | None:
         with self._tx() as s:
             row = s.get(EventRow, event_id)
@@ -470,6 +483,7 @@ class Ledger:
             ).scalars()
             return _record(row, tuple(_action(a) for a in actions))
 
+    @retried_while_unreachable
     def list_events(
         self, *, states: Sequence[str] | None = None, limit: int = 100, offset: int = 0
     ) -> list[EventRecord]:
@@ -486,10 +500,12 @@ class Ledger:
                     by_event.setdefault(a.event_id, []).append(_action(a))
             return [_record(r, tuple(by_event.get(r.id, ()))) for r in rows]
 
+    @retried_while_unreachable
     def count_by_state(self) -> dict[str, int]:
         with self._tx() as s:
             return {state: n for state, n in s.execute(select(EventRow.state, func.count()).group_by(EventRow.state))}
 
+    @retried_while_unreachable
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._tx() as s:
             rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
