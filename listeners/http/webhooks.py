@@ -4,7 +4,7 @@ The answer is sent only after the ledger transaction commits: 202 with the
 event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
 nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
 The cheap refusals (unknown source, size, content type) come before the body
-is read. Verification and parsing run in the thread pool (measured faster than
+is read. Hashing, verification and parsing run in the thread pool (measured faster than
 on the event loop even for small bodies: the loop keeps reading other requests
 meanwhile), and the ledger write is shared with concurrent requests
 (:mod:`listeners.http.group_commit`), so a slow fsync never blocks the event
@@ -27,7 +27,7 @@ from listeners.http.body import read_body
 from listeners.http.group_commit import GroupCommitter
 from listeners.intake import Intake
 from listeners.rejections import SourceClosedError, UnsupportedMediaTypeError
-from listeners.sources import Delivery, Ignored, get_source
+from listeners.sources import Delivery, Headers, Ignored, ParseResult, get_source
 
 
 def webhook_router(
@@ -35,11 +35,16 @@ def webhook_router(
 ) -> APIRouter:
     router = APIRouter()
 
-    async def ingest(delivery: Delivery) -> tuple[int, dict[str, Any]]:
-        result = await run_in_threadpool(intake.admit, delivery)
+    def admit(source: str, headers: Headers, body: bytes) -> ParseResult:
+        """Hash, verify and parse off the event loop (hashlib lets go of the GIL on a large body)."""
+        fallback_key = f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
+        return intake.admit(Delivery(source, headers, body, fallback_key))
+
+    async def ingest(source: str, headers: Headers, body: bytes) -> tuple[int, dict[str, Any]]:
+        result = await run_in_threadpool(admit, source, headers, body)
         if isinstance(result, Ignored):
             return 200, {"ignored": result.reason}
-        records = await committer.record(delivery.source, result)
+        records = await committer.record(source, result)
         ids = [r.event_id for r in records]
         if all(r.duplicate for r in records):
             return 200, {"duplicate": True, "event_ids": ids}
@@ -58,8 +63,7 @@ def webhook_router(
             )
         body = await read_body(request, max_body_bytes)
         headers = {name.lower(): value for name, value in request.headers.items()}
-        fallback_key = f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
-        status, answer = await ingest(Delivery(source, headers, body, fallback_key))
+        status, answer = await ingest(source, headers, body)
         metrics.ACK_LATENCY.labels(source).observe(time.perf_counter() - started)
         return JSONResponse(answer, status_code=status)
 
