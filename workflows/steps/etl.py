@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column as SparkColumn
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -95,46 +95,48 @@ def _utc(epoch_micros: int | None) -> datetime | None:
 
 
 def run_etl(request: StepRequest[EtlParams]) -> EtlOutput:
-    """Clean the requested raw partitions into the offline store and quarantine what cannot be used."""
+    """Clean the requested raw partitions into the offline store and quarantine what cannot be used.
+
+    The counts come from observations riding along the two writes, so the raw
+    data is read exactly twice (clean write, quarantine write) and nothing is
+    cached or counted in a pass of its own.
+    """
     contract = contract_for(request.params.dataset)
-    typed = _typed(_read_raw(request, contract), contract).cache()
+    typed = _typed(_read_raw(request, contract), contract)
     is_bad = F.col(_REJECT_REASON) != ""
+    read, kept = Observation("rows read"), Observation("rows kept")
     clean = (
-        typed.filter(~is_bad)
+        typed.observe(read, F.count(F.lit(1)).alias("rows"), F.count(F.when(is_bad, 1)).alias("bad"))
+        .filter(~is_bad)
         .select(*(c.name for c in contract.columns))
         .dropDuplicates([contract.entity_column, contract.timestamp_column])
-        .withColumn(contract.partition_column, F.to_date(contract.timestamp_column))
-        .cache()
-    )
-    try:
-        totals = typed.agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(is_bad, 1)).alias("bad")).first()
-        kept = clean.agg(
+        .observe(
+            kept,
             F.count(F.lit(1)).alias("rows"),
             F.min(F.unix_micros(contract.timestamp_column)).alias("first"),
             F.max(F.unix_micros(contract.timestamp_column)).alias("last"),
-        ).first()
-        assert totals is not None and kept is not None  # an aggregate without grouping always yields one row
-        if totals["rows"] == 0:
-            raise PermanentError(f"raw partitions {list(request.params.partitions)} hold no rows; nothing to clean")
-        target = offline_path(request.runtime.feature_store_dir, contract)
-        clean.write.mode("overwrite").partitionBy(contract.partition_column).parquet(str(target))
-        quarantine = Path(request.runtime.work_dir) / "quarantine" / contract.key / request.workflow_name
-        rejected = typed.filter(is_bad).select(*(f"raw_{c.name}" for c in contract.columns), _REJECT_REASON)
-        rejected.write.mode("overwrite").parquet(str(quarantine))
-    finally:
-        clean.unpersist()
-        typed.unpersist()
+        )
+        .withColumn(contract.partition_column, F.to_date(contract.timestamp_column))
+    )
+    target = offline_path(request.runtime.feature_store_dir, contract)
+    clean.write.mode("overwrite").partitionBy(contract.partition_column).parquet(str(target))
+    totals, written = read.get, kept.get
+    if totals["rows"] == 0:
+        raise PermanentError(f"raw partitions {list(request.params.partitions)} hold no rows; nothing to clean")
+    quarantine = Path(request.runtime.work_dir) / "quarantine" / contract.key / request.workflow_name
+    rejected = typed.filter(is_bad).select(*(f"raw_{c.name}" for c in contract.columns), _REJECT_REASON)
+    rejected.coalesce(1).write.mode("overwrite").parquet(str(quarantine))
     output = EtlOutput(
         dataset=contract.key,
         partitions=list(request.params.partitions),
         rows_read=totals["rows"],
-        rows_written=kept["rows"],
+        rows_written=written["rows"],
         bad_rows=totals["bad"],
-        duplicates_dropped=totals["rows"] - totals["bad"] - kept["rows"],
+        duplicates_dropped=totals["rows"] - totals["bad"] - written["rows"],
         offline_path=str(target),
         quarantine_path=str(quarantine),
-        min_event_timestamp=_utc(kept["first"]),
-        max_event_timestamp=_utc(kept["last"]),
+        min_event_timestamp=_utc(written["first"]),
+        max_event_timestamp=_utc(written["last"]),
     )
     log.info("etl.done", **output.model_dump(mode="json"))
     return output

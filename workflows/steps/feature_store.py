@@ -22,12 +22,16 @@ CONFIG_FILE = "feature_store.yaml"
 _DEFINITION_PATTERNS = ("*.py", ".feastignore")
 
 
+def registry_path(runtime: StepRuntime) -> Path:
+    return Path(runtime.feature_store_dir) / "data" / "registry.db"
+
+
 def _config(runtime: StepRuntime) -> dict[str, object]:
     data = Path(runtime.feature_store_dir) / "data"
     return {
         "project": runtime.feast_project,
         "provider": "local",
-        "registry": str(data / "registry.db"),
+        "registry": str(registry_path(runtime)),
         "online_store": {"type": "sqlite", "path": str(data / "online.db")},
         "offline_store": {"type": "file"},
         "entity_key_serialization_version": 3,
