@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from workflows.steps.contract import LOOPBACK, HostAddress
+
 
 class StepResources(BaseModel):
     """Requests and limits of one pipeline step's container."""
@@ -24,6 +26,9 @@ class SparkApplicationSettings(BaseModel):
     executor_cores: int = Field(default=2, ge=1)
     executor_memory: str = "4g"
     executor_instances: int = Field(default=2, ge=1)
+    driver_host: HostAddress | None = Field(
+        default=None, description="Address the driver advertises to executors; none: the driver pod's own address."
+    )
 
 
 class RayJobSettings(BaseModel):
@@ -69,6 +74,9 @@ class LocalSettings(BaseModel):
     max_concurrent_runs: int = Field(default=1, ge=1, description="Runs executing at once; later ones wait.")
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = Field(default=4, ge=1)
+    spark_driver_host: HostAddress | None = Field(
+        default=LOOPBACK, description="Address the Spark driver binds to; none: Spark's choice (the machine's name)."
+    )
     ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
 
 

@@ -6,7 +6,9 @@ Each also matches its golden file; regenerate those after an intended change wit
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +209,27 @@ def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
     work_dir = f"/work/runs/{run}"
     local_checkout = checkout(params.repo_url, commit, str(tmp_path))
     assert Path(artifact["path"]).relative_to(work_dir) == local_checkout.relative_to(tmp_path)
+
+
+def _spark_runtimes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Spark runtime each step is handed, keyed by template name (containers and the SparkApplication)."""
+    found = {}
+    for template in workflow["spec"]["templates"]:
+        spec = yaml.safe_load(template["resource"]["manifest"])["spec"] if "resource" in template else {}
+        if "arguments" in spec:  # the SparkApplication (a RayJob's request sits in its entrypoint)
+            found[template["name"]] = json.loads(spec["arguments"][2])["runtime"]["spark"]
+        elif "container" in template and "--params" in template["container"]["command"]:
+            command = template["container"]["command"]
+            request = command[command.index("--params") + 1]
+            found[template["name"]] = json.loads(re.sub(r"\{\{tasks\.[^}]+\}\}", "{}", request))["runtime"]["spark"]
+    return found
+
+
+def test_a_driver_in_the_cluster_advertises_its_pod_address_unless_one_is_configured() -> None:
+    runtimes = _spark_runtimes(render("data-etl"))
+    assert runtimes["etl-sparkapplication"]["driver_host"] is None
+    assert runtimes["materialize"]["driver_host"] == "127.0.0.1", "a local[*] driver in a step container stays local"
+
+    pinned = ArgoSettings.model_validate({"spark": {"driver_host": "etl-driver.mlops.svc"}})
+    workflow = build_workflow("data-etl", SAMPLE_PARAMS["data-etl"], run_name="data-etl-0", labels={}, settings=pinned)
+    assert _spark_runtimes(workflow.to_dict())["etl-sparkapplication"]["driver_host"] == "etl-driver.mlops.svc"

@@ -59,7 +59,9 @@ class LocalBackend:
             feature_repo_source=str(Path(settings.feature_repo_source).resolve()),
             mlflow_tracking_uri=settings.mlflow_tracking_uri,
             spark=SparkRuntime(
-                driver_memory=settings.spark_driver_memory, shuffle_partitions=settings.spark_shuffle_partitions
+                driver_memory=settings.spark_driver_memory,
+                shuffle_partitions=settings.spark_shuffle_partitions,
+                driver_host=settings.spark_driver_host,
             ),
             ray=RayRuntime(num_cpus=settings.ray_num_cpus),
         )

@@ -23,6 +23,7 @@ from workflows.naming import run_name
 from workflows.pipelines.context import WORK_MOUNT, WORK_VOLUME, RenderContext
 from workflows.pipelines.templates import step_arguments, step_command, step_request
 from workflows.settings import StepResources
+from workflows.steps.contract import SparkRuntime
 
 SPARK_SUCCESS = "status.applicationState.state == COMPLETED"
 SPARK_FAILURE = "status.applicationState.state in (FAILED, SUBMISSION_FAILED)"
@@ -49,7 +50,8 @@ def ray_job_template(
 def spark_application(context: RenderContext, step: str, params: BaseModel) -> dict[str, Any]:
     settings = context.settings
     spark = settings.spark
-    request = step_request(params, (), context.runtime(spark_master=_IN_CLUSTER_MASTER), context.run_name)
+    on_operator = SparkRuntime(master=_IN_CLUSTER_MASTER, driver_host=spark.driver_host)
+    request = step_request(params, (), context.runtime(spark=on_operator), context.run_name)
     return {
         "apiVersion": "sparkoperator.k8s.io/v1beta2",
         "kind": "SparkApplication",

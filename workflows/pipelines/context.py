@@ -68,12 +68,13 @@ class RenderContext:
         """Where a step running outside an Argo container (Spark driver, Ray job) writes its result."""
         return f"{self.work_dir}/outputs/{step}.json"
 
-    def runtime(self, *, spark_master: str = "local[*]", ray_address: str | None = None) -> StepRuntime:
+    def runtime(self, *, spark: SparkRuntime | None = None, ray_address: str | None = None) -> StepRuntime:
+        """The runtime a step is told about; Spark defaults to ``local[*]`` inside the step's own container."""
         return StepRuntime(
             work_dir=self.work_dir,
             feature_store_dir=f"{WORK_MOUNT}/feature_store",
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
             mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
-            spark=SparkRuntime(master=spark_master),
+            spark=spark or SparkRuntime(),
             ray=RayRuntime(address=ray_address, num_cpus=None if ray_address else 2),
         )

@@ -10,12 +10,15 @@ step's behaviour is fully described by its request.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.errors import PermanentError
 from core.identifiers import DnsLabel
+
+LOOPBACK = "127.0.0.1"
+HostAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", max_length=253)]
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -27,6 +30,10 @@ class SparkRuntime(BaseModel):
     master: str = "local[*]"
     shuffle_partitions: int = Field(default=4, ge=1)
     driver_memory: str = "2g"
+    driver_host: HostAddress | None = Field(
+        default=LOOPBACK,
+        description="Address the driver binds to and advertises; none leaves it to Spark (a pod's own address).",
+    )
 
 
 class RayRuntime(BaseModel):

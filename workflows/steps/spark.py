@@ -10,6 +10,11 @@ A local driver's JVM runs short jobs on a few cores shared with Ray and the
 service, where the optimizing JIT compiler's threads (and a parallel garbage
 collector) take CPU from the work itself for little gain: it uses the quick
 compiler only and the serial collector, which cuts its start-up CPU time by about 40%.
+
+The driver's address is only pinned when the runtime names one: on a laptop
+the loopback address avoids a slow lookup of the machine's own name, while a
+driver in a pod must advertise its pod address (Spark's default) so that
+executors elsewhere can reach it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ def spark_session(runtime: SparkRuntime) -> SparkSession:
     builder: SparkSession.Builder = SparkSession.builder
     if runtime.master.startswith("local"):
         builder = builder.config("spark.driver.extraJavaOptions", LOCAL_DRIVER_JAVA_OPTIONS)
-    return (
+    builder = (
         builder.master(runtime.master)
         .appName("mlops-gitops-etl")
         .config("spark.driver.memory", runtime.driver_memory)
@@ -35,9 +40,10 @@ def spark_session(runtime: SparkRuntime) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
     )
+    if runtime.driver_host is not None:
+        builder = builder.config("spark.driver.bindAddress", runtime.driver_host)
+        builder = builder.config("spark.driver.host", runtime.driver_host)
+    return builder.getOrCreate()
