@@ -129,7 +129,11 @@ class KafkaBroker:
         wait_until(ready, timeout=timeout, what="Kafka broker", log=self.log)
 
     def restart(self) -> None:
-        """Stop and start the same broker (same data), for fault-injection tests."""
+        """Stop and start the same broker (same data), for fault-injection tests.
+
+        Call it from a thread that outlives the broker (the test's own): the broker is started with a
+        parent-death signal, and Linux sends it when the starting *thread* exits, stopping the broker with it.
+        """
         stop(self.proc)
         self.proc = self._launch(self._classpath, self._config, self.log)
         self.wait_ready()
