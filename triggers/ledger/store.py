@@ -119,6 +119,10 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+_READ_ONLY = "ledger_read_only"
+"""Execution option of the connections that only read (see ``Ledger._read``)."""
+
+
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -132,7 +136,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes a deferred BEGIN: in WAL mode it neither waits for nor holds up the one writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_ledger_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
@@ -172,6 +177,7 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
+        self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
 
@@ -198,6 +204,12 @@ class Ledger:
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._session.begin() as session:
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A transaction that only reads: status pages and counts never queue behind ingest's writes."""
+        with self._read_session.begin() as session:
             yield session
 
     def ping(self) -> None:
@@ -442,7 +454,7 @@ class Ledger:
 
     @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
-        with self._tx() as s:
+        with self._read() as s:
             row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
             return _action(row) if row else None
 
@@ -451,14 +463,14 @@ class Ledger:
         query = select(ActionRow).where(ActionRow.status.in_(list(statuses)))
         if kind:
             query = query.where(ActionRow.kind == kind)
-        with self._tx() as s:
+        with self._read() as s:
             return [(r.event_id, _action(r)) for r in s.execute(query.order_by(ActionRow.id)).scalars()]
 
     # ---- cursors (watcher state, alias tables) --------------------------
 
     @retried_while_unreachable
     def get_cursor(self, name: str) -> dict[str, Any] | None:
-        with self._tx() as s:
+        with self._read() as s:
             row = s.get(CursorRow, name)
             return dict(row.value) if row else None
 
@@ -474,7 +486,7 @@ class Ledger:
 
     @retried_while_unreachable
     def get(self, event_id: str) -> EventRecord | None:
-        with self._tx() as s:
+        with self._read() as s:
             row = s.get(EventRow, event_id)
             if row is None:
                 return None
@@ -490,7 +502,7 @@ class Ledger:
         query = select(EventRow).order_by(EventRow.received_at.desc(), EventRow.id).limit(limit).offset(offset)
         if states:
             query = query.where(EventRow.state.in_(list(states)))
-        with self._tx() as s:
+        with self._read() as s:
             rows = list(s.execute(query).scalars())
             by_event: dict[str, list[ActionRecord]] = {}
             if rows:
@@ -502,12 +514,12 @@ class Ledger:
 
     @retried_while_unreachable
     def count_by_state(self) -> dict[str, int]:
-        with self._tx() as s:
+        with self._read() as s:
             return {state: n for state, n in s.execute(select(EventRow.state, func.count()).group_by(EventRow.state))}
 
     @retried_while_unreachable
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        with self._tx() as s:
+        with self._read() as s:
             rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
             return [
                 DeadLetter(
