@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.identifiers import SINGLE_LINE, DatasetKey, GitSha, ModelName
+from core.identifiers import SINGLE_LINE, BranchName, DatasetKey, GitSha, ModelName
 
 # No segment may be "." or ".." and nothing may start with "-" (git option injection).
 _SAFE_PATH = r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+)+"
@@ -78,10 +78,18 @@ class EvalGate(_Params):
 
 
 class RetrainParams(_Params):
-    """Retrain the model from the ML code repo at one commit, optionally after an ETL of new data."""
+    """Retrain the model from the ML code repo at one commit, optionally after an ETL of new data.
+
+    Without a commit (a data-triggered run, say) the head of ``branch`` is
+    resolved when the code is checked out, and that SHA is what the run records.
+    """
 
     repo_url: GitUrl = Field(description="Clone URL of the ML code repository.")
-    commit: GitSha = Field(description="Commit whose code and configs/xgb_model_params.yaml are trained.")
+    commit: GitSha | None = Field(
+        default=None,
+        description="Commit whose code and configs/xgb_model_params.yaml are trained; none: the head of branch.",
+    )
+    branch: BranchName = Field(default="main", description="Branch whose head is trained when no commit is given.")
     params_file: RelativePath = Field(default="configs/xgb_model_params.yaml")
     etl: EtlParams | None = Field(default=None, description="Clean and materialize these partitions first.")
     model_name: ModelName = "churn-xgb"

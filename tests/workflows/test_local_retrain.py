@@ -164,7 +164,8 @@ def test_gate_promotes_a_model_that_beats_the_champion(
 ) -> None:
     champion = first_run.outputs["register"]
     client.set_registered_model_alias(MODEL, "champion", champion["model_version"])
-    params = retrain_params(ml_repo, gate=EvalGate(threshold=0.55, champion_margin=0.005, promote_to="Staging"))
+    gate = EvalGate(threshold=0.55, champion_margin=0.005, promote_to="Staging")
+    params = retrain_params(ml_repo, commit=None, branch="main", gate=gate)
 
     status = wait_for(backend, backend.submit("retrain", params, run_name="retrain-beats", labels={}))
 
@@ -174,7 +175,9 @@ def test_gate_promotes_a_model_that_beats_the_champion(
     assert result["promoted"] is True
     assert result["champion_metric"] == pytest.approx(champion["metric"])
     assert result["metric"] >= champion["metric"] + 0.005
-    assert client.get_model_version(MODEL, result["model_version"]).current_stage == "Staging"
+    version = client.get_model_version(MODEL, result["model_version"])
+    assert version.current_stage == "Staging"
+    assert result["training_commit"] == version.tags[TAG_GIT_SHA] == ml_repo[1], "no commit: the branch head's SHA"
 
 
 def test_gate_keeps_a_model_that_does_not_beat_the_champion(

@@ -25,7 +25,7 @@ from workflows.params import RetrainParams
 from workflows.pipelines import build_workflow
 from workflows.pipelines.cluster import RAY_FAILURE, RAY_SUCCESS, SPARK_FAILURE, SPARK_SUCCESS
 from workflows.settings import ArgoSettings
-from workflows.steps.checkout import checkout
+from workflows.steps.checkout import checkout, checkout_revision
 
 GOLDEN_DIR = REPO_ROOT / "tests" / "golden" / "workflows"
 PIPELINES = sorted(SAMPLE_PARAMS)
@@ -233,3 +233,21 @@ def test_a_driver_in_the_cluster_advertises_its_pod_address_unless_one_is_config
     pinned = ArgoSettings.model_validate({"spark": {"driver_host": "etl-driver.mlops.svc"}})
     workflow = build_workflow("data-etl", SAMPLE_PARAMS["data-etl"], run_name="data-etl-0", labels={}, settings=pinned)
     assert _spark_runtimes(workflow.to_dict())["etl-sparkapplication"]["driver_host"] == "etl-driver.mlops.svc"
+
+
+def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_resolves_it(
+    git_remote_factory: GitRemoteFactory, tmp_path: Path
+) -> None:
+    """No commit: Argo checks out the branch; the step records the SHA of that checkout, not the branch name."""
+    remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
+    params = RetrainParams(repo_url=f"file://{remote}", branch="main")
+    run = "retrain-0123456789ab"
+    workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
+    assert errors(argo_workflow_validator(), workflow) == []
+    (artifact,) = templates(workflow)["build-training-set"]["inputs"]["artifacts"]
+    assert artifact["git"] == {"repo": params.repo_url, "revision": "main"}
+
+    delivered = tmp_path / Path(artifact["path"]).relative_to(f"/work/runs/{run}")
+    Repo.clone_from(params.repo_url, delivered, branch="main")
+    path, sha = checkout_revision(params.repo_url, None, "main", str(tmp_path))
+    assert path == delivered and sha == Repo(remote).head.commit.hexsha

@@ -55,14 +55,16 @@ class RenderContext:
     def work_dir(self) -> str:
         return f"{WORK_MOUNT}/runs/{self.run_name}"
 
-    def checkout_dir(self, repo_url: str, commit: str) -> str:
-        """Where ``workflows.steps.checkout`` looks for ``repo_url`` at ``commit`` before cloning it itself.
+    def checkout_dir(self, repo_url: str, revision_dir: str) -> str:
+        """Where ``workflows.steps.checkout`` looks for ``repo_url`` at a revision before cloning it itself.
 
-        Argo's git artifact is placed there on the shared work volume, so the
-        steps find the commit already checked out and never clone in the cluster.
+        ``revision_dir`` is the commit, or ``heads/<branch>`` for a branch head
+        resolved at run time. Argo's git artifact is placed there on the shared
+        work volume, so the steps find the code already checked out and never
+        clone in the cluster.
         """
         repo_key = hashlib.sha256(repo_url.encode()).hexdigest()[:16]
-        return f"{self.work_dir}/checkouts/{repo_key}/{commit}"
+        return f"{self.work_dir}/checkouts/{repo_key}/{revision_dir}"
 
     def result_path(self, step: str) -> str:
         """Where a step running outside an Argo container (Spark driver, Ray job) writes its result."""

@@ -15,6 +15,7 @@ from hera.workflows import Workflow
 from workflows.params import EtlParams, FeatureApplyParams, RetrainParams
 from workflows.pipelines.context import RenderContext
 from workflows.pipelines.render import Checkout, render_pipeline
+from workflows.steps.checkout import revision_dir
 
 
 def data_etl_workflow(params: EtlParams, context: RenderContext) -> Workflow:
@@ -22,8 +23,13 @@ def data_etl_workflow(params: EtlParams, context: RenderContext) -> Workflow:
 
 
 def retrain_workflow(params: RetrainParams, context: RenderContext) -> Workflow:
-    """Retrain at ``params.commit``: the code arrives as a git artifact before the training set is built."""
-    checkout = Checkout(step="build-training-set", repo=params.repo_url, commit=params.commit)
+    """Retrain at ``params.commit`` (else ``params.branch``'s head): the code arrives as a git artifact early."""
+    checkout = Checkout(
+        step="build-training-set",
+        repo=params.repo_url,
+        revision=params.commit or params.branch,
+        directory=revision_dir(params.commit, params.branch),
+    )
     return render_pipeline(context, params, checkout=checkout, ray_workers=params.num_workers)
 
 
@@ -31,7 +37,7 @@ def feature_apply_workflow(params: FeatureApplyParams, context: RenderContext) -
     """Apply the built-in feature repo, or the one in ``params.repo_url`` at ``params.commit``."""
     checkout = None
     if params.repo_url is not None and params.commit is not None:
-        checkout = Checkout(step="feast-apply", repo=params.repo_url, commit=params.commit)
+        checkout = Checkout(step="feast-apply", repo=params.repo_url, revision=params.commit, directory=params.commit)
     return render_pipeline(context, params, checkout=checkout)
 
 

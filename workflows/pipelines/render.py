@@ -32,11 +32,16 @@ RAY_STEPS = frozenset({"train"})
 
 @dataclass(frozen=True)
 class Checkout:
-    """The code repository at one commit, delivered as a git input artifact to ``step``."""
+    """The code repository at ``revision`` (a commit or branch), delivered as a git input artifact to ``step``.
+
+    ``directory`` names the checkout's place under the run's checkouts, as
+    ``workflows.steps.checkout.revision_dir`` derives it.
+    """
 
     step: str
     repo: str
-    commit: str
+    revision: str
+    directory: str
 
 
 def render_pipeline(
@@ -111,5 +116,5 @@ def _task(name: str, depends: Sequence[str]) -> Task:
 
 
 def _git_artifact(context: RenderContext, checkout: Checkout) -> GitArtifact:
-    path = context.checkout_dir(checkout.repo, checkout.commit)
-    return GitArtifact(name="code", path=path, repo=checkout.repo, revision=checkout.commit)
+    path = context.checkout_dir(checkout.repo, checkout.directory)
+    return GitArtifact(name="code", path=path, repo=checkout.repo, revision=checkout.revision)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.params import RetrainParams
-from workflows.steps.checkout import checkout
+from workflows.steps.checkout import checkout_revision
 from workflows.steps.contract import StepRequest
 from workflows.steps.hyperparams import read_params_file, resolve
 from workflows.steps.model_registry import (
@@ -53,10 +53,10 @@ class TrainOutput(BaseModel):
     lineage: dict[str, str]
 
 
-def _lineage(request: StepRequest[RetrainParams], training_set: TrainingSetOutput) -> dict[str, str]:
+def _lineage(request: StepRequest[RetrainParams], training_set: TrainingSetOutput, commit: str) -> dict[str, str]:
     params = request.params
     return {
-        TAG_GIT_SHA: params.commit,
+        TAG_GIT_SHA: commit,
         TAG_REPO_URL: params.repo_url,
         TAG_DATA_PARTITIONS: ",".join(training_set.data_partitions),
         TAG_FEATURE_VIEWS: ",".join(training_set.feature_views),
@@ -74,7 +74,7 @@ def _experiment_id(client: MlflowClient, name: str) -> str:
 def train(request: StepRequest[RetrainParams]) -> TrainOutput:
     params, runtime = request.params, request.runtime
     training_set = request.upstream_output("build-training-set", TrainingSetOutput)
-    repo = checkout(params.repo_url, params.commit, runtime.work_dir)
+    repo, commit = checkout_revision(params.repo_url, params.commit, params.branch, runtime.work_dir)
     hyper = resolve(
         read_params_file(repo / params.params_file), params.hyperparameters, params.num_boost_round, params.seed
     )
@@ -93,7 +93,7 @@ def train(request: StepRequest[RetrainParams]) -> TrainOutput:
     )
     training_seconds = time.perf_counter() - started
     booster.feature_names = training_set.features
-    lineage = _lineage(request, training_set)
+    lineage = _lineage(request, training_set, commit)
     mlflow.set_tracking_uri(runtime.mlflow_tracking_uri)
     with mlflow_errors("log the training run"):
         experiment_id = _experiment_id(MlflowClient(runtime.mlflow_tracking_uri), params.model_name)
@@ -109,7 +109,7 @@ def train(request: StepRequest[RetrainParams]) -> TrainOutput:
         run_id=run.info.run_id,
         model_uri=model_info.model_uri,
         features=training_set.features,
-        training_commit=params.commit,
+        training_commit=commit,
         num_boost_round=hyper.num_boost_round,
         hyperparameters=hyper.booster,
         lineage=lineage,
