@@ -9,8 +9,8 @@ in-process twice as the baseline:
 
 * in-process with lookup: the server's own ``Predictor.predict`` (Feast online
   lookup + model call), i.e. everything but HTTP;
-* in-process model only: the model called on feature frames fetched before
-  the clock starts.
+* in-process model only: the model called on feature rows fetched (and
+  arranged as the model's input) before the clock starts.
 
 Latency is measured from each request's scheduled start, so a slow answer
 that delays the next request counts against the server (no coordinated
@@ -136,7 +136,7 @@ def main() -> None:
                 ModelServerSettings(**{name.lower(): value for name, value in stack.environment().items()}),
                 ServingMetrics(),
             )
-            frames = [predictor.model.frame(predictor.features.lookup(batch)) for batch in batches]
+            inputs = [predictor.model.model_input(predictor.features.lookup(batch)) for batch in batches]
 
             with httpx.Client(base_url=url, timeout=10) as client:
                 answers: list[Any] = []
@@ -147,7 +147,7 @@ def main() -> None:
                 runs: dict[str, list[Callable[[], object]]] = {
                     "server (HTTP + Feast + model)": [over_http(batch) for batch in batches],
                     "in-process Feast + model": [lambda batch=batch: predictor.predict(batch) for batch in batches],
-                    "in-process model only": [lambda frame=frame: predictor.model.predict(frame) for frame in frames],
+                    "in-process model only": [lambda rows=rows: predictor.model.predict(rows) for rows in inputs],
                 }
                 results: dict[str, dict[str, float]] = {}
                 for label, calls in runs.items():
@@ -156,7 +156,7 @@ def main() -> None:
                     report(label, results[label])
 
             served = [p["prediction"] for answer in answers for p in answer["predictions"]]
-            in_process = [value for frame in frames for value in predictor.model.predict(frame)]
+            in_process = [value for rows in inputs for value in predictor.model.predict(rows)]
             identical = served == in_process
             print(f"  server predictions identical to in-process: {identical}")
         finally:

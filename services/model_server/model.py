@@ -3,11 +3,13 @@
 The model is loaded as pyfunc, which every flavour provides, so the server
 serves whatever the training pipeline registered. When the pyfunc wraps a
 native XGBoost ``Booster``, the booster is called directly with
-``inplace_predict`` on one thread: the numbers are the ones pyfunc's
-``DMatrix`` path gives (the tests compare them exactly), but a one-row request
-skips building a ``DMatrix``, XGBoost's pandas inspection and OpenMP's thread
-fan-out, which on a busy node turn a sub-millisecond prediction into tens of
-milliseconds. Requests run in parallel anyway.
+``inplace_predict`` on one thread, on a plain float64 matrix built straight
+from the feature columns: the numbers are the ones pyfunc's ``DMatrix`` path
+gives (XGBoost computes in float32 either way, and the tests compare them
+exactly), but a small request skips a pandas ``DataFrame``, a ``DMatrix``,
+XGBoost's pandas inspection and OpenMP's thread fan-out, which on a busy node
+turn a sub-millisecond prediction into tens of milliseconds. Other flavours
+get a typed ``DataFrame``.
 
 The model's input signature, when it has one, decides the column order and the
 dtypes of the frame; Feast returns columns in no guaranteed order and with
@@ -31,6 +33,8 @@ from mlflow.types import Schema
 from core.errors import PermanentError, TemporaryError
 
 PredictionValue = float | int | str | bool | list[float | int | str | bool]
+# What the model is called on: a float64 matrix for a native booster, a typed frame for any other pyfunc.
+ModelInput = np.ndarray[Any, np.dtype[np.float64]] | pd.DataFrame
 
 # MLflow error codes that mean "this URI will never load"; anything else (5xx, timeouts) may heal.
 _PERMANENT_MLFLOW_ERRORS = frozenset(
@@ -60,6 +64,7 @@ class ServedModel:
                 "add them to the feature service or serve a model trained on its features"
             )
         self._predict = model.predict if booster is None else _in_place(booster, self.feature_names)
+        self._takes_matrix = booster is not None
 
     @classmethod
     def load(cls, tracking_uri: str, model_uri: str, available_features: Sequence[str]) -> ServedModel:
@@ -75,15 +80,18 @@ class ServedModel:
             raise TemporaryError(f"cannot reach MLflow at {tracking_uri} to load {model_uri}: {e}; retrying") from e
         return cls(model, available_features)
 
-    def frame(self, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
-        """Arrange feature columns into the frame the model was trained on (typed arrays; no ``astype`` copy)."""
+    def model_input(self, columns: Mapping[str, Sequence[Any]]) -> ModelInput:
+        """Arrange feature columns, in the order the model was trained on, into what the model is called on."""
+        if self._takes_matrix:
+            rows = zip(*(columns[name] for name in self.feature_names), strict=True)
+            return np.array(list(rows), dtype=np.float64).reshape(-1, len(self.feature_names))
         return pd.DataFrame(
             {name: np.asarray(columns[name], dtype=self._dtypes.get(name)) for name in self.feature_names}, copy=False
         )
 
-    def predict(self, frame: pd.DataFrame) -> list[PredictionValue]:
-        """One prediction per row of ``frame``, as plain JSON-ready values."""
-        output = np.asarray(self._predict(frame))
+    def predict(self, model_input: ModelInput) -> list[PredictionValue]:
+        """One prediction per row of ``model_input``, as plain JSON-ready values."""
+        output = np.asarray(self._predict(model_input))
         if output.ndim == 2 and output.shape[1] == 1:
             output = output[:, 0]
         rows: list[PredictionValue] = output.tolist()
@@ -97,8 +105,8 @@ def _native_booster(model: PyFuncModel) -> xgb.Booster | None:
     return raw if isinstance(raw, xgb.Booster) else None
 
 
-def _in_place(booster: xgb.Booster, feature_names: tuple[str, ...]) -> Callable[[pd.DataFrame], Any]:
-    """The booster's single-threaded ``inplace_predict`` on the frame's values, in ``feature_names`` order.
+def _in_place(booster: xgb.Booster, feature_names: tuple[str, ...]) -> Callable[[ModelInput], Any]:
+    """The booster's single-threaded ``inplace_predict``, for matrices whose columns are in ``feature_names`` order.
 
     A plain array skips XGBoost's per-call pandas inspection, the costliest
     step for a one-row request; the column order is checked once here instead.
@@ -110,7 +118,7 @@ def _in_place(booster: xgb.Booster, feature_names: tuple[str, ...]) -> Callable[
         )
     booster.set_param({"nthread": 1})
 
-    def predict(frame: pd.DataFrame) -> Any:
-        return booster.inplace_predict(frame.to_numpy(dtype=np.float64))
+    def predict(matrix: ModelInput) -> Any:
+        return booster.inplace_predict(matrix)
 
     return predict

@@ -70,7 +70,7 @@ class Predictor:
                 self._metrics.missing_entities.labels("rejected").inc(len(unknown))
                 raise UnknownEntitiesError(self.features.entity_key, unknown)
             self._metrics.missing_entities.labels("defaulted").inc(len(incomplete))
-        values = self.model.predict(self.model.frame(columns))
+        values = self.model.predict(self.model.model_input(columns))
         return Predictions(tuple(entity_ids), values, frozenset(entity_ids[row] for row in incomplete))
 
     def _fill_defaults(self, columns: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
