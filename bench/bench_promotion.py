@@ -12,7 +12,8 @@ Two runs against local bare remotes seeded with the ``gitops init`` template:
     .venv/bin/python bench/bench_promotion.py [--promotions 50]
 
 Reports p50/p99/mean latency of each and the promotion/baseline ratio; the
-target is a promotion p50 of at most 1 s. Writes bench/results/bench_promotion.json.
+target is a promotion p50 of at most 1 s. Writes bench/results/bench_promotion.json,
+with the load average at start and end.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -84,6 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-promotion-") as tmp:
         print(f"baseline: {args.promotions} x (edit one line, git commit -a, git push) ...", flush=True)
         base = percentiles(baseline(Path(tmp), args.promotions))
@@ -100,6 +103,8 @@ def main() -> None:
         "ratio_p99": round(promo["p99_ms"] / base["p99_ms"], 2),
         "target_p50_ms": TARGET_P50_SECONDS * 1000,
         "target_met": promo["p50_ms"] <= TARGET_P50_SECONDS * 1000,
+        "load_average_at_start": [round(load, 2) for load in load_at_start],
+        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
     }
     print(
         f"promotion p50 {promo['p50_ms']} ms, p99 {promo['p99_ms']} ms = {results['ratio_p50']}x / "
