@@ -16,6 +16,12 @@ and a crash at any point costs at most a repeat of an idempotent call:
 * A workflow run is followed until it finishes (the event is deferred
   meanwhile); then the next ``then`` step reads its outputs.
 
+The outcomes of the event's own actions are not written one by one: they are
+collected in the pass's ``writes`` and the dispatcher stores them together
+with the event's outcome, in one transaction. A crash before it loses both
+(the lease runs out, the event is claimed again and the actions are repeated
+under the same keys); it never leaves an outcome without its actions.
+
 Each call returns :class:`Finished` or :class:`Waiting` (come back later) or
 raises ``TemporaryError`` (retry with backoff) / ``PermanentError`` (give up).
 """
@@ -33,7 +39,7 @@ from triggers.actions.base import ActionOutcome, ActionRequest, ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.event import Event
 from triggers.ledger.coordination import Coordination, SlotHolder
-from triggers.ledger.store import ActionRecord, ClaimedEvent, Ledger
+from triggers.ledger.store import ActionRecord, ActionWrite, ClaimedEvent, Ledger
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
 from triggers.settings import DispatcherSettings
@@ -67,7 +73,10 @@ def action_key(rule: str, subject: str, replays: int) -> str:
 
 @dataclass(frozen=True)
 class _Run:
-    """One pass over a rule's chain: the event the actions are recorded on and the events they act for."""
+    """One pass over a rule's chain: the event the actions are recorded on and the events they act for.
+
+    ``writes`` collects the action outcomes of the pass, for the dispatcher to store with the event's outcome.
+    """
 
     rule: Rule
     owner: Event
@@ -75,6 +84,7 @@ class _Run:
     key: str
     now: datetime
     recorded: Mapping[str, ActionRecord]
+    writes: list[ActionWrite]
 
     def context(self, outputs: dict[str, Any]) -> dict[str, Any]:
         return action_context(self.owner, self.events, outputs)
@@ -89,11 +99,21 @@ class ActionChain:
         self._kinds = kinds
         self._settings = settings
 
-    def advance(self, rule: Rule, claimed: ClaimedEvent, recorded: Mapping[str, ActionRecord]) -> Progress:
-        """One step further; ``recorded`` holds the event's actions as the ledger had them when it was claimed."""
+    def advance(
+        self,
+        rule: Rule,
+        claimed: ClaimedEvent,
+        recorded: Mapping[str, ActionRecord],
+        writes: list[ActionWrite],
+    ) -> Progress:
+        """One step further; ``recorded`` holds the event's actions as the ledger had them when it was claimed.
+
+        The outcomes of the actions performed are appended to ``writes``, not stored: the caller stores them with
+        the event's own outcome.
+        """
         now = datetime.now(UTC)
         event = claimed.event
-        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded)
+        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded, writes)
         if rule.debounce is not None:
             debounced = self._debounce(run, claimed.replays)
             if not isinstance(debounced, _Run):
@@ -144,7 +164,7 @@ class ActionChain:
             self._record(run, key, run.rule.stages[0], debouncing)
             return Waiting(membership.due_at, f"debouncing {batch_key!r}")
         events = tuple(self._coordination.close_batch(membership.batch_id, run.now))
-        return _Run(run.rule, run.owner, events, key, run.now, run.recorded)
+        return _Run(run.rule, run.owner, events, key, run.now, run.recorded, run.writes)
 
     # ---- one step of the chain -----------------------------------------
 
@@ -267,15 +287,7 @@ class ActionChain:
             detail["outputs"] = outcome.outputs
         if len(run.events) > 1:
             detail["events"] = [e.id for e in run.events]
-        self._ledger.record_action(
-            run.owner.id,
-            action_key=key,
-            kind=stage.spec.kind,
-            rule=run.rule.name,
-            target=outcome.target,
-            status=outcome.status,
-            detail=detail,
-        )
+        run.writes.append(ActionWrite(key, stage.spec.kind, run.rule.name, outcome.target, outcome.status, detail))
 
 
 def _recorded_outcome(record: ActionRecord) -> ActionOutcome:

@@ -16,12 +16,22 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
 
 All rules of an event are advanced even when one of them fails, so a broken
 action does not hold back an unrelated one.
+
+Besides the coordination rows, an event costs the dispatcher two commits: the
+claim (one transaction for the whole batch), and the event's outcome together
+with the outcomes of every action the pass performed. The claim cannot join the outcome: it has to be durable
+before any action has an effect, so no other dispatcher takes the event
+meanwhile and a crashed dispatcher's events come back when the lease runs out,
+and holding its transaction open across an action would hold SQLite's write
+lock (and every webhook waiting on it) for as long as a workflow submission or
+a GitOps push takes.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,7 +41,7 @@ from core.logging import get_logger
 from triggers.action_chain import ActionChain, Finished, Progress, Waiting
 from triggers.actions.registry import ActionKinds
 from triggers.ledger.coordination import Coordination
-from triggers.ledger.store import ClaimedEvent, Ledger
+from triggers.ledger.store import ActionWrite, ClaimedEvent, Ledger
 from triggers.rules.engine import RulesEngine
 from triggers.settings import DispatcherSettings
 
@@ -101,9 +111,10 @@ class Dispatcher:
         progress: list[Progress] = []
         permanent: list[str] = []
         temporary: list[str] = []
+        writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed, recorded))
+                progress.append(self._chain.advance(rule, claimed, recorded, writes))
             except PermanentError as e:
                 permanent.append(f"{rule.name}: {e}")
             except TemporaryError as e:
@@ -113,17 +124,17 @@ class Dispatcher:
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
         names = [rule.name for rule in evaluation.matched]
         if permanent or temporary:
-            self._fail(claimed, permanent=permanent, temporary=temporary, matched_rules=names)
+            self._fail(claimed, permanent=permanent, temporary=temporary, matched_rules=names, actions=writes)
             return
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:
             until = min(w.until for w in waits)
-            self._ledger.defer(event_id, until)
+            self._ledger.defer(event_id, until, actions=writes)
             log.info(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
             return
-        self._ledger.mark_done(event_id, matched_rules=names)
+        self._ledger.mark_done(event_id, matched_rules=names, actions=writes)
         log.info(
             "dispatcher.done",
             event_id=event_id,
@@ -138,18 +149,22 @@ class Dispatcher:
         permanent: list[str],
         temporary: list[str],
         matched_rules: list[str] | None = None,
+        actions: Sequence[ActionWrite] = (),
     ) -> None:
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
-            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules)
+            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules, actions=actions)
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
         elif claimed.attempts >= self._settings.max_attempts:
             self._ledger.mark_dead(
-                event_id, f"gave up after {claimed.attempts} attempts: {reason}", matched_rules=matched_rules
+                event_id,
+                f"gave up after {claimed.attempts} attempts: {reason}",
+                matched_rules=matched_rules,
+                actions=actions,
             )
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
         else:
             retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)
-            self._ledger.mark_retry(event_id, reason, retry_at)
+            self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
             log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())

@@ -68,6 +68,18 @@ class ClaimedEvent:
 
 
 @dataclass(frozen=True)
+class ActionWrite:
+    """An action outcome to store under its action key, written with the event's own outcome."""
+
+    action_key: str
+    kind: str
+    rule: str
+    target: str
+    status: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ActionRecord:
     action_key: str
     kind: str
@@ -115,7 +127,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _json_dumps(value: Any) -> str:
-    """JSON columns go through orjson; an ``orjson.Fragment`` (an envelope pydantic already wrote) is kept as is."""
+    """JSON columns go through orjson (measured faster than pydantic's own ``model_dump_json`` for envelopes)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -241,7 +253,7 @@ class Ledger:
                 "type": str(e.type),
                 "subject": e.subject,
                 "time": e.time,
-                "envelope": orjson.Fragment(e.model_dump_json()),
+                "envelope": e.model_dump(mode="json"),
                 "state": EventState.RECEIVED.value,
                 "attempts": 0,
                 "next_attempt_at": now,
@@ -352,35 +364,55 @@ class Ledger:
             return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts, r.replays) for r in rows]
 
     @retried_while_unreachable
-    def _finish(self, event_id: str, **values: Any) -> None:
+    def _finish(self, event_id: str, actions: Sequence[ActionWrite], **values: Any) -> None:
+        """End the lease on a claimed event and store the outcomes of the actions it led to, in one transaction."""
+        now = _now()
         with self._tx() as s:
+            for action in actions:
+                s.execute(self._upsert_action(event_id, action, now))
             s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id)
-                .values(lease_owner=None, lease_expires_at=None, updated_at=_now(), **values)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
             )
 
-    def mark_done(self, event_id: str, matched_rules: list[Any] | None = None) -> None:
-        self._finish(event_id, state=EventState.DONE.value, last_error=None, **_rules(matched_rules))
+    def mark_done(
+        self, event_id: str, matched_rules: list[Any] | None = None, *, actions: Sequence[ActionWrite] = ()
+    ) -> None:
+        self._finish(event_id, actions, state=EventState.DONE.value, last_error=None, **_rules(matched_rules))
 
     def mark_ignored(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
-        self._finish(event_id, state=EventState.IGNORED.value, last_error=reason, **_rules(matched_rules))
+        self._finish(event_id, (), state=EventState.IGNORED.value, last_error=reason, **_rules(matched_rules))
 
-    def mark_retry(self, event_id: str, error: str, next_attempt_at: datetime) -> None:
-        self._finish(event_id, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at)
+    def mark_retry(
+        self, event_id: str, error: str, next_attempt_at: datetime, *, actions: Sequence[ActionWrite] = ()
+    ) -> None:
+        self._finish(
+            event_id, actions, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at
+        )
 
-    def defer(self, event_id: str, until: datetime) -> None:
+    def defer(self, event_id: str, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
         """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up)."""
         self._finish(
             event_id,
+            actions,
             state=EventState.RECEIVED.value,
             next_attempt_at=until,
             attempts=EventRow.attempts - 1,
             last_error=None,
         )
 
-    def mark_dead(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
-        self._finish(event_id, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules))
+    def mark_dead(
+        self,
+        event_id: str,
+        reason: str,
+        matched_rules: list[Any] | None = None,
+        *,
+        actions: Sequence[ActionWrite] = (),
+    ) -> None:
+        self._finish(
+            event_id, actions, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules)
+        )
 
     @retried_while_unreachable
     def replay(self, event_id: str) -> None:
@@ -433,24 +465,26 @@ class Ledger:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Insert or update the action with this key (the key is what makes it idempotent)."""
-        now = _now()
+        action = ActionWrite(action_key, kind, rule, target, status, detail or {})
+        with self._tx() as s:
+            s.execute(self._upsert_action(event_id, action, _now()))
+
+    def _upsert_action(self, event_id: str, action: ActionWrite, now: datetime) -> Any:
         stmt = self._insert()(ActionRow).values(
             event_id=event_id,
-            action_key=action_key,
-            kind=kind,
-            rule=rule,
-            target=target,
-            status=status,
-            detail=detail or {},
+            action_key=action.action_key,
+            kind=action.kind,
+            rule=action.rule,
+            target=action.target,
+            status=action.status,
+            detail=action.detail,
             created_at=now,
             updated_at=now,
         )
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=["action_key"],
-            set_={"target": target, "status": status, "detail": detail or {}, "updated_at": now},
+            set_={"target": action.target, "status": action.status, "detail": action.detail, "updated_at": now},
         )
-        with self._tx() as s:
-            s.execute(stmt)
 
     @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
