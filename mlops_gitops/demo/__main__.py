@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import shutil
 import time
 from pathlib import Path
 
 from mlflow import MlflowClient
 
 from mlops_gitops.demo.timeline import print_timeline
-from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, MLFLOW_SECRET, MODEL, Workspace
+from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, MLFLOW_SECRET, MODEL, Scenario, Workspace, init_bare_repo
 from mlops_gitops.demo.world import World, last_registered_version
+from mlops_gitops.devstack.mlflow_server import MlflowServer
 from mlops_gitops.devstack.service_process import ServiceProcess
 
 ROOT = Path("demo-work").resolve()
@@ -25,15 +25,25 @@ def step(number: int, title: str) -> None:
     say(f"\n== {number}/6 {title}")
 
 
-def run_cli(workspace: Workspace, *args: str) -> None:
-    cmd = [sys.executable, "-m", "mlops_gitops", *args, "--config", str(workspace.config)]
-    subprocess.run(cmd, check=True)
-
-
 def main() -> None:
     started = time.monotonic()
     step(1, "Workspace: mlflow server, git remotes, raw data")
-    workspace = Workspace.create(ROOT)
+    shutil.rmtree(ROOT, ignore_errors=True)
+    mlflow = MlflowServer.start(ROOT / "mlflow")
+    try:
+        workspace = Workspace.create(
+            ROOT,
+            mlflow,
+            ml_remote=init_bare_repo(ROOT / "remotes" / "churn-model.git"),
+            gitops_remote=init_bare_repo(ROOT / "remotes" / "gitops.git"),
+            scenario=Scenario(),
+        )
+        run_flows(workspace, started)
+    finally:
+        mlflow.stop()
+
+
+def run_flows(workspace: Workspace, started: float) -> None:
     say(
         f"mlflow server {workspace.mlflow.tracking_uri}; ML code repo {workspace.ml_remote}; "
         f"GitOps repo {workspace.gitops_remote}"
@@ -45,24 +55,11 @@ def main() -> None:
     service: ServiceProcess | None = None
     try:
         step(2, "Bootstrap the feature store: feast apply, then ETL of the history")
-        run_cli(workspace, "run", "feature-apply", "--backend", "local")
-        history = [arg for p in workspace.history for arg in ("-p", f"partitions={p}")]
-        run_cli(
-            workspace,
-            "run",
-            "data-etl",
-            "--backend",
-            "local",
-            "-p",
-            f"dataset={DATASET_PATH}",
-            "-p",
-            f"source_uri={workspace.dataset_dir}",
-            *history,
-        )
+        workspace.bootstrap_feature_store()
 
         say("starting mlops-gitops serve ...")
-        service = ServiceProcess.start(workspace.config, ROOT / "service.log")
-        say(f"service ready at {service.url} (log: {ROOT / 'service.log'})")
+        service = ServiceProcess.start(workspace.config, workspace.root / "service.log")
+        say(f"service ready at {service.url} (log: {service.log})")
         MlflowClient(workspace.mlflow.tracking_uri).create_webhook(
             name="mlops-gitops",
             url=f"{service.url}/webhooks/mlflow",
@@ -95,11 +92,11 @@ def main() -> None:
         step(6, "Event timeline")
         time.sleep(3)
         print_timeline(world.events(), say)
-        say(f"\ndone in {time.monotonic() - started:.0f}s; everything is under {ROOT}")
+        world.close()
+        say(f"\ndone in {time.monotonic() - started:.0f}s; everything is under {workspace.root}")
     finally:
         if service is not None:
             service.stop()
-        workspace.mlflow.stop()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""The demo's world: MLflow, the two git remotes, raw data and the service's config."""
+"""The demo's world: MLflow, the two git remotes, raw data and the service's config.
+
+The same workspace serves ``make demo`` and the end-to-end flow tests; a
+``Scenario`` says what differs between them (model name, data size, the
+training configuration before and after the push), so both drive one setup.
+"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,9 +30,7 @@ MLFLOW_SECRET = "demo-mlflow-secret"  # noqa: S105
 DATA_TOKEN = "demo-data-token"  # noqa: S105
 ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
 BOT_EMAIL = "mlops-gitops-bot@users.noreply.local"
-HISTORY_DAYS = 4
-NEW_DAYS = 2
-ROWS_PER_DAY = 10_000
+PARAMS_PATH = "configs/xgb_model_params.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PARAMS_FILE = """\
@@ -38,6 +41,26 @@ n_estimators: 60
 subsample: 0.9
 random_state: 42
 """
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the demo (or a test) plays: the model, how much data, and the training configuration it pushes."""
+
+    model_name: str = MODEL
+    rows_per_day: int = 10_000
+    history_days: int = 4
+    new_days: int = 2
+    training_params: str = PARAMS_FILE
+    pushed_params: str = PARAMS_FILE.replace("max_depth: 4", "max_depth: 5")
+    push_message: str = "Deeper trees: max_depth 4 -> 5"
+
+
+def init_bare_repo(path: Path) -> Path:
+    """An empty bare repository with ``main`` as its default branch, to serve as a remote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(path)], check=True)
+    return path
 
 
 @dataclass
@@ -51,48 +74,66 @@ class Workspace:
     history: tuple[str, ...]
     arrivals: tuple[str, ...]
     config: Path
+    scenario: Scenario
 
     @property
     def dataset_dir(self) -> Path:
         return self.landing / BUCKET / DATASET_PATH
 
+    @property
+    def service_dir(self) -> Path:
+        """The service's own state: the ledger, the pipelines' work (Prefect's database, Feast) and its checkout."""
+        return self.root / "service"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.service_dir / "pipelines"
+
     @classmethod
-    def create(cls, root: Path) -> Workspace:
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
-        mlflow = MlflowServer.start(root / "mlflow")
-        try:
-            ml_remote, ml_clone = _ml_code_repo(root)
-            gitops_remote = _gitops_repo(root)
-            landing = root / "buckets"
-            data = generate_raw_partitions(
-                landing / BUCKET / DATASET_PATH,
-                rows=ROWS_PER_DAY * (HISTORY_DAYS + NEW_DAYS),
-                days=HISTORY_DAYS + NEW_DAYS,
-                start=date(2026, 11, 1),
-            )
-            history, arrivals = data.partitions[:HISTORY_DAYS], data.partitions[HISTORY_DAYS:]
-            workspace = cls(
-                root, mlflow, ml_remote, ml_clone, gitops_remote, landing, history, arrivals, root / "config.yaml"
-            )
-            workspace.write_config()
-        except BaseException:
-            mlflow.stop()
-            raise
+    def create(
+        cls, root: Path, mlflow: MlflowServer, *, ml_remote: Path, gitops_remote: Path, scenario: Scenario
+    ) -> Workspace:
+        """Seed the two empty bare remotes, land the raw data and write the service's config under ``root``."""
+        root.mkdir(parents=True, exist_ok=True)
+        ml_clone = _seed_ml_code_repo(ml_remote, root / "churn-model", scenario.training_params)
+        _seed_gitops_repo(gitops_remote, root / "gitops-seed", scenario.model_name)
+        landing = root / "buckets"
+        days = scenario.history_days + scenario.new_days
+        data = generate_raw_partitions(
+            landing / BUCKET / DATASET_PATH, rows=scenario.rows_per_day * days, days=days, start=date(2026, 11, 1)
+        )
+        history, arrivals = data.partitions[: scenario.history_days], data.partitions[scenario.history_days :]
+        workspace = cls(
+            root, mlflow, ml_remote, ml_clone, gitops_remote, landing, history, arrivals, root / "config.yaml", scenario
+        )
+        workspace.write_config()
         return workspace
 
     def head(self) -> str:
         return git(self.ml_remote, "rev-parse", "main")
 
+    def run_pipeline(self, pipeline: str, *params: str) -> None:
+        """``mlops-gitops run PIPELINE --backend local`` with this workspace's config, as an operator would."""
+        args = [arg for param in params for arg in ("-p", param)]
+        cmd = [sys.executable, "-m", "mlops_gitops", "run", pipeline, "--backend", "local", *args]
+        subprocess.run([*cmd, "--config", str(self.config)], check=True)
+
+    def bootstrap_feature_store(self) -> None:
+        """``feast apply``, then the ETL of the history partitions (if the scenario has any)."""
+        self.run_pipeline("feature-apply")
+        if self.history:
+            partitions = [f"partitions={p}" for p in self.history]
+            self.run_pipeline("data-etl", f"dataset={DATASET_PATH}", f"source_uri={self.dataset_dir}", *partitions)
+
     def write_config(self) -> None:
         rules = self.root / "rules.yaml"
         rules.write_text(yaml.safe_dump(demo_rules(self), sort_keys=False))
-        work = self.root / "service"
+        work = self.service_dir
         config: dict[str, Any] = {
             "server": {"admin_token": ADMIN_TOKEN},
             "logging": {"json_format": True},
             "ledger": {"url": f"sqlite:///{work / 'ledger.db'}"},
-            "dispatcher": {"poll_interval_seconds": 0.5},
+            "dispatcher": {"poll_interval_seconds": 0.5, "run_poll_seconds": 1.0},
             "mlflow": {"tracking_uri": self.mlflow.tracking_uri},
             "listeners": {
                 "webhooks": {
@@ -100,12 +141,12 @@ class Workspace:
                     "mlflow": {"secrets": [MLFLOW_SECRET]},
                     "data": {"secrets": [DATA_TOKEN]},
                 },
-                "registry_watcher": {"interval_seconds": 2.0, "models": [MODEL]},
+                "registry_watcher": {"interval_seconds": 2.0, "models": [self.scenario.model_name]},
             },
             "workflows": {
                 "backend": "local",
                 "local": {
-                    "work_dir": str(work / "pipelines"),
+                    "work_dir": str(self.pipelines_dir),
                     "mlflow_tracking_uri": self.mlflow.tracking_uri,
                     "feature_repo_source": str(REPO_ROOT / "feature_repo"),
                 },
@@ -120,11 +161,26 @@ class Workspace:
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def _staging_follow_up() -> dict[str, Any]:
+    """A trained version that passed the gate (and beat the champion) is deployed to the staging overlay."""
+    return {
+        "when": "outputs.register.promoted",
+        "action": {
+            "kind": "gitops-promotion",
+            "environment": "staging",
+            "model_name": "{{ outputs.register.model_name }}",
+            "version": "{{ outputs.register.model_version }}",
+            "training_commit": "{{ outputs.register.training_commit }}",
+        },
+    }
+
+
 def demo_rules(workspace: Workspace) -> dict[str, Any]:
     """The three flows of examples/rules.yaml, pointed at the demo's repositories and landing folder."""
+    model = workspace.scenario.model_name
     retrain_params = {
         "repo_url": str(workspace.ml_remote),
-        "model_name": MODEL,
+        "model_name": model,
         "num_workers": 2,
         "gate": {"metric": "auc", "threshold": 0.6, "promote_to": "Staging"},
     }
@@ -141,6 +197,7 @@ def demo_rules(workspace: Workspace) -> dict[str, Any]:
                     "pipeline": "retrain",
                     "params": {**retrain_params, "commit": "{{ data.after }}"},
                 },
+                "then": [_staging_follow_up()],
             },
             {
                 "name": "etl-and-retrain-on-data",
@@ -154,7 +211,7 @@ def demo_rules(workspace: Workspace) -> dict[str, Any]:
                     "pipeline": "data-etl",
                     "params": {
                         "dataset": DATASET_PATH,
-                        "source_uri": str(workspace.landing / BUCKET / DATASET_PATH),
+                        "source_uri": str(workspace.dataset_dir),
                         "partitions": "{{ events | map(attribute='data.partition') | unique | list }}",
                     },
                 },
@@ -165,46 +222,40 @@ def demo_rules(workspace: Workspace) -> dict[str, Any]:
                             "pipeline": "retrain",
                             "params": {**retrain_params, "commit": workspace.head()},
                         }
-                    }
+                    },
+                    _staging_follow_up(),
                 ],
             },
             {
                 "name": "deploy-on-production-stage",
                 "description": "A version moved to Production becomes a commit in the production overlay.",
                 "on": ["model.stage.changed"],
-                "filters": {"models": [MODEL], "stage": {"to": ["Production"]}},
+                "filters": {"models": [model], "stage": {"to": ["Production"]}},
                 "action": {"kind": "gitops-promotion"},
             },
         ],
     }
 
 
-def _ml_code_repo(root: Path) -> tuple[Path, Path]:
-    remote = root / "remotes" / "churn-model.git"
-    remote.parent.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    clone = root / "churn-model"
+def _seed_ml_code_repo(remote: Path, clone: Path, training_params: str) -> Path:
+    """Clone the empty remote, commit the training configuration and push it to ``main``; return the clone."""
     subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True, capture_output=True)
-    (clone / "configs").mkdir()
-    (clone / "configs" / "xgb_model_params.yaml").write_text(PARAMS_FILE)
+    (clone / PARAMS_PATH).parent.mkdir(parents=True)
+    (clone / PARAMS_PATH).write_text(training_params)
     (clone / "README.md").write_text("# churn-model\n\nTraining code and configuration of the churn classifier.\n")
     git(clone, "checkout", "-q", "-b", "main")
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", "Churn classifier: initial training configuration")
     git(clone, "push", "-q", "origin", "main")
-    return remote, clone
+    return clone
 
 
-def _gitops_repo(root: Path) -> Path:
-    remote = root / "remotes" / "gitops.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    seed = root / "gitops-seed"
+def _seed_gitops_repo(remote: Path, seed: Path, model_name: str) -> None:
     init_repo(
         seed,
         repo_url=f"file://{remote}",
         branch="main",
-        model_name=MODEL,
+        model_name=model_name,
         author=("Platform Team", "platform@example.com"),
     )
     git(seed, "push", "-q", str(remote), "main")
-    return remote

@@ -18,15 +18,7 @@ from typing import Any
 import httpx
 from mlflow import MlflowClient
 
-from mlops_gitops.demo.workspace import (
-    BUCKET,
-    DATA_TOKEN,
-    DATASET_PATH,
-    GITHUB_SECRET,
-    MODEL,
-    REPO,
-    Workspace,
-)
+from mlops_gitops.demo.workspace import BUCKET, DATA_TOKEN, DATASET_PATH, GITHUB_SECRET, PARAMS_PATH, REPO, Workspace
 from mlops_gitops.devstack.git_payloads import describe_push, git, github_payload
 from mlops_gitops.devstack.senders import github_headers
 
@@ -40,15 +32,17 @@ class World:
         self._say = say
         self._http = httpx.Client(base_url=service_url, timeout=30)
 
+    def close(self) -> None:
+        self._http.close()
+
     # -- flow 1 -------------------------------------------------------------------------
 
     def push_parameter_change(self) -> str:
-        """Commit a hyperparameter change to the ML code repo, push it, and deliver GitHub's webhook."""
-        clone = self._ws.ml_clone
-        params = clone / "configs" / "xgb_model_params.yaml"
-        params.write_text(params.read_text().replace("max_depth: 4", "max_depth: 5"))
+        """Commit the scenario's new training configuration, push it, and deliver GitHub's webhook."""
+        clone, scenario = self._ws.ml_clone, self._ws.scenario
+        (clone / PARAMS_PATH).write_text(scenario.pushed_params)
         before = git(clone, "rev-parse", "HEAD")
-        git(clone, "commit", "-q", "-am", "Deeper trees: max_depth 4 -> 5")
+        git(clone, "commit", "-q", "-am", scenario.push_message)
         git(clone, "push", "-q", "origin", "main")
         after = git(clone, "rev-parse", "HEAD")
         payload = github_payload(describe_push(self._ws.ml_remote, REPO, "refs/heads/main", before, after))
@@ -81,11 +75,11 @@ class World:
     # -- flow 3 -------------------------------------------------------------------------
 
     def promote_to_production(self, version: str) -> None:
-        client = MlflowClient(self._ws.mlflow.tracking_uri)
+        client, model = MlflowClient(self._ws.mlflow.tracking_uri), self._ws.scenario.model_name
         with warnings.catch_warnings():  # stages are deprecated upstream but still how many teams promote
             warnings.simplefilter("ignore", FutureWarning)
-            client.transition_model_version_stage(MODEL, version, "Production")
-        self._say(f"MLflow: {MODEL} version {version} moved to Production")
+            client.transition_model_version_stage(model, version, "Production")
+        self._say(f"MLflow: {model} version {version} moved to Production")
 
     # -- reading the service ------------------------------------------------------------
 
