@@ -1,140 +1,113 @@
-"""SIGKILL the service three times while webhooks arrive: nothing lost, nothing done twice.
+"""SIGKILL the service three times while Kafka records and webhooks arrive: nothing lost, nothing done twice.
 
-Senders behave like the git hosts: each delivery is retried until it is
-acknowledged, and a fifth of them are delivered a second time anyway (the
-host's "redeliver" button, or a lost acknowledgement). The service runs as a
-real process with its Argo backend on the local Argo Server stand-in, so each
-workflow the dispatcher submits is countable. Every push must end as exactly
-one ledger event, done, with exactly one workflow labelled with that event.
+Two streams run at once against one real service process. Signed pushes come
+over HTTP from senders that behave like the git hosts: each delivery is
+retried until acknowledged, and a fifth of them are delivered a second time
+anyway (the host's "redeliver" button, or a lost acknowledgement). Data
+notices come over a real Kafka topic the service consumes, produced in
+step with the webhooks so both streams are in flight at every kill. Every
+push and one notice in a hundred start a workflow on the local Argo Server
+stand-in, so each action is countable: every push and notice must end as
+exactly one finished ledger event, and each acting one with exactly one
+workflow labelled with that event.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
-from mlops_gitops.devstack.senders import github_headers
 from mlops_gitops.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
-from tests.service.test_crash_recovery import SECRET, TOKEN, push_payload, write_config
+from reliability.service_stack import (
+    NoticeProducer,
+    Sender,
+    notice_acts,
+    notice_key,
+    outcome,
+    push_key,
+    settle,
+    write_service_config,
+)
+from tests.infra.kafka import KafkaBroker
 from tests.workflows.argo_server import FakeArgoServer
-from triggers.ledger import EventState, Ledger
+from triggers.ledger import Ledger
 
 PUSHES = 1_000
 REDELIVERED_EVERY = 5
 """Every fifth push is delivered twice: 20 % redeliveries."""
+NOTICES = 10_000
+NOTICE_CHUNKS = 40
 KILLS = 3
 SENDERS = 8
-SEND_ATTEMPTS = 200
-SETTLE_SECONDS = 900.0
+PACING_TIMEOUT_SECONDS = 600.0
+SETTLE_SECONDS = 1_200.0
 
 
-@pytest.fixture
-def argo() -> Iterator[FakeArgoServer]:
-    server = FakeArgoServer(TOKEN).start()
-    server.status_on_create = {"phase": "Succeeded"}
-    yield server
-    server.stop()
-
-
-class Sender:
-    """Delivers each push until acknowledged, counting acknowledgements and server errors."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.acknowledged = 0
-        self.server_errors = 0
-        self._lock = threading.Lock()
-
-    def deliver(self, delivery_id: str, body: bytes) -> None:
-        headers = github_headers(body, SECRET, delivery=delivery_id)
-        for _ in range(SEND_ATTEMPTS):
-            try:
-                answer = httpx.post(f"{self.url}/webhooks/github", content=body, headers=headers, timeout=10)
-            except httpx.TransportError:
-                time.sleep(0.2)  # the service is down; a real sender retries later too
-                continue
-            if answer.status_code < 300:
-                with self._lock:
-                    self.acknowledged += 1
-                return
-            with self._lock:
-                self.server_errors += answer.status_code >= 500
-            time.sleep(0.2)
-        raise AssertionError(f"delivery {delivery_id} never acknowledged")
-
-
-def push_body(n: int) -> bytes:
-    payload = json.loads(push_payload())
-    payload["after"] = f"{n + 1:040x}"
-    payload["commits"][0]["id"] = payload["after"]
-    return json.dumps(payload).encode()
-
-
-def settle(ledger: Ledger, expected: int) -> list[str]:
-    """Wait (bounded) until the dispatcher has finished every event; the ids of those not done."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        records = ledger.list_events(limit=expected * 2)
-        pending = [r.event.id for r in records if r.state is not EventState.DONE]
-        if (len(records) >= expected and not pending) or time.monotonic() > deadline:
-            return pending
-        time.sleep(1)
+def produce_in_step(producer: NoticeProducer, sender: Sender, deliveries: int) -> None:
+    """Send the notices in chunks, each once the webhooks have got as far along (waits are bounded)."""
+    chunk = NOTICES // NOTICE_CHUNKS
+    deadline = time.monotonic() + PACING_TIMEOUT_SECONDS
+    for k in range(NOTICE_CHUNKS):
+        while sender.acknowledged < k * deliveries // NOTICE_CHUNKS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        producer.send(range(k * chunk, (k + 1) * chunk))
 
 
 @pytest.mark.slow
-def test_sigkill_while_webhooks_arrive_loses_nothing_and_submits_each_workflow_once(
-    tmp_path: Path, argo: FakeArgoServer, figures: ScenarioFigures
+@pytest.mark.timeout(3_000)
+def test_sigkill_while_records_and_webhooks_arrive_loses_nothing_and_submits_each_workflow_once(
+    tmp_path: Path, kafka_broker: KafkaBroker, argo: FakeArgoServer, figures: ScenarioFigures
 ) -> None:
-    config, ledger_url = write_config(tmp_path, argo.url)
+    topic = f"arrivals-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    config = write_service_config(tmp_path, argo.url, ledger_url, kafka=kafka_broker, topic=topic)
     service = ServiceProcess.start(config, tmp_path / "service.log")
-    sender = Sender(service.url)
-    deliveries = [(f"push-{n}", push_body(n)) for n in range(PUSHES)]
-    deliveries += [deliveries[n] for n in range(0, PUSHES, REDELIVERED_EVERY)]
+    sender = Sender([service.url])
+    producer = NoticeProducer(kafka_broker, topic)
+    deliveries = list(range(PUSHES)) + list(range(0, PUSHES, REDELIVERED_EVERY))
     try:
+        notices = threading.Thread(target=produce_in_step, args=(producer, sender, len(deliveries)), name="notices")
+        notices.start()
         with ThreadPoolExecutor(SENDERS) as pool:
-            sent = [pool.submit(sender.deliver, delivery_id, body) for delivery_id, body in deliveries]
+            sent = [pool.submit(sender.deliver, n) for n in deliveries]
             for kill in range(1, KILLS + 1):
                 while sender.acknowledged < kill * len(deliveries) // (KILLS + 1):
                     time.sleep(0.05)
                 service.kill()
                 killed_at = time.monotonic()
-                figures.fault(f"SIGKILL after {sender.acknowledged} acknowledged deliveries")
+                figures.fault(
+                    f"SIGKILL after {sender.acknowledged} acknowledged deliveries and {producer.sent} produced records"
+                )
                 service.restart()
-                service.wait_ready()
                 figures.recovered_after(time.monotonic() - killed_at)
             for future in sent:
                 future.result()
-        figures.events_sent = len(deliveries)
+        notices.join(PACING_TIMEOUT_SECONDS)
+        figures.events_sent = len(deliveries) + producer.sent
         figures.server_errors = sender.server_errors
 
+        expected = {push_key(n): True for n in range(PUSHES)} | {notice_key(n): notice_acts(n) for n in range(NOTICES)}
         ledger = Ledger.open(ledger_url)
         try:
-            not_done = settle(ledger, PUSHES)
-            records = ledger.list_events(limit=PUSHES * 2)
+            settle(ledger, len(expected), SETTLE_SECONDS)
+            result = outcome(ledger, argo, expected)
         finally:
             ledger.close()
-        per_key = Counter(r.event.idempotency_key for r in records)
-        figures.lost = PUSHES - len(per_key) + len(not_done)
-        workflows_per_event = Counter(
-            event_id for workflow in argo.workflows.values() for event_id in workflow["metadata"]["labels"].values()
-        )
-        event_ids = {r.event.id for r in records}
-        submitted = Counter({e: n for e, n in workflows_per_event.items() if e in event_ids})
-        figures.duplicated = sum(n - 1 for n in per_key.values()) + sum(n - 1 for n in submitted.values())
+        figures.lost = result.lost + result.missing_actions
+        figures.duplicated = result.duplicated_events + result.duplicated_actions
 
-        assert not_done == []
-        assert len(per_key) == PUSHES and set(per_key.values()) == {1}
-        assert set(submitted) == event_ids and set(submitted.values()) == {1}
-        assert len(argo.workflows) == PUSHES
+        assert producer.sent == NOTICES
+        assert (result.lost, result.duplicated_events) == (0, 0)
+        assert (result.missing_actions, result.duplicated_actions) == (0, 0)
+        assert result.acting_events == len(argo.workflows) == sum(expected.values())
         assert sender.server_errors == 0
     finally:
+        producer.close()
         service.stop()
