@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
+from triggers.ledger.ingest_rows import EVENTS as INGEST_EVENTS
+from triggers.ledger.ingest_rows import ingest_rows
 from triggers.ledger.reconnect import retried_while_unreachable
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
 
@@ -245,32 +247,11 @@ class Ledger:
             return []
         now = _now()
         unique = _unique_by_key(events)
-        rows = [
-            {
-                "id": e.id,
-                "idempotency_key": e.idempotency_key,
-                "source": e.source,
-                "type": str(e.type),
-                "subject": e.subject,
-                "time": e.time,
-                "envelope": e.model_dump(mode="json"),
-                "state": EventState.RECEIVED.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "duplicates": 0,
-                "matched_rules": [],
-                "received_at": now,
-                "updated_at": now,
-            }
-            for e in unique
-        ]
-        # Rows go as executemany parameters, not into one multi-VALUES construct: the statement then
-        # compiles in constant time instead of per row, and SQLAlchemy still sends batched multi-row INSERTs.
-        events_table = EventRow.__table__  # a Core insert skips the ORM's per-row bookkeeping
+        rows = ingest_rows(unique, state=EventState.RECEIVED.value, now=now, dialect=self.engine.dialect)
         stmt = (
-            self._insert()(events_table)
+            self._insert()(INGEST_EVENTS)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(events_table.c.idempotency_key)
+            .returning(INGEST_EVENTS.c.idempotency_key)
         )
         with self._tx() as s:
             inserted = set(s.execute(stmt, rows).scalars())
