@@ -8,12 +8,22 @@ the batch, and the ledger's idempotency keys make the replay a no-op: at least
 once delivery, exactly once in the ledger. Offsets that are written but not
 yet committed are also committed when partitions are revoked, so a rebalance
 replays as little as possible.
+
+Writing is pipelined: while one batch is being written on the writer thread,
+the consumer thread fetches and admits the next. The database does its work
+(and its fsync) without holding the GIL, so on two cores the two overlap.
+At most one batch is in flight, and a batch's offsets count as written only
+once its transaction has committed; if it fails, the consumer seeks back to
+its first records and drops the batch admitted meanwhile, which then comes
+again after it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
@@ -47,12 +57,35 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._on_assigned(assigned)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One poll's records: where they start (to seek back to) and the offsets to commit once written."""
+
+    first: dict[Any, int]
+    next: dict[Any, int]
+
+    @classmethod
+    def of(cls, records: Mapping[Any, Sequence[Any]]) -> _Batch:
+        return cls(
+            first={tp: batch[0].offset for tp, batch in records.items()},
+            next={tp: batch[-1].offset + 1 for tp, batch in records.items()},
+        )
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    batch: _Batch
+    write: Future[None]
+
+
 class IngestConsumer:
     def __init__(self, settings: KafkaSettings, intake: Intake) -> None:
         self._settings = settings
         self._intake = intake
         self._consumer: KafkaConsumer | None = None
         self._dlq: KafkaProducer | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-ledger-writer")
+        self._in_flight: _InFlight | None = None
         self._written: dict[Any, OffsetAndMetadata] = {}
         self._assignment: set[Any] = set()
 
@@ -65,15 +98,22 @@ class IngestConsumer:
         consumer = self._connect()
         try:
             while not stop.is_set():
-                batch = consumer.poll(
+                records = consumer.poll(
                     timeout_ms=self._settings.poll_timeout_ms, max_records=self._settings.max_poll_records
                 )
-                if batch and not self._ingest_or_rewind(consumer, batch, stop):
+                outcome = self._admit_all(records) if records else None
+                failed = self._settle()
+                if failed is not None:
+                    self._rewind(consumer, failed, _Batch.of(records) if records else None, stop)
                     continue
+                if outcome is not None:
+                    self._in_flight = _InFlight(_Batch.of(records), self._writer.submit(self._write, outcome))
                 self._commit_written()
                 self._report_lag(consumer)
         finally:
+            self._settle()
             self._commit_written()
+            self._writer.shutdown(wait=True)
             consumer.close(autocommit=False)
             if self._dlq is not None:
                 self._dlq.close()
@@ -89,7 +129,7 @@ class IngestConsumer:
                 max_poll_records=self._settings.max_poll_records,
                 **options,
             )
-            consumer.subscribe(self._settings.topics, listener=_CommitOnRevoke(self._commit_written, self._assigned))
+            consumer.subscribe(self._settings.topics, listener=_CommitOnRevoke(self._on_revoked, self._assigned))
             if self._settings.dlq_topic:
                 self._dlq = KafkaProducer(acks="all", **options)
         except KafkaError as e:
@@ -100,34 +140,51 @@ class IngestConsumer:
         self._consumer = consumer
         return consumer
 
+    def _on_revoked(self) -> None:
+        """Before giving partitions up: finish the write in flight and commit what is written.
+
+        A write that fails here leaves its offsets uncommitted, so the partition's next owner reads it again.
+        """
+        self._settle()
+        self._commit_written()
+
     def _assigned(self, partitions: set[Any]) -> None:
         self._assignment = set(partitions)
         log.info("kafka partitions assigned", partitions=sorted(f"{p.topic}:{p.partition}" for p in partitions))
 
-    def _ingest_or_rewind(
-        self, consumer: KafkaConsumer, batch: Mapping[Any, Sequence[Any]], stop: threading.Event
-    ) -> bool:
-        """Write the batch; if the ledger is down, seek back so the same records come again after a pause."""
-        try:
-            self._ingest(batch)
-            return True
-        except (SQLAlchemyError, TemporaryError) as e:
-            log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__)
-            for partition, records in batch.items():
-                consumer.seek(partition, records[0].offset)
-            stop.wait(LEDGER_RETRY_SECONDS)
-            return False
-
-    def _ingest(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+    def _admit_all(self, records: Mapping[Any, Sequence[Any]]) -> PollOutcome:
         outcome = PollOutcome()
-        for records in batch.values():
-            for record in records:
+        for batch in records.values():
+            for record in batch:
                 self._admit(record, outcome)
+        return outcome
+
+    def _write(self, outcome: PollOutcome) -> None:
+        """On the writer thread: the batch's events and dead letters, then the DLQ copies."""
         self._intake.record(DATA_SOURCE, outcome.events)
         self._intake.ledger.dead_letter_many(outcome.dead_letters)
         self._send_to_dlq(outcome.dead_letters)
-        for partition, records in batch.items():
-            self._written[partition] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+
+    def _settle(self) -> _Batch | None:
+        """Wait for the batch in flight, whose offsets become committable once written; the batch if it failed."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return None
+        try:
+            in_flight.write.result()
+        except (SQLAlchemyError, TemporaryError) as e:
+            log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__)
+            return in_flight.batch
+        self._written.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in in_flight.batch.next.items()})
+        return None
+
+    def _rewind(self, consumer: KafkaConsumer, failed: _Batch, admitted: _Batch | None, stop: threading.Event) -> None:
+        """Seek back to the failed batch, and the one admitted behind it, so both come again after a pause."""
+        start = {**(admitted.first if admitted else {}), **failed.first}
+        for partition, offset in start.items():
+            if partition in consumer.assignment():
+                consumer.seek(partition, offset)
+        stop.wait(LEDGER_RETRY_SECONDS)
 
     def _admit(self, record: Any, outcome: PollOutcome) -> None:
         try:

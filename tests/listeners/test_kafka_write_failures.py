@@ -1,0 +1,97 @@
+"""A failed ledger write loses nothing: the consumer seeks back, and the batch admitted behind it comes again too.
+
+The consumer writes one batch while it admits the next, so a failure must
+rewind both. The ledger here is the real SQLite ledger whose first writes
+fail the way a dropped database connection does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+from sqlalchemy.exc import OperationalError
+
+from listeners.intake import Intake
+from listeners.kafka.consumer import IngestConsumer
+from listeners.settings import ListenerSettings
+from tests.infra.kafka import KafkaBroker
+from triggers.event import Event
+from triggers.ledger import Ledger, RecordResult
+
+RECORDS = 3_000
+FAILED_WRITES = 3
+
+
+class LedgerThatFailsFirst(Ledger):
+    """The real ledger, except that its first ``failures`` batch writes fail before reaching the database."""
+
+    def __init__(self, ledger: Ledger, failures: int) -> None:
+        super().__init__(ledger.engine)
+        self.failures_left = failures
+
+    def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise OperationalError("INSERT INTO events", {}, Exception("connection to the ledger was lost"))
+        return super().record_many(events)
+
+
+def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    topic = f"rewind-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all", linger_ms=5)
+    for n in range(RECORDS):
+        notice = b"{broken" if n % 100 == 0 else json.dumps({"id": f"n-{n}", "dataset": "lake/events"}).encode()
+        producer.send(topic, value=notice, key=str(n).encode())
+    producer.flush()
+    producer.close()
+
+    ledger = LedgerThatFailsFirst(Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"), FAILED_WRITES)
+    settings = ListenerSettings.model_validate(
+        {
+            "kafka": {
+                "enabled": True,
+                "bootstrap_servers": [kafka_broker.bootstrap_servers],
+                "topics": [topic],
+                "group_id": f"rewind-{uuid.uuid4().hex[:6]}",
+                "max_poll_records": 200,
+            }
+        }
+    )
+    consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    try:
+        deadline = time.monotonic() + 120
+        while not consumer.assigned():
+            assert time.monotonic() < deadline, "the consumer was given no partition"
+            time.sleep(0.05)
+        while _committed(admin, settings.kafka.group_id) < RECORDS:
+            assert time.monotonic() < deadline, "the consumer did not commit every record"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+        admin.close()
+
+    assert ledger.failures_left == 0
+    with ledger.engine.connect() as conn:
+        keys = [row[0] for row in conn.exec_driver_sql("SELECT idempotency_key FROM events")]
+        dead = conn.exec_driver_sql("SELECT count(*) FROM dead_letters WHERE origin = 'kafka'").scalar_one()
+    assert sorted(keys) == sorted(f"json:n-{n}" for n in range(RECORDS) if n % 100)
+    assert dead == RECORDS // 100
+    ledger.close()
+
+
+def _committed(admin: KafkaAdminClient, group_id: str) -> int:
+    offsets: dict[Any, Any] = admin.list_group_offsets(group_id)[group_id]
+    return sum(offset.offset for offset in offsets.values())
