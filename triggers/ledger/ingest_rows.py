@@ -1,15 +1,18 @@
-"""Rows of the ``events`` table already in the form the database driver takes, for the ingest insert.
+"""The insert of new events, run as one driver-level executemany of values already in the driver's form.
 
 Ingest writes thousands of events a second. Through the typed ORM table,
 SQLAlchemy converts every value of every row on the way in (four timestamps and
-two JSON documents per event), which cost more than the database spent storing
-them. The ingest insert therefore targets an untyped view of the same table and
-is handed values converted here: the envelope serialised once by pydantic, the
-batch's shared timestamp converted once per batch, each with the dialect's own
-converter so the stored text is exactly what the typed table reads back.
+two JSON documents per event) and builds a parameter set per row, which cost
+more than the database spent storing them. This insert is compiled once for
+the engine's dialect against an untyped view of the same table, and is handed
+values converted here: the envelope serialised once by pydantic, the batch's
+shared timestamp converted once per batch, each with the dialect's own
+converter, so the stored text is exactly what the typed table reads back.
 
-On PostgreSQL the JSON text goes as an untyped parameter, which the server
-casts to the column's ``json`` type.
+Conflicting idempotency keys are skipped by the database (``ON CONFLICT DO
+NOTHING``). When fewer rows went in than were sent, the ledger tells new from
+redelivered by reading back which event id each key holds. On PostgreSQL the JSON text goes as an untyped
+parameter, which the server casts to the column's ``json`` type.
 """
 
 from __future__ import annotations
@@ -18,13 +21,33 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, Table
+from sqlalchemy import Column, Connection, DateTime, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from triggers.event import Event
 from triggers.ledger.schema import EventRow
 
-EVENTS = Table("events", MetaData(), *(Column(column.name) for column in EventRow.__table__.columns))
+COLUMNS = (
+    "id",
+    "idempotency_key",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "envelope",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "duplicates",
+    "replays",
+    "matched_rules",
+    "received_at",
+    "updated_at",
+)
+"""What a new event row sets, in the order of the values built below."""
+
+_EVENTS = Table("events", MetaData(), *(Column(column.name) for column in EventRow.__table__.columns))
 """The ``events`` table without column types: values pass to the driver as given."""
 
 _NO_RULES = "[]"
@@ -36,30 +59,50 @@ def timestamp_converter(dialect: Dialect) -> Callable[[datetime], Any]:
     return convert if convert is not None else _unchanged
 
 
-def ingest_rows(events: Sequence[Event], *, state: str, now: datetime, dialect: Dialect) -> list[dict[str, Any]]:
-    """One new, unclaimed row per event in ``state``, received at ``now``."""
-    timestamp = timestamp_converter(dialect)
-    received_at = timestamp(now)
-    return [
-        {
-            "id": e.id,
-            "idempotency_key": e.idempotency_key,
-            "source": e.source,
-            "type": e.type.value,
-            "subject": e.subject,
-            "time": timestamp(e.time),
-            "envelope": e.model_dump_json(),
-            "state": state,
-            "attempts": 0,
-            "next_attempt_at": received_at,
-            "duplicates": 0,
-            "replays": 0,
-            "matched_rules": _NO_RULES,
-            "received_at": received_at,
-            "updated_at": received_at,
-        }
-        for e in events
-    ]
+class IngestInsert:
+    """Inserts new events; one instance per engine, since the statement is compiled for its dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        compiled = (
+            insert(_EVENTS)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .compile(dialect=dialect, column_keys=list(COLUMNS))
+        )
+        self._sql = str(compiled)
+        self._positional = dialect.positional
+        if self._positional and tuple(compiled.positiontup or ()) != COLUMNS:
+            raise AssertionError(f"compiled column order {compiled.positiontup} differs from {COLUMNS}")
+        self._timestamp = timestamp_converter(dialect)
+
+    def run(self, connection: Connection, events: Sequence[Event], *, state: str, now: datetime) -> int:
+        """Insert ``events`` in ``state``, received at ``now``; keys already stored are left as they are.
+
+        Returns how many rows were inserted: all of them when none of the keys was stored before.
+        """
+        received_at = self._timestamp(now)
+        rows = [
+            (
+                e.id,
+                e.idempotency_key,
+                e.source,
+                e.type.value,
+                e.subject,
+                self._timestamp(e.time),
+                e.model_dump_json(),
+                state,
+                0,
+                received_at,
+                0,
+                0,
+                _NO_RULES,
+                received_at,
+                received_at,
+            )
+            for e in events
+        ]
+        parameters = rows if self._positional else [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        return connection.exec_driver_sql(self._sql, parameters).rowcount
 
 
 def _unchanged(value: datetime) -> datetime:

@@ -28,8 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
-from triggers.ledger.ingest_rows import EVENTS as INGEST_EVENTS
-from triggers.ledger.ingest_rows import ingest_rows
+from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.reconnect import retried_while_unreachable
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
 
@@ -177,6 +176,8 @@ def create_ledger_engine(url: str, sqlite_synchronous: str = "FULL") -> Engine:
     )
 
 
+EVENTS = EventRow.__table__
+
 _COUNT_REDELIVERIES = (
     update(EventRow)
     .where(EventRow.idempotency_key == bindparam("key"))
@@ -193,6 +194,7 @@ class Ledger:
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
+        self._ingest_insert = IngestInsert(engine.dialect)
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
 
     @classmethod
@@ -247,23 +249,20 @@ class Ledger:
             return []
         now = _now()
         unique = _unique_by_key(events)
-        rows = ingest_rows(unique, state=EventState.RECEIVED.value, now=now, dialect=self.engine.dialect)
-        stmt = (
-            self._insert()(INGEST_EVENTS)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(INGEST_EVENTS.c.idempotency_key)
-        )
+        batch_id = {e.idempotency_key: e.id for e in unique}
         with self._tx() as s:
-            inserted = set(s.execute(stmt, rows).scalars())
-            stored_id = {e.idempotency_key: e.id for e in unique if e.idempotency_key in inserted}
+            inserted_rows = self._ingest_insert.run(s.connection(), unique, state=EventState.RECEIVED.value, now=now)
+            if inserted_rows == len(unique):
+                stored_id = batch_id
+            else:
+                key = EVENTS.c.idempotency_key
+                stored = select(key, EVENTS.c.id).where(key.in_(list(batch_id)))
+                stored_id = dict(s.connection().execute(stored).tuples().all())
+            inserted = {key for key, event_id in stored_id.items() if batch_id[key] == event_id}
             redeliveries = Counter(e.idempotency_key for e in events)
-            redeliveries.subtract(stored_id.keys())
+            redeliveries.subtract(inserted)
             redeliveries = +redeliveries
             if redeliveries:
-                existing = select(EventRow.idempotency_key, EventRow.id).where(
-                    EventRow.idempotency_key.in_(list(redeliveries))
-                )
-                stored_id.update((k, v) for k, v in s.execute(existing).tuples())
                 s.connection().execute(
                     _COUNT_REDELIVERIES,
                     [{"key": key, "count": count, "now": now} for key, count in redeliveries.items()],
