@@ -32,6 +32,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
 from triggers.action_chain import ActionChain, Finished, Progress, Waiting
+from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.store import ActionWrite, ClaimedEvent, Ledger
@@ -154,17 +156,27 @@ class Dispatcher:
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
-            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules, actions=actions)
+            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules, actions=_given_up(actions))
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
         elif claimed.attempts >= self._settings.max_attempts:
             self._ledger.mark_dead(
                 event_id,
                 f"gave up after {claimed.attempts} attempts: {reason}",
                 matched_rules=matched_rules,
-                actions=actions,
+                actions=_given_up(actions),
             )
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
         else:
             retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)
             self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
             log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
+
+
+def _given_up(actions: Sequence[ActionWrite]) -> list[ActionWrite]:
+    """A dead-lettered event retries nothing more, so an action it left ``retrying`` has failed."""
+    return [
+        replace(action, status=ActionStatus.FAILED.value, detail={**action.detail, "given_up": True})
+        if action.status == ActionStatus.RETRYING
+        else action
+        for action in actions
+    ]

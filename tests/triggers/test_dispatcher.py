@@ -92,7 +92,7 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     assert dead.attempts == 3
     assert dead.last_error is not None and dead.last_error.startswith("gave up after 3 attempts: journal-push:")
     assert "the journal is unavailable" in dead.last_error
-    assert [a.status for a in dead.actions] == ["retrying"]
+    assert [(a.status, a.detail.get("given_up")) for a in dead.actions] == [("failed", True)]
     assert dead.matched_rules == ["journal-push"]
     assert harness.append.lines() == []
 
@@ -104,10 +104,9 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     replayed = harness.record(event.id)
     assert replayed.state == EventState.DONE
     assert [(a.action_key, a.status) for a in replayed.actions] == [
-        (f"journal-push:{event.id}", "superseded"),
+        (f"journal-push:{event.id}", "failed"),
         (f"journal-push:{event.id}~1", "succeeded"),
     ]
-    assert replayed.actions[0].detail["superseded_by"] == "replay 1"
 
 
 def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path: Path) -> None:
