@@ -21,7 +21,8 @@ from gitops.registry import MlflowModelRegistry
 from gitops.scaffold import init_repo
 from gitops.writer import GitOpsWriter
 from mlops_gitops.cli.options import ConfigOption
-from mlops_gitops.settings import load_settings
+from mlops_gitops.mlflow_requests import bound_mlflow_requests
+from mlops_gitops.settings import MlflowSettings, load_settings
 
 gitops_app = typer.Typer(help="Create and inspect the GitOps repository Argo CD syncs.", no_args_is_help=True)
 
@@ -72,7 +73,7 @@ def promote(
 ) -> None:
     """Deploy a registered model version to an environment with one GitOps commit."""
     settings = load_settings(config)
-    registry = MlflowModelRegistry(settings.mlflow.tracking_uri)
+    registry = _registry(settings.mlflow)
     registered = registry.get_version(model, version)
     if registered is None:
         raise PermanentError(f"{model} version {version} does not exist in {settings.mlflow.tracking_uri}")
@@ -95,8 +96,14 @@ def rollback(
 ) -> None:
     """Roll an environment back to the version deployed before the current one."""
     settings = load_settings(config)
-    writer = GitOpsWriter(settings.gitops, MlflowModelRegistry(settings.mlflow.tracking_uri))
+    writer = GitOpsWriter(settings.gitops, _registry(settings.mlflow))
     _report(writer.rollback(model, env, reason=reason, trigger_event_id=f"cli-{uuid.uuid4()}"))
+
+
+def _registry(settings: MlflowSettings) -> MlflowModelRegistry:
+    """The registry, with MLflow's calls bounded as in the service, so a down server fails in seconds."""
+    bound_mlflow_requests(settings)
+    return MlflowModelRegistry(settings.tracking_uri)
 
 
 def _report(result: CommitResult) -> None:
