@@ -11,6 +11,7 @@ remote itself, where every bot commit names the event that caused it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mlops_gitops.devstack.senders import mlflow_headers
 from reliability.scoreboard import ScenarioFigures
 from tests.gitops.conftest import MODEL_NAME, remote_log
 from tests.gitops.repos import BOT
+from triggers.ledger import EventRecord, EventState, Ledger
 
 MLFLOW_SECRET = "reliability-mlflow-webhook-secret"
 RULES = {
@@ -109,3 +111,15 @@ def commits_by_event(remote: Path) -> dict[str, list[str]]:
     for commit in promotion_commits(remote):
         found.setdefault(lineage.parse_trailers(commit.message)[lineage.TRIGGER_EVENT_ID], []).append(commit.sha)
     return found
+
+
+def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int, timeout: float) -> EventRecord:
+    """The event once it has failed ``attempts`` times and waits for its next, backed-off attempt."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = ledger.get(event_id)
+        if record is not None and record.state is EventState.RETRYING and record.attempts >= attempts:
+            return record
+        assert record is None or record.state is not EventState.DEAD_LETTERED, record.last_error
+        time.sleep(0.2)
+    raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.get(event_id)}")

@@ -28,13 +28,19 @@ import pytest
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from mlops_gitops.devstack.service_process import ServiceProcess
 from reliability import outside_writer
-from reliability.promotion_stack import commits_by_event, register_versions, send_alias_moved, write_promotion_config
+from reliability.promotion_stack import (
+    commits_by_event,
+    register_versions,
+    send_alias_moved,
+    wait_for_failed_attempts,
+    write_promotion_config,
+)
 from reliability.scoreboard import ScenarioFigures
 from tests.conftest import mlflow_server  # noqa: F401 - the suite's real mlflow server
 from tests.gitops.conftest import deployed_literal, remote_log
 from tests.gitops.repos import BOT, template_remote
 from tests.service.test_crash_recovery import wait_for_state
-from triggers.ledger import EventRecord, EventState, Ledger
+from triggers.ledger import EventState, Ledger
 
 REJECTIONS = 5
 PUSH_ATTEMPTS_PER_WRITE = 2
@@ -62,17 +68,6 @@ def start_service(tmp_path: Path, tracking_uri: str, remote: Path) -> tuple[Serv
 def is_ancestor(remote: Path, sha: str) -> bool:
     command = ["git", "--git-dir", str(remote), "merge-base", "--is-ancestor", sha, "main"]
     return subprocess.run(command, check=False).returncode == 0
-
-
-def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int) -> EventRecord:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        record = ledger.get(event_id)
-        if record is not None and record.state is EventState.RETRYING and record.attempts >= attempts:
-            return record
-        assert record is None or record.state is not EventState.DEAD_LETTERED, record.last_error
-        time.sleep(0.2)
-    raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.get(event_id)}")
 
 
 @pytest.mark.slow
@@ -138,7 +133,7 @@ def test_an_unreachable_remote_is_retried_until_it_is_back(
 
         remote.rename(away)
         second = send_alias_moved(service.url, "champion", 2, figures)
-        failing = wait_for_failed_attempts(ledger, second, 3)
+        failing = wait_for_failed_attempts(ledger, second, 3, WAIT_SECONDS)
         figures.fault(f"bare remote moved away through {failing.attempts} attempts of a promotion")
         assert "fetched from has no repository now" in (failing.last_error or "")
 

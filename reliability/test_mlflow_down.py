@@ -20,12 +20,18 @@ import pytest
 
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from mlops_gitops.devstack.service_process import ServiceProcess
-from reliability.promotion_stack import commits_by_event, register_versions, send_alias_moved, write_promotion_config
+from reliability.promotion_stack import (
+    commits_by_event,
+    register_versions,
+    send_alias_moved,
+    wait_for_failed_attempts,
+    write_promotion_config,
+)
 from reliability.scoreboard import ScenarioFigures
 from tests.gitops.conftest import deployed_literal
 from tests.gitops.repos import template_remote
 from tests.service.test_crash_recovery import wait_for_state
-from triggers.ledger import EventRecord, EventState, Ledger
+from triggers.ledger import EventState, Ledger
 
 ATTEMPTS_WHILE_DOWN = 3
 MAX_ATTEMPTS = 40
@@ -38,17 +44,6 @@ def mlflow(tmp_path: Path) -> Iterator[MlflowServer]:
     server = MlflowServer.start(tmp_path / "mlflow")
     yield server
     server.stop()
-
-
-def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int) -> EventRecord:
-    """The event once it has failed ``attempts`` times and waits for its next, backed-off attempt."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        record = ledger.get(event_id)
-        if record is not None and record.state is EventState.RETRYING and record.attempts >= attempts:
-            return record
-        time.sleep(0.2)
-    raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.get(event_id)}")
 
 
 @pytest.mark.slow
@@ -70,7 +65,7 @@ def test_a_promotion_during_an_mlflow_outage_is_retried_and_completes_once(
         mlflow.stop()
         event_id = send_alias_moved(service.url, "champion", 1, figures)
 
-        failing = wait_for_failed_attempts(ledger, event_id, ATTEMPTS_WHILE_DOWN)
+        failing = wait_for_failed_attempts(ledger, event_id, ATTEMPTS_WHILE_DOWN, WAIT_SECONDS)
         figures.fault(f"mlflow server stopped through {failing.attempts} attempts of a promotion")
         assert failing.last_error is not None and f"MLflow at {mlflow.tracking_uri}" in failing.last_error
         assert failing.next_attempt_at > failing.updated_at, "a temporary failure is retried later, with backoff"
