@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -183,7 +183,9 @@ class ActionChain:
         kind = self._kinds[stage.spec.kind]
         if status == ActionStatus.RUNNING and record is not None:
             # a failed status poll leaves the record as it is: the run may well be fine
-            outcome = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target), keep=True)
+            followed = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target), keep=True)
+            # what the submission recorded (the run's parameters, say) stays beside what the poll adds
+            outcome = replace(followed, detail={**_recorded_outcome(record).detail, **followed.detail})
         else:
             if index == 0 and status in _STARTABLE:
                 gate = self._gates(run, key, stage)

@@ -203,6 +203,8 @@ def test_push_retrains_and_a_winning_run_is_promoted_to_staging(flows: Flows) ->
 
     workflow_action, promotion = flows.ledger.get(event.id).actions  # type: ignore[union-attr]
     assert (workflow_action.kind, workflow_action.target, workflow_action.status) == ("workflow", name, "succeeded")
+    assert workflow_action.detail["phase"] == "Succeeded"
+    assert workflow_action.detail["params"]["commit"] == event.data.after  # type: ignore[union-attr]
     assert promotion.kind == "gitops-promotion" and promotion.status == "succeeded"
     head = flows.log()[-1]
     assert promotion.target == head.sha
