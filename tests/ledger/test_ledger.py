@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
 
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
+from triggers.ledger.schema import EventRow
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,6 +58,18 @@ def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Le
     assert expired == []  # leases of w1/w2 still run
     ledger.mark_done(first[0].event.id, matched_rules=["r"])
     assert ledger.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
+
+
+def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claimed(ledger: Ledger) -> None:
+    broken, fine = ledger.record_many([data_event("broken"), data_event("fine")])
+    with ledger.engine.begin() as conn:
+        conn.execute(update(EventRow).where(EventRow.id == broken.event_id).values(envelope={"id": broken.event_id}))
+    [claimed] = ledger.claim_due()
+    assert claimed.event.id == fine.event_id
+    assert ledger.count_by_state() == {"dispatched": 1, "dead_lettered": 1}
+    with ledger.engine.connect() as conn:
+        reason = conn.execute(select(EventRow.last_error).where(EventRow.id == broken.event_id)).scalar_one()
+    assert reason is not None and reason.startswith("the stored event cannot be read back: ")
 
 
 def test_an_expired_lease_returns_the_event_with_one_more_attempt(ledger: Ledger) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -333,15 +334,22 @@ class Ledger:
         query = select(EventRow).where(due).order_by(EventRow.next_attempt_at).limit(limit)
         if self._is_postgres:
             query = query.with_for_update(skip_locked=True)
+        claimed = []
         with self._tx() as s:
-            rows = list(s.execute(query).scalars())
-            for row in rows:
+            for row in s.execute(query).scalars():
+                row.updated_at = now
+                try:
+                    event = Event.model_validate(row.envelope)
+                except ValidationError as e:  # one unreadable row must not stop every dispatcher
+                    row.state = EventState.DEAD_LETTERED.value
+                    row.last_error = f"the stored event cannot be read back: {e.errors()[0]['msg']}"
+                    continue
                 row.state = EventState.DISPATCHED.value
                 row.lease_owner = owner
                 row.lease_expires_at = now + lease
                 row.attempts += 1
-                row.updated_at = now
-            return [ClaimedEvent(Event.model_validate(r.envelope), r.attempts, r.replays) for r in rows]
+                claimed.append(ClaimedEvent(event, row.attempts, row.replays))
+        return claimed
 
     @retried_while_unreachable
     def _finish(self, event_id: str, actions: Sequence[ActionWrite], **values: Any) -> None:
