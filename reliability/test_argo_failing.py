@@ -13,7 +13,6 @@ with exactly one workflow submitted.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ import yaml
 from mlops_gitops.devstack.senders import github_headers
 from mlops_gitops.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
-from tests.service.test_crash_recovery import SECRET, TOKEN, push_payload, wait_for_state, write_config
+from tests.service.test_crash_recovery import SECRET, push_payload, wait_for_state, write_config
 from tests.workflows.argo_server import FakeArgoServer, Fault
 from triggers.ledger import EventState, Ledger
 
@@ -33,14 +32,6 @@ REQUEST_TIMEOUT_SECONDS = 1.0
 SERVER_ERRORS = (500, 502, 503, 504)
 FAILING_REQUESTS = 200
 """More 5xx answers queued than the dispatcher's attempts can use, whatever retries the client adds."""
-
-
-@pytest.fixture
-def argo() -> Iterator[FakeArgoServer]:
-    server = FakeArgoServer(TOKEN).start()
-    server.status_on_create = {"phase": "Succeeded"}
-    yield server
-    server.stop()
 
 
 def failing_fast_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,14 +37,6 @@ from triggers.ledger import EventState, Ledger
 ADMIN_TOKEN = "reliability-admin-token-7f3a"
 SECRETS = (SECRET, TOKEN, ADMIN_TOKEN)
 OPEN_WITHOUT_SECRETS = ["github", "gitea"]
-
-
-@pytest.fixture
-def argo() -> Iterator[FakeArgoServer]:
-    server = FakeArgoServer(TOKEN).start()
-    server.status_on_create = {"phase": "Succeeded"}
-    yield server
-    server.stop()
 
 
 def unsigned_push() -> tuple[bytes, dict[str, str]]:
