@@ -16,8 +16,7 @@ from listeners.intake import Intake
 from reliability.scoreboard import ScenarioFigures, Scoreboard
 from tests.conftest import kafka_broker, postgres, postgres_url  # noqa: F401 - the suite's real services
 from tests.listeners.conftest import listener_settings
-from tests.service.test_crash_recovery import TOKEN
-from tests.workflows.argo_server import FakeArgoServer
+from tests.service.test_crash_recovery import argo  # noqa: F401 - the Argo Server stand-in, its runs already succeeded
 from triggers.ledger import Ledger
 
 SCOREBOARD = Scoreboard()
@@ -52,12 +51,3 @@ def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
     ledger = Ledger.open(f"sqlite:///{tmp_path_factory.mktemp('intake') / 'ledger.db'}")
     yield Intake(listener_settings(), ledger, channel="http")
     ledger.close()
-
-
-@pytest.fixture
-def argo() -> Iterator[FakeArgoServer]:
-    """The local Argo Server stand-in; every workflow it creates has already succeeded."""
-    server = FakeArgoServer(TOKEN).start()
-    server.status_on_create = {"phase": "Succeeded"}
-    yield server
-    server.stop()
