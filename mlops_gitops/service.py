@@ -5,10 +5,15 @@ secrets are checked before the port opens, each problem reported as one line
 naming it. Then the web app (ingestion, status API, operations endpoints) runs
 in the foreground under uvicorn, and the Kafka consumer, the registry watcher
 and the dispatcher run beside it as supervised background loops.
+
+A process that seems stuck can be asked where it is: ``kill -USR1 PID``
+writes the stack of every thread to its standard error, and it keeps running.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 from dataclasses import dataclass
 
 import uvicorn
@@ -110,6 +115,7 @@ class Service:
                 timeout_graceful_shutdown=10,
             )
         )
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         self.start_background()
         log.info("serving", host=self.settings.server.host, port=self.settings.server.port)
         try:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,13 @@ class ServiceProcess:
         """SIGKILL the whole process group: no shutdown hooks, no flushing, like a node dying."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
+
+    def dump_stacks(self, lines: int = 400) -> str:
+        """Ask the running service for every thread's stack (SIGUSR1) and return the end of its log."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def restart(self) -> None:
         if self.proc.poll() is None:

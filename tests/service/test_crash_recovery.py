@@ -125,3 +125,16 @@ def test_an_acknowledged_push_survives_sigkill_and_starts_one_workflow(tmp_path:
         assert event_id in labels.values()
     finally:
         service.stop()
+
+
+@pytest.mark.slow
+def test_sigusr1_writes_every_threads_stack_and_the_service_keeps_serving(tmp_path: Path, argo: FakeArgoServer) -> None:
+    config, _ = write_config(tmp_path, argo.url)
+    service = ServiceProcess.start(config, tmp_path / "service.log")
+    try:
+        dump = service.dump_stacks()
+        assert "Thread 0x" in dump, dump[-2000:]
+        assert "in run_forever" in dump, "the dispatcher loop's stack must be in the dump"
+        assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
+    finally:
+        service.stop()

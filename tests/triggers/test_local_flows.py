@@ -52,7 +52,7 @@ SCENARIO = Scenario(
     pushed_params=FULL_PARAMS,
     push_message="Train the full model: depth 4, 60 rounds",
 )
-SETTLE_TIMEOUT_S = 1800  # a safety net only: a loaded 2-core machine needs minutes per Spark or Ray start
+SETTLE_TIMEOUT_S = 900  # a safety net only: each flow takes about 4 minutes here, a loaded machine a few times that
 
 
 @dataclass
@@ -71,11 +71,18 @@ class Stack:
 
     def settle(self, *event_ids: str) -> list[EventRecord]:
         """Wait until the events and their actions finished; an event that failed fails the test with its reason."""
-        self.world.wait_settled(list(event_ids), "events", timeout=SETTLE_TIMEOUT_S)
+        try:
+            self.world.wait_settled(list(event_ids), "events", timeout=SETTLE_TIMEOUT_S)
+        except TimeoutError as e:
+            pytest.fail(self.stuck(str(e)))
         records = [self.record(event_id) for event_id in event_ids]
         failures = [f"{r.event.id}: {r.last_error}" for r in records if r.state is not EventState.DONE]
         assert not failures, f"events did not finish (service log: {self.service.log}): {failures}"
         return records
+
+    def stuck(self, what: str) -> str:
+        """``what`` timed out, with where the service is: every thread's stack and the end of its log."""
+        return f"{what}\n--- service threads and log tail ---\n{self.service.dump_stacks()}"
 
     def flow_runs(self) -> dict[str, tuple[str, str]]:
         """Prefect's own record of the local runs: flow run name -> (flow name, final state type)."""
@@ -159,7 +166,10 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
     """The data-trained version moved to Production in MLflow; the watcher sees it and it is deployed."""
     before, _ = stack.world.gitops_head()
     stack.world.promote_to_production(data_trained_version)
-    sha, _ = stack.world.wait_for_gitops_commit(before, timeout=SETTLE_TIMEOUT_S)
+    try:
+        sha, _ = stack.world.wait_for_gitops_commit(before, timeout=SETTLE_TIMEOUT_S)
+    except TimeoutError as e:
+        pytest.fail(stack.stuck(str(e)))
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
         moved = [
@@ -171,7 +181,7 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
             (record,) = moved
             return record, GitOpsCommit.read(stack.workspace, sha)
         time.sleep(1)
-    pytest.fail("the move to Production was not recorded as a finished event")
+    pytest.fail(stack.stuck("the move to Production was not recorded as a finished event"))
 
 
 @pytest.fixture(scope="module")

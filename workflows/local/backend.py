@@ -103,5 +103,9 @@ class LocalBackend:
             self._records.update(run_name, phase=RunPhase.SUCCEEDED, message="all steps succeeded")
 
     def close(self, wait: bool = True) -> None:
-        """Stop accepting runs; with ``wait``, block until the queued ones have finished."""
+        """Stop accepting runs; with ``wait``, block until the queued ones have finished, then stop Ray."""
         self._executor.shutdown(wait=wait)
+        if wait:
+            from workflows.steps.ray_xgboost import shutdown_ray
+
+            shutdown_ray()

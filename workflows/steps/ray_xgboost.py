@@ -100,6 +100,18 @@ class _WarmTrainers:
 _warm_trainers = _WarmTrainers()
 
 
+def shutdown_ray() -> None:
+    """Stop the warm trainers and this process's Ray connection (and the local instance, if it started one).
+
+    Called while the process is still whole: left to the interpreter's exit,
+    Ray's own clean-up can stop the local head's processes before the driver
+    has let go of them, and the driver then waits for them and aborts the process.
+    """
+    if ray.is_initialized():
+        _warm_trainers.discard()
+        ray.shutdown()
+
+
 def train_distributed(
     features: np.ndarray, labels: np.ndarray, params: dict[str, Any], num_boost_round: int, num_workers: int
 ) -> xgb.Booster:
