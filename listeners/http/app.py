@@ -4,6 +4,7 @@
 environment here) and mounts any extra routers the caller brings, such as the
 status API. Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
 that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
+Once the server starts, the start-up heap is frozen (:mod:`core.gc_pauses`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import TemporaryError
+from core.gc_pauses import freeze_startup_heap
 from core.logging import get_logger
 from listeners.http.group_commit import GroupCommitter
 from listeners.http.operations import operations_router
@@ -47,6 +49,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()
         yield
         committer.stop()
 
