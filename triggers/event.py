@@ -11,7 +11,6 @@ fields, so every field a filter or a template may need is spelled out here.
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -114,14 +113,21 @@ class ModelChange(_Payload):
 EventData = Annotated[PushData | DataArrival | ModelChange, Field(discriminator="kind")]
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def _new_id() -> str:
     """A random (version 4) UUID drawn from the process's seeded generator.
 
     ``uuid.uuid4`` asks the kernel for fresh bytes on every call, a system call
     per event that dominated ingest; an event id must be unique, not secret, so
     128 bits from ``random`` (seeded from the OS, reseeded in forked children) do.
+    The version and variant bits are set here and the text formatted directly,
+    a quarter of the cost of building a ``uuid.UUID``.
     """
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    digits = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _now() -> datetime:

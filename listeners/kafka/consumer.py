@@ -32,6 +32,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import TemporaryError
+from core.gc_pauses import freeze_startup_heap
 from core.logging import get_logger
 from listeners import metrics
 from listeners.intake import Intake
@@ -96,6 +97,7 @@ class IngestConsumer:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; closes the client on the way out."""
         consumer = self._connect()
+        freeze_startup_heap()
         try:
             while not stop.is_set():
                 records = consumer.poll(
@@ -108,7 +110,7 @@ class IngestConsumer:
                     continue
                 if outcome is not None:
                     self._in_flight = _InFlight(_Batch.of(records), self._writer.submit(self._write, outcome))
-                self._commit_written()
+                self._commit_written(wait=False)
                 self._report_lag(consumer)
         finally:
             self._settle()
@@ -204,17 +206,26 @@ class IngestConsumer:
             self._dlq.send(self._settings.dlq_topic, value=dead["payload"], headers=headers)
         self._dlq.flush()
 
-    def _commit_written(self) -> None:
+    def _commit_written(self, *, wait: bool = True) -> None:
+        """Commit the offsets of written batches; in the poll loop without waiting for the broker's answer.
+
+        An asynchronous commit that fails only means a few records are read
+        again (and deduplicated); the next commit covers them. Before partitions
+        are given up and on the way out the commit waits, so the next owner starts where this one stopped.
+        """
         if not self._written or self._consumer is None:
             return
         written, self._written = self._written, {}
         owned = {tp: offset for tp, offset in written.items() if tp in self._consumer.assignment()}
         if not owned:
             return
+        if not wait:
+            self._consumer.commit_async(offsets=owned, callback=_log_failed_commit)
+            return
         try:
             self._consumer.commit(offsets=owned)
         except KafkaError as e:
-            log.warning("offset commit failed; those records will be read again and deduplicated", error=str(e))
+            _log_failed_commit(owned, e)
 
     def _report_lag(self, consumer: KafkaConsumer) -> None:
         for partition in self._assignment:
@@ -223,3 +234,8 @@ class IngestConsumer:
                 continue
             lag = max(end - consumer.position(partition), 0)
             metrics.CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(lag)
+
+
+def _log_failed_commit(_offsets: Mapping[Any, OffsetAndMetadata], answer: object) -> None:
+    if isinstance(answer, Exception):
+        log.warning("offset commit failed; those records will be read again and deduplicated", error=str(answer))

@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select, update
 
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
+from triggers.ledger.ingest_rows import ROWS_PER_STATEMENT
 from triggers.ledger.schema import EventRow
 
 
@@ -45,6 +46,18 @@ def test_a_batch_with_repeats_stores_each_key_once(ledger: Ledger) -> None:
     assert [r.duplicate for r in results] == [False, False, True]
     assert results[0].event_id == results[2].event_id
     assert ledger.count_by_state() == {"received": 2}
+
+
+def test_a_batch_larger_than_one_insert_statement_keeps_every_event_and_finds_stored_keys(ledger: Ledger) -> None:
+    earlier = ledger.record_many([data_event(f"k{n}") for n in range(0, ROWS_PER_STATEMENT * 2, 7)])
+    batch = [data_event(f"k{n}") for n in range(ROWS_PER_STATEMENT * 2 + 3)]
+    results = ledger.record_many(batch)
+    stored_before = {f"k{n}" for n in range(0, ROWS_PER_STATEMENT * 2, 7)}
+    assert [r.duplicate for r in results] == [e.idempotency_key in stored_before for e in batch]
+    assert {r.event_id for r in results if r.duplicate} == {r.event_id for r in earlier}
+    assert ledger.count_by_state() == {"received": len(batch)}
+    stored = ledger.get(results[-1].event_id)
+    assert stored is not None and stored.event == batch[-1]
 
 
 def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Ledger) -> None:
