@@ -85,7 +85,6 @@ class IngestConsumer:
         self._intake = intake
         self._consumer: KafkaConsumer | None = None
         self._dlq: KafkaProducer | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-ledger-writer")
         self._in_flight: _InFlight | None = None
         self._written: dict[Any, OffsetAndMetadata] = {}
         self._assignment: set[Any] = set()
@@ -95,9 +94,14 @@ class IngestConsumer:
         return bool(self._assignment)
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; closes the client on the way out."""
+        """Consume until ``stop`` is set; closes the client on the way out.
+
+        Each run has its own writer thread, so a run that crashed (a broker
+        that went away, say) can simply be started again by its supervisor.
+        """
         consumer = self._connect()
         freeze_startup_heap()
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-ledger-writer")
         try:
             while not stop.is_set():
                 records = consumer.poll(
@@ -109,13 +113,13 @@ class IngestConsumer:
                     self._rewind(consumer, failed, _Batch.of(records) if records else None, stop)
                     continue
                 if outcome is not None:
-                    self._in_flight = _InFlight(_Batch.of(records), self._writer.submit(self._write, outcome))
+                    self._in_flight = _InFlight(_Batch.of(records), writer.submit(self._write, outcome))
                 self._commit_written(wait=False)
                 self._report_lag(consumer)
         finally:
             self._settle()
             self._commit_written()
-            self._writer.shutdown(wait=True)
+            writer.shutdown(wait=True)
             consumer.close(autocommit=False)
             if self._dlq is not None:
                 self._dlq.close()

@@ -2,7 +2,9 @@
 
 The consumer writes one batch while it admits the next, so a failure must
 rewind both. The ledger here is the real SQLite ledger whose first writes
-fail the way a dropped database connection does.
+fail the way a dropped database connection does. A consume loop that ended
+(a broker that went away ends it with an error) is started again by its
+supervisor on the same consumer, which must then go on where it stopped.
 """
 
 from __future__ import annotations
@@ -89,6 +91,49 @@ def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroke
         dead = conn.exec_driver_sql("SELECT count(*) FROM dead_letters WHERE origin = 'kafka'").scalar_one()
     assert sorted(keys) == sorted(f"json:n-{n}" for n in range(RECORDS) if n % 100)
     assert dead == RECORDS // 100
+    ledger.close()
+
+
+def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    topic = f"rerun-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    settings = ListenerSettings.model_validate(
+        {
+            "kafka": {
+                "enabled": True,
+                "bootstrap_servers": [kafka_broker.bootstrap_servers],
+                "topics": [topic],
+                "group_id": f"rerun-{uuid.uuid4().hex[:6]}",
+            }
+        }
+    )
+    consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    try:
+        for run, first in enumerate((0, 200)):
+            producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all")
+            for n in range(first, first + 200):
+                producer.send(topic, json.dumps({"id": f"r-{n}", "dataset": "lake/events"}).encode())
+            producer.flush()
+            producer.close()
+            stop = threading.Event()
+            thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 120
+            while not consumer.assigned():
+                assert thread.is_alive(), f"run {run + 1} of the consumer ended by itself"
+                assert time.monotonic() < deadline, f"run {run + 1} was given no partition"
+                time.sleep(0.05)
+            while _committed(admin, settings.kafka.group_id) < first + 200:
+                assert thread.is_alive(), f"run {run + 1} of the consumer ended by itself"
+                assert time.monotonic() < deadline, f"run {run + 1} did not commit its records"
+                time.sleep(0.1)
+            stop.set()
+            thread.join(30)
+    finally:
+        admin.close()
+    assert ledger.count_by_state() == {"received": 400}
     ledger.close()
 
 
