@@ -15,19 +15,33 @@ The driver's address is only pinned when the runtime names one: on a laptop
 the loopback address avoids a slow lookup of the machine's own name, while a
 driver in a pod must advertise its pod address (Spark's default) so that
 executors elsewhere can reach it.
+
+Spark's gateway keeps one py4j connection per Python thread, and py4j logs
+from the connection's ``__del__``. Ray starts its local processes with a
+``preexec_fn``, so Python code runs in the forked child; there CPython frees
+the other threads' state (and with it their py4j connections) before
+logging's after-fork hooks reset the handler locks. When another thread held
+a handler lock at the moment of the fork, that log call waited forever and
+``ray.init`` hung with it (seen in the end-to-end flows: the fork stuck in
+``ClientServerConnection.__del__``). That py4j logger is disabled, and a
+disabled logger returns before it touches any lock.
 """
 
 from __future__ import annotations
+
+import logging
 
 from pyspark.sql import SparkSession
 
 from workflows.steps.contract import SparkRuntime
 
 LOCAL_DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+PY4J_CONNECTION_LOGGER = "py4j.clientserver"
 
 
 def spark_session(runtime: SparkRuntime) -> SparkSession:
     """Return the process's Spark session, starting it with ``runtime``'s settings on first use."""
+    logging.getLogger(PY4J_CONNECTION_LOGGER).disabled = True
     builder: SparkSession.Builder = SparkSession.builder
     if runtime.master.startswith("local"):
         builder = builder.config("spark.driver.extraJavaOptions", LOCAL_DRIVER_JAVA_OPTIONS)
