@@ -37,7 +37,8 @@ class _Pending:
     answer: asyncio.Future[list[RecordResult]]
 
 
-_Outcome = tuple[_Pending, list[RecordResult] | None, BaseException | None]
+_Outcome = tuple[_Pending, list[RecordResult] | Exception]
+"""A request and its answer: what the ledger recorded for it, or the error that failed its group."""
 
 
 class GroupCommitter:
@@ -89,9 +90,9 @@ class GroupCommitter:
         try:
             answers = self._intake.record_groups([(p.source, p.events) for p in group])
         except Exception as e:  # the ledger failed: every request of the group gets the same error (a 503)
-            outcomes = [(pending, None, e) for pending in group]
+            outcomes = [(pending, e) for pending in group]
         else:
-            outcomes = [(pending, answer, None) for pending, answer in zip(group, answers, strict=True)]
+            outcomes = list(zip(group, answers, strict=True))
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].answer.get_loop(), []).append(outcome)
@@ -104,11 +105,10 @@ class GroupCommitter:
 
 def _resolve(outcomes: list[_Outcome]) -> None:
     """On the requests' event loop: hand each request its answer (a request whose client left is skipped)."""
-    for pending, answer, error in outcomes:
+    for pending, answer in outcomes:
         if pending.answer.done():
             continue
-        if error is not None:
-            pending.answer.set_exception(error)
+        if isinstance(answer, Exception):
+            pending.answer.set_exception(answer)
         else:
-            assert answer is not None
             pending.answer.set_result(answer)

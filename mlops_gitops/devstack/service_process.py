@@ -75,8 +75,12 @@ class ServiceProcess:
     def dump_stacks(self, lines: int = 400) -> str:
         """Ask the running service for every thread's stack (SIGUSR1) and return the end of its log."""
         if self.proc.poll() is None:
+            logged = self.log.stat().st_size
             self.proc.send_signal(signal.SIGUSR1)
-            time.sleep(2)
+            deadline = time.monotonic() + 10
+            while self.log.stat().st_size == logged and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)  # faulthandler writes thread by thread; let the last one land
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def restart(self) -> None:

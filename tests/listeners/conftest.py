@@ -41,6 +41,21 @@ def listener_settings(**overrides: object) -> ListenerSettings:
     )
 
 
+def kafka_settings(bootstrap_servers: str, topic: str, group_id: str, **kafka: object) -> ListenerSettings:
+    """Listener settings with the Kafka consumer on for one topic and group (``kafka`` adds further options)."""
+    return ListenerSettings.model_validate(
+        {
+            "kafka": {
+                "enabled": True,
+                "bootstrap_servers": [bootstrap_servers],
+                "topics": [topic],
+                "group_id": group_id,
+                **kafka,
+            }
+        }
+    )
+
+
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
     opened = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", sqlite_synchronous="NORMAL")

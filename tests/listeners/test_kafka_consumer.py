@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from listeners.settings import ListenerSettings
 from tests.infra.kafka import KafkaBroker
+from tests.listeners.conftest import kafka_settings
 from tests.listeners.consumer_process import kill_hard, start_consumer, stop_gently
 from triggers.ledger import Ledger
 
@@ -106,17 +106,8 @@ def test_sigkill_mid_stream_then_restart_records_every_valid_record_once(
 
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ledger = Ledger.open(ledger_url)
-    settings = ListenerSettings.model_validate(
-        {
-            "kafka": {
-                "enabled": True,
-                "bootstrap_servers": [kafka_broker.bootstrap_servers],
-                "topics": [topic],
-                "group_id": f"group-{topic}",
-                "dlq_topic": dlq,
-                "max_poll_records": 200,
-            }
-        }
+    settings = kafka_settings(
+        kafka_broker.bootstrap_servers, topic, f"group-{topic}", dlq_topic=dlq, max_poll_records=200
     )
     log = tmp_path / "consumer.log"
 

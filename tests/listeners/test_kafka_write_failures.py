@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 
 from listeners.intake import Intake
 from listeners.kafka.consumer import IngestConsumer
-from listeners.settings import ListenerSettings
 from tests.infra.kafka import KafkaBroker
+from tests.listeners.conftest import kafka_settings
 from triggers.event import Event
 from triggers.ledger import Ledger, RecordResult
 
@@ -56,16 +56,8 @@ def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroke
     producer.close()
 
     ledger = LedgerThatFailsFirst(Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"), FAILED_WRITES)
-    settings = ListenerSettings.model_validate(
-        {
-            "kafka": {
-                "enabled": True,
-                "bootstrap_servers": [kafka_broker.bootstrap_servers],
-                "topics": [topic],
-                "group_id": f"rewind-{uuid.uuid4().hex[:6]}",
-                "max_poll_records": 200,
-            }
-        }
+    settings = kafka_settings(
+        kafka_broker.bootstrap_servers, topic, f"rewind-{uuid.uuid4().hex[:6]}", max_poll_records=200
     )
     consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
     stop = threading.Event()
@@ -98,16 +90,7 @@ def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broke
     topic = f"rerun-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=2)
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
-    settings = ListenerSettings.model_validate(
-        {
-            "kafka": {
-                "enabled": True,
-                "bootstrap_servers": [kafka_broker.bootstrap_servers],
-                "topics": [topic],
-                "group_id": f"rerun-{uuid.uuid4().hex[:6]}",
-            }
-        }
-    )
+    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, f"rerun-{uuid.uuid4().hex[:6]}")
     consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
     try:

@@ -42,7 +42,7 @@ def test_forking_beside_a_spark_thread_and_a_held_log_lock_finishes() -> None:
             holding, release = threading.Event(), threading.Event()
             holder = threading.Thread(target=_hold, args=(handler, holding, release), daemon=True)
             holder.start()  # as if another thread were writing a log line right now
-            holding.wait(30)
+            assert holding.wait(30), "the holder did not take the handler's lock"
             try:
                 child = subprocess.run(["true"], preexec_fn=lambda: None, timeout=60, check=False)
             finally:
@@ -57,6 +57,9 @@ def test_forking_beside_a_spark_thread_and_a_held_log_lock_finishes() -> None:
 
 
 def _hold(handler: logging.Handler, holding: threading.Event, release: threading.Event) -> None:
-    with handler.lock or threading.RLock():
+    handler.acquire()
+    try:
         holding.set()
         release.wait(60)
+    finally:
+        handler.release()
