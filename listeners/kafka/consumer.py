@@ -23,10 +23,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,15 +47,28 @@ log = get_logger(__name__)
 LEDGER_RETRY_SECONDS = 2.0
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoked: Callable[[], None], on_assigned: Callable[[set[Any]], None]) -> None:
+class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what is written before partitions move, and notes the ones assigned.
+
+    kafka-python calls these on its IO thread while the poll loop waits inside
+    ``poll``. A blocking client call there (a synchronous commit) is refused,
+    so the commit is started and awaited, and the IO thread goes on
+    heartbeating meanwhile. Lost partitions (the group evicted this member)
+    come here too; their commit fails, and their next owner reads those
+    records again, which the ledger deduplicates.
+    """
+
+    def __init__(self, on_revoked: Callable[[], Any | None], on_assigned: Callable[[set[Any]], None]) -> None:
         self._on_revoked = on_revoked
         self._on_assigned = on_assigned
 
-    def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        self._on_revoked()
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        commit = self._on_revoked()
+        if commit is not None:
+            with suppress(KafkaError):  # a failed commit is logged by its callback
+                await commit
 
-    def on_partitions_assigned(self, assigned: set[Any]) -> None:
+    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         self._on_assigned(assigned)
 
 
@@ -114,11 +128,11 @@ class IngestConsumer:
                     continue
                 if outcome is not None:
                     self._in_flight = _InFlight(_Batch.of(records), writer.submit(self._write, outcome))
-                self._commit_written(wait=False)
+                self._start_commit()
                 self._report_lag(consumer)
         finally:
             self._settle()
-            self._commit_written()
+            self._commit_and_wait()
             writer.shutdown(wait=True)
             consumer.close(autocommit=False)
             if self._dlq is not None:
@@ -146,13 +160,13 @@ class IngestConsumer:
         self._consumer = consumer
         return consumer
 
-    def _on_revoked(self) -> None:
-        """Before giving partitions up: finish the write in flight and commit what is written.
+    def _on_revoked(self) -> Any | None:
+        """Before giving partitions up: finish the write in flight (one transaction at most) and start the commit.
 
         A write that fails here leaves its offsets uncommitted, so the partition's next owner reads it again.
         """
         self._settle()
-        self._commit_written()
+        return self._start_commit()
 
     def _assigned(self, partitions: set[Any]) -> None:
         self._assignment = set(partitions)
@@ -210,21 +224,28 @@ class IngestConsumer:
             self._dlq.send(self._settings.dlq_topic, value=dead["payload"], headers=headers)
         self._dlq.flush()
 
-    def _commit_written(self, *, wait: bool = True) -> None:
-        """Commit the offsets of written batches; in the poll loop without waiting for the broker's answer.
-
-        An asynchronous commit that fails only means a few records are read
-        again (and deduplicated); the next commit covers them. Before partitions
-        are given up and on the way out the commit waits, so the next owner starts where this one stopped.
-        """
+    def _owned_written(self) -> dict[Any, OffsetAndMetadata]:
+        """Take the written offsets still to commit, of the partitions this member still owns."""
         if not self._written or self._consumer is None:
-            return
+            return {}
         written, self._written = self._written, {}
-        owned = {tp: offset for tp, offset in written.items() if tp in self._consumer.assignment()}
-        if not owned:
-            return
-        if not wait:
-            self._consumer.commit_async(offsets=owned, callback=_log_failed_commit)
+        return {tp: offset for tp, offset in written.items() if tp in self._consumer.assignment()}
+
+    def _start_commit(self) -> Any | None:
+        """Commit the offsets of written batches without waiting; the broker's answer, to await, or None.
+
+        In the poll loop nothing waits for it: a commit that fails only means a
+        few records are read again (and deduplicated), and the next one covers them.
+        """
+        owned = self._owned_written()
+        if not owned or self._consumer is None:
+            return None
+        return self._consumer.commit_async(offsets=owned, callback=_log_failed_commit)
+
+    def _commit_and_wait(self) -> None:
+        """On the way out: commit and wait, so the partitions' next owner starts where this member stopped."""
+        owned = self._owned_written()
+        if not owned or self._consumer is None:
             return
         try:
             self._consumer.commit(offsets=owned)
