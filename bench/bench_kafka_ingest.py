@@ -1,10 +1,12 @@
 """Kafka ingest: 50,000 data notices through the consumer into the SQLite ledger, against a raw poll loop.
 
 The baseline is a bare kafka-python poll loop over the same topic (its own
-consumer group), measured in the same run. Both clocks start when the group
-assigns partitions, so the group join is not counted for either.
+consumer group, one process), measured in the same run. The consumer runs as
+it is deployed, ``python -m listeners.kafka``: once alone, then as a group of
+several processes sharing the topic's partitions and the ledger. Both clocks
+start once the group has assigned its partitions, so the join is not counted.
 
-    .venv/bin/python bench/bench_kafka_ingest.py [--records 50000] [--bootstrap-servers host:port]
+    .venv/bin/python bench/bench_kafka_ingest.py [--records 50000] [--processes 1 2] [--bootstrap-servers host:port]
 
 Without ``--bootstrap-servers`` a local Kafka broker is started the way the
 tests start it. Targets: >= 50 % of the baseline and >= 10,000 events/s.
@@ -16,23 +18,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results") / "bench_kafka_ingest.json"
 RATIO_TARGET = 0.5
 RATE_TARGET = 10_000
+TOPIC_PARTITIONS = 4
 
 
 def produce(bootstrap: str, topic: str, records: int) -> None:
+    """Data notices on a new topic of ``TOPIC_PARTITIONS`` partitions, so a group of that many can share it."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=TOPIC_PARTITIONS, replication_factor=1)])
+    admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=256 * 1024)
     for n in range(records):
         notice = {
@@ -79,46 +88,88 @@ def raw_poll_loop(bootstrap: str, topic: str, records: int) -> float:
     return records / elapsed
 
 
-def ledger_consumer(bootstrap: str, topic: str, records: int, ledger_url: str) -> float:
-    """Events/s of the service's consumer, counted when the last event is in the ledger."""
-    from listeners.intake import Intake
-    from listeners.kafka.consumer import IngestConsumer
-    from listeners.settings import ListenerSettings
+def ledger_consumers(bootstrap: str, topic: str, records: int, ledger_url: str, processes: int) -> float:
+    """Events/s of ``processes`` consumer processes in one group, counted when the last event is in the ledger.
+
+    Each process is the deployable consumer, ``python -m listeners.kafka``; more
+    of them in the group is how Kafka ingest scales past one CPython process.
+    The members import everything first and are then released together, so
+    they join within moments of each other; the first to join still reads
+    alone until the group has them all, so the rate counts only the records
+    stored after that.
+    """
     from triggers.ledger import Ledger
 
-    ledger = Ledger.open(ledger_url)
-    settings = ListenerSettings.model_validate(
-        {
-            "kafka": {
-                "enabled": True,
-                "bootstrap_servers": [bootstrap],
-                "topics": [topic],
-                "group_id": f"svc-{uuid.uuid4().hex[:6]}",
-            }
-        }
-    )
-    group_id = settings.kafka.group_id
-    consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
+    Ledger.open(ledger_url).close()  # migrated once, before the members start
+    group_id = f"svc-{uuid.uuid4().hex[:6]}"
+    settings = {"kafka": {"enabled": True, "bootstrap_servers": [bootstrap], "topics": [topic], "group_id": group_id}}
+    command = [sys.executable, "-c", MEMBER_AT_THE_SIGNAL, "--ledger-url", ledger_url]
+    command += ["--settings-json", json.dumps(settings)]
+    logs = [Path(ledger_url.removeprefix("sqlite:///")).with_suffix(f".member-{n}.log") for n in range(processes)]
+    members = [
+        subprocess.Popen(command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("wb"))
+        for log in logs
+    ]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
-    while not consumer.assigned():
-        time.sleep(0.001)
-    started = time.perf_counter()
-    # The consumer commits an offset only after the ledger holds the records before it, so the group's
-    # committed offsets say when every event is stored without the benchmark loading the ledger it measures.
-    while committed(admin, group_id) < records:
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    thread.join(60)
-    admin.close()
+    try:
+        release_together(members)
+        wait_until_stable(admin, group_id, processes, members, logs)
+        started = time.perf_counter()
+        stored_before = committed(admin, group_id)
+        # A consumer commits an offset only after the ledger holds the records before it, so the group's
+        # committed offsets say when every event is stored without the benchmark loading the ledger it measures.
+        while committed(admin, group_id) < records:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for member in members:
+            member.terminate()
+        for member in members:
+            member.wait(60)
+        admin.close()
+    ledger = Ledger.open(ledger_url)
     stored = sum(ledger.count_by_state().values())
     ledger.close()
     if stored != records:
         raise SystemExit(f"the ledger holds {stored} events, expected {records}")
-    return records / elapsed
+    if stored_before > records // 5:
+        raise SystemExit(f"{stored_before} of {records} records were stored before the group formed; use more records")
+    return (records - stored_before) / elapsed
+
+
+MEMBER_AT_THE_SIGNAL = (
+    "import sys; from listeners.kafka.__main__ import main; print('ready', flush=True); sys.stdin.readline(); main()"
+)
+"""``python -m listeners.kafka``, but it runs only once the benchmark says go, after its imports."""
+
+
+def release_together(members: list[subprocess.Popen[bytes]]) -> None:
+    for member in members:
+        assert member.stdout is not None
+        member.stdout.readline()
+    for member in members:
+        assert member.stdin is not None
+        member.stdin.write(b"go\n")
+        member.stdin.flush()
+
+
+def wait_until_stable(
+    admin: KafkaAdminClient, group_id: str, processes: int, members: list[subprocess.Popen[bytes]], logs: list[Path]
+) -> None:
+    """Until every member has joined and holds partitions; the clock starts after the group join."""
+    while True:
+        for member, log in zip(members, logs, strict=True):
+            if member.poll() is not None:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                raise SystemExit(f"a consumer process exited before the group was formed:\n{tail}")
+        try:
+            group = admin.describe_groups([group_id]).get(group_id) or {}
+        except KafkaError:  # the group's coordinator is still starting
+            group = {}
+        joined = group.get("members") or []
+        if group.get("group_state") == "Stable" and len(joined) == processes:
+            return
+        time.sleep(0.02)
 
 
 def committed(admin: KafkaAdminClient, group_id: str) -> int:
@@ -130,10 +181,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--bootstrap-servers", default="")
+    parser.add_argument(
+        "--processes", type=int, nargs="+", default=[1, 2], help="consumer group sizes to measure (default: 1 2)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_ROOT))
     broker = None
     bootstrap = args.bootstrap_servers
+    ingest: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as work:
         if not bootstrap:
             from tests.infra.kafka import KafkaBroker
@@ -141,34 +196,49 @@ def main() -> None:
             print("starting a local Kafka broker ...")
             broker_dir = Path(work) / "kafka"
             broker_dir.mkdir()
-            broker = KafkaBroker.start(broker_dir)
+            # Kafka's own default: a new group waits 3 s for more members, so the members released together
+            # form its first generation together, as they do against a production broker.
+            broker = KafkaBroker.start(broker_dir, initial_rebalance_delay_ms=3_000)
             bootstrap = broker.bootstrap_servers
         try:
             topic = f"bench-{uuid.uuid4().hex[:8]}"
             print(f"producing {args.records} records to {topic} ...")
             produce(bootstrap, topic, args.records)
             baseline = raw_poll_loop(bootstrap, topic, args.records)
-            print(f"  raw kafka-python poll loop: {baseline:,.0f} records/s")
-            ingest = ledger_consumer(bootstrap, topic, args.records, f"sqlite:///{work}/ledger.db")
-            print(f"  consumer into the ledger:   {ingest:,.0f} events/s")
+            print(f"  raw kafka-python poll loop (1 process):  {baseline:,.0f} records/s")
+            for processes in args.processes:
+                ledger_url = f"sqlite:///{work}/ledger-{processes}.db"
+                ingest[processes] = ledger_consumers(bootstrap, topic, args.records, ledger_url, processes)
+                print(
+                    f"  consumers into the ledger ({processes} process{'es' if processes > 1 else ''}): "
+                    f"{ingest[processes]:,.0f} events/s"
+                )
         finally:
             if broker is not None:
                 broker.stop()
-    ratio = ingest / baseline
+    runs = [
+        {
+            "processes": processes,
+            "consumer_events_per_s": round(rate, 1),
+            "ratio": round(rate / baseline, 3),
+            "targets": {"ratio_met": rate / baseline >= RATIO_TARGET, "rate_met": rate >= RATE_TARGET},
+        }
+        for processes, rate in ingest.items()
+    ]
     result = {
         "records": args.records,
         "ledger": "SQLite, WAL, synchronous=FULL; max_poll_records=1000 per transaction",
+        "topic_partitions": TOPIC_PARTITIONS,
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "baseline_records_per_s": round(baseline, 1),
-        "consumer_events_per_s": round(ingest, 1),
-        "ratio": round(ratio, 3),
-        "targets": {"ratio_met": ratio >= RATIO_TARGET, "rate_met": ingest >= RATE_TARGET},
+        "runs": runs,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"ratio consumer/baseline: {ratio:.2f} (target >= {RATIO_TARGET}); target rate {RATE_TARGET:,}/s")
-    print(f"results: {RESULTS}")
+    for run in runs:
+        print(f"ratio consumer/baseline with {run['processes']} process(es): {run['ratio']:.2f}")
+    print(f"targets: ratio >= {RATIO_TARGET}, rate >= {RATE_TARGET:,}/s; results: {RESULTS}")
 
 
 if __name__ == "__main__":

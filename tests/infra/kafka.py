@@ -45,7 +45,8 @@ class KafkaBroker:
     _classpath: str
 
     @classmethod
-    def start(cls, work_dir: Path) -> KafkaBroker:
+    def start(cls, work_dir: Path, *, initial_rebalance_delay_ms: int = 0) -> KafkaBroker:
+        """A broker in ``work_dir``; a new group forms at once unless ``initial_rebalance_delay_ms`` says to wait."""
         libs = ensure_jars()
         classpath = f"{libs}/*"
         port, controller = free_port(), free_port()
@@ -67,7 +68,7 @@ class KafkaBroker:
                     "offsets.topic.num.partitions=4",
                     "transaction.state.log.replication.factor=1",
                     "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
+                    f"group.initial.rebalance.delay.ms={initial_rebalance_delay_ms}",
                     "auto.create.topics.enable=true",
                 ]
             )
