@@ -3,8 +3,8 @@
 Before giving partitions up, a member finishes the batch it is writing and
 commits every offset it has written. The member that takes them over then
 starts exactly there, so no record is stored twice and no redelivery is
-counted. Records keep arriving during the join, so the revocation always finds
-written offsets that the poll loop has not committed yet.
+counted. Records keep arriving from before the join until well after it, so
+the revocation finds written offsets that the poll loop has not committed yet.
 """
 
 from __future__ import annotations
@@ -24,19 +24,30 @@ from tests.listeners.conftest import kafka_settings
 from tests.listeners.consumer_process import start_consumer, stop_gently
 from triggers.ledger import Ledger
 
-RECORDS = 6_000
 RECORDS_PER_SECOND = 1_000
+PRODUCING_AFTER_THE_JOIN_S = 3.0
 
 
-def _produce_steadily(bootstrap_servers: str, topic: str, done: threading.Event) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
-    for n in range(RECORDS):
-        producer.send(topic, json.dumps({"id": f"steady-{n}", "dataset": "lake/events"}).encode())
-        if n % 50 == 49:
+class _SteadyProducer(threading.Thread):
+    """Sends data notices at a steady rate until told to stop; ``sent`` is how many went out."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self._bootstrap_servers = bootstrap_servers
+        self._topic = topic
+        self.stop = threading.Event()
+        self.sent = 0
+
+    def run(self) -> None:
+        producer = KafkaProducer(bootstrap_servers=self._bootstrap_servers, acks="all", linger_ms=5)
+        while not self.stop.is_set():
+            for _ in range(50):
+                notice = {"id": f"steady-{self.sent}", "dataset": "lake/events"}
+                producer.send(self._topic, json.dumps(notice).encode())
+                self.sent += 1
             time.sleep(50 / RECORDS_PER_SECOND)
-    producer.flush()
-    producer.close()
-    done.set()
+        producer.flush()
+        producer.close()
 
 
 def _group_members(admin: KafkaAdminClient, group_id: str) -> int:
@@ -73,10 +84,7 @@ def test_a_member_joining_mid_stream_takes_partitions_over_without_replaying_any
     while _group_members(admin, group_id) != 1:
         assert first.poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
         time.sleep(0.1)
-    produced = threading.Event()
-    producer = threading.Thread(
-        target=_produce_steadily, args=(kafka_broker.bootstrap_servers, topic, produced), daemon=True
-    )
+    producer = _SteadyProducer(kafka_broker.bootstrap_servers, topic)
     producer.start()
     while _stored(ledger)[0] < 500:
         assert first.poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
@@ -88,19 +96,21 @@ def test_a_member_joining_mid_stream_takes_partitions_over_without_replaying_any
             assert member.poll() is None, f"a member exited during the join:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "the second member never joined"
         time.sleep(0.1)
-    assert not produced.is_set(), "the records ran out before the second member joined"
+    time.sleep(PRODUCING_AFTER_THE_JOIN_S)  # both members now share the stream
+    producer.stop.set()
+    producer.join(30)
+    records = producer.sent
 
     deadline = time.monotonic() + 180
-    while _stored(ledger)[0] < RECORDS:
+    while _stored(ledger)[0] < records:
         for member, log in zip((first, second), logs, strict=True):
             assert member.poll() is None, f"a member exited after the rebalance:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"only {_stored(ledger)[0]} of {RECORDS} records were stored"
+        assert time.monotonic() < deadline, f"only {_stored(ledger)[0]} of {records} records were stored"
         time.sleep(0.1)
-    producer.join(30)
     admin.close()
     assert stop_gently(second) == 0, logs[1].read_text()[-3000:]
     assert stop_gently(first) == 0, logs[0].read_text()[-3000:]
 
-    assert _stored(ledger) == (RECORDS, 0), "every record stored once, and none of them read a second time"
+    assert _stored(ledger) == (records, 0), "every record stored once, and none of them read a second time"
     assert "kafka partitions assigned" in logs[1].read_text(), "the second member was given partitions"
     ledger.close()
