@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results") / "bench_kafka_ingest.json"
@@ -39,9 +37,9 @@ TOPIC_PARTITIONS = 4
 
 def produce(bootstrap: str, topic: str, records: int) -> None:
     """Data notices on a new topic of ``TOPIC_PARTITIONS`` partitions, so a group of that many can share it."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=TOPIC_PARTITIONS, replication_factor=1)])
-    admin.close()
+    from tests.infra.kafka import create_topic
+
+    create_topic(bootstrap, topic, TOPIC_PARTITIONS)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=256 * 1024)
     for n in range(records):
         notice = {
@@ -98,6 +96,7 @@ def ledger_consumers(bootstrap: str, topic: str, records: int, ledger_url: str, 
     alone until the group has them all, so the rate counts only the records
     stored after that.
     """
+    from tests.infra.kafka import committed_offsets
     from triggers.ledger import Ledger
 
     Ledger.open(ledger_url).close()  # migrated once, before the members start
@@ -115,10 +114,9 @@ def ledger_consumers(bootstrap: str, topic: str, records: int, ledger_url: str, 
         release_together(members)
         wait_until_stable(admin, group_id, processes, members, logs)
         started = time.perf_counter()
-        stored_before = committed(admin, group_id)
-        # A consumer commits an offset only after the ledger holds the records before it, so the group's
-        # committed offsets say when every event is stored without the benchmark loading the ledger it measures.
-        while committed(admin, group_id) < records:
+        stored_before = committed_offsets(admin, group_id)
+        # Committed offsets say when every event is stored without the benchmark loading the ledger it measures.
+        while committed_offsets(admin, group_id) < records:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
@@ -157,24 +155,16 @@ def wait_until_stable(
     admin: KafkaAdminClient, group_id: str, processes: int, members: list[subprocess.Popen[bytes]], logs: list[Path]
 ) -> None:
     """Until every member has joined and holds partitions; the clock starts after the group join."""
+    from tests.infra.kafka import stable_members
+
     while True:
         for member, log in zip(members, logs, strict=True):
             if member.poll() is not None:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
                 raise SystemExit(f"a consumer process exited before the group was formed:\n{tail}")
-        try:
-            group = admin.describe_groups([group_id]).get(group_id) or {}
-        except KafkaError:  # the group's coordinator is still starting
-            group = {}
-        joined = group.get("members") or []
-        if group.get("group_state") == "Stable" and len(joined) == processes:
+        if stable_members(admin, group_id) == processes:
             return
         time.sleep(0.02)
-
-
-def committed(admin: KafkaAdminClient, group_id: str) -> int:
-    """Records the group has committed past, over all partitions (offsets start at 0)."""
-    return sum(offset.offset for offset in admin.list_group_offsets(group_id)[group_id].values())
 
 
 def main() -> None:

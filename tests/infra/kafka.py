@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlops_gitops.devstack.process import free_port, start, stop, wait_until
 
@@ -140,14 +141,39 @@ class KafkaBroker:
         self.wait_ready()
 
     def create_topic(self, name: str, partitions: int = 4) -> None:
-        from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
-
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        try:
-            admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        finally:
-            admin.close()
+        create_topic(self.bootstrap_servers, name, partitions)
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+def create_topic(bootstrap_servers: str, name: str, partitions: int = 4) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def committed_offsets(admin: Any, group_id: str) -> int:
+    """Records the group has committed past, over all partitions (offsets start at 0).
+
+    The consumer commits an offset only after the ledger holds the records
+    before it, so this says how many are stored without reading the ledger.
+    """
+    offsets: dict[Any, Any] = admin.list_group_offsets(group_id)[group_id]
+    return sum(offset.offset for offset in offsets.values())
+
+
+def stable_members(admin: Any, group_id: str) -> int:
+    """Members of the group once it is stable; 0 while it is forming (or its coordinator is still starting)."""
+    from kafka.errors import KafkaError
+
+    try:
+        group = admin.describe_groups([group_id]).get(group_id) or {}
+    except KafkaError:
+        return 0
+    return len(group.get("members") or []) if group.get("group_state") == "Stable" else 0

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError
 
-from tests.infra.kafka import KafkaBroker
+from tests.infra.kafka import KafkaBroker, stable_members
 from tests.listeners.conftest import kafka_settings
 from tests.listeners.consumer_process import start_consumer, stop_gently
 from triggers.ledger import Ledger
@@ -50,15 +49,6 @@ class _SteadyProducer(threading.Thread):
         producer.close()
 
 
-def _group_members(admin: KafkaAdminClient, group_id: str) -> int:
-    """Members of the group once it is stable; 0 while it is forming (or its coordinator is still starting)."""
-    try:
-        group = admin.describe_groups([group_id]).get(group_id) or {}
-    except KafkaError:
-        return 0
-    return len(group.get("members") or []) if group.get("group_state") == "Stable" else 0
-
-
 def _stored(ledger: Ledger) -> tuple[int, int]:
     """Events stored, and redeliveries counted against them."""
     with ledger.engine.connect() as conn:
@@ -81,7 +71,7 @@ def test_a_member_joining_mid_stream_takes_partitions_over_without_replaying_any
 
     first = start_consumer(settings, ledger_url, logs[0])
     deadline = time.monotonic() + 120
-    while _group_members(admin, group_id) != 1:
+    while stable_members(admin, group_id) != 1:
         assert first.poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
         time.sleep(0.1)
     producer = _SteadyProducer(kafka_broker.bootstrap_servers, topic)
@@ -91,7 +81,7 @@ def test_a_member_joining_mid_stream_takes_partitions_over_without_replaying_any
         time.sleep(0.05)
 
     second = start_consumer(settings, ledger_url, logs[1])
-    while _group_members(admin, group_id) != 2:
+    while stable_members(admin, group_id) != 2:
         for member, log in zip((first, second), logs, strict=True):
             assert member.poll() is None, f"a member exited during the join:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "the second member never joined"

@@ -15,14 +15,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from sqlalchemy.exc import OperationalError
 
 from listeners.intake import Intake
 from listeners.kafka.consumer import IngestConsumer
-from tests.infra.kafka import KafkaBroker
+from tests.infra.kafka import KafkaBroker, committed_offsets
 from tests.listeners.conftest import kafka_settings
 from triggers.event import Event
 from triggers.ledger import Ledger, RecordResult
@@ -69,7 +68,7 @@ def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroke
         while not consumer.assigned():
             assert time.monotonic() < deadline, "the consumer was given no partition"
             time.sleep(0.05)
-        while _committed(admin, settings.kafka.group_id) < RECORDS:
+        while committed_offsets(admin, settings.kafka.group_id) < RECORDS:
             assert time.monotonic() < deadline, "the consumer did not commit every record"
             time.sleep(0.1)
     finally:
@@ -108,7 +107,7 @@ def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broke
                 assert thread.is_alive(), f"run {run + 1} of the consumer ended by itself"
                 assert time.monotonic() < deadline, f"run {run + 1} was given no partition"
                 time.sleep(0.05)
-            while _committed(admin, settings.kafka.group_id) < first + 200:
+            while committed_offsets(admin, settings.kafka.group_id) < first + 200:
                 assert thread.is_alive(), f"run {run + 1} of the consumer ended by itself"
                 assert time.monotonic() < deadline, f"run {run + 1} did not commit its records"
                 time.sleep(0.1)
@@ -118,8 +117,3 @@ def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broke
         admin.close()
     assert ledger.count_by_state() == {"received": 400}
     ledger.close()
-
-
-def _committed(admin: KafkaAdminClient, group_id: str) -> int:
-    offsets: dict[Any, Any] = admin.list_group_offsets(group_id)[group_id]
-    return sum(offset.offset for offset in offsets.values())
