@@ -1,7 +1,7 @@
 """The service's own manifests build with real kustomize, validate, and grant no more than the service uses.
 
 Kubernetes objects are checked with ``kubernetes-validate`` (strict), Argo CD
-objects against the CRDs in ``<repo>/../shared/schemas``. The configuration and
+objects against the CRDs of the pinned Argo CD module. The configuration and
 rules the ConfigMap carries are loaded by the service's own loaders, so a
 deployment that would refuse to start fails here instead.
 """
