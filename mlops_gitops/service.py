@@ -29,6 +29,8 @@ from listeners.kafka.consumer import IngestConsumer
 from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
 from listeners.webhook_secrets import check_webhook_secrets
+from mlops_gitops.api.auth import BearerTokens
+from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
 from mlops_gitops.mlflow_requests import bound_mlflow_requests
 from mlops_gitops.settings import Settings
@@ -74,11 +76,15 @@ class Service:
             if settings.listeners.registry_watcher.enabled
             else None
         )
+        tokens = BearerTokens(read=settings.server.read_tokens, admin=settings.server.admin_tokens)
         app = create_app(
             settings.listeners,
             ledger,
             kafka_ready=consumer.assigned if consumer else None,
-            extra_routers=[events_router(ledger, settings.server.admin_token)],
+            extra_routers=[
+                events_router(ledger, tokens, max_response_bytes=settings.server.max_response_bytes),
+                docs_router(tokens),
+            ],
         )
         app.title = "mlops-gitops"
         return cls(settings, ledger, app, Workers(), dispatcher, consumer, watcher)

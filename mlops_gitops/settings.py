@@ -10,7 +10,7 @@ Nothing reads the environment at import time: :func:`load_settings` does, once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -25,11 +25,28 @@ from workflows.settings import WorkflowSettings
 ENV_PREFIX = "MLOPS_GITOPS_"
 
 
+ApiToken = Annotated[SecretStr, Field(min_length=1)]
+"""A bearer token of the status API."""
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token for replay and other admin endpoints; they are refused without one."
+    read_tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="Bearer tokens for the status API (GET /events, /events/{id}, /docs, /openapi.json); several "
+        "at once so one can be rotated. Without any (and without admin tokens) the status API is refused.",
+    )
+    admin_tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="Bearer tokens for replay and dead letters; an admin token also reads. Without any, the admin "
+        "endpoints are refused.",
+    )
+    max_response_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest status API answer: a list stops at this size and says where to go on; a bigger "
+        "single answer is a 413.",
     )
 
 

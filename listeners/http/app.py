@@ -2,7 +2,8 @@
 
 ``create_app`` takes the settings and an open ledger (nothing is read from the
 environment here) and mounts any extra routers the caller brings, such as the
-status API. Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
+status API (which also serves the API description: the app has no open
+``/docs``). Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
 that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
 Once the server starts, the start-up heap is frozen (:mod:`core.gc_pauses`).
 """
@@ -53,7 +54,15 @@ def create_app(
         yield
         committer.stop()
 
-    app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.", lifespan=lifespan)
+    app = FastAPI(
+        title="mlops-gitops listeners",
+        summary="Verified webhooks become ledger events.",
+        lifespan=lifespan,
+        # the API description is served by the caller's routers, behind a token, if at all
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.include_router(
         webhook_router(
             intake,

@@ -62,7 +62,17 @@ def objects(overlay: str) -> list[dict[str, Any]]:
 def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
     overlay: str, objects: list[dict[str, Any]]
 ) -> None:
-    expected = ["ConfigMap", "Deployment", "Ingress", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount"]
+    expected = [
+        "ConfigMap",
+        "Deployment",
+        "Ingress",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+    ]
     if overlay == "prod":
         expected = sorted([*expected, "PodDisruptionBudget"])
 
@@ -129,7 +139,7 @@ def test_rbac_grants_exactly_the_workflow_verbs_the_service_uses(objects: list[d
 
 def test_secrets_are_referenced_never_stored(objects: list[dict[str, Any]]) -> None:
     env = {variable["name"]: variable for variable in container_of(objects)["env"]}
-    secret_like = [name for name in env if name.endswith(("TOKEN", "SECRETS", "LEDGER__URL"))]
+    secret_like = [name for name in env if name.endswith(("TOKEN", "TOKENS", "SECRETS", "LEDGER__URL"))]
 
     for secret in of_kind(objects, "Secret"):
         assert "data" not in secret
@@ -152,6 +162,21 @@ def test_ingress_exposes_only_the_webhook_path(objects: list[dict[str, Any]]) ->
 
     assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks/", "Prefix")]
     assert paths[0]["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
+
+
+def test_only_the_ingress_controller_and_the_namespace_reach_the_service(objects: list[dict[str, Any]]) -> None:
+    policy = the(objects, "NetworkPolicy")
+    pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected.items() <= pod_labels.items(), "the policy covers the service's pods"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http"}]
+    peers = rule["from"]
+    assert {"podSelector": {}} in peers, "clients in the namespace (status API, metrics)"
+    [controller] = [p for p in peers if "namespaceSelector" in p]
+    assert controller["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert len(peers) == 2, "nobody else"
 
 
 def test_prod_shares_a_postgresql_ledger_between_replicas() -> None:
