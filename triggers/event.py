@@ -147,6 +147,11 @@ class Event(BaseModel):
     time: datetime = Field(default_factory=_now)
     data: EventData
     idempotency_key: str = Field(min_length=1, max_length=512)
+    delivery_id: str = Field(
+        default="",
+        max_length=256,
+        description="The sender's id of the delivery that brought it, for display; in the key only where signed.",
+    )
 
     def template_context(self) -> dict[str, Any]:
         """Flat view of the event that parameter templates and rule expressions read."""

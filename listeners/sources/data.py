@@ -6,6 +6,16 @@ Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``,
 through the broker's own SASL/TLS. The payload's own id (CloudEvents
 ``source``+``id``, the S3 ``sequencer``, a JSON ``id``) is the idempotency key
 where there is one, so the same notice arriving twice is recorded once.
+
+What in the key is signed: a Standard Webhooks signature covers
+``webhook-id``, the timestamp and the body, so keys from the body or from
+``webhook-id`` are signed; ``webhook-id`` is used only when that signature
+was given (with MinIO's bearer token the header is anyone's to choose). A
+binary-mode CloudEvent carries its id in ``ce-*`` headers, which no HTTP
+signature covers: over a signed delivery its key is the signed ``webhook-id``
+(the same on the sender's retries), over Kafka the ``ce-*`` pair. Without an
+id of its own, a notice is keyed by the hash of its body over HTTP and by its
+topic, partition and offset over Kafka.
 """
 
 from __future__ import annotations
@@ -101,14 +111,16 @@ def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
 def parse(delivery: Delivery) -> ParseResult:
     headers = delivery.headers
     if "ce-specversion" in headers:
-        return _from_cloudevent(_binary_cloudevent(delivery), delivery)
+        cloudevent = _binary_cloudevent(delivery)
+        return _from_cloudevent(cloudevent, _signed_id_key(headers) or _cloudevent_key(cloudevent))
     document = load_object(delivery.body)
     if "specversion" in document:
-        return _from_cloudevent(validate(_CloudEvent, document), delivery)
+        cloudevent = validate(_CloudEvent, document)
+        return _from_cloudevent(cloudevent, _cloudevent_key(cloudevent))
     if "Records" in document:
         return _from_s3(validate(_S3Notification, document), delivery.fallback_key)
     notice = validate(_Notice, document)
-    key = f"json:{notice.id}" if notice.id else _header_key(headers) or delivery.fallback_key
+    key = f"json:{notice.id}" if notice.id else _signed_id_key(headers) or delivery.fallback_key
     return [_arrival(notice, key, notice_format="json", source="data")]
 
 
@@ -120,8 +132,11 @@ def _binary_cloudevent(delivery: Delivery) -> _CloudEvent:
     return validate(_CloudEvent, attributes, "ce- headers")
 
 
-def _from_cloudevent(cloudevent: _CloudEvent, delivery: Delivery) -> ParseResult:
-    key = f"cloudevents:{cloudevent.source}:{cloudevent.id}"
+def _cloudevent_key(cloudevent: _CloudEvent) -> str:
+    return f"cloudevents:{cloudevent.source}:{cloudevent.id}"
+
+
+def _from_cloudevent(cloudevent: _CloudEvent, key: str) -> ParseResult:
     if isinstance(cloudevent.data, dict) and "Records" in cloudevent.data:
         return _from_s3(validate(_S3Notification, cloudevent.data, "data"), key)
     notice = validate(_Notice, cloudevent.data if isinstance(cloudevent.data, dict) else {}, "data")
@@ -201,9 +216,10 @@ def _arrival(notice: _Notice, key: str, *, notice_format: NoticeFormat, source: 
     )
 
 
-def _header_key(headers: Headers) -> str | None:
+def _signed_id_key(headers: Headers) -> str | None:
+    """``webhook-id`` as a key, when a Standard Webhooks signature covered it (``verify`` checks it when present)."""
     message_id = headers.get("webhook-id")
-    return f"webhook:{message_id}" if message_id else None
+    return f"webhook:{message_id}" if message_id and headers.get("webhook-signature") else None
 
 
 def _standard_webhooks_key(secret: bytes) -> bytes:

@@ -4,7 +4,9 @@ Databricks, unlike MLflow OSS, reports stage transitions itself, with both
 stages. A webhook subscribed to several transition events receives the same
 transition more than once (``..._TRANSITIONED_STAGE`` and
 ``..._TRANSITIONED_TO_PRODUCTION``), so the idempotency key names the
-transition, not the event kind: one transition, one event.
+transition, not the event kind: one transition, one event. Every part of
+the key (model, version, target stage, ``event_timestamp``) comes from the
+signed body.
 """
 
 from __future__ import annotations

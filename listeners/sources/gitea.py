@@ -46,13 +46,13 @@ def parse(delivery: Delivery) -> ParseResult:
     if kind != "push":
         return Ignored(f"gitea event {kind!r} starts nothing")
     push = load_json(_Push, delivery.body)
-    delivery_id = delivery.headers.get("x-gitea-delivery") or delivery.headers.get("x-forgejo-delivery")
+    delivery_id = delivery.headers.get("x-gitea-delivery") or delivery.headers.get("x-forgejo-delivery", "")
     total = len(push.commits) if push.total_commits is None else push.total_commits
     return [
         push_event(
             PushFacts(
                 host="gitea",
-                delivery_key=f"gitea:{delivery_id}" if delivery_id else delivery.fallback_key,
+                delivery_id=delivery_id,
                 repo=push.repository.full_name,
                 clone_url=push.repository.clone_url,
                 ref=push.ref,

@@ -50,12 +50,11 @@ def parse(delivery: Delivery) -> ParseResult:
     if kind != "push":
         return Ignored(f"github event {kind!r} starts nothing")
     push = load_json(_Push, delivery.body)
-    delivery_id = delivery.headers.get("x-github-delivery")
     return [
         push_event(
             PushFacts(
                 host="github",
-                delivery_key=f"github:{delivery_id}" if delivery_id else delivery.fallback_key,
+                delivery_id=delivery.headers.get("x-github-delivery", ""),
                 repo=push.repository.full_name,
                 clone_url=push.repository.clone_url,
                 ref=push.ref,

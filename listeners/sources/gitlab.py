@@ -42,12 +42,12 @@ def parse(delivery: Delivery) -> ParseResult:
     if kind not in PUSH_HOOKS:
         return Ignored(f"gitlab event {kind!r} starts nothing")
     push = load_json(_Push, delivery.body)
-    delivery_id = delivery.headers.get("idempotency-key") or delivery.headers.get("x-gitlab-event-uuid")
+    delivery_id = delivery.headers.get("idempotency-key") or delivery.headers.get("x-gitlab-event-uuid", "")
     return [
         push_event(
             PushFacts(
                 host="gitlab",
-                delivery_key=f"gitlab:{delivery_id}" if delivery_id else delivery.fallback_key,
+                delivery_id=delivery_id,
                 repo=push.project.path_with_namespace,
                 clone_url=push.project.git_http_url,
                 ref=push.ref,

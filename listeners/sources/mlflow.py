@@ -5,6 +5,10 @@ a captured delivery cannot be replayed later. Alias events name only the new
 version; the previous one, and the key shared with the registry watcher, are
 filled in from the alias table when the event is recorded
 (:mod:`listeners.model_positions`).
+
+What in the key is signed: a new version is keyed by model and version from
+the signed body; alias and tag events by ``X-MLflow-Delivery-Id``, which the
+signature covers together with the timestamp and the body.
 """
 
 from __future__ import annotations

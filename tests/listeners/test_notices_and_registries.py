@@ -110,7 +110,19 @@ def test_binary_cloudevent_over_http(client: TestClient, ledger: Ledger) -> None
     answer = client.post("/webhooks/data", content=body, headers=headers)
     assert answer.status_code == 202, answer.text
     [event] = stored(ledger, answer.json())
-    assert event.idempotency_key == "cloudevents:urn:lake:b-1"
+    assert event.idempotency_key == f"webhook:{headers['webhook-id']}", "the ce-* headers are not signed"
+
+    replayed = client.post("/webhooks/data", content=body, headers={**headers, "ce-id": "b-2"})
+    assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
+
+
+def test_webhook_id_is_a_key_only_when_signed(client: TestClient, ledger: Ledger) -> None:
+    body = json.dumps({"dataset": "sales/daily", "partition": "date=2026-11-27"}).encode()
+    bearer = {"Content-Type": "application/json", "Authorization": f"Bearer {MINIO_TOKEN}"}
+    first = client.post("/webhooks/data", content=body, headers={**bearer, "webhook-id": "msg-1"})
+    assert first.status_code == 202, first.text
+    again = client.post("/webhooks/data", content=body, headers={**bearer, "webhook-id": "msg-2"})
+    assert again.status_code == 200 and again.json()["duplicate"] is True
 
 
 def test_data_notice_without_dataset_is_422(client: TestClient) -> None:
