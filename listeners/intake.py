@@ -47,6 +47,12 @@ class Intake:
             self._check_scope(source, credential, result)
         return result
 
+    def check_headers(self, source: Source, headers: Headers) -> None:
+        """Refuse (401) what ``verify`` refuses without the body: no secret, a missing or malformed signature."""
+        if self._unsigned_allowed(source):
+            return
+        source.check_headers(headers)
+
     def refused(self, source: str, error: DeliveryError) -> None:
         """Count and log a refusal; the detail names headers and fields, never their secret values."""
         label = source if source in SOURCES else metrics.UNKNOWN_SOURCE
@@ -76,12 +82,17 @@ class Intake:
         return answers
 
     def _verify(self, source: Source, headers: Headers, body: bytes) -> Credential:
-        keyring = self._keyrings[source.name]
-        if keyring.empty:
-            if self._insecure_dev:
-                return INSECURE
-            raise UnauthorizedError(f"source {source.name!r} has no secret configured, so it accepts nothing")
-        return source.verify(headers, body, keyring)
+        if self._unsigned_allowed(source):
+            return INSECURE
+        return source.verify(headers, body, self._keyrings[source.name])
+
+    def _unsigned_allowed(self, source: Source) -> bool:
+        """Whether ``source`` takes unsigned deliveries (no secret, ``insecure_dev``); 401 if it has no secret."""
+        if not self._keyrings[source.name].empty:
+            return False
+        if self._insecure_dev:
+            return True
+        raise UnauthorizedError(f"source {source.name!r} has no secret configured, so it accepts nothing")
 
     @staticmethod
     def _parse(source: Source, delivery: Delivery) -> ParseResult:

@@ -22,13 +22,25 @@ WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "da
 WEBHOOK_SOURCES: tuple[WebhookSource, ...] = get_args(WebhookSource)
 
 
+SMALL_BODY_LIMITS: dict[WebhookSource, int] = {"mlflow": 64 * 1024, "databricks": 64 * 1024, "data": 1024 * 1024}
+
+
 class WebhookSettings(BaseModel):
     sources: list[WebhookSource] | None = Field(
         default=None,
         description="The webhook endpoints to open (POST /webhooks/<source>); each needs a secret unless "
         "insecure_dev. Unset: the sources that have a secret, or all of them when none has one.",
     )
-    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Largest body of any source.")
+    body_limits: dict[WebhookSource, Annotated[int, Field(ge=1024)]] = Field(
+        default_factory=lambda: dict(SMALL_BODY_LIMITS),
+        description="Smaller limits for sources whose deliveries are small (registry changes, data notices).",
+    )
+    max_concurrent_large_bodies: int = Field(
+        default=4,
+        ge=1,
+        description="Bodies over 64 KiB (or of unknown size) read at once; further ones wait their turn, then 503.",
+    )
     timestamp_tolerance_seconds: int = Field(default=300, ge=1)
     github: SourceSecrets = Field(default_factory=SourceSecrets)
     gitlab: SourceSecrets = Field(default_factory=SourceSecrets)
@@ -36,6 +48,10 @@ class WebhookSettings(BaseModel):
     mlflow: SourceSecrets = Field(default_factory=SourceSecrets)
     databricks: SourceSecrets = Field(default_factory=SourceSecrets)
     data: SourceSecrets = Field(default_factory=SourceSecrets)
+
+    def body_limit(self, source: WebhookSource) -> int:
+        """The largest body ``source`` takes: its own limit, never above ``max_body_bytes``."""
+        return min(self.body_limits.get(source, self.max_body_bytes), self.max_body_bytes)
 
     def secrets_for(self, source: str) -> SourceSecrets:
         secrets = getattr(self, source, None)

@@ -21,11 +21,12 @@ from core.errors import TemporaryError
 from core.gc_pauses import freeze_startup_heap
 from core.logging import get_logger
 from listeners.http.group_commit import GroupCommitter
+from listeners.http.large_bodies import BusyError, LargeBodySlots
 from listeners.http.operations import operations_router
 from listeners.http.webhooks import webhook_router
 from listeners.intake import Intake
 from listeners.rejections import DeliveryError
-from listeners.settings import ListenerSettings
+from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.ledger import Ledger
 
 log = get_logger(__name__)
@@ -67,8 +68,9 @@ def create_app(
         webhook_router(
             intake,
             committer,
-            max_body_bytes=settings.webhooks.max_body_bytes,
+            body_limits={name: settings.webhooks.body_limit(name) for name in WEBHOOK_SOURCES},
             open_sources=frozenset(settings.webhooks.open_sources()),
+            large_bodies=LargeBodySlots(settings.webhooks.max_concurrent_large_bodies),
         )
     )
     app.include_router(operations_router(ledger, kafka_ready))
@@ -79,6 +81,12 @@ def create_app(
     async def refuse(request: Request, error: DeliveryError) -> JSONResponse:
         intake.refused(str(request.path_params.get("source", "")), error)
         return JSONResponse({"error": error.reason, "detail": error.detail}, status_code=error.status)
+
+    @app.exception_handler(BusyError)
+    async def busy(_request: Request, error: BusyError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "busy", "detail": str(error)}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+        )
 
     @app.exception_handler(SQLAlchemyError)
     @app.exception_handler(TemporaryError)

@@ -33,7 +33,7 @@ from listeners.rejections import InvalidError, UnauthorizedError
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.payload import SenderModel, load_object, validate
-from listeners.sources.signing import shared_token, timestamped_v1
+from listeners.sources.signing import shared_token, timestamped_v1, v1_entries
 from triggers.event import Event, EventType
 
 NoticeFormat = Literal["s3", "cloudevents", "json"]
@@ -89,6 +89,16 @@ class _S3Record(SenderModel):
 
 class _S3Notification(SenderModel):
     Records: list[_S3Record]
+
+
+def check_headers(headers: Headers) -> None:
+    signatures = headers.get("webhook-signature")
+    if signatures:
+        v1_entries(signatures, "webhook-signature")
+        header(headers, "webhook-id")
+        header(headers, "webhook-timestamp")
+    elif not headers.get("authorization", "").startswith(_BEARER) or not headers["authorization"][len(_BEARER) :]:
+        raise UnauthorizedError("header 'webhook-signature' (or a bearer token) is missing")
 
 
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
@@ -237,4 +247,5 @@ SOURCE = Source(
     verify=verify,
     parse=parse,
     content_types=frozenset({"application/json", "application/cloudevents+json"}),
+    check_headers=check_headers,
 )

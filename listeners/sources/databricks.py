@@ -16,7 +16,7 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.model_event import model_event
 from listeners.sources.payload import SenderModel, load_json
-from listeners.sources.signing import hex_body_hmac, required_signature
+from listeners.sources.signing import hex_body_hmac, hex_signature
 from triggers.event import EventType, ModelChange
 
 TRANSITIONS = frozenset(
@@ -39,8 +39,12 @@ class _Notice(SenderModel):
     to_stage: str | None = None
 
 
+def signature(headers: Headers) -> str:
+    return hex_signature(headers, "x-databricks-signature")
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return hex_body_hmac(required_signature(headers, "x-databricks-signature"), body, keyring)
+    return hex_body_hmac(signature(headers), body, keyring)
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -62,4 +66,4 @@ def parse(delivery: Delivery) -> ParseResult:
     return Ignored(f"databricks event {notice.event!r} starts nothing")
 
 
-SOURCE = Source(name="databricks", verify=verify, parse=parse)
+SOURCE = Source(name="databricks", verify=verify, parse=parse, check_headers=signature)

@@ -8,12 +8,11 @@ is that long it may be cut, so the event says the paths may be incomplete.
 from __future__ import annotations
 
 from core.identifiers import GitSha, RepoName
-from listeners.rejections import UnauthorizedError
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
 from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.payload import SenderModel, load_json
-from listeners.sources.signing import hex_body_hmac, required_signature
+from listeners.sources.signing import hex_body_hmac, hex_signature
 
 GITHUB_COMMIT_LIMIT = 2048
 _PREFIX = "sha256="
@@ -38,11 +37,12 @@ class _Push(SenderModel):
     pusher: _Pusher = _Pusher()
 
 
+def signature(headers: Headers) -> str:
+    return hex_signature(headers, "x-hub-signature-256", prefix=_PREFIX)
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    signature = required_signature(headers, "x-hub-signature-256")
-    if not signature.startswith(_PREFIX):
-        raise UnauthorizedError("header 'x-hub-signature-256' must start with 'sha256='")
-    return hex_body_hmac(signature[len(_PREFIX) :], body, keyring)
+    return hex_body_hmac(signature(headers), body, keyring)
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -70,4 +70,4 @@ def parse(delivery: Delivery) -> ParseResult:
     ]
 
 
-SOURCE = Source(name="github", verify=verify, parse=parse, scope=repo_of)
+SOURCE = Source(name="github", verify=verify, parse=parse, scope=repo_of, check_headers=signature)

@@ -33,8 +33,12 @@ class _Push(SenderModel):
     project: _Project
 
 
+def token(headers: Headers) -> str:
+    return required_signature(headers, "x-gitlab-token")
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return shared_token(required_signature(headers, "x-gitlab-token"), keyring)
+    return shared_token(token(headers), keyring)
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -62,4 +66,4 @@ def parse(delivery: Delivery) -> ParseResult:
     ]
 
 
-SOURCE = Source(name="gitlab", verify=verify, parse=parse, scope=repo_of)
+SOURCE = Source(name="gitlab", verify=verify, parse=parse, scope=repo_of, check_headers=token)

@@ -20,7 +20,7 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.model_event import model_event
 from listeners.sources.payload import SenderModel, load_json, validate
-from listeners.sources.signing import required_signature, timestamped_v1
+from listeners.sources.signing import required_signature, timestamped_v1, v1_entries
 from triggers.event import EventType, ModelChange
 
 
@@ -49,6 +49,12 @@ class _TagSet(SenderModel):
     version: str
     key: str
     value: str
+
+
+def check_headers(headers: Headers) -> None:
+    v1_entries(required_signature(headers, "x-mlflow-signature"), "x-mlflow-signature")
+    header(headers, "x-mlflow-delivery-id")
+    header(headers, "x-mlflow-timestamp")
 
 
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
@@ -92,4 +98,4 @@ def parse(delivery: Delivery) -> ParseResult:
     return Ignored(f"mlflow event {kind!r} starts nothing")
 
 
-SOURCE = Source(name="mlflow", verify=verify, parse=parse)
+SOURCE = Source(name="mlflow", verify=verify, parse=parse, check_headers=check_headers)

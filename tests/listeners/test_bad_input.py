@@ -194,7 +194,9 @@ def test_chunked_body_over_the_limit_is_413_before_it_is_all_read(ledger: Ledger
         with socket.create_connection(("127.0.0.1", port)) as conn:
             conn.sendall(
                 b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256="
+                + b"0" * 64
+                + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
             )
             chunks_sent = 0
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
