@@ -35,7 +35,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 RESULTS = Path(__file__).with_name("results") / "bench_webhook_ingest.json"
-SECRET = "bench-secret"
+SECRET = "bench-webhook-secret"
 P99_TARGET_MS = 25.0
 TARGET_RATE = 300
 THROUGHPUT_RATIO_TARGET = 0.40

@@ -7,8 +7,10 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 
-WebhookSecret = Annotated[SecretStr, Field(min_length=1)]
-"""A signing secret or token; an empty one is refused, since anyone can sign with an empty HMAC key."""
+from core.secrets import StrongSecret
+
+WebhookSecret = StrongSecret
+"""A signing secret or token: at least 16 bytes, not blank (anyone can sign with an empty or guessable key)."""
 
 
 class SourceSecrets(BaseModel):

@@ -64,6 +64,8 @@ class Service:
     @classmethod
     def build(cls, settings: Settings) -> Service:
         configure_logging(settings.logging.level, settings.logging.json_format, secrets=settings.secret_values())
+        for place in settings.short_secrets():
+            log.warning("secret shorter than 32 bytes; use a longer random one", setting=place)
         rules = check_rules(settings)
         check_webhook_secrets(settings.listeners)
         bound_mlflow_requests(settings.mlflow)

@@ -10,23 +10,24 @@ Nothing reads the environment at import time: :func:`load_settings` does, once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import PermanentError
+from core.secrets import StrongSecret, is_short
 from gitops.settings import GitOpsSettings
-from listeners.settings import ListenerSettings
+from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
 from workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "MLOPS_GITOPS_"
 
 
-ApiToken = Annotated[SecretStr, Field(min_length=1)]
-"""A bearer token of the status API."""
+ApiToken = StrongSecret
+"""A bearer token of the status API: at least 16 bytes, not blank."""
 
 
 class ServerSettings(BaseModel):
@@ -90,6 +91,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The config file arrives as init kwargs; the environment must win over it.
         return env_settings, init_settings
+
+    def short_secrets(self) -> list[str]:
+        """Where a webhook secret or status API token is accepted but shorter than 32 bytes (never the value)."""
+        places = [f"server.read_tokens[{n}]" for n, t in enumerate(self.server.read_tokens) if is_short(t)]
+        places += [f"server.admin_tokens[{n}]" for n, t in enumerate(self.server.admin_tokens) if is_short(t)]
+        for source in WEBHOOK_SOURCES:
+            secrets = self.listeners.webhooks.secrets_for(source)
+            where = f"listeners.webhooks.{source}"
+            places += [f"{where}.secrets[{n}]" for n, s in enumerate(secrets.secrets) if is_short(s)]
+            places += [
+                f"{where}.per_repo.{repo}[{n}]"
+                for repo, values in secrets.per_repo.items()
+                for n, s in enumerate(values)
+                if is_short(s)
+            ]
+        return places
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""

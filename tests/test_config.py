@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from core.logging import SecretRedactor
 from mlops_gitops.cli import app
 from mlops_gitops.cli.config_cmd import EXAMPLE
 from mlops_gitops.settings import Settings, load_settings
@@ -92,3 +95,50 @@ def test_an_unreachable_ledger_is_one_line_and_a_nonzero_exit(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stderr.startswith("error: ledger database unreachable")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("listeners:\n  webhooks:\n    github:\n      secrets", ["a"]),
+        ("listeners:\n  webhooks:\n    gitea:\n      secrets", [" " * 40]),
+        ("listeners:\n  webhooks:\n    github:\n      per_repo:\n        acme/churn", ["fifteen-bytes.."]),
+        ("server:\n  admin_tokens", ["x"]),
+        ("server:\n  read_tokens", ["\t\n" * 10]),
+    ],
+)
+def test_config_check_refuses_short_or_blank_secrets_and_tokens(tmp_path: Path, setting: str, value: list[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"{setting}: {json.dumps(value)}\n")
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "at least 16 bytes" in result.output or "whitespace" in result.output
+    assert repr(value[0]) not in result.output and "input_value" not in result.output, "never quotes the secret"
+
+
+def test_config_check_warns_about_secrets_under_32_bytes_without_showing_them(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    short, good = "twenty-byte-secret-1", "a-good-long-random-secret-0123456789"
+    rules = REPO_ROOT / "examples" / "rules.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "rules": {"path": str(rules)},
+                "server": {"admin_tokens": [good, short]},
+                "listeners": {"webhooks": {"github": {"secrets": [short]}, "mlflow": {"secrets": [good]}}},
+            }
+        )
+    )
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert [w.split(":")[1].strip() for w in warnings] == [
+        "server.admin_tokens[1]",
+        "listeners.webhooks.github.secrets[0]",
+    ]
+    assert short not in result.output
+
+
+def test_secrets_of_any_length_are_masked_in_logs() -> None:
+    redactor = SecretRedactor(["abc", "xy"])
+    assert redactor.scrub({"message": "password abc and xy here"}) == {"message": "password *** and *** here"}
