@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from core.secrets import StrongSecret
+from core.secrets import MIN_SECRET_BYTES, StrongSecret
+from listeners.standard_webhooks import PREFIX as STANDARD_WEBHOOKS_PREFIX
+from listeners.standard_webhooks import signing_key
 
 WebhookSecret = StrongSecret
 """A signing secret or token: at least 16 bytes, not blank (anyone can sign with an empty or guessable key)."""
@@ -18,6 +20,17 @@ class SourceSecrets(BaseModel):
 
     secrets: list[WebhookSecret] = Field(default_factory=list)
     per_repo: dict[str, list[WebhookSecret]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _standard_webhooks_keys_are_usable(self) -> SourceSecrets:
+        """A ``whsec_`` secret stands for the key it encodes: that key, not the text, must be long enough."""
+        for secret in [*self.secrets, *(s for values in self.per_repo.values() for s in values)]:
+            key = signing_key(secret.get_secret_value())
+            if secret.get_secret_value().startswith(STANDARD_WEBHOOKS_PREFIX) and len(key) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"a {STANDARD_WEBHOOKS_PREFIX} secret must encode a key of at least {MIN_SECRET_BYTES} bytes"
+                )
+        return self
 
 
 WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "data"]

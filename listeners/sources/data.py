@@ -20,12 +20,13 @@ topic, partition and offset over Kafka.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from cloudevents.core.bindings import http as cloudevents_http
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.identifiers import DatasetKey
@@ -34,12 +35,15 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.payload import SenderModel, load_object, validate
 from listeners.sources.signing import shared_token, timestamped_v1, v1_entries
+from listeners.standard_webhooks import signing_key
 from triggers.event import Event, EventType
 
 NoticeFormat = Literal["s3", "cloudevents", "json"]
+_REQUIRED_CE_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
+_S3_TEST_EVENT = "s3:TestEvent"
+"""What S3 sends once when a notification is configured: no ``Records``, nothing to record."""
 _DATASET = TypeAdapter(DatasetKey, config=ConfigDict(regex_engine="python-re"))
 _BEARER = "Bearer "
-_STANDARD_WEBHOOKS_KEY_PREFIX = b"whsec_"
 
 
 class _Notice(SenderModel):
@@ -129,17 +133,35 @@ def parse(delivery: Delivery) -> ParseResult:
         return _from_cloudevent(cloudevent, _cloudevent_key(cloudevent))
     if "Records" in document:
         return _from_s3(validate(_S3Notification, document), delivery.fallback_key)
+    if document.get("Event") == _S3_TEST_EVENT:
+        return Ignored("s3:TestEvent: the bucket notification is configured; nothing arrived")
     notice = validate(_Notice, document)
     key = f"json:{notice.id}" if notice.id else _signed_id_key(headers) or delivery.fallback_key
     return [_arrival(notice, key, notice_format="json", source="data")]
 
 
 def _binary_cloudevent(delivery: Delivery) -> _CloudEvent:
-    attributes: dict[str, object] = {
-        name[3:]: value for name, value in delivery.headers.items() if name.startswith("ce-")
-    }
-    attributes["data"] = load_object(delivery.body)
-    return validate(_CloudEvent, attributes, "ce- headers")
+    """A binary-mode CloudEvent: attributes from the ``ce-*`` headers, the body as its data.
+
+    The ``cloudevents`` SDK reads the headers (percent-decoding and the ``time``
+    format as the HTTP binding specifies, the spec's attribute rules); the body
+    goes through this service's own bounded JSON parser instead of the SDK's
+    ``json.loads``, which has no depth limit. A missing required header is
+    refused first, because the SDK would make up an ``id`` (and so a new
+    idempotency key) for an event without one. Structured-mode documents are
+    validated by ``_CloudEvent`` directly: they are already parsed, and the SDK's
+    constructor would fill a missing ``id`` the same way.
+    """
+    ce_headers = {name: value for name, value in delivery.headers.items() if name.startswith("ce-")}
+    for required in _REQUIRED_CE_HEADERS:
+        header(ce_headers, required)
+    try:
+        attributes = cloudevents_http.from_binary(
+            cloudevents_http.HTTPMessage(headers=ce_headers, body=b""), JSONFormat()
+        ).get_attributes()
+    except (BaseCloudEventException, ValueError, OverflowError) as e:
+        raise InvalidError(f"the ce- headers are not a valid CloudEvent: {e}") from None
+    return validate(_CloudEvent, {**attributes, "data": load_object(delivery.body)}, "ce- headers")
 
 
 def _cloudevent_key(cloudevent: _CloudEvent) -> str:
@@ -233,13 +255,8 @@ def _signed_id_key(headers: Headers) -> str | None:
 
 
 def _standard_webhooks_key(secret: bytes) -> bytes:
-    """Standard Webhooks secrets are written ``whsec_<base64 key>``; anything else is used as given."""
-    if not secret.startswith(_STANDARD_WEBHOOKS_KEY_PREFIX):
-        return secret
-    try:
-        return base64.b64decode(secret[len(_STANDARD_WEBHOOKS_KEY_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        return secret
+    """The key of a configured secret; the settings refused at start any ``whsec_`` secret that does not decode."""
+    return signing_key(secret.decode())
 
 
 SOURCE = Source(

@@ -129,7 +129,7 @@ def test_unknown_source_is_404(client: TestClient) -> None:
     assert "github" in answer.json()["detail"]
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", ""])
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", ""])
 def test_wrong_content_type_is_415(client: TestClient, content_type: str) -> None:
     body = push_body()
     headers = {**github_headers(body, GITHUB_SECRET), "Content-Type": content_type}
