@@ -20,7 +20,7 @@ from listeners.settings import ListenerSettings
 from listeners.sources import SOURCES, Delivery, Headers, Ignored, ParseResult, Source, get_source
 from listeners.sources.keyring import INSECURE, Credential, Keyring
 from listeners.sources.payload import rejection
-from triggers.event import Event
+from triggers.event import Event, PushData
 from triggers.ledger import Ledger, RecordResult
 
 log = get_logger(__name__)
@@ -31,6 +31,7 @@ class Intake:
         self.ledger = ledger
         self.channel = channel
         self._insecure_dev = settings.insecure_dev
+        self._clone_urls: Mapping[str, str] = {host: url for host, url in settings.webhooks.clone_urls.items()}
         self._keyrings: Mapping[str, Keyring] = {
             name: Keyring.from_settings(
                 settings.webhooks.secrets_for(name), tolerance_seconds=settings.webhooks.timestamp_tolerance_seconds
@@ -43,9 +44,10 @@ class Intake:
         source = get_source(delivery.source)
         credential = INSECURE if trusted_transport else self._verify(source, delivery.headers, delivery.body)
         result = self._parse(source, delivery)
-        if not isinstance(result, Ignored):
-            self._check_scope(source, credential, result)
-        return result
+        if isinstance(result, Ignored):
+            return result
+        self._check_scope(source, credential, result)
+        return [self._with_configured_clone_url(event) for event in result]
 
     def check_headers(self, source: Source, headers: Headers) -> None:
         """Refuse (401) what ``verify`` refuses without the body: no secret, a missing or malformed signature."""
@@ -100,6 +102,15 @@ class Intake:
             return source.parse(delivery)
         except ValidationError as e:  # an Event field out of bounds, e.g. an over-long subject
             raise rejection(e) from e
+
+    def _with_configured_clone_url(self, event: Event) -> Event:
+        """A push's clone URL comes from ``webhooks.clone_urls``, never from the payload (which anyone signing
+        for the source could point at another repository)."""
+        if not isinstance(event.data, PushData):
+            return event
+        template = self._clone_urls.get(event.data.host)
+        clone_url = template.format(repo=event.data.repo) if template else ""
+        return event.model_copy(update={"data": event.data.model_copy(update={"clone_url": clone_url})})
 
     def _check_scope(self, source: Source, credential: Credential, events: Sequence[Event]) -> None:
         keyring = self._keyrings[source.name]

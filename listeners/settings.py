@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
 from core.secrets import MIN_SECRET_BYTES, StrongSecret
 from listeners.standard_webhooks import PREFIX as STANDARD_WEBHOOKS_PREFIX
@@ -37,6 +37,23 @@ WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "da
 WEBHOOK_SOURCES: tuple[WebhookSource, ...] = get_args(WebhookSource)
 
 
+GitHostName = Literal["github", "gitlab", "gitea"]
+
+
+def _only_repo_placeholder(template: str) -> str:
+    try:
+        template.format(repo="owner/name")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError("a clone URL template may use only the placeholder {repo}") from None
+    return template
+
+
+CloneUrlTemplate = Annotated[str, Field(min_length=1), AfterValidator(_only_repo_placeholder)]
+PUBLIC_CLONE_URLS: dict[GitHostName, str] = {
+    "github": "https://github.com/{repo}.git",
+    "gitlab": "https://gitlab.com/{repo}.git",
+}
+
 SMALL_BODY_LIMITS: dict[WebhookSource, int] = {"mlflow": 64 * 1024, "databricks": 64 * 1024, "data": 1024 * 1024}
 
 
@@ -57,6 +74,11 @@ class WebhookSettings(BaseModel):
         description="Bodies over 64 KiB (or of unknown size) read at once; further ones wait their turn, then 503.",
     )
     timestamp_tolerance_seconds: int = Field(default=300, ge=1)
+    clone_urls: dict[GitHostName, CloneUrlTemplate] = Field(
+        default_factory=lambda: dict(PUBLIC_CLONE_URLS),
+        description="How a pushed repository is cloned, per git host; {repo} is the pushed 'owner/name'. The "
+        "clone URL a payload names is never used. A host without one gives its pushes an empty clone_url.",
+    )
     github: SourceSecrets = Field(default_factory=SourceSecrets)
     gitlab: SourceSecrets = Field(default_factory=SourceSecrets)
     gitea: SourceSecrets = Field(default_factory=SourceSecrets)

@@ -138,6 +138,7 @@ class Workspace:
             "mlflow": {"tracking_uri": self.mlflow.tracking_uri},
             "listeners": {
                 "webhooks": {
+                    "clone_urls": {"github": str(self.ml_remote)},  # the demo's one repository, a local bare remote
                     "github": {"secrets": [GITHUB_SECRET]},
                     "mlflow": {"secrets": [MLFLOW_SECRET]},
                     "data": {"secrets": [DATA_TOKEN]},

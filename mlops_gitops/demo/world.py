@@ -56,7 +56,6 @@ class World:
         git(clone, "push", "-q", "origin", "main")
         after = git(clone, "rev-parse", "HEAD")
         payload = github_payload(describe_push(self._ws.ml_remote, REPO, "refs/heads/main", before, after))
-        payload["repository"]["clone_url"] = str(self._ws.ml_remote)
         body = json.dumps(payload).encode()
         answer = self._http.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET))
         answer.raise_for_status()
