@@ -95,15 +95,21 @@ class DataArrival(_Payload):
     notice_format: Literal["s3", "cloudevents", "json"] = "json"
 
 
+VERSION_PATTERN = r"^[0-9]{1,20}$"
+"""A registered model version: MLflow and Databricks number them."""
+STAGE_PATTERN = r"^(?i:none|staging|production|archived)$"
+"""The registry stages; these names end up in commit messages, so nothing else is taken."""
+
+
 class ModelChange(_Payload):
     """A model registry change: a new version, a stage move or an alias move."""
 
     kind: Literal["model"] = "model"
     registry: Literal["mlflow", "databricks"] = "mlflow"
     model_name: str
-    version: str | None = None
-    from_stage: str | None = None
-    to_stage: str | None = None
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    from_stage: str | None = Field(default=None, pattern=STAGE_PATTERN)
+    to_stage: str | None = Field(default=None, pattern=STAGE_PATTERN)
     alias: str | None = None
     previous_version: str | None = None
     source: str | None = None

@@ -4,7 +4,9 @@ Databricks, unlike MLflow OSS, reports stage transitions itself, with both
 stages. A webhook subscribed to several transition events receives the same
 transition more than once (``..._TRANSITIONED_STAGE`` and
 ``..._TRANSITIONED_TO_PRODUCTION``), so the idempotency key names the
-transition, not the event kind: one transition, one event. Every part of
+transition, not the event kind: one transition, one event. The signed
+``event_timestamp`` must be within the timestamp tolerance, as MLflow's and
+Standard Webhooks' signed timestamps are. Every part of
 the key (model, version, target stage, ``event_timestamp``) comes from the
 signed body.
 """
@@ -43,8 +45,15 @@ def signature(headers: Headers) -> str:
     return hex_signature(headers, "x-databricks-signature")
 
 
+class _Sent(SenderModel):
+    event_timestamp: int
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return hex_body_hmac(signature(headers), body, keyring)
+    """The signature, then the signed ``event_timestamp`` (milliseconds): a captured delivery goes stale."""
+    credential = hex_body_hmac(signature(headers), body, keyring)
+    keyring.check_fresh(str(load_json(_Sent, body).event_timestamp // 1000))
+    return credential
 
 
 def parse(delivery: Delivery) -> ParseResult:
