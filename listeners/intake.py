@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from core.logging import get_logger
 from listeners import metrics
 from listeners.model_positions import any_need_settling, positions_batch
-from listeners.rejections import DeliveryError, UnauthorizedError
+from listeners.rejections import DeliveryError, TooLargeError, UnauthorizedError
 from listeners.settings import ListenerSettings
 from listeners.sources import SOURCES, Delivery, Headers, Ignored, ParseResult, Source, get_source
 from listeners.sources.keyring import INSECURE, Credential, Keyring
@@ -31,6 +31,7 @@ class Intake:
         self.ledger = ledger
         self.channel = channel
         self._insecure_dev = settings.insecure_dev
+        self._max_events = settings.max_events_per_delivery
         self._clone_urls: Mapping[str, str] = {host: url for host, url in settings.webhooks.clone_urls.items()}
         self._keyrings: Mapping[str, Keyring] = {
             name: Keyring.from_settings(
@@ -46,6 +47,11 @@ class Intake:
         result = self._parse(source, delivery)
         if isinstance(result, Ignored):
             return result
+        if len(result) > self._max_events:
+            raise TooLargeError(
+                f"the delivery holds {len(result)} events (records); at most {self._max_events} per delivery "
+                "(listeners.max_events_per_delivery)"
+            )
         self._check_scope(source, credential, result)
         return [self._with_configured_clone_url(event) for event in result]
 

@@ -142,6 +142,12 @@ class ListenerSettings(BaseModel):
         default=False,
         description="Start although open webhook sources have no secret, accepting their unsigned deliveries.",
     )
+    max_events_per_delivery: int = Field(
+        default=100,
+        ge=1,
+        description="Most events one delivery (an S3 notification's records, over HTTP or Kafka) may become; "
+        "more is refused with 413 (a dead letter over Kafka), so one delivery cannot flood the dispatcher.",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     registry_watcher: RegistryWatcherSettings = Field(default_factory=RegistryWatcherSettings)

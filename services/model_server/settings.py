@@ -46,6 +46,9 @@ class ModelServerSettings(BaseSettings):
         ),
     )
     max_entities_per_request: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest /predict body; larger ones get 413 before being read."
+    )
 
     @model_validator(mode="after")
     def _model_uri_is_allowed(self) -> ModelServerSettings:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from listeners.http.app import create_app
 from listeners.intake import Intake
 from listeners.kafka.records import delivery_of
+from listeners.rejections import TooLargeError
 from listeners.settings import ListenerSettings
 from listeners.sources import Ignored
 from mlops_gitops.devstack.senders import github_headers
@@ -128,3 +129,27 @@ def test_binary_cloudevent_headers_are_read_as_the_http_binding_says(client: Tes
     without_id = {name: value for name, value in headers.items() if name != "ce-id"}
     refused = client.post("/webhooks/data", content=body, headers=without_id)
     assert refused.status_code == 400 and "ce-id" in refused.json()["detail"]
+
+
+def s3_notification(records: int) -> bytes:
+    record = {
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {"bucket": {"name": "landing"}, "object": {"key": "churn/events/date=2026-11-26/part.parquet"}},
+    }
+    listed = [
+        {**record, "s3": {**record["s3"], "object": {"key": f"churn/events/p{n}.parquet"}}} for n in range(records)
+    ]
+    return json.dumps({"Records": listed}).encode()
+
+
+def test_one_delivery_cannot_become_more_events_than_the_limit(client: TestClient, ledger: Ledger) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer minio-bearer-token"}
+    refused = client.post("/webhooks/data", content=s3_notification(101), headers=headers)
+    assert refused.status_code == 413
+    assert "at most 100 per delivery" in refused.json()["detail"]
+    assert ledger.count_by_state() == {}
+    assert client.post("/webhooks/data", content=s3_notification(100), headers=headers).status_code == 202
+
+    record = ConsumerRecord("data-arrivals", 0, 0, 8, 0, 0, None, s3_notification(101), [], None, -1, -1, -1)
+    with pytest.raises(TooLargeError, match="at most 100"):
+        Intake(listener_settings(), ledger, channel="kafka").admit(delivery_of(record), trusted_transport=True)
