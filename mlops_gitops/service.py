@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from core.errors import PermanentError
 from core.logging import configure_logging, get_logger
 from gitops.policy import PromotionPolicy
 from gitops.registry import MlflowModelRegistry
@@ -46,6 +47,23 @@ from workflows.factory import make_backend
 log = get_logger(__name__)
 
 
+class UnpinnedHostKeysError(PermanentError):
+    """An SSH GitOps remote without pinned host keys, outside --insecure-dev."""
+
+
+def check_ssh_host_keys(settings: Settings) -> None:
+    """Refuse an SSH remote whose host key would be trusted on first sight, unless ``--insecure-dev``."""
+    if not settings.gitops.unpinned_ssh():
+        return
+    if settings.listeners.insecure_dev:
+        log.warning("INSECURE: the GitOps SSH remote's host key is not pinned; new host keys are accepted")
+        return
+    raise UnpinnedHostKeysError(
+        "gitops.ssh_known_hosts_path: set it to the remote's known_hosts file (ssh-keyscan, verified) for an SSH "
+        "remote; only --insecure-dev accepts new host keys"
+    )
+
+
 def check_rules(settings: Settings) -> tuple[Rule, ...]:
     """Load and validate the rules file; ``RulesError`` lists each problem by trigger and field."""
     return load_rules(settings.rules.path, ACTION_SPECS)
@@ -68,6 +86,7 @@ class Service:
             log.warning("secret shorter than 32 bytes; use a longer random one", setting=place)
         rules = check_rules(settings)
         check_webhook_secrets(settings.listeners)
+        check_ssh_host_keys(settings)
         bound_mlflow_requests(settings.mlflow)
         ledger = Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
         dispatcher = cls._dispatcher(settings, ledger, rules) if settings.dispatcher.enabled else None

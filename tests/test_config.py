@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
 
 from core.logging import SecretRedactor
 from mlops_gitops.cli import app
 from mlops_gitops.cli.config_cmd import EXAMPLE
+from mlops_gitops.service import UnpinnedHostKeysError, check_ssh_host_keys
 from mlops_gitops.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,3 +143,25 @@ def test_config_check_warns_about_secrets_under_32_bytes_without_showing_them(tm
 def test_secrets_of_any_length_are_masked_in_logs() -> None:
     redactor = SecretRedactor(["abc", "xy"])
     assert redactor.scrub({"message": "password abc and xy here"}) == {"message": "password *** and *** here"}
+
+
+@pytest.mark.parametrize("repo_url", ["git@github.com:acme/gitops.git", "ssh://git@git.example.com/acme/gitops.git"])
+def test_an_ssh_remote_without_pinned_host_keys_refuses_to_start_unless_insecure_dev(repo_url: str) -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": repo_url}})
+    with pytest.raises(UnpinnedHostKeysError, match=r"gitops\.ssh_known_hosts_path"):
+        check_ssh_host_keys(settings)
+    settings.listeners.insecure_dev = True
+    check_ssh_host_keys(settings)
+    pinned = Settings.model_validate({"gitops": {"repo_url": repo_url, "ssh_known_hosts_path": "/etc/ssh/known"}})
+    check_ssh_host_keys(pinned)
+    check_ssh_host_keys(Settings.model_validate({"gitops": {"repo_url": "https://git.example.com/acme/gitops.git"}}))
+
+
+def test_the_pull_request_api_url_must_be_https() -> None:
+    for url in ("http://api.github.example.com", "ftp://x", "api.github.com"):
+        with pytest.raises(ValidationError, match="must be https"):
+            Settings.model_validate({"gitops": {"pull_request": {"api_url": url}}})
+    for url in ("https://gitlab.example.com/api/v4", "http://127.0.0.1:8081"):
+        assert (
+            Settings.model_validate({"gitops": {"pull_request": {"api_url": url}}}).gitops.pull_request.api_url == url
+        )
