@@ -236,3 +236,14 @@ def test_argo_cd_application_syncs_its_overlay_and_validates(overlay_name: str) 
     assert source["path"] == f"deploy/overlays/{overlay_name}"
     assert (DEPLOY.parent / source["path"] / "kustomization.yaml").is_file()
     assert application["spec"]["destination"]["namespace"] == OVERLAYS[overlay_name]
+
+
+def test_prod_syncs_within_a_project_limited_to_its_repo_and_namespace() -> None:
+    application = yaml.safe_load((DEPLOY / "argocd" / "mlops-gitops-prod.yaml").read_text())
+    project = yaml.safe_load((DEPLOY / "argocd" / "mlops-gitops-project.yaml").read_text())
+
+    assert errors(crd_validator(project["apiVersion"], project["kind"]), project) == []
+    assert application["spec"]["project"] == project["metadata"]["name"] != "default"
+    assert project["spec"]["sourceRepos"] == [application["spec"]["source"]["repoURL"]]
+    assert project["spec"]["destinations"] == [application["spec"]["destination"]]
+    assert project["spec"]["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}], "only its namespace"
