@@ -35,7 +35,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 RESULTS = Path(__file__).with_name("results") / "bench_webhook_ingest.json"
-SECRET = "bench-secret"
+SECRET = "bench-webhook-secret"
 P99_TARGET_MS = 25.0
 TARGET_RATE = 300
 THROUGHPUT_RATIO_TARGET = 0.40
@@ -136,9 +136,15 @@ class Server:
         self.proc.wait(30)
 
 
-def fresh_delivery(headers: dict[str, str]) -> dict[str, str]:
-    """Every request is a new delivery (the delivery id is not part of the signature)."""
-    return {**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
+_BEFORE = b'"before": "'
+
+
+def fresh_push(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """Every request is a new push: a fresh ``before`` commit (the key is the signed push), signed again."""
+    at = body.index(_BEFORE) + len(_BEFORE)
+    fresh = body[:at] + uuid.uuid4().hex.encode() + b"0" * 8 + body[at + 40 :]
+    digest = hmac.new(SECRET.encode(), fresh, hashlib.sha256).hexdigest()
+    return fresh, {**headers, "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": f"sha256={digest}"}
 
 
 class Connection:
@@ -185,7 +191,7 @@ async def open_loop(port: int, requests: Signed, rate: int, seconds: float, conn
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             body, headers = requests[index % len(requests)]
             try:
-                if await connection.post(body, fresh_delivery(headers)) not in (200, 202):
+                if await connection.post(*fresh_push(body, headers)) not in (200, 202):
                     errors += 1
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
@@ -205,7 +211,7 @@ async def closed_loop(port: int, requests: Signed, concurrency: int, seconds: fl
         connection, index = Connection(port), offset
         while time.perf_counter() < deadline:
             body, headers = requests[index % len(requests)]
-            if await connection.post(body, fresh_delivery(headers)) in (200, 202):
+            if await connection.post(*fresh_push(body, headers)) in (200, 202):
                 done += 1
             index += concurrency
 

@@ -36,12 +36,16 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 # Full or abbreviated hex commit id.
 GIT_SHA_PATTERN = r"^[0-9a-f]{7,64}$"
 
-# Model URIs MLflow understands and the model server may load.
-MODEL_URI_PATTERN = (
-    r"^(?:models:/[A-Za-z0-9][A-Za-z0-9_.\-]*(?:/[0-9]+|@[A-Za-z0-9_\-]+)"
-    r"|runs:/[0-9a-f]{32}/[A-Za-z0-9_.\-/]+"
-    r"|(?:s3|gs|wasbs|dbfs|mlflow-artifacts)://[A-Za-z0-9_.\-/=]+"
-    r"|file:///[A-Za-z0-9_.\-/=]+)$"
+# What the GitOps writer commits and the model server loads: a registered version or alias. ``pyfunc.load_model``
+# can run code from what it loads, so nothing outside the registry is a model URI by default; an artifact URI
+# is allowed only on a host the operator lists (``artifact_uri_host``).
+MODEL_URI_PATTERN = r"^models:/[A-Za-z0-9][A-Za-z0-9_.\-]*(?:/[0-9]+|@[A-Za-z0-9_\-]+)$"
+
+# An artifact store URI with a host (or bucket) and a path without "." or ".." segments.
+_ARTIFACT_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-=]+"
+ARTIFACT_URI_PATTERN = (
+    r"^(?:s3|gs|wasbs|mlflow-artifacts)://(?P<host>[A-Za-z0-9.\-]+(?::[0-9]{1,5})?)"
+    rf"/{_ARTIFACT_SEGMENT}(?:/{_ARTIFACT_SEGMENT})*$"
 )
 
 # Repository as "owner/name" (GitHub/Gitea) or a GitLab group path; no "." or ".." segment.
@@ -50,6 +54,14 @@ REPO_PATTERN = rf"^{_REPO_SEGMENT}(?:/{_REPO_SEGMENT})+$"
 
 # Kubernetes-style names (environments, overlays, namespaces).
 DNS_LABEL_PATTERN = r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$"
+
+
+def artifact_uri_host(uri: str) -> str | None:
+    """The host (or bucket) of an artifact store URI of the allowed shape, or ``None``."""
+    if "\n" in uri or "\r" in uri:
+        return None
+    matched = re.match(ARTIFACT_URI_PATTERN, uri)
+    return matched.group("host") if matched else None
 
 
 def _single_line(value: str) -> str:

@@ -27,10 +27,10 @@ class SecretRedactor:
     """structlog processor masking credential-like keys and known secret values."""
 
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
-        self._values = sorted({v for v in secret_values if len(v) >= 4}, key=len, reverse=True)
+        self._values = sorted({v for v in secret_values if v}, key=len, reverse=True)
 
     def add(self, secret_values: Iterable[str]) -> None:
-        self._values = sorted(set(self._values) | {v for v in secret_values if len(v) >= 4}, key=len, reverse=True)
+        self._values = sorted(set(self._values) | {v for v in secret_values if v}, key=len, reverse=True)
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):

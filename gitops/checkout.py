@@ -208,19 +208,26 @@ class GitCheckout:
     def history(self, path: str) -> list[LoggedCommit]:
         """Commits of the fetched branch that touched ``path``, oldest first."""
         with self._git_errors(f"log {path}"):
-            return parse_log(self.repo.git.log("--reverse", f"--format={LOG_FORMAT}", self._remote_ref, "--", path))
+            output = self.repo.git.log(
+                "-z", "--reverse", f"--format={LOG_FORMAT}", self._remote_ref, "--", path, strip_newline_in_stdout=False
+            )
+            return parse_log(output)
 
 
-# One record per commit (sha, author email, raw message), separated by ASCII
-# record/unit separators, which never occur in a commit message git accepts.
-LOG_FORMAT = "%H%x1f%ae%x1f%B%x1e"
+# Each commit is its sha, author e-mail and raw message, each field ended by a NUL (``-z`` ends the record with
+# one more). NUL is the one byte git refuses in a commit message, so no message can forge a field or a commit;
+# other separators (ASCII record/unit separators) are allowed in messages and were forgeable.
+LOG_FORMAT = "%H%x00%ae%x00%B"
 
 
 def parse_log(output: str) -> list[LoggedCommit]:
-    """The commits of ``git log --format=LOG_FORMAT`` output."""
-    commits = []
-    for entry in output.split("\x1e"):
-        if entry.strip():
-            sha, email, message = entry.strip("\n").split("\x1f", 2)
-            commits.append(LoggedCommit(sha, email, message))
-    return commits
+    """The commits of ``git log -z --format=LOG_FORMAT`` output."""
+    fields = output.split("\0")
+    if fields and fields[-1] == "":
+        fields.pop()
+    if len(fields) % 3:
+        raise PermanentError(f"git log output has {len(fields)} fields, not three per commit")
+    return [
+        LoggedCommit(sha.lstrip("\n"), email, message)
+        for sha, email, message in zip(fields[0::3], fields[1::3], fields[2::3], strict=True)
+    ]

@@ -7,6 +7,12 @@ undid (``Rollback-Of``). Replaying those commits oldest first as a stack
 (a promotion pushes, a rollback pops back to its target) gives the
 deployment history even after several rollbacks in a row, without a second
 store that could drift from what Argo CD actually deployed.
+
+Only the bot's own commits count: anyone who can push to the repo can write
+trailers, so a commit by another author never enters the stack (the author
+e-mail is compared, as the loop prevention does). What a rollback deploys is
+the version the stack names, loaded by its registry URI; a ``Model-Source``
+trailer is lineage for people, never something deployed.
 """
 
 from __future__ import annotations
@@ -22,16 +28,17 @@ from gitops.checkout import LoggedCommit
 @dataclass(frozen=True)
 class Deployment:
     version: str
-    model_uri: str
     run_id: str | None
     training_commit: str | None
     sha: str
 
 
-def deployment_stack(commits: Iterable[LoggedCommit], model_name: str) -> list[Deployment]:
-    """Deployments of ``model_name`` still on the stack after replaying ``commits`` (oldest first)."""
+def deployment_stack(commits: Iterable[LoggedCommit], model_name: str, *, bot_email: str) -> list[Deployment]:
+    """Deployments of ``model_name`` still on the stack after replaying the bot's ``commits`` (oldest first)."""
     stack: list[Deployment] = []
     for commit in commits:
+        if commit.author_email.casefold() != bot_email.casefold():
+            continue
         trailers = lineage.parse_trailers(commit.message)
         version = trailers.get(lineage.MODEL_VERSION)
         if trailers.get(lineage.MODEL_NAME) != model_name or version is None:
@@ -44,7 +51,6 @@ def deployment_stack(commits: Iterable[LoggedCommit], model_name: str) -> list[D
         stack.append(
             Deployment(
                 version=version,
-                model_uri=trailers.get(lineage.MODEL_SOURCE, ""),
                 run_id=trailers.get(lineage.MLFLOW_RUN_ID),
                 training_commit=trailers.get(lineage.TRAINING_COMMIT),
                 sha=commit.sha,

@@ -37,7 +37,12 @@ class RegisteredVersion:
     @property
     def registry_uri(self) -> str:
         """The URI that names exactly this registered version, for the model server to load."""
-        return f"models:/{self.name}/{self.version}"
+        return registry_uri(self.name, self.version)
+
+
+def registry_uri(name: str, version: str) -> str:
+    """``models:/<name>/<version>``: what the model server loads through the registry."""
+    return f"models:/{name}/{version}"
 
 
 class ModelRegistry(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -77,7 +78,21 @@ class PullRequestSettings(BaseModel):
     """Where and how to open a pull/merge request in pull-request mode."""
 
     provider: Literal["github", "gitlab", "gitea"] = "github"
-    api_url: str = Field(default="https://api.github.com", description="REST API root, e.g. https://gitlab.com/api/v4.")
+    api_url: str = Field(
+        default="https://api.github.com",
+        description="REST API root, e.g. https://gitlab.com/api/v4; https only (the token travels with every call), "
+        "except a loopback address for a local forge.",
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        parsed = urlsplit(url)
+        loopback = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        if parsed.scheme != "https" and not loopback:
+            raise ValueError("the pull-request API URL must be https:// (the API token is sent with every call)")
+        return url
+
     repository: str = Field(default="", description="owner/name (GitHub, Gitea) or the GitLab project path.")
     token: SecretStr | None = Field(default=None, description="API token; the git token is used when unset.")
     branch_prefix: str = "mlops-gitops"
@@ -112,7 +127,11 @@ class GitOpsSettings(BaseModel):
         default="x-access-token", description="Basic-auth user paired with the token (GitLab: oauth2)."
     )
     ssh_key_path: str | None = None
-    ssh_known_hosts_path: str | None = Field(default=None, description="Pinned host keys; unset accepts new hosts.")
+    ssh_known_hosts_path: str | None = Field(
+        default=None,
+        description="Pinned host keys. Required for an SSH remote: without it serve refuses to start, unless "
+        "--insecure-dev, which accepts new host keys.",
+    )
     bot_name: str = "mlops-gitops[bot]"
     bot_email: str = "mlops-gitops-bot@users.noreply.local"
     work_dir: str = ".mlops-gitops/gitops-checkout"
@@ -128,6 +147,12 @@ class GitOpsSettings(BaseModel):
     rollback_message: str = "Roll back {model_name} in {environment} to version {version}\n\n{reason}"
     push_retry: PushRetrySettings = Field(default_factory=PushRetrySettings)
     pull_request: PullRequestSettings = Field(default_factory=PullRequestSettings)
+
+    def unpinned_ssh(self) -> bool:
+        """An SSH remote (or key) without pinned host keys: its first connection would trust any host key."""
+        ssh_remote = self.repo_url.startswith("ssh://") or bool(re.match(r"^[\w.\-]+@[\w.\-]+:", self.repo_url))
+        return (ssh_remote or self.ssh_key_path is not None) and self.ssh_known_hosts_path is None
+
     policy: PolicySettings = Field(default_factory=PolicySettings)
     lock_timeout_seconds: float = Field(default=300.0, gt=0, description="How long a writer waits for the branch.")
 

@@ -55,7 +55,7 @@ from gitops.locking import RepoBranchLock
 from gitops.manifests import ManifestDocument, read_target, write_target
 from gitops.promotion import CommitResult, PromotionRequest
 from gitops.pull_requests import PullRequestClient, pull_request_client
-from gitops.registry import ModelRegistry, RegisteredVersion
+from gitops.registry import ModelRegistry, RegisteredVersion, registry_uri
 from gitops.settings import EditTarget, GitOpsSettings
 
 __all__ = ["CommitResult", "GitOpsWriter", "PendingPromotion", "PromotionRequest", "StaleWriteError"]
@@ -170,16 +170,16 @@ class GitOpsWriter:
                     "gitops.rollback_skipped", environment=environment, deployed=deployed, demoted=only_if_deployed
                 )
                 return CommitResult(sha=None, environment=environment, version=deployed, pushed=False)
-            stack = deployment_stack(self._checkout.history(overlay), model_name)
+            stack = deployment_stack(self._checkout.history(overlay), model_name, bot_email=self._settings.bot_email)
             target = previous_deployment(stack, deployed, model_name, environment)
             registered = self._require_registered(model_name, target.version)
             request = PromotionRequest.checked(
                 model_name=model_name,
                 version=target.version,
-                model_uri=target.model_uri,
+                model_uri=registry_uri(model_name, target.version),
                 environment=environment,
                 trigger_event_id=trigger_event_id,
-                run_id=target.run_id,
+                run_id=registered.run_id if registered else target.run_id,
                 training_commit=target.training_commit or (registered.training_commit if registered else None),
             )
             message = self._render(self._settings.rollback_message, request, reason=reason)

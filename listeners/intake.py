@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from core.logging import get_logger
 from listeners import metrics
 from listeners.model_positions import any_need_settling, positions_batch
-from listeners.rejections import DeliveryError, UnauthorizedError
+from listeners.rejections import DeliveryError, TooLargeError, UnauthorizedError
 from listeners.settings import ListenerSettings
 from listeners.sources import SOURCES, Delivery, Headers, Ignored, ParseResult, Source, get_source
 from listeners.sources.keyring import INSECURE, Credential, Keyring
 from listeners.sources.payload import rejection
-from triggers.event import Event
+from triggers.event import Event, PushData
 from triggers.ledger import Ledger, RecordResult
 
 log = get_logger(__name__)
@@ -31,6 +31,8 @@ class Intake:
         self.ledger = ledger
         self.channel = channel
         self._insecure_dev = settings.insecure_dev
+        self._max_events = settings.max_events_per_delivery
+        self._clone_urls: Mapping[str, str] = {host: url for host, url in settings.webhooks.clone_urls.items()}
         self._keyrings: Mapping[str, Keyring] = {
             name: Keyring.from_settings(
                 settings.webhooks.secrets_for(name), tolerance_seconds=settings.webhooks.timestamp_tolerance_seconds
@@ -43,9 +45,21 @@ class Intake:
         source = get_source(delivery.source)
         credential = INSECURE if trusted_transport else self._verify(source, delivery.headers, delivery.body)
         result = self._parse(source, delivery)
-        if not isinstance(result, Ignored):
-            self._check_scope(source, credential, result)
-        return result
+        if isinstance(result, Ignored):
+            return result
+        if len(result) > self._max_events:
+            raise TooLargeError(
+                f"the delivery holds {len(result)} events (records); at most {self._max_events} per delivery "
+                "(listeners.max_events_per_delivery)"
+            )
+        self._check_scope(source, credential, result)
+        return [self._with_configured_clone_url(event) for event in result]
+
+    def check_headers(self, source: Source, headers: Headers) -> None:
+        """Refuse (401) what ``verify`` refuses without the body: no secret, a missing or malformed signature."""
+        if self._unsigned_allowed(source):
+            return
+        source.check_headers(headers)
 
     def refused(self, source: str, error: DeliveryError) -> None:
         """Count and log a refusal; the detail names headers and fields, never their secret values."""
@@ -76,12 +90,17 @@ class Intake:
         return answers
 
     def _verify(self, source: Source, headers: Headers, body: bytes) -> Credential:
-        keyring = self._keyrings[source.name]
-        if keyring.empty:
-            if self._insecure_dev:
-                return INSECURE
-            raise UnauthorizedError(f"source {source.name!r} has no secret configured, so it accepts nothing")
-        return source.verify(headers, body, keyring)
+        if self._unsigned_allowed(source):
+            return INSECURE
+        return source.verify(headers, body, self._keyrings[source.name])
+
+    def _unsigned_allowed(self, source: Source) -> bool:
+        """Whether ``source`` takes unsigned deliveries (no secret, ``insecure_dev``); 401 if it has no secret."""
+        if not self._keyrings[source.name].empty:
+            return False
+        if self._insecure_dev:
+            return True
+        raise UnauthorizedError(f"source {source.name!r} has no secret configured, so it accepts nothing")
 
     @staticmethod
     def _parse(source: Source, delivery: Delivery) -> ParseResult:
@@ -89,6 +108,15 @@ class Intake:
             return source.parse(delivery)
         except ValidationError as e:  # an Event field out of bounds, e.g. an over-long subject
             raise rejection(e) from e
+
+    def _with_configured_clone_url(self, event: Event) -> Event:
+        """A push's clone URL comes from ``webhooks.clone_urls``, never from the payload (which anyone signing
+        for the source could point at another repository)."""
+        if not isinstance(event.data, PushData):
+            return event
+        template = self._clone_urls.get(event.data.host)
+        clone_url = template.format(repo=event.data.repo) if template else ""
+        return event.model_copy(update={"data": event.data.model_copy(update={"clone_url": clone_url})})
 
     def _check_scope(self, source: Source, credential: Credential, events: Sequence[Event]) -> None:
         keyring = self._keyrings[source.name]

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
-WebhookSecret = Annotated[SecretStr, Field(min_length=1)]
-"""A signing secret or token; an empty one is refused, since anyone can sign with an empty HMAC key."""
+from core.secrets import MIN_SECRET_BYTES, StrongSecret
+from listeners.standard_webhooks import PREFIX as STANDARD_WEBHOOKS_PREFIX
+from listeners.standard_webhooks import signing_key
+
+WebhookSecret = StrongSecret
+"""A signing secret or token: at least 16 bytes, not blank (anyone can sign with an empty or guessable key)."""
 
 
 class SourceSecrets(BaseModel):
@@ -17,9 +21,40 @@ class SourceSecrets(BaseModel):
     secrets: list[WebhookSecret] = Field(default_factory=list)
     per_repo: dict[str, list[WebhookSecret]] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _standard_webhooks_keys_are_usable(self) -> SourceSecrets:
+        """A ``whsec_`` secret stands for the key it encodes: that key, not the text, must be long enough."""
+        for secret in [*self.secrets, *(s for values in self.per_repo.values() for s in values)]:
+            key = signing_key(secret.get_secret_value())
+            if secret.get_secret_value().startswith(STANDARD_WEBHOOKS_PREFIX) and len(key) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"a {STANDARD_WEBHOOKS_PREFIX} secret must encode a key of at least {MIN_SECRET_BYTES} bytes"
+                )
+        return self
+
 
 WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "data"]
 WEBHOOK_SOURCES: tuple[WebhookSource, ...] = get_args(WebhookSource)
+
+
+GitHostName = Literal["github", "gitlab", "gitea"]
+
+
+def _only_repo_placeholder(template: str) -> str:
+    try:
+        template.format(repo="owner/name")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError("a clone URL template may use only the placeholder {repo}") from None
+    return template
+
+
+CloneUrlTemplate = Annotated[str, Field(min_length=1), AfterValidator(_only_repo_placeholder)]
+PUBLIC_CLONE_URLS: dict[GitHostName, str] = {
+    "github": "https://github.com/{repo}.git",
+    "gitlab": "https://gitlab.com/{repo}.git",
+}
+
+SMALL_BODY_LIMITS: dict[WebhookSource, int] = {"mlflow": 64 * 1024, "databricks": 64 * 1024, "data": 1024 * 1024}
 
 
 class WebhookSettings(BaseModel):
@@ -28,14 +63,32 @@ class WebhookSettings(BaseModel):
         description="The webhook endpoints to open (POST /webhooks/<source>); each needs a secret unless "
         "insecure_dev. Unset: the sources that have a secret, or all of them when none has one.",
     )
-    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="Largest body of any source.")
+    body_limits: dict[WebhookSource, Annotated[int, Field(ge=1024)]] = Field(
+        default_factory=lambda: dict(SMALL_BODY_LIMITS),
+        description="Smaller limits for sources whose deliveries are small (registry changes, data notices).",
+    )
+    max_concurrent_large_bodies: int = Field(
+        default=4,
+        ge=1,
+        description="Bodies over 64 KiB (or of unknown size) read at once; further ones wait their turn, then 503.",
+    )
     timestamp_tolerance_seconds: int = Field(default=300, ge=1)
+    clone_urls: dict[GitHostName, CloneUrlTemplate] = Field(
+        default_factory=lambda: dict(PUBLIC_CLONE_URLS),
+        description="How a pushed repository is cloned, per git host; {repo} is the pushed 'owner/name'. The "
+        "clone URL a payload names is never used. A host without one gives its pushes an empty clone_url.",
+    )
     github: SourceSecrets = Field(default_factory=SourceSecrets)
     gitlab: SourceSecrets = Field(default_factory=SourceSecrets)
     gitea: SourceSecrets = Field(default_factory=SourceSecrets)
     mlflow: SourceSecrets = Field(default_factory=SourceSecrets)
     databricks: SourceSecrets = Field(default_factory=SourceSecrets)
     data: SourceSecrets = Field(default_factory=SourceSecrets)
+
+    def body_limit(self, source: WebhookSource) -> int:
+        """The largest body ``source`` takes: its own limit, never above ``max_body_bytes``."""
+        return min(self.body_limits.get(source, self.max_body_bytes), self.max_body_bytes)
 
     def secrets_for(self, source: str) -> SourceSecrets:
         secrets = getattr(self, source, None)
@@ -88,6 +141,12 @@ class ListenerSettings(BaseModel):
     insecure_dev: bool = Field(
         default=False,
         description="Start although open webhook sources have no secret, accepting their unsigned deliveries.",
+    )
+    max_events_per_delivery: int = Field(
+        default=100,
+        ge=1,
+        description="Most events one delivery (an S3 notification's records, over HTTP or Kafka) may become; "
+        "more is refused with 413 (a dead letter over Kafka), so one delivery cannot flood the dispatcher.",
     )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

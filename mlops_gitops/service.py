@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from core.errors import PermanentError
 from core.logging import configure_logging, get_logger
 from gitops.policy import PromotionPolicy
 from gitops.registry import MlflowModelRegistry
@@ -29,6 +30,8 @@ from listeners.kafka.consumer import IngestConsumer
 from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
 from listeners.webhook_secrets import check_webhook_secrets
+from mlops_gitops.api.auth import BearerTokens
+from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
 from mlops_gitops.mlflow_requests import bound_mlflow_requests
 from mlops_gitops.settings import Settings
@@ -42,6 +45,23 @@ from triggers.rules.rule import Rule
 from workflows.factory import make_backend
 
 log = get_logger(__name__)
+
+
+class UnpinnedHostKeysError(PermanentError):
+    """An SSH GitOps remote without pinned host keys, outside --insecure-dev."""
+
+
+def check_ssh_host_keys(settings: Settings) -> None:
+    """Refuse an SSH remote whose host key would be trusted on first sight, unless ``--insecure-dev``."""
+    if not settings.gitops.unpinned_ssh():
+        return
+    if settings.listeners.insecure_dev:
+        log.warning("INSECURE: the GitOps SSH remote's host key is not pinned; new host keys are accepted")
+        return
+    raise UnpinnedHostKeysError(
+        "gitops.ssh_known_hosts_path: set it to the remote's known_hosts file (ssh-keyscan, verified) for an SSH "
+        "remote; only --insecure-dev accepts new host keys"
+    )
 
 
 def check_rules(settings: Settings) -> tuple[Rule, ...]:
@@ -64,8 +84,11 @@ class Service:
     @classmethod
     def build(cls, settings: Settings) -> Service:
         configure_logging(settings.logging.level, settings.logging.json_format, secrets=settings.secret_values())
+        for place in settings.short_secrets():
+            log.warning("secret shorter than 32 bytes; use a longer random one", setting=place)
         rules = check_rules(settings)
         check_webhook_secrets(settings.listeners)
+        check_ssh_host_keys(settings)
         bound_mlflow_requests(settings.mlflow)
         ledger = Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
         dispatcher = cls._dispatcher(settings, ledger, rules) if settings.dispatcher.enabled else None
@@ -76,11 +99,15 @@ class Service:
             if settings.listeners.registry_watcher.enabled
             else None
         )
+        tokens = BearerTokens(read=settings.server.read_tokens, admin=settings.server.admin_tokens)
         app = create_app(
             settings.listeners,
             ledger,
             kafka_ready=consumer.assigned if consumer else None,
-            extra_routers=[events_router(ledger, settings.server.admin_token)],
+            extra_routers=[
+                events_router(ledger, tokens, max_response_bytes=settings.server.max_response_bytes),
+                docs_router(tokens),
+            ],
         )
         app.title = "mlops-gitops"
         return cls(settings, ledger, app, Workers(), dispatcher, consumer, watcher)
@@ -93,6 +120,7 @@ class Service:
             writer=GitOpsWriter(settings.gitops, registry),
             registry=registry,
             policy=PromotionPolicy(settings.gitops.policy),
+            feature_apply_repos=settings.workflows.feature_apply_repos,
         )
         engine = RulesEngine(rules, bot_email=settings.gitops.bot_email)
         return Dispatcher(ledger, engine, actions, settings.dispatcher)

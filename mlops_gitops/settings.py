@@ -18,19 +18,37 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from core.errors import PermanentError
+from core.secrets import StrongSecret, is_short
 from gitops.settings import GitOpsSettings
-from listeners.settings import ListenerSettings
+from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
 from workflows.settings import WorkflowSettings
 
 ENV_PREFIX = "MLOPS_GITOPS_"
 
 
+ApiToken = StrongSecret
+"""A bearer token of the status API: at least 16 bytes, not blank."""
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token for replay and other admin endpoints; they are refused without one."
+    read_tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="Bearer tokens for the status API (GET /events, /events/{id}, /docs, /openapi.json); several "
+        "at once so one can be rotated. Without any (and without admin tokens) the status API is refused.",
+    )
+    admin_tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="Bearer tokens for replay and dead letters; an admin token also reads. Without any, the admin "
+        "endpoints are refused.",
+    )
+    max_response_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest status API answer: a list stops at this size and says where to go on; a bigger "
+        "single answer is a 413.",
     )
 
 
@@ -74,6 +92,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The config file arrives as init kwargs; the environment must win over it.
         return env_settings, init_settings
+
+    def short_secrets(self) -> list[str]:
+        """Where a webhook secret or status API token is accepted but shorter than 32 bytes (never the value)."""
+        places = [f"server.read_tokens[{n}]" for n, t in enumerate(self.server.read_tokens) if is_short(t)]
+        places += [f"server.admin_tokens[{n}]" for n, t in enumerate(self.server.admin_tokens) if is_short(t)]
+        for source in WEBHOOK_SOURCES:
+            secrets = self.listeners.webhooks.secrets_for(source)
+            where = f"listeners.webhooks.{source}"
+            places += [f"{where}.secrets[{n}]" for n, s in enumerate(secrets.secrets) if is_short(s)]
+            places += [
+                f"{where}.per_repo.{repo}[{n}]"
+                for repo, values in secrets.per_repo.items()
+                for n, s in enumerate(values)
+                if is_short(s)
+            ]
+        return places
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""

@@ -2,18 +2,20 @@
 
 Each test asks for ``figures`` and fills in what it injected, sent and
 observed; a scenario counts as passed only when its test passed. The results
-file is written once, when the session finishes, and only when the whole
-suite ran (a single selected test does not overwrite the full report).
+file is written once, when the session finishes: ``reliability.json`` when the
+whole suite ran, ``selected.json`` when only some modules or tests were
+chosen, so a partial run never overwrites the full report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
 from listeners.intake import Intake
-from reliability.scoreboard import ScenarioFigures, Scoreboard
+from reliability.scoreboard import RESULTS_FILE, ScenarioFigures, Scoreboard
 from tests.conftest import kafka_broker, postgres, postgres_url  # noqa: F401 - the suite's real services
 from tests.listeners.conftest import listener_settings
 from tests.service.test_crash_recovery import argo  # noqa: F401 - the Argo Server stand-in, its runs already succeeded
@@ -41,8 +43,12 @@ def pytest_runtest_makereport(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if SCOREBOARD.scenarios and not session.config.option.keyword and not session.config.option.markexpr:
-        SCOREBOARD.write()
+    if not SCOREBOARD.scenarios:
+        return
+    suite = Path(__file__).parent.resolve()
+    chosen = [Path(str(arg).split("::", 1)[0]).resolve() for arg in session.config.args]
+    whole = chosen == [suite] and not session.config.option.keyword and not session.config.option.markexpr
+    SCOREBOARD.write(RESULTS_FILE if whole else RESULTS_FILE.with_name("selected.json"))
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,8 @@ class ScenarioFigures:
     duplicated: int = 0
     server_errors: int = 0
     longest_recovery_seconds: float = 0.0
+    measured: dict[str, float] = field(default_factory=dict)
+    """Resource figures of a scenario (memory, latency), each with the bound it is held to or its baseline."""
     passed: bool = False
 
     def fault(self, description: str) -> None:

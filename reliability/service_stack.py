@@ -27,6 +27,7 @@ import httpx
 import yaml
 from kafka import KafkaProducer
 
+from listeners.sources.git_push import push_key as git_push_key
 from mlops_gitops.devstack.senders import github_headers
 from tests.infra.kafka import KafkaBroker
 from tests.service.test_crash_recovery import RULES, SECRET, TOKEN, push_payload
@@ -96,7 +97,8 @@ def push_body(n: int) -> bytes:
 
 
 def push_key(n: int) -> str:
-    return f"github:push-{n}"
+    payload = json.loads(push_body(n))
+    return git_push_key("github", "acme/churn-model", payload["ref"], payload["before"], payload["after"])
 
 
 def notice_body(n: int) -> bytes:

@@ -7,6 +7,7 @@ not for a missing field.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ CASES: tuple[SourceCase, ...] = (
         {},
         {
             "event": "MODEL_VERSION_TRANSITIONED_STAGE",
-            "event_timestamp": 1_764_147_600_000,
+            "event_timestamp": int(time.time() * 1000),
             "model_name": "churn-xgb",
             "version": "3",
             "from_stage": "Staging",

@@ -39,7 +39,7 @@ def failing_fast_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:
     config = yaml.safe_load(path.read_text())
     config["dispatcher"].update(max_attempts=MAX_ATTEMPTS, backoff_initial_seconds=0.2, backoff_max_seconds=0.5)
     config["workflows"]["argo"]["request_timeout_seconds"] = REQUEST_TIMEOUT_SECONDS
-    config["server"] = {"admin_token": ADMIN_TOKEN}
+    config["server"] = {"admin_tokens": [ADMIN_TOKEN]}
     path.write_text(yaml.safe_dump(config))
     return path, ledger_url
 

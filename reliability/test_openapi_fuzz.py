@@ -1,7 +1,8 @@
 """Schemathesis against the service's own OpenAPI document: every endpoint, no 5xx.
 
 The app is assembled the way ``mlops-gitops serve`` assembles it (webhook
-intake, operations endpoints and the status API with its admin token) over a
+intake, operations endpoints, the status API and its API description, with
+an admin token) over a
 real SQLite ledger that already holds events, so ``/events/{id}`` and the
 replay endpoint meet ids that exist as well as ids that do not. Generated
 requests carry the admin token, so the admin endpoints are fuzzed past their
@@ -26,6 +27,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
 from listeners.http.app import create_app
+from mlops_gitops.api.auth import BearerTokens
+from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
 from mlops_gitops.devstack.senders import github_headers
 from reliability.scoreboard import ScenarioFigures
@@ -42,7 +45,9 @@ SEEDED_EVENTS = 5
 @pytest.fixture(scope="module")
 def service_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     ledger = Ledger.open(f"sqlite:///{tmp_path_factory.mktemp('openapi') / 'ledger.db'}")
-    app = create_app(listener_settings(), ledger, extra_routers=[events_router(ledger, SecretStr(ADMIN_TOKEN))])
+    tokens = BearerTokens(admin=[SecretStr(ADMIN_TOKEN)])
+    routers = [events_router(ledger, tokens, max_response_bytes=1 << 20), docs_router(tokens)]
+    app = create_app(listener_settings(), ledger, extra_routers=routers)
     with TestClient(app) as client:
         for n in range(SEEDED_EVENTS):
             body = json.dumps(CASES[0].payload | {"after": f"{n + 3}" * 40}).encode()
@@ -53,7 +58,11 @@ def service_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 
 @pytest.fixture(scope="module")
 def api_schema(service_app: FastAPI) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", service_app)
+    with TestClient(service_app) as client:
+        document = client.get("/openapi.json", headers=AUTHORIZED).json()
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = service_app
+    return schema
 
 
 def with_event_links(document: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +71,7 @@ def with_event_links(document: dict[str, Any]) -> dict[str, Any]:
     FastAPI writes no links, and they are what a stateful run follows.
     """
     linked = copy.deepcopy(document)
-    listed_id = "$response.body#/0/event/id"
+    listed_id = "$response.body#/events/0/id"
     linked["paths"]["/events"]["get"]["responses"]["200"]["links"] = {
         "ReadListedEvent": {"operationId": "get_event_events__event_id__get", "parameters": {"event_id": listed_id}},
         "ReplayListedEvent": {

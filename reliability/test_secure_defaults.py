@@ -1,15 +1,15 @@
-"""Secure defaults of the running service: no unsigned webhooks by accident, admin token required, no secret shown.
+"""Secure defaults of the running service: no unsigned webhooks by accident, tokens required, no secret shown.
 
 ``serve`` with webhook sources open but no secrets must refuse to start,
 naming each source's setting, unless ``--insecure-dev`` is given: then it
 starts, warns loudly, and accepts unsigned deliveries on the open sources only.
 
-The service runs as a real process with a webhook secret, an Argo token and an
-admin token configured, and its log written to a file. A push whose commit
-message quotes all three secrets, refused deliveries carrying them as
-signatures, and calls to the admin endpoints without, with a wrong and with
-the right token must leave no secret in the log, in ``/events`` or in any
-error answer.
+The service runs as a real process with a webhook secret, an Argo token, a
+read token and an admin token configured, and its log written to a file. A
+push whose commit message quotes all four secrets, refused deliveries
+carrying them as signatures, and calls to the status and admin endpoints
+without, with a wrong and with the right token must leave no secret in the
+log, in ``/events`` or in any error answer.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from listeners.http.app import create_app
+from mlops_gitops.api.auth import BearerTokens
 from mlops_gitops.api.events import events_router
 from mlops_gitops.devstack.senders import github_headers
 from mlops_gitops.devstack.service_process import ServiceProcess
@@ -35,7 +36,8 @@ from tests.workflows.argo_server import FakeArgoServer
 from triggers.ledger import EventState, Ledger
 
 ADMIN_TOKEN = "reliability-admin-token-7f3a"
-SECRETS = (SECRET, TOKEN, ADMIN_TOKEN)
+READ_TOKEN = "reliability-read-token-51c9e"
+SECRETS = (SECRET, TOKEN, ADMIN_TOKEN, READ_TOKEN)
 OPEN_WITHOUT_SECRETS = ["github", "gitea"]
 
 
@@ -85,7 +87,9 @@ def test_webhook_sources_without_secrets_refuse_to_start_unless_insecure_dev(
 def test_admin_endpoints_are_closed_without_a_configured_token(tmp_path: Path, figures: ScenarioFigures) -> None:
     figures.fault("admin calls to a service with no admin token configured")
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
-    app = create_app(listener_settings(), ledger, extra_routers=[events_router(ledger, None)])
+    app = create_app(
+        listener_settings(), ledger, extra_routers=[events_router(ledger, BearerTokens(), max_response_bytes=1 << 20)]
+    )
     with TestClient(app) as client:
         for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer anything"}):
             figures.events_sent += 2
@@ -100,7 +104,7 @@ def test_admin_token_required_and_secrets_redacted(
 ) -> None:
     config, ledger_url = write_config(tmp_path, argo.url)
     settings = yaml.safe_load(config.read_text())
-    settings["server"] = {"admin_token": ADMIN_TOKEN}
+    settings["server"] = {"admin_tokens": [ADMIN_TOKEN], "read_tokens": [READ_TOKEN]}
     settings["logging"] = {"level": "DEBUG", "json_format": True}
     config.write_text(yaml.safe_dump(settings))
     log = tmp_path / "service.log"
@@ -126,11 +130,23 @@ def test_admin_token_required_and_secrets_redacted(
             dead_letters = httpx.get(f"{service.url}/dead-letters", headers=headers)
             assert replay.status_code == dead_letters.status_code == 401
             answers += [replay, dead_letters]
-        figures.fault("admin calls without a token, with a wrong one and with other secrets")
+            for path in ("/events", f"/events/{event_id}", f"/events/{event_id}/payload", "/docs", "/openapi.json"):
+                answers.append(httpx.get(f"{service.url}{path}", headers=headers))
+                assert answers[-1].status_code == 401, path
+        replay = httpx.post(
+            f"{service.url}/events/{event_id}/replay", headers={"Authorization": f"Bearer {READ_TOKEN}"}
+        )
+        assert replay.status_code == 401, "a read token does not replay"
+        answers.append(replay)
+        figures.fault("admin and status calls without a token, with a wrong one and with other secrets")
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         assert httpx.post(f"{service.url}/events/{event_id}/replay", headers=admin).status_code == 202
         assert httpx.get(f"{service.url}/dead-letters", headers=admin).status_code == 200
-        answers += [httpx.get(f"{service.url}/events"), httpx.get(f"{service.url}/events/{event_id}")]
+        reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+        answers += [
+            httpx.get(f"{service.url}/events", headers=reader),
+            httpx.get(f"{service.url}/events/{event_id}/payload", headers=reader),
+        ]
         figures.events_sent = 1 + len(answers)
         figures.server_errors = sum(a.status_code >= 500 for a in answers)
     finally:

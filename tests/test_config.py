@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
+from core.logging import SecretRedactor
 from mlops_gitops.cli import app
 from mlops_gitops.cli.config_cmd import example_config
+from mlops_gitops.service import UnpinnedHostKeysError, check_ssh_host_keys
 from mlops_gitops.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +112,72 @@ def test_an_unreachable_ledger_is_one_line_and_a_nonzero_exit(tmp_path: Path) ->
     assert done.returncode == 1
     assert done.stderr.startswith("error: ledger database unreachable")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("listeners:\n  webhooks:\n    github:\n      secrets", ["a"]),
+        ("listeners:\n  webhooks:\n    gitea:\n      secrets", [" " * 40]),
+        ("listeners:\n  webhooks:\n    github:\n      per_repo:\n        acme/churn", ["fifteen-bytes.."]),
+        ("server:\n  admin_tokens", ["x"]),
+        ("server:\n  read_tokens", ["\t\n" * 10]),
+    ],
+)
+def test_config_check_refuses_short_or_blank_secrets_and_tokens(tmp_path: Path, setting: str, value: list[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"{setting}: {json.dumps(value)}\n")
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "at least 16 bytes" in result.output or "whitespace" in result.output
+    assert repr(value[0]) not in result.output and "input_value" not in result.output, "never quotes the secret"
+
+
+def test_config_check_warns_about_secrets_under_32_bytes_without_showing_them(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    short, good = "twenty-byte-secret-1", "a-good-long-random-secret-0123456789"
+    rules = REPO_ROOT / "mlops_gitops" / "rules.example.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "rules": {"path": str(rules)},
+                "server": {"admin_tokens": [good, short]},
+                "listeners": {"webhooks": {"github": {"secrets": [short]}, "mlflow": {"secrets": [good]}}},
+            }
+        )
+    )
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert [w.split(":")[1].strip() for w in warnings] == [
+        "server.admin_tokens[1]",
+        "listeners.webhooks.github.secrets[0]",
+    ]
+    assert short not in result.output
+
+
+def test_secrets_of_any_length_are_masked_in_logs() -> None:
+    redactor = SecretRedactor(["abc", "xy"])
+    assert redactor.scrub({"message": "password abc and xy here"}) == {"message": "password *** and *** here"}
+
+
+@pytest.mark.parametrize("repo_url", ["git@github.com:acme/gitops.git", "ssh://git@git.example.com/acme/gitops.git"])
+def test_an_ssh_remote_without_pinned_host_keys_refuses_to_start_unless_insecure_dev(repo_url: str) -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": repo_url}})
+    with pytest.raises(UnpinnedHostKeysError, match=r"gitops\.ssh_known_hosts_path"):
+        check_ssh_host_keys(settings)
+    settings.listeners.insecure_dev = True
+    check_ssh_host_keys(settings)
+    pinned = Settings.model_validate({"gitops": {"repo_url": repo_url, "ssh_known_hosts_path": "/etc/ssh/known"}})
+    check_ssh_host_keys(pinned)
+    check_ssh_host_keys(Settings.model_validate({"gitops": {"repo_url": "https://git.example.com/acme/gitops.git"}}))
+
+
+def test_the_pull_request_api_url_must_be_https() -> None:
+    for url in ("http://api.github.example.com", "ftp://x", "api.github.com"):
+        with pytest.raises(ValidationError, match="must be https"):
+            Settings.model_validate({"gitops": {"pull_request": {"api_url": url}}})
+    for url in ("https://gitlab.example.com/api/v4", "http://127.0.0.1:8081"):
+        assert (
+            Settings.model_validate({"gitops": {"pull_request": {"api_url": url}}}).gitops.pull_request.api_url == url
+        )

@@ -95,15 +95,21 @@ class DataArrival(_Payload):
     notice_format: Literal["s3", "cloudevents", "json"] = "json"
 
 
+VERSION_PATTERN = r"^[0-9]{1,20}$"
+"""A registered model version: MLflow and Databricks number them."""
+STAGE_PATTERN = r"^(?i:none|staging|production|archived)$"
+"""The registry stages; these names end up in commit messages, so nothing else is taken."""
+
+
 class ModelChange(_Payload):
     """A model registry change: a new version, a stage move or an alias move."""
 
     kind: Literal["model"] = "model"
     registry: Literal["mlflow", "databricks"] = "mlflow"
     model_name: str
-    version: str | None = None
-    from_stage: str | None = None
-    to_stage: str | None = None
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    from_stage: str | None = Field(default=None, pattern=STAGE_PATTERN)
+    to_stage: str | None = Field(default=None, pattern=STAGE_PATTERN)
     alias: str | None = None
     previous_version: str | None = None
     source: str | None = None
@@ -147,6 +153,11 @@ class Event(BaseModel):
     time: datetime = Field(default_factory=_now)
     data: EventData
     idempotency_key: str = Field(min_length=1, max_length=512)
+    delivery_id: str = Field(
+        default="",
+        max_length=256,
+        description="The sender's id of the delivery that brought it, for display; in the key only where signed.",
+    )
 
     def template_context(self) -> dict[str, Any]:
         """Flat view of the event that parameter templates and rule expressions read."""

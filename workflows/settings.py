@@ -82,5 +82,10 @@ class LocalSettings(BaseModel):
 
 class WorkflowSettings(BaseModel):
     backend: Literal["local", "argo"] = "local"
+    feature_apply_repos: list[str] = Field(
+        default_factory=list,
+        description="Clone URLs whose Feast definitions feature-apply may apply (feast apply imports and runs "
+        "their code). Empty: feature-apply uses the built-in feature repo only.",
+    )
     argo: ArgoSettings = Field(default_factory=ArgoSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)

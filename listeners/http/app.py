@@ -2,7 +2,8 @@
 
 ``create_app`` takes the settings and an open ledger (nothing is read from the
 environment here) and mounts any extra routers the caller brings, such as the
-status API. Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
+status API (which also serves the API description: the app has no open
+``/docs``). Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
 that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
 Once the server starts, the start-up heap is frozen (:mod:`core.gc_pauses`).
 """
@@ -20,11 +21,12 @@ from core.errors import TemporaryError
 from core.gc_pauses import freeze_startup_heap
 from core.logging import get_logger
 from listeners.http.group_commit import GroupCommitter
+from listeners.http.large_bodies import BusyError, LargeBodySlots
 from listeners.http.operations import operations_router
 from listeners.http.webhooks import webhook_router
 from listeners.intake import Intake
 from listeners.rejections import DeliveryError
-from listeners.settings import ListenerSettings
+from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.ledger import Ledger
 
 log = get_logger(__name__)
@@ -53,13 +55,22 @@ def create_app(
         yield
         committer.stop()
 
-    app = FastAPI(title="mlops-gitops listeners", summary="Verified webhooks become ledger events.", lifespan=lifespan)
+    app = FastAPI(
+        title="mlops-gitops listeners",
+        summary="Verified webhooks become ledger events.",
+        lifespan=lifespan,
+        # the API description is served by the caller's routers, behind a token, if at all
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.include_router(
         webhook_router(
             intake,
             committer,
-            max_body_bytes=settings.webhooks.max_body_bytes,
+            body_limits={name: settings.webhooks.body_limit(name) for name in WEBHOOK_SOURCES},
             open_sources=frozenset(settings.webhooks.open_sources()),
+            large_bodies=LargeBodySlots(settings.webhooks.max_concurrent_large_bodies),
         )
     )
     app.include_router(operations_router(ledger, kafka_ready))
@@ -70,6 +81,12 @@ def create_app(
     async def refuse(request: Request, error: DeliveryError) -> JSONResponse:
         intake.refused(str(request.path_params.get("source", "")), error)
         return JSONResponse({"error": error.reason, "detail": error.detail}, status_code=error.status)
+
+    @app.exception_handler(BusyError)
+    async def busy(_request: Request, error: BusyError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "busy", "detail": str(error)}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+        )
 
     @app.exception_handler(SQLAlchemyError)
     @app.exception_handler(TemporaryError)

@@ -3,8 +3,10 @@
 The answer is sent only after the ledger transaction commits: 202 with the
 event ids for news, 200 ``{"duplicate": true}`` for a redelivery (which starts
 nothing), 200 ``{"ignored": ...}`` for a ping or an event kind no rule uses.
-The cheap refusals (unknown source, size, content type) come before the body
-is read. A typical delivery (a few KB) is hashed, verified and parsed right on
+The cheap refusals (unknown source, content type, size over the source's
+limit, a missing or malformed signature header) come before the body is
+read, and only a few large bodies are read at once
+(:mod:`listeners.http.large_bodies`). A typical delivery (a few KB) is hashed, verified and parsed right on
 the event loop: that takes a fraction of a millisecond, less than handing it
 to a worker thread and back costs under the GIL. A large body goes to the
 thread pool, where hashlib hashes it without the GIL and the loop keeps
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,17 +29,21 @@ from starlette.concurrency import run_in_threadpool
 from listeners import metrics
 from listeners.http.body import read_body
 from listeners.http.group_commit import GroupCommitter
+from listeners.http.large_bodies import INLINE_BODY_BYTES, LargeBodySlots
 from listeners.intake import Intake
 from listeners.rejections import SourceClosedError, UnsupportedMediaTypeError
 from listeners.sources import Delivery, Headers, Ignored, ParseResult, get_source
 
-INLINE_BODY_BYTES = 64 * 1024
-"""Bodies up to this size are admitted on the event loop; larger ones in the thread pool."""
-
 
 def webhook_router(
-    intake: Intake, committer: GroupCommitter, *, max_body_bytes: int, open_sources: Collection[str]
+    intake: Intake,
+    committer: GroupCommitter,
+    *,
+    body_limits: Mapping[str, int],
+    open_sources: Collection[str],
+    large_bodies: LargeBodySlots,
 ) -> APIRouter:
+    """``body_limits`` is the largest body of each source."""
     router = APIRouter()
 
     def admit(source: str, headers: Headers, body: bytes) -> ParseResult:
@@ -69,9 +75,11 @@ def webhook_router(
             raise UnsupportedMediaTypeError(
                 f"content type {media_type or '(none)'!r} is not accepted; send {', '.join(sorted(spec.content_types))}"
             )
-        body = await read_body(request, max_body_bytes)
         headers = {name.lower(): value for name, value in request.headers.items()}
-        status, answer = await ingest(source, headers, body)
+        intake.check_headers(spec, headers)
+        async with large_bodies.held_for(headers.get("content-length")):
+            body = await read_body(request, body_limits[source])
+            status, answer = await ingest(source, headers, body)
         metrics.ACK_LATENCY.labels(source).observe(time.perf_counter() - started)
         return JSONResponse(answer, status_code=status)
 

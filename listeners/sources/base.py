@@ -1,7 +1,8 @@
 """The shape every event source has, so one registry can serve HTTP and Kafka.
 
 A source is two pure functions: ``verify`` proves the sender knows one of the
-configured secrets, and ``parse`` turns the raw delivery into events. Neither
+configured secrets, and ``parse`` turns the raw delivery into events; a third,
+``check_headers``, is the part of ``verify`` that needs no body. Neither
 touches the ledger or the network, so both are trivially testable and the
 webhook app and the Kafka loop share them unchanged.
 """
@@ -50,6 +51,8 @@ class Source:
     content_types: frozenset[str] = JSON_TYPES
     scope: Callable[[Event], str | None] = lambda _event: None
     """Which per-repository secret group an event belongs to (git hosts: the repository)."""
+    check_headers: Callable[[Headers], object] = lambda _headers: None
+    """Refuse (401) a missing or malformed signature header without the body, so such a body is never read."""
 
 
 def header(headers: Headers, name: str) -> str:

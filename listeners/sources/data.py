@@ -6,16 +6,27 @@ Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``,
 through the broker's own SASL/TLS. The payload's own id (CloudEvents
 ``source``+``id``, the S3 ``sequencer``, a JSON ``id``) is the idempotency key
 where there is one, so the same notice arriving twice is recorded once.
+
+What in the key is signed: a Standard Webhooks signature covers
+``webhook-id``, the timestamp and the body, so keys from the body or from
+``webhook-id`` are signed; ``webhook-id`` is used only when that signature
+was given (with MinIO's bearer token the header is anyone's to choose). A
+binary-mode CloudEvent carries its id in ``ce-*`` headers, which no HTTP
+signature covers: over a signed delivery its key is the signed ``webhook-id``
+(the same on the sender's retries), over Kafka the ``ce-*`` pair. Without an
+id of its own, a notice is keyed by the hash of its body over HTTP and by its
+topic, partition and offset over Kafka.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from cloudevents.core.bindings import http as cloudevents_http
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.identifiers import DatasetKey
@@ -23,13 +34,16 @@ from listeners.rejections import InvalidError, UnauthorizedError
 from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Source, header
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.payload import SenderModel, load_object, validate
-from listeners.sources.signing import shared_token, timestamped_v1
+from listeners.sources.signing import shared_token, timestamped_v1, v1_entries
+from listeners.standard_webhooks import signing_key
 from triggers.event import Event, EventType
 
 NoticeFormat = Literal["s3", "cloudevents", "json"]
+_REQUIRED_CE_HEADERS = ("ce-specversion", "ce-id", "ce-source", "ce-type")
+_S3_TEST_EVENT = "s3:TestEvent"
+"""What S3 sends once when a notification is configured: no ``Records``, nothing to record."""
 _DATASET = TypeAdapter(DatasetKey, config=ConfigDict(regex_engine="python-re"))
 _BEARER = "Bearer "
-_STANDARD_WEBHOOKS_KEY_PREFIX = b"whsec_"
 
 
 class _Notice(SenderModel):
@@ -81,6 +95,16 @@ class _S3Notification(SenderModel):
     Records: list[_S3Record]
 
 
+def check_headers(headers: Headers) -> None:
+    signatures = headers.get("webhook-signature")
+    if signatures:
+        v1_entries(signatures, "webhook-signature")
+        header(headers, "webhook-id")
+        header(headers, "webhook-timestamp")
+    elif not headers.get("authorization", "").startswith(_BEARER) or not headers["authorization"][len(_BEARER) :]:
+        raise UnauthorizedError("header 'webhook-signature' (or a bearer token) is missing")
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
     signatures = headers.get("webhook-signature")
     if signatures:
@@ -101,27 +125,50 @@ def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
 def parse(delivery: Delivery) -> ParseResult:
     headers = delivery.headers
     if "ce-specversion" in headers:
-        return _from_cloudevent(_binary_cloudevent(delivery), delivery)
+        cloudevent = _binary_cloudevent(delivery)
+        return _from_cloudevent(cloudevent, _signed_id_key(headers) or _cloudevent_key(cloudevent))
     document = load_object(delivery.body)
     if "specversion" in document:
-        return _from_cloudevent(validate(_CloudEvent, document), delivery)
+        cloudevent = validate(_CloudEvent, document)
+        return _from_cloudevent(cloudevent, _cloudevent_key(cloudevent))
     if "Records" in document:
         return _from_s3(validate(_S3Notification, document), delivery.fallback_key)
+    if document.get("Event") == _S3_TEST_EVENT:
+        return Ignored("s3:TestEvent: the bucket notification is configured; nothing arrived")
     notice = validate(_Notice, document)
-    key = f"json:{notice.id}" if notice.id else _header_key(headers) or delivery.fallback_key
+    key = f"json:{notice.id}" if notice.id else _signed_id_key(headers) or delivery.fallback_key
     return [_arrival(notice, key, notice_format="json", source="data")]
 
 
 def _binary_cloudevent(delivery: Delivery) -> _CloudEvent:
-    attributes: dict[str, object] = {
-        name[3:]: value for name, value in delivery.headers.items() if name.startswith("ce-")
-    }
-    attributes["data"] = load_object(delivery.body)
-    return validate(_CloudEvent, attributes, "ce- headers")
+    """A binary-mode CloudEvent: attributes from the ``ce-*`` headers, the body as its data.
+
+    The ``cloudevents`` SDK reads the headers (percent-decoding and the ``time``
+    format as the HTTP binding specifies, the spec's attribute rules); the body
+    goes through this service's own bounded JSON parser instead of the SDK's
+    ``json.loads``, which has no depth limit. A missing required header is
+    refused first, because the SDK would make up an ``id`` (and so a new
+    idempotency key) for an event without one. Structured-mode documents are
+    validated by ``_CloudEvent`` directly: they are already parsed, and the SDK's
+    constructor would fill a missing ``id`` the same way.
+    """
+    ce_headers = {name: value for name, value in delivery.headers.items() if name.startswith("ce-")}
+    for required in _REQUIRED_CE_HEADERS:
+        header(ce_headers, required)
+    try:
+        attributes = cloudevents_http.from_binary(
+            cloudevents_http.HTTPMessage(headers=ce_headers, body=b""), JSONFormat()
+        ).get_attributes()
+    except (BaseCloudEventException, ValueError, OverflowError) as e:
+        raise InvalidError(f"the ce- headers are not a valid CloudEvent: {e}") from None
+    return validate(_CloudEvent, {**attributes, "data": load_object(delivery.body)}, "ce- headers")
 
 
-def _from_cloudevent(cloudevent: _CloudEvent, delivery: Delivery) -> ParseResult:
-    key = f"cloudevents:{cloudevent.source}:{cloudevent.id}"
+def _cloudevent_key(cloudevent: _CloudEvent) -> str:
+    return f"cloudevents:{cloudevent.source}:{cloudevent.id}"
+
+
+def _from_cloudevent(cloudevent: _CloudEvent, key: str) -> ParseResult:
     if isinstance(cloudevent.data, dict) and "Records" in cloudevent.data:
         return _from_s3(validate(_S3Notification, cloudevent.data, "data"), key)
     notice = validate(_Notice, cloudevent.data if isinstance(cloudevent.data, dict) else {}, "data")
@@ -201,19 +248,15 @@ def _arrival(notice: _Notice, key: str, *, notice_format: NoticeFormat, source: 
     )
 
 
-def _header_key(headers: Headers) -> str | None:
+def _signed_id_key(headers: Headers) -> str | None:
+    """``webhook-id`` as a key, when a Standard Webhooks signature covered it (``verify`` checks it when present)."""
     message_id = headers.get("webhook-id")
-    return f"webhook:{message_id}" if message_id else None
+    return f"webhook:{message_id}" if message_id and headers.get("webhook-signature") else None
 
 
 def _standard_webhooks_key(secret: bytes) -> bytes:
-    """Standard Webhooks secrets are written ``whsec_<base64 key>``; anything else is used as given."""
-    if not secret.startswith(_STANDARD_WEBHOOKS_KEY_PREFIX):
-        return secret
-    try:
-        return base64.b64decode(secret[len(_STANDARD_WEBHOOKS_KEY_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        return secret
+    """The key of a configured secret; the settings refused at start any ``whsec_`` secret that does not decode."""
+    return signing_key(secret.decode())
 
 
 SOURCE = Source(
@@ -221,4 +264,5 @@ SOURCE = Source(
     verify=verify,
     parse=parse,
     content_types=frozenset({"application/json", "application/cloudevents+json"}),
+    check_headers=check_headers,
 )

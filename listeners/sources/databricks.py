@@ -4,7 +4,11 @@ Databricks, unlike MLflow OSS, reports stage transitions itself, with both
 stages. A webhook subscribed to several transition events receives the same
 transition more than once (``..._TRANSITIONED_STAGE`` and
 ``..._TRANSITIONED_TO_PRODUCTION``), so the idempotency key names the
-transition, not the event kind: one transition, one event.
+transition, not the event kind: one transition, one event. The signed
+``event_timestamp`` must be within the timestamp tolerance, as MLflow's and
+Standard Webhooks' signed timestamps are. Every part of
+the key (model, version, target stage, ``event_timestamp``) comes from the
+signed body.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.model_event import model_event
 from listeners.sources.payload import SenderModel, load_json
-from listeners.sources.signing import hex_body_hmac, required_signature
+from listeners.sources.signing import hex_body_hmac, hex_signature
 from triggers.event import EventType, ModelChange
 
 TRANSITIONS = frozenset(
@@ -37,8 +41,19 @@ class _Notice(SenderModel):
     to_stage: str | None = None
 
 
+def signature(headers: Headers) -> str:
+    return hex_signature(headers, "x-databricks-signature")
+
+
+class _Sent(SenderModel):
+    event_timestamp: int
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return hex_body_hmac(required_signature(headers, "x-databricks-signature"), body, keyring)
+    """The signature, then the signed ``event_timestamp`` (milliseconds): a captured delivery goes stale."""
+    credential = hex_body_hmac(signature(headers), body, keyring)
+    keyring.check_fresh(str(load_json(_Sent, body).event_timestamp // 1000))
+    return credential
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -60,4 +75,4 @@ def parse(delivery: Delivery) -> ParseResult:
     return Ignored(f"databricks event {notice.event!r} starts nothing")
 
 
-SOURCE = Source(name="databricks", verify=verify, parse=parse)
+SOURCE = Source(name="databricks", verify=verify, parse=parse, check_headers=signature)

@@ -5,6 +5,16 @@ slightly different names. Each host module maps its payload onto
 :class:`PushFacts`; this module turns that into the one ``Event`` the rules
 read, so "created", "deleted", "tag" and "truncated" mean the same whichever
 host sent the push.
+
+The idempotency key is made of the push itself: host, repository, ref, and
+the ``before`` and ``after`` commits, all inside the signed body (GitHub,
+Gitea) or the token-authenticated one (GitLab). The hosts' delivery ids
+(``X-GitHub-Delivery``, ``X-Gitea-Delivery``, GitLab's ``Idempotency-Key``)
+are headers no signature covers: keyed on them, a captured delivery sent
+again under a new id would start a new run. They are kept on the event for
+display only. A ref moving from the same commit to the same commit twice (a
+force-push back and forth) is the same push, and what it asks to run has
+already run.
 """
 
 from __future__ import annotations
@@ -53,7 +63,8 @@ class HostCommit(SenderModel):
 @dataclass(frozen=True)
 class PushFacts:
     host: GitHost
-    delivery_key: str
+    delivery_id: str
+    """The host's own id of this delivery (unsigned): shown, never part of the key."""
     repo: str
     clone_url: str
     ref: str
@@ -87,8 +98,14 @@ def push_event(facts: PushFacts) -> Event:
         type=EventType.GIT_TAG if data.tag is not None else EventType.GIT_PUSH,
         subject=facts.ref,
         data=data,
-        idempotency_key=facts.delivery_key,
+        idempotency_key=push_key(facts.host, facts.repo, facts.ref, facts.before, facts.after),
+        delivery_id=facts.delivery_id,
     )
+
+
+def push_key(host: str, repo: str, ref: str, before: str, after: str) -> str:
+    """The idempotency key of a push, from signed fields only (see the module docstring)."""
+    return f"{host}:push:{repo}:{ref}:{before}:{after}"
 
 
 def repo_of(event: Event) -> str | None:

@@ -13,7 +13,7 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.git_push import HostCommit, PushFacts, push_event, repo_of
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.payload import SenderModel, load_json
-from listeners.sources.signing import hex_body_hmac, required_signature
+from listeners.sources.signing import hex_body_hmac, hex_signature
 
 
 class _Repository(SenderModel):
@@ -35,8 +35,12 @@ class _Push(SenderModel):
     pusher: _Pusher = _Pusher()
 
 
+def signature(headers: Headers) -> str:
+    return hex_signature(headers, "x-gitea-signature", "x-forgejo-signature")
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return hex_body_hmac(required_signature(headers, "x-gitea-signature", "x-forgejo-signature"), body, keyring)
+    return hex_body_hmac(signature(headers), body, keyring)
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -46,13 +50,13 @@ def parse(delivery: Delivery) -> ParseResult:
     if kind != "push":
         return Ignored(f"gitea event {kind!r} starts nothing")
     push = load_json(_Push, delivery.body)
-    delivery_id = delivery.headers.get("x-gitea-delivery") or delivery.headers.get("x-forgejo-delivery")
+    delivery_id = delivery.headers.get("x-gitea-delivery") or delivery.headers.get("x-forgejo-delivery", "")
     total = len(push.commits) if push.total_commits is None else push.total_commits
     return [
         push_event(
             PushFacts(
                 host="gitea",
-                delivery_key=f"gitea:{delivery_id}" if delivery_id else delivery.fallback_key,
+                delivery_id=delivery_id,
                 repo=push.repository.full_name,
                 clone_url=push.repository.clone_url,
                 ref=push.ref,
@@ -67,4 +71,4 @@ def parse(delivery: Delivery) -> ParseResult:
     ]
 
 
-SOURCE = Source(name="gitea", verify=verify, parse=parse, scope=repo_of)
+SOURCE = Source(name="gitea", verify=verify, parse=parse, scope=repo_of, check_headers=signature)

@@ -33,8 +33,12 @@ class _Push(SenderModel):
     project: _Project
 
 
+def token(headers: Headers) -> str:
+    return required_signature(headers, "x-gitlab-token")
+
+
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
-    return shared_token(required_signature(headers, "x-gitlab-token"), keyring)
+    return shared_token(token(headers), keyring)
 
 
 def parse(delivery: Delivery) -> ParseResult:
@@ -42,12 +46,12 @@ def parse(delivery: Delivery) -> ParseResult:
     if kind not in PUSH_HOOKS:
         return Ignored(f"gitlab event {kind!r} starts nothing")
     push = load_json(_Push, delivery.body)
-    delivery_id = delivery.headers.get("idempotency-key") or delivery.headers.get("x-gitlab-event-uuid")
+    delivery_id = delivery.headers.get("idempotency-key") or delivery.headers.get("x-gitlab-event-uuid", "")
     return [
         push_event(
             PushFacts(
                 host="gitlab",
-                delivery_key=f"gitlab:{delivery_id}" if delivery_id else delivery.fallback_key,
+                delivery_id=delivery_id,
                 repo=push.project.path_with_namespace,
                 clone_url=push.project.git_http_url,
                 ref=push.ref,
@@ -62,4 +66,4 @@ def parse(delivery: Delivery) -> ParseResult:
     ]
 
 
-SOURCE = Source(name="gitlab", verify=verify, parse=parse, scope=repo_of)
+SOURCE = Source(name="gitlab", verify=verify, parse=parse, scope=repo_of, check_headers=token)

@@ -6,6 +6,8 @@ kind of secret that repository's deliveries may carry, and it signs for no
 other repository, so a leaked per-repository secret cannot forge pushes
 elsewhere. Signatures are checked before the body is trusted, against every
 secret, and the repository rule is applied once the payload names its repo.
+Repository names are compared case-folded, as the git hosts treat them:
+``ACME/churn-model`` is the repository that owns ``acme/churn-model``'s secret.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Keyring:
         self, credentials: list[Credential], *, tolerance_seconds: int = 300, clock: Callable[[], float] = time.time
     ) -> None:
         self._credentials = credentials
-        self._own_repos = {c.repo for c in credentials if c.repo is not None}
+        self._own_repos = {c.repo.casefold() for c in credentials if c.repo is not None}
         self.tolerance_seconds = tolerance_seconds
         self._clock = clock
 
@@ -73,5 +75,6 @@ class Keyring:
         """Whether ``credential`` may sign for ``repo`` (see the module docstring)."""
         if credential is INSECURE:
             return True
-        expected_owner = repo if repo in self._own_repos else None
-        return credential.repo == expected_owner
+        folded = repo.casefold() if repo is not None else None
+        expected_owner = folded if folded in self._own_repos else None
+        return (credential.repo.casefold() if credential.repo is not None else None) == expected_owner

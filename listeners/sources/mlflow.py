@@ -5,6 +5,10 @@ a captured delivery cannot be replayed later. Alias events name only the new
 version; the previous one, and the key shared with the registry watcher, are
 filled in from the alias table when the event is recorded
 (:mod:`listeners.model_positions`).
+
+What in the key is signed: a new version is keyed by model and version from
+the signed body; alias and tag events by ``X-MLflow-Delivery-Id``, which the
+signature covers together with the timestamp and the body.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from listeners.sources.base import Delivery, Headers, Ignored, ParseResult, Sour
 from listeners.sources.keyring import Credential, Keyring
 from listeners.sources.model_event import model_event
 from listeners.sources.payload import SenderModel, load_json, validate
-from listeners.sources.signing import required_signature, timestamped_v1
+from listeners.sources.signing import required_signature, timestamped_v1, v1_entries
 from triggers.event import EventType, ModelChange
 
 
@@ -45,6 +49,12 @@ class _TagSet(SenderModel):
     version: str
     key: str
     value: str
+
+
+def check_headers(headers: Headers) -> None:
+    v1_entries(required_signature(headers, "x-mlflow-signature"), "x-mlflow-signature")
+    header(headers, "x-mlflow-delivery-id")
+    header(headers, "x-mlflow-timestamp")
 
 
 def verify(headers: Headers, body: bytes, keyring: Keyring) -> Credential:
@@ -88,4 +98,4 @@ def parse(delivery: Delivery) -> ParseResult:
     return Ignored(f"mlflow event {kind!r} starts nothing")
 
 
-SOURCE = Source(name="mlflow", verify=verify, parse=parse)
+SOURCE = Source(name="mlflow", verify=verify, parse=parse, check_headers=check_headers)

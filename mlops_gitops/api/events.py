@@ -1,27 +1,50 @@
 """Status API: what happened to each event, and the admin replay.
 
 Answers "did my push start a run, which one, and what came of it?" without
-shell access to the ledger. Responses pass through the log redactor, so a
-secret that slipped into an event or an error message is masked here too.
+shell access to the ledger. Every endpoint needs a bearer token
+(:mod:`mlops_gitops.api.auth`). The list and the one-event view are
+summaries: the event's envelope fields, state, matched rules and actions,
+never its payload, which the ledger does not even read for them. The payload
+(a push's commits, author e-mails, clone URL) is fetched one event at a time.
+No answer exceeds ``max_response_bytes``: a list stops before it would and
+says where to go on (``next_offset``); a single answer over it is a 413, and
+a payload's size is asked of the database before the payload is loaded.
+Responses pass through the log redactor, so a secret that slipped into an
+event or an error message is masked here too.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel, SecretStr
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import BaseModel
+from pydantic_core import to_json
 
 from core.errors import PermanentError
 from core.logging import redactor
-from mlops_gitops.api.auth import require_admin
-from triggers.ledger import EventRecord, EventState, Ledger
+from mlops_gitops.api.auth import BearerTokens
+from triggers.ledger import EventState, EventSummary, Ledger
 from triggers.ledger.store import ActionRecord
 
+_AUTH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong bearer token"},
+    403: {"description": "No token of this role is configured"},
+}
+_TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"description": "The answer would exceed server.max_response_bytes"}
+}
+_JSON = "application/json"
 
-class EventView(BaseModel):
-    event: dict[str, Any]
+
+class EventSummaryView(BaseModel):
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
     state: EventState
     attempts: int
     duplicates: int
@@ -33,19 +56,14 @@ class EventView(BaseModel):
     actions: list[ActionRecord]
 
     @classmethod
-    def of(cls, record: EventRecord) -> EventView:
-        return cls(
-            event=redactor.scrub(record.event.model_dump(mode="json")),
-            state=record.state,
-            attempts=record.attempts,
-            duplicates=record.duplicates,
-            last_error=redactor.scrub(record.last_error),
-            matched_rules=redactor.scrub(record.matched_rules),
-            received_at=record.received_at,
-            updated_at=record.updated_at,
-            next_attempt_at=record.next_attempt_at,
-            actions=[ActionRecord(**redactor.scrub(vars(a))) for a in record.actions],
-        )
+    def of(cls, summary: EventSummary) -> EventSummaryView:
+        return cls.model_validate(redactor.scrub(asdict(summary)))
+
+
+class EventPage(BaseModel):
+    events: list[EventSummaryView]
+    next_offset: int | None
+    """Where the next page starts, or ``None`` when this page holds the last event."""
 
 
 class DeadLetterView(BaseModel):
@@ -62,30 +80,90 @@ class Queued(BaseModel):
     state: EventState
 
 
-def events_router(ledger: Ledger, admin_token: SecretStr | None) -> APIRouter:
-    router = APIRouter(tags=["events"])
-    admin = [Depends(require_admin(admin_token))]
+class _Budget:
+    """Serialises answers and refuses (413) or cuts (lists) whatever would exceed ``max_bytes``."""
 
-    @router.get("/events", response_model=list[EventView], summary="List events, newest first")
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def one(self, value: BaseModel | dict[str, Any]) -> Response:
+        body = value.model_dump_json().encode() if isinstance(value, BaseModel) else to_json(value)
+        self.check(len(body), "this answer")
+        return Response(body, media_type=_JSON)
+
+    def check(self, size: int, what: str) -> None:
+        if size > self.max_bytes:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                f"{what} is {size} bytes, over server.max_response_bytes ({self.max_bytes}); "
+                "read it from the ledger with 'mlops-gitops events show'",
+            )
+
+    def items(self, views: list[BaseModel]) -> list[bytes]:
+        """The leading ``views`` whose JSON fits, with room for the envelope of the answer."""
+        room, kept = self.max_bytes - 64, []
+        for view in views:
+            item = view.model_dump_json().encode()
+            room -= len(item) + 1
+            if room < 0:
+                break
+            kept.append(item)
+        if views and not kept:
+            self.check(len(views[0].model_dump_json()), "the first item")
+        return kept
+
+
+def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: int) -> APIRouter:
+    router = APIRouter(tags=["events"], dependencies=[Depends(tokens.reader())], responses=_AUTH_ANSWERS)
+    admin = [Depends(tokens.admin())]
+    budget = _Budget(max_response_bytes)
+
+    @router.get(
+        "/events",
+        response_model=EventPage,
+        summary="List events newest first, as summaries without payloads",
+        responses=_TOO_LARGE,
+    )
     def list_events(
         status_filter: Annotated[list[EventState] | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> list[EventView]:
-        records = ledger.list_events(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
-        return [EventView.of(r) for r in records]
+    ) -> Response:
+        summaries = ledger.summaries(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
+        kept = budget.items([EventSummaryView.of(s) for s in summaries])
+        more = len(kept) < len(summaries) or len(summaries) == limit
+        next_offset = str(offset + len(kept)) if more else "null"
+        body = b'{"events":[' + b",".join(kept) + b'],"next_offset":' + next_offset.encode() + b"}"
+        return Response(body, media_type=_JSON)
 
     @router.get(
         "/events/{event_id}",
-        response_model=EventView,
-        summary="One event with its matched rules and actions",
-        responses={404: {"description": "No such event"}},
+        response_model=EventSummaryView,
+        summary="One event's state, matched rules and actions (without its payload)",
+        responses={404: {"description": "No such event"}, **_TOO_LARGE},
     )
-    def get_event(event_id: str) -> EventView:
-        record = ledger.get(event_id)
-        if record is None:
+    def get_event(event_id: str) -> Response:
+        summary = ledger.summary(event_id)
+        if summary is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
-        return EventView.of(record)
+        return budget.one(EventSummaryView.of(summary))
+
+    @router.get(
+        "/events/{event_id}/payload",
+        response_model=dict[str, Any],
+        summary="One event's full envelope, payload included",
+        responses={404: {"description": "No such event"}, **_TOO_LARGE},
+    )
+    def get_payload(event_id: str) -> Response:
+        size = ledger.envelope_size(event_id)
+        if size is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
+        budget.check(size, "this event's payload")
+        record = ledger.get(event_id)
+        if record is None:  # pruned between the two reads
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
+        envelope = redactor.scrub(record.event.model_dump(mode="json"))
+        return budget.one(envelope)
 
     @router.post(
         "/events/{event_id}/replay",
@@ -93,7 +171,7 @@ def events_router(ledger: Ledger, admin_token: SecretStr | None) -> APIRouter:
         status_code=status.HTTP_202_ACCEPTED,
         dependencies=admin,
         summary="Queue an event for dispatch again (admin token)",
-        responses={401: {"description": "Bad token"}, 403: {"description": "Admin disabled"}, 404: {}},
+        responses={404: {"description": "No such event"}},
     )
     def replay(event_id: str) -> Queued:
         try:
@@ -106,11 +184,11 @@ def events_router(ledger: Ledger, admin_token: SecretStr | None) -> APIRouter:
         "/dead-letters",
         response_model=list[DeadLetterView],
         dependencies=admin,
-        summary="Input that could not become an event, with the reason (admin token)",
-        responses={401: {"description": "Bad token"}, 403: {"description": "Admin disabled"}},
+        summary="Input that could not become an event, with the reason, newest first (admin token)",
+        responses=_TOO_LARGE,
     )
-    def dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[DeadLetterView]:
-        return [
+    def dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+        views: list[BaseModel] = [
             DeadLetterView(
                 id=d.id,
                 origin=d.origin,
@@ -121,5 +199,6 @@ def events_router(ledger: Ledger, admin_token: SecretStr | None) -> APIRouter:
             )
             for d in ledger.dead_letters(limit=limit)
         ]
+        return Response(b"[" + b",".join(budget.items(views)) + b"]", media_type=_JSON)
 
     return router

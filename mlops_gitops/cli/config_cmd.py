@@ -38,6 +38,8 @@ def check(config: ConfigOption = None) -> None:
         for problem in e.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from e
+    for place in settings.short_secrets():
+        typer.echo(f"warning: {place}: shorter than 32 bytes; use a longer random secret", err=True)
     typer.echo(f"ok: {len(rules)} trigger rules in {settings.rules.source}")
     typer.echo(
         f"ok: ledger {settings.ledger.url.split('://', 1)[0]}, workflows backend {settings.workflows.backend}, "

@@ -22,11 +22,10 @@ def _result(action: dict[str, Any]) -> str:
 def print_timeline(events: list[dict[str, Any]], say: Callable[[str], None]) -> None:
     table = Table("received", "event", "subject", "state", "action", "run / commit", "status", "result")
     for record in sorted(events, key=lambda r: r["received_at"]):
-        event = record["event"]
         actions = record["actions"] or [None]
         for index, action in enumerate(actions):
             head = (
-                (record["received_at"][11:19], event["type"], event["subject"][:40], record["state"])
+                (record["received_at"][11:19], record["type"], record["subject"][:40], record["state"])
                 if index == 0
                 else ("", "", "", "")
             )

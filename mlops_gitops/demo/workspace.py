@@ -27,8 +27,9 @@ BUCKET = "landing"
 DATASET_PATH = "churn/customer_activity"
 GITHUB_SECRET = "demo-github-secret"  # noqa: S105 - a throwaway secret of a local demo
 MLFLOW_SECRET = "demo-mlflow-secret"  # noqa: S105
-DATA_TOKEN = "demo-data-token"  # noqa: S105
-ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
+DATA_TOKEN = "demo-data-bearer-token"  # noqa: S105
+READ_TOKEN = "demo-status-read-token-0123456789"  # noqa: S105
+ADMIN_TOKEN = "demo-status-admin-token-012345678"  # noqa: S105
 BOT_EMAIL = "mlops-gitops-bot@users.noreply.local"
 PARAMS_PATH = "configs/xgb_model_params.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -130,13 +131,14 @@ class Workspace:
         rules.write_text(yaml.safe_dump(demo_rules(self), sort_keys=False))
         work = self.service_dir
         config: dict[str, Any] = {
-            "server": {"admin_token": ADMIN_TOKEN},
+            "server": {"read_tokens": [READ_TOKEN], "admin_tokens": [ADMIN_TOKEN]},
             "logging": {"json_format": True},
             "ledger": {"url": f"sqlite:///{work / 'ledger.db'}"},
             "dispatcher": {"poll_interval_seconds": 0.5, "run_poll_seconds": 1.0},
             "mlflow": {"tracking_uri": self.mlflow.tracking_uri},
             "listeners": {
                 "webhooks": {
+                    "clone_urls": {"github": str(self.ml_remote)},  # the demo's one repository, a local bare remote
                     "github": {"secrets": [GITHUB_SECRET]},
                     "mlflow": {"secrets": [MLFLOW_SECRET]},
                     "data": {"secrets": [DATA_TOKEN]},

@@ -18,7 +18,16 @@ from typing import Any
 import httpx
 from mlflow import MlflowClient
 
-from mlops_gitops.demo.workspace import BUCKET, DATA_TOKEN, DATASET_PATH, GITHUB_SECRET, PARAMS_PATH, REPO, Workspace
+from mlops_gitops.demo.workspace import (
+    BUCKET,
+    DATA_TOKEN,
+    DATASET_PATH,
+    GITHUB_SECRET,
+    PARAMS_PATH,
+    READ_TOKEN,
+    REPO,
+    Workspace,
+)
 from mlops_gitops.devstack.git_payloads import describe_push, git, github_payload
 from mlops_gitops.devstack.senders import github_headers
 
@@ -31,6 +40,7 @@ class World:
         self._url = service_url
         self._say = say
         self._http = httpx.Client(base_url=service_url, timeout=30)
+        self._status = {"Authorization": f"Bearer {READ_TOKEN}"}
 
     def close(self) -> None:
         self._http.close()
@@ -46,7 +56,6 @@ class World:
         git(clone, "push", "-q", "origin", "main")
         after = git(clone, "rev-parse", "HEAD")
         payload = github_payload(describe_push(self._ws.ml_remote, REPO, "refs/heads/main", before, after))
-        payload["repository"]["clone_url"] = str(self._ws.ml_remote)
         body = json.dumps(payload).encode()
         answer = self._http.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET))
         answer.raise_for_status()
@@ -84,14 +93,14 @@ class World:
     # -- reading the service ------------------------------------------------------------
 
     def event(self, event_id: str) -> dict[str, Any]:
-        answer = self._http.get(f"/events/{event_id}")
+        answer = self._http.get(f"/events/{event_id}", headers=self._status)
         answer.raise_for_status()
         return dict(answer.json())
 
     def events(self) -> list[dict[str, Any]]:
-        answer = self._http.get("/events", params={"limit": 200})
+        answer = self._http.get("/events", params={"limit": 200}, headers=self._status)
         answer.raise_for_status()
-        return list(answer.json())
+        return list(answer.json()["events"])
 
     def wait_settled(self, event_ids: list[str], what: str, timeout: float = 1800) -> list[dict[str, Any]]:
         """Wait until every event is finished and none of its actions still runs, printing each change."""

@@ -13,6 +13,8 @@ import hmac
 import time
 import uuid
 
+from listeners.standard_webhooks import signing_key
+
 
 def github_headers(body: bytes, secret: str, event: str = "push", delivery: str | None = None) -> dict[str, str]:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -62,7 +64,7 @@ def databricks_headers(body: bytes, secret: str) -> dict[str, str]:
 
 
 def standard_webhooks_headers(body: bytes, whsec: str, *, content_type: str = "application/json") -> dict[str, str]:
-    key = base64.b64decode(whsec.removeprefix("whsec_"))
+    key = signing_key(whsec)
     message_id, sent = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
     mac = hmac.new(key, f"{message_id}.{sent}.".encode() + body, hashlib.sha256).digest()
     return {

@@ -9,7 +9,9 @@ sqlite read and a single-threaded tree walk, a millisecond or two of work that
 holds the GIL almost throughout, so a worker thread would add no parallelism,
 only two thread hand-overs per request, and on a busy node each hand-over
 waits for the scheduler. The answer is serialized by its pydantic model
-directly (no second validation pass by FastAPI).
+directly (no second validation pass by FastAPI). A request body is bounded
+before it is read (``MAX_BODY_BYTES``) and its ids are counted before any is
+checked, so no request can hold the loop for long or earn a large error.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from functools import partial
-from typing import Any
+from typing import NoReturn
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic_core import from_json
 
 from core.errors import TemporaryError
 
@@ -77,16 +80,26 @@ def create_app(settings: ModelServerSettings) -> FastAPI:
     @app.post(
         "/predict",
         response_model=PredictResponse,
-        responses={404: {"model": UnknownEntities}, 503: {"description": "Model not loaded yet"}},
+        responses={
+            404: {"model": UnknownEntities},
+            411: {"description": "No Content-Length"},
+            413: {"description": "Body over MAX_BODY_BYTES"},
+            422: {"description": "The first problem with the body"},
+            503: {"description": "Model not loaded yet"},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
     )
-    async def predict(request: PredictRequest) -> Response:
+    async def predict(request: Request) -> Response:
         """Predict for each entity id, using its online features."""
         predictor = slot.predictor
         if predictor is None:
             return JSONResponse({"detail": f"model is {slot.status}; see /readyz"}, status_code=503)
-        _check_entity_ids(request.entity_ids, predictor, settings.max_entities_per_request)
+        refused = _refuse_size(request.headers.get("content-length"), settings.max_body_bytes)
+        if refused is not None:
+            return refused
+        entity_ids = _entity_ids(await request.body(), predictor, settings.max_entities_per_request)
         try:
-            predictions = predictor.predict(request.entity_ids)
+            predictions = predictor.predict(entity_ids)
         except UnknownEntitiesError as e:
             unknown = UnknownEntities(message=str(e), entity_key=e.entity_key, missing_entity_ids=list(e.entity_ids))
             return JSONResponse(unknown.model_dump(), status_code=404)
@@ -110,30 +123,50 @@ def create_app(settings: ModelServerSettings) -> FastAPI:
     return app
 
 
-def _check_entity_ids(entity_ids: list[EntityId], predictor: Predictor, max_entities: int) -> None:
-    """Refuse ids of the wrong type for the entity key, or too many, in FastAPI's own 422 format."""
-    key_type = predictor.features.key_type
-    errors: list[dict[str, Any]] = [
-        {
-            "type": "entity_id_type",
-            "loc": ("body", "entity_ids", position),
-            "msg": f"{predictor.features.entity_key} values are of type {key_type.__name__}",
-            "input": entity_id,
-        }
-        for position, entity_id in enumerate(entity_ids)
-        if not isinstance(entity_id, key_type)
-    ]
-    if len(entity_ids) > max_entities:
-        errors.append(
-            {
-                "type": "too_long",
-                "loc": ("body", "entity_ids"),
-                "msg": f"at most {max_entities} entity ids per request",
-                "input": len(entity_ids),
-            }
+_REQUEST_SCHEMA = PredictRequest.model_json_schema()
+
+
+def _refuse_size(declared: str | None, max_body_bytes: int) -> JSONResponse | None:
+    """Refuse a body of unknown or too large a size before reading it (HTTP framing holds it to what it declares)."""
+    if declared is None or not declared.isdigit():
+        return JSONResponse({"detail": "send the body with a Content-Length"}, status_code=411)
+    if int(declared) > max_body_bytes:
+        return JSONResponse(
+            {"detail": f"body of {declared} bytes is over the {max_body_bytes}-byte limit"}, status_code=413
         )
-    if errors:
-        raise RequestValidationError(errors)
+    return None
+
+
+def _entity_ids(body: bytes, predictor: Predictor, max_entities: int) -> list[EntityId]:
+    """The request's entity ids, checked in order of cost: JSON, shape, count, then each id until the first bad one.
+
+    Only the first problem is answered (FastAPI's 422 format), so a huge bad
+    request costs one error, not one per element, and its answer stays small.
+    """
+    try:
+        document = from_json(body)
+    except ValueError:
+        _refuse("json_invalid", ("body",), "the body is not valid JSON")
+    if not isinstance(document, dict) or set(document) != {"entity_ids"}:
+        _refuse("model_attributes_type", ("body",), 'the body must be {"entity_ids": [...]} and nothing else')
+    entity_ids = document["entity_ids"]
+    if not isinstance(entity_ids, list) or not entity_ids:
+        _refuse("list_type", ("body", "entity_ids"), "entity_ids must be a non-empty list")
+    if len(entity_ids) > max_entities:
+        _refuse("too_long", ("body", "entity_ids"), f"at most {max_entities} entity ids per request")
+    key_type = predictor.features.key_type
+    for position, entity_id in enumerate(entity_ids):
+        if type(entity_id) is not key_type:  # bool is an int subclass, and never an id
+            _refuse(
+                "entity_id_type",
+                ("body", "entity_ids", position),
+                f"{predictor.features.entity_key} values are of type {key_type.__name__}",
+            )
+    return entity_ids
+
+
+def _refuse(kind: str, location: tuple[str | int, ...], message: str) -> NoReturn:
+    raise RequestValidationError([{"type": kind, "loc": location, "msg": message}])
 
 
 def _record_model_info(slot: PredictorSlot, settings: ModelServerSettings, metrics: ServingMetrics) -> None:

@@ -63,9 +63,21 @@ def objects(overlay: str) -> list[dict[str, Any]]:
 def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
     overlay: str, objects: list[dict[str, Any]]
 ) -> None:
-    expected = ["ConfigMap", "Deployment", "Ingress", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount"]
+    expected = [
+        "ConfigMap",
+        "Deployment",
+        "Ingress",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+    ]
     if overlay == "prod":
         expected = sorted([*expected, "PodDisruptionBudget"])
+    if overlay == "dev":
+        expected = sorted([*expected, "PersistentVolumeClaim"])
 
     assert sorted(o["kind"] for o in objects) == expected
     for obj in objects:
@@ -130,13 +142,15 @@ def test_rbac_grants_exactly_the_workflow_verbs_the_service_uses(objects: list[d
 
 def test_secrets_are_referenced_never_stored(objects: list[dict[str, Any]]) -> None:
     env = {variable["name"]: variable for variable in container_of(objects)["env"]}
-    secret_like = [name for name in env if name.endswith(("TOKEN", "SECRETS", "LEDGER__URL"))]
+    secret_like = [name for name in env if name.endswith(("TOKEN", "TOKENS", "SECRETS", "LEDGER__URL"))]
 
     for secret in of_kind(objects, "Secret"):
         assert "data" not in secret
         assert "stringData" not in secret
     assert secret_like, "the service needs its webhook secrets and tokens"
     for name in secret_like:
+        if env[name].get("value", "").startswith("sqlite:"):
+            continue  # a file path, no credentials in it
         assert "value" not in env[name], f"{name} must come from a Secret"
         assert "secretKeyRef" in env[name]["valueFrom"], name
     assert (
@@ -155,6 +169,21 @@ def test_ingress_exposes_only_the_webhook_path(objects: list[dict[str, Any]]) ->
     assert paths[0]["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
 
 
+def test_only_the_ingress_controller_and_the_namespace_reach_the_service(objects: list[dict[str, Any]]) -> None:
+    policy = the(objects, "NetworkPolicy")
+    pod_labels = the(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected.items() <= pod_labels.items(), "the policy covers the service's pods"
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http"}]
+    peers = rule["from"]
+    assert {"podSelector": {}} in peers, "clients in the namespace (status API, metrics)"
+    [controller] = [p for p in peers if "namespaceSelector" in p]
+    assert controller["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert len(peers) == 2, "nobody else"
+
+
 def test_prod_shares_a_postgresql_ledger_between_replicas() -> None:
     objects = build("prod")
     env = {variable["name"]: variable for variable in container_of(objects)["env"]}
@@ -169,6 +198,16 @@ def test_dev_never_runs_two_pods_on_its_sqlite_ledger() -> None:
 
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_dev_keeps_its_sqlite_ledger_on_a_persistent_volume() -> None:
+    objects = build("dev")
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    env = {variable["name"]: variable for variable in container_of(objects)["env"]}
+    ledger_path = env["MLOPS_GITOPS_LEDGER__URL"]["value"].removeprefix("sqlite:///")
+    [mount] = [m for m in container_of(objects)["volumeMounts"] if ledger_path.startswith(m["mountPath"] + "/")]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == the(objects, "PersistentVolumeClaim")["metadata"]["name"]
 
 
 def test_config_and_rules_in_the_config_map_are_accepted_by_the_service(
@@ -220,6 +259,7 @@ def test_applications_sit_in_a_project_fenced_to_their_repo_and_namespaces() -> 
     assert {d["namespace"] for d in project["spec"]["destinations"]} == set(OVERLAYS.values())
     cluster_scoped = {(entry["group"], entry["kind"]) for entry in project["spec"]["clusterResourceWhitelist"]}
     assert cluster_scoped == {("", "Namespace")}
+    assert {entry["kind"] for entry in project["spec"]["namespaceResourceBlacklist"]} == {"ResourceQuota", "LimitRange"}
     for overlay_name in OVERLAYS:
         assert all(obj.get("metadata", {}).get("namespace") for obj in build(overlay_name)), "a cluster-wide object"
 

@@ -103,7 +103,7 @@ def remote_file(remote: Path, path: str, ref: str = "main") -> str:
 
 def remote_log(remote: Path, ref: str = "main") -> list[LoggedCommit]:
     """Every commit of ``ref`` on the remote, oldest first."""
-    command = ["git", "--git-dir", str(remote), "log", "--reverse", f"--format={LOG_FORMAT}", ref]
+    command = ["git", "--git-dir", str(remote), "log", "-z", "--reverse", f"--format={LOG_FORMAT}", ref]
     return parse_log(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 

@@ -15,7 +15,7 @@ from triggers.ledger import Ledger
 
 GITHUB_SECRET = "gh-secret-current"
 GITHUB_OLD_SECRET = "gh-secret-previous"
-GITLAB_TOKEN = "gl-token-1234"
+GITLAB_TOKEN = "gl-token-1234-5678"
 GITEA_SECRET = "gitea-secret-5678"
 MLFLOW_SECRET = "mlflow-secret-90ab"
 DATABRICKS_SECRET = "databricks-secret-cdef"

@@ -16,9 +16,10 @@ from structlog.testing import capture_logs
 
 from listeners.http.app import create_app
 from listeners.settings import ListenerSettings
-from mlops_gitops.devstack.senders import github_headers, gitlab_headers, mlflow_headers
-from tests.listeners.conftest import GITHUB_SECRET, GITLAB_TOKEN, MLFLOW_SECRET, listener_settings
+from mlops_gitops.devstack.senders import gitea_headers, github_headers, gitlab_headers, mlflow_headers
+from tests.listeners.conftest import GITEA_SECRET, GITHUB_SECRET, GITLAB_TOKEN, MLFLOW_SECRET, listener_settings
 from tests.listeners.serving import serve
+from triggers.event import PushData
 from triggers.ledger import Ledger
 
 SHA_A, SHA_B = "a" * 40, "b" * 40
@@ -102,6 +103,12 @@ def test_per_repository_secret_signs_only_for_its_repository(client: TestClient)
         client.post("/webhooks/github", content=private, headers=github_headers(private, GITHUB_SECRET)).status_code
         == 401
     )
+    for variant in ("Team/Private-Model", "TEAM/PRIVATE-MODEL"):
+        recased = push_body(variant)
+        refused = client.post("/webhooks/github", content=recased, headers=github_headers(recased, GITHUB_SECRET))
+        assert refused.status_code == 401, f"{variant}: the source-wide secret signs for the same repository"
+        owned = client.post("/webhooks/github", content=recased, headers=github_headers(recased, "private-repo-secret"))
+        assert owned.status_code == 202, variant
     public = push_body("ml-team/other")
     answer = client.post("/webhooks/github", content=public, headers=github_headers(public, "private-repo-secret"))
     assert answer.status_code == 401
@@ -129,7 +136,7 @@ def test_unknown_source_is_404(client: TestClient) -> None:
     assert "github" in answer.json()["detail"]
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", ""])
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", ""])
 def test_wrong_content_type_is_415(client: TestClient, content_type: str) -> None:
     body = push_body()
     headers = {**github_headers(body, GITHUB_SECRET), "Content-Type": content_type}
@@ -194,7 +201,9 @@ def test_chunked_body_over_the_limit_is_413_before_it_is_all_read(ledger: Ledger
         with socket.create_connection(("127.0.0.1", port)) as conn:
             conn.sendall(
                 b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256="
+                + b"0" * 64
+                + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
             )
             chunks_sent = 0
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -238,3 +247,33 @@ def test_operations_endpoints(ledger: Ledger) -> None:
         metrics = client.get("/metrics").text
         assert "mlops_gitops_webhook_ack_seconds" in metrics
         assert "mlops_gitops_kafka_consumer_lag" in metrics
+
+
+def test_the_clone_url_comes_from_configuration_not_from_the_payload(client: TestClient, ledger: Ledger) -> None:
+    body = push_body(
+        "ml-team/churn-model",
+        repository={"full_name": "ml-team/churn-model", "clone_url": "https://evil.example/x.git"},
+    )
+    answer = client.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET))
+    assert answer.status_code == 202, answer.text
+    record = ledger.get(answer.json()["event_ids"][0])
+    assert record is not None and isinstance(record.event.data, PushData)
+    assert record.event.data.clone_url == "https://github.com/ml-team/churn-model.git"
+
+
+def test_a_host_without_a_configured_clone_url_gives_none(ledger: Ledger) -> None:
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "before": SHA_A,
+            "after": SHA_B,
+            "repository": {"full_name": "a/b", "clone_url": "https://evil.example/x.git"},
+        }
+    ).encode()
+    with TestClient(create_app(listener_settings(), ledger)) as api:
+        answer = api.post("/webhooks/gitea", content=body, headers=gitea_headers(body, GITEA_SECRET))
+    assert answer.status_code == 202, answer.text
+    record = ledger.get(answer.json()["event_ids"][0])
+    assert record is not None and isinstance(record.event.data, PushData) and record.event.data.clone_url == ""
+    with pytest.raises(ValueError, match="only the placeholder"):
+        ListenerSettings.model_validate({"webhooks": {"clone_urls": {"gitea": "https://git.example/{owner}.git"}}})

@@ -98,6 +98,33 @@ def test_github_push_is_recorded_as_pushed_and_redelivery_is_a_duplicate(
     assert ledger.count_by_state() == {"received": 1}
 
 
+@pytest.mark.parametrize("host", ["github", "gitea", "gitlab"])
+def test_a_captured_push_sent_again_under_a_new_delivery_id_is_a_duplicate(
+    client: TestClient, ledger: Ledger, pushed: Push, host: str
+) -> None:
+    def signed(delivery: str) -> tuple[bytes, dict[str, str]]:
+        if host == "github":
+            body = json.dumps(github_payload(pushed)).encode()
+            return body, github_headers(body, GITHUB_SECRET, delivery=delivery)
+        if host == "gitea":
+            body = json.dumps(gitea_payload(pushed)).encode()
+            return body, gitea_headers(body, GITEA_SECRET, delivery=delivery)
+        body = json.dumps(gitlab_payload(pushed)).encode()
+        return body, {**gitlab_headers(GITLAB_TOKEN, key=delivery), "X-Gitlab-Event-UUID": delivery}
+
+    first = client.post(
+        f"/webhooks/{host}", content=signed("delivery-original")[0], headers=signed("delivery-original")[1]
+    )
+    assert first.status_code == 202, first.text
+    body, headers = signed("delivery-replayed")
+    replayed = client.post(f"/webhooks/{host}", content=body, headers=headers)
+    assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
+    assert ledger.count_by_state() == {"received": 1}
+    record = ledger.get(first.json()["event_ids"][0])
+    assert record is not None and record.event.delivery_id == "delivery-original", "kept for display"
+    assert record.event.idempotency_key == (f"{host}:push:{REPO}:refs/heads/main:{pushed.before}:{pushed.after}")
+
+
 def test_github_accepts_a_rotated_out_secret_still_listed(client: TestClient, ledger: Ledger, pushed: Push) -> None:
     body = json.dumps(github_payload(pushed)).encode()
     answer = client.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_OLD_SECRET))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from mlops_gitops.devstack.senders import databricks_headers, mlflow_headers, standard_webhooks_headers
@@ -110,7 +112,19 @@ def test_binary_cloudevent_over_http(client: TestClient, ledger: Ledger) -> None
     answer = client.post("/webhooks/data", content=body, headers=headers)
     assert answer.status_code == 202, answer.text
     [event] = stored(ledger, answer.json())
-    assert event.idempotency_key == "cloudevents:urn:lake:b-1"
+    assert event.idempotency_key == f"webhook:{headers['webhook-id']}", "the ce-* headers are not signed"
+
+    replayed = client.post("/webhooks/data", content=body, headers={**headers, "ce-id": "b-2"})
+    assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
+
+
+def test_webhook_id_is_a_key_only_when_signed(client: TestClient, ledger: Ledger) -> None:
+    body = json.dumps({"dataset": "sales/daily", "partition": "date=2026-11-27"}).encode()
+    bearer = {"Content-Type": "application/json", "Authorization": f"Bearer {MINIO_TOKEN}"}
+    first = client.post("/webhooks/data", content=body, headers={**bearer, "webhook-id": "msg-1"})
+    assert first.status_code == 202, first.text
+    again = client.post("/webhooks/data", content=body, headers={**bearer, "webhook-id": "msg-2"})
+    assert again.status_code == 200 and again.json()["duplicate"] is True
 
 
 def test_data_notice_without_dataset_is_422(client: TestClient) -> None:
@@ -123,7 +137,7 @@ def test_data_notice_without_dataset_is_422(client: TestClient) -> None:
 def test_databricks_transition_reported_twice_is_one_event(client: TestClient, ledger: Ledger) -> None:
     common = {
         "webhook_id": "wh-1",
-        "event_timestamp": 1764147600000,
+        "event_timestamp": int(time.time() * 1000),
         "model_name": "churn",
         "version": "3",
         "from_stage": "Staging",
@@ -168,3 +182,27 @@ def test_mlflow_alias_moves_carry_the_previous_version_and_a_rollback_is_news(
         (EventType.MODEL_ALIAS_DELETED, None, "1"),
     ]
     assert changes[1].idempotency_key == "mlflow:alias:churn:champion:2:2"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "status"),
+    [
+        ("event_timestamp", 1262304000000, 401),  # 2010: a captured delivery, however well signed
+        ("event_timestamp", "soon", 422),
+        ("to_stage", "Production\n\nSigned-off-by: someone", 422),
+        ("version", "3; rm -rf /", 422),
+    ],
+)
+def test_databricks_deliveries_are_fresh_and_their_fields_fixed(
+    client: TestClient, field: str, value: object, status: int
+) -> None:
+    notice = {
+        "event": "MODEL_VERSION_TRANSITIONED_STAGE",
+        "event_timestamp": int(time.time() * 1000),
+        "model_name": "churn",
+        "version": "4",
+        "to_stage": "Production",
+    }
+    body = json.dumps({**notice, field: value}).encode()
+    answer = client.post("/webhooks/databricks", content=body, headers=databricks_headers(body, DATABRICKS_SECRET))
+    assert answer.status_code == status, answer.text

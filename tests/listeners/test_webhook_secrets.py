@@ -17,24 +17,26 @@ from mlops_gitops.devstack.senders import github_headers
 from tests.listeners.conftest import GITHUB_SECRET
 from triggers.ledger import Ledger
 
+LONG = "a-secret-of-more-than-32-bytes-0123456789"
+
 
 def settings(**webhooks: object) -> ListenerSettings:
     return ListenerSettings.model_validate({"webhooks": webhooks})
 
 
 def test_unset_sources_open_those_with_a_secret_or_all_when_none_has_one() -> None:
-    assert settings(github={"secrets": ["s"]}, gitea={"per_repo": {"a/b": ["t"]}}).webhooks.open_sources() == [
+    assert settings(github={"secrets": [LONG]}, gitea={"per_repo": {"a/b": [LONG]}}).webhooks.open_sources() == [
         "github",
         "gitea",
     ]
     assert settings().webhooks.open_sources() == list(WEBHOOK_SOURCES)
     assert settings(sources=[]).webhooks.open_sources() == []
-    assert settings(sources=["mlflow"], github={"secrets": ["s"]}).webhooks.open_sources() == ["mlflow"]
+    assert settings(sources=["mlflow"], github={"secrets": [LONG]}).webhooks.open_sources() == ["mlflow"]
 
 
 def test_an_open_source_without_a_secret_refuses_to_start_naming_each_setting() -> None:
     with pytest.raises(WebhookSecretsMissingError) as refused:
-        check_webhook_secrets(settings(sources=["github", "mlflow", "data"], mlflow={"secrets": ["s"]}))
+        check_webhook_secrets(settings(sources=["github", "mlflow", "data"], mlflow={"secrets": [LONG]}))
 
     headline, *lines = str(refused.value).splitlines()
     assert "--insecure-dev" in headline
@@ -72,7 +74,7 @@ def test_serve_exits_before_opening_its_port_when_secrets_are_missing(tmp_path: 
             {
                 "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
                 "rules": {"path": str(rules)},
-                "listeners": {"webhooks": {"sources": ["github", "gitlab"], "gitlab": {"secrets": ["t"]}}},
+                "listeners": {"webhooks": {"sources": ["github", "gitlab"], "gitlab": {"secrets": [LONG]}}},
             }
         )
     )

@@ -1,4 +1,4 @@
-"""The status API over a real SQLite ledger: listing, detail, admin replay and dead letters."""
+"""The status API over a real SQLite ledger: tokens per role, summaries, payloads, bounded answers, replay."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from core.logging import redactor
+from listeners.http.app import create_app
+from mlops_gitops.api.auth import BearerTokens
+from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
-from triggers.event import DataArrival, Event, EventType
+from tests.listeners.conftest import listener_settings
+from triggers.event import Commit, DataArrival, Event, EventType, PushData
 from triggers.ledger import Ledger
 
-TOKEN = "status-api-admin-token"
+TOKEN = "status-api-admin-token-0123456789"
+READERS = ("status-api-read-token-old-0123456", "status-api-read-token-new-0123456")
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+READ = {"Authorization": f"Bearer {READERS[0]}"}
 
 
 @pytest.fixture
@@ -22,10 +29,25 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
-def client(ledger: Ledger, token: str | None = TOKEN) -> TestClient:
+def client(
+    ledger: Ledger, token: str | None = TOKEN, readers: tuple[str, ...] = READERS, max_response_bytes: int = 1 << 20
+) -> TestClient:
     app = FastAPI()
-    app.include_router(events_router(ledger, SecretStr(token) if token else None))
+    tokens = BearerTokens(read=[SecretStr(r) for r in readers], admin=[SecretStr(token)] if token else [])
+    app.include_router(events_router(ledger, tokens, max_response_bytes=max_response_bytes))
     return TestClient(app)
+
+
+def push(key: str, message_bytes: int) -> Event:
+    commit = Commit(id="a" * 40, message="m" * message_bytes, author_email="dev@example.com")
+    data = PushData(host="github", repo="acme/model", ref="refs/heads/main", before="0" * 40, after="a" * 40)
+    return Event(
+        source="github/acme/model",
+        type=EventType.GIT_PUSH,
+        subject="refs/heads/main",
+        data=data.model_copy(update={"commits": (commit,)}),
+        idempotency_key=key,
+    )
 
 
 def arrival(key: str) -> Event:
@@ -52,9 +74,10 @@ def test_events_are_listed_by_state_and_shown_with_their_actions(ledger: Ledger)
     [claimed] = [c for c in ledger.claim_due(limit=2) if c.event.id == done.event_id]
     ledger.mark_done(claimed.event.id, matched_rules=["r"])
     api = client(ledger)
+    api.headers.update(READ)
 
     listed = api.get("/events", params={"status": "done"}).json()
-    assert [e["event"]["id"] for e in listed] == [done.event_id]
+    assert [e["id"] for e in listed["events"]] == [done.event_id] and listed["next_offset"] is None
     shown = api.get(f"/events/{done.event_id}").json()
     assert shown["matched_rules"] == ["r"]
     assert shown["actions"][0]["target"] == "data-etl-1"
@@ -69,16 +92,16 @@ def test_replay_needs_the_admin_token_and_requeues(ledger: Ledger) -> None:
     ledger.claim_due()
     ledger.mark_dead(stored.event_id, "gave up")
 
-    assert client(ledger, token=None).post(f"/events/{stored.event_id}/replay").status_code == 403
+    assert client(ledger, token=None).post(f"/events/{stored.event_id}/replay", headers=READ).status_code == 403
     api = client(ledger)
     assert api.post(f"/events/{stored.event_id}/replay").status_code == 401
     wrong = {"Authorization": "Bearer not-the-token"}
     assert api.post(f"/events/{stored.event_id}/replay", headers=wrong).status_code == 401
-    right = {"Authorization": f"Bearer {TOKEN}"}
-    assert api.post("/events/missing/replay", headers=right).status_code == 404
-    answer = api.post(f"/events/{stored.event_id}/replay", headers=right)
+    assert api.post(f"/events/{stored.event_id}/replay", headers=READ).status_code == 401
+    assert api.post("/events/missing/replay", headers=ADMIN).status_code == 404
+    answer = api.post(f"/events/{stored.event_id}/replay", headers=ADMIN)
     assert answer.status_code == 202 and answer.json()["state"] == "received"
-    assert api.get(f"/events/{stored.event_id}").json()["state"] == "received"
+    assert api.get(f"/events/{stored.event_id}", headers=ADMIN).json()["state"] == "received"
 
 
 def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> None:
@@ -98,7 +121,69 @@ def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> N
     )
     api = client(ledger)
     assert api.get("/dead-letters").status_code == 401
-    [letter] = api.get("/dead-letters", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert api.get("/dead-letters", headers=READ).status_code == 401
+    [letter] = api.get("/dead-letters", headers=ADMIN).json()
     assert letter["origin_key"] == "kafka:t:0:1" and secret not in letter["reason"]
-    detail = api.get(f"/events/{stored.event_id}").json()["actions"][0]["detail"]
+    detail = api.get(f"/events/{stored.event_id}", headers=READ).json()["actions"][0]["detail"]
     assert detail["token"] == "***" and secret not in detail["message"]
+
+
+def test_reads_need_a_read_or_admin_token_and_either_rotated_token_works(ledger: Ledger) -> None:
+    stored = ledger.record(arrival("e"))
+    tokens = BearerTokens(read=[SecretStr(r) for r in READERS], admin=[SecretStr(TOKEN)])
+    app = create_app(
+        listener_settings(),
+        ledger,
+        extra_routers=[events_router(ledger, tokens, max_response_bytes=1 << 20), docs_router(tokens)],
+    )
+    reads = ["/events", f"/events/{stored.event_id}", f"/events/{stored.event_id}/payload", "/docs", "/openapi.json"]
+    with TestClient(app) as api:
+        for path in reads:
+            for refused in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+                assert api.get(path, headers=refused).status_code == 401, (path, refused)
+            for token in (*READERS, TOKEN):
+                assert api.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200, path
+        page = api.get("/docs", headers=READ).text
+        assert '"spec"' in page and "/events/{event_id}/payload" in page  # the description travels inside the page
+        assert "/webhooks/{source}" in api.get("/openapi.json", headers=READ).json()["paths"]
+
+
+def test_reads_are_refused_when_no_token_is_configured(ledger: Ledger) -> None:
+    api = client(ledger, token=None, readers=())
+    assert api.get("/events", headers=READ).status_code == 403
+    assert "server.read_tokens" in api.get("/events").json()["detail"]
+
+
+def test_the_list_holds_summaries_and_the_payload_comes_one_event_at_a_time(ledger: Ledger) -> None:
+    stored = ledger.record(push("p", message_bytes=1000))
+    api = client(ledger)
+    api.headers.update(READ)
+    [summary] = api.get("/events").json()["events"]
+    assert summary["id"] == stored.event_id and summary["subject"] == "refs/heads/main"
+    assert "data" not in summary and "dev@example.com" not in str(summary)
+    assert "data" not in api.get(f"/events/{stored.event_id}").json()
+    payload = api.get(f"/events/{stored.event_id}/payload").json()
+    assert payload["data"]["commits"][0]["author_email"] == "dev@example.com"
+    assert api.get("/events/missing/payload").status_code == 404
+
+
+def test_no_answer_exceeds_the_configured_size(ledger: Ledger) -> None:
+    budget = 64 * 1024
+    small = [ledger.record(arrival(f"s{n}")).event_id for n in range(300)]
+    big = ledger.record(push("big", message_bytes=2 * budget)).event_id
+    api = client(ledger, max_response_bytes=budget)
+    api.headers.update(READ)
+
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        answer = api.get("/events", params={"limit": 1000, "offset": offset})
+        assert answer.status_code == 200 and len(answer.content) <= budget
+        page = answer.json()
+        seen += [e["id"] for e in page["events"]]
+        offset = page["next_offset"]
+    assert sorted(seen) == sorted([*small, big]), "paging by next_offset reaches every event once"
+    assert len(api.get(f"/events/{big}").content) <= budget
+    refused = api.get(f"/events/{big}/payload")
+    assert refused.status_code == 413 and "server.max_response_bytes" in refused.json()["detail"]
+    assert api.get(f"/events/{small[0]}/payload").status_code == 200

@@ -7,6 +7,7 @@ from, so a wrong feature order, dtype or lookup shows up as a different number.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -172,3 +173,26 @@ def test_reference_differs_from_a_shuffled_feature_order(serving_stack: ServingS
     shuffled = serving_stack.booster().predict(xgb.DMatrix(rows))
 
     assert not np.array_equal(shuffled, np.asarray(_reference(serving_stack, entity_ids), dtype=np.float32))
+
+
+def test_oversized_or_overlong_requests_are_refused_small_and_first(model_server: RunningServer) -> None:
+    many_ids = json.dumps({"entity_ids": list(range(400_000))}).encode()
+    assert len(many_ids) > 2_500_000
+    too_big = httpx.post(f"{model_server.url}/predict", content=many_ids, headers={"content-type": "application/json"})
+    assert too_big.status_code == 413 and len(too_big.content) < 1024
+
+    over_count = _predict(model_server, {"entity_ids": list(range(1001))})
+    assert over_count.status_code == 422 and len(over_count.content) < 1024
+    assert "at most 1000" in over_count.text
+
+    all_bad = _predict(model_server, {"entity_ids": [str(n) for n in range(900)]})
+    assert all_bad.status_code == 422 and len(all_bad.content) < 1024
+    [first] = all_bad.json()["detail"]
+    assert first["loc"] == ["body", "entity_ids", 0], "stops at the first bad element"
+
+    chunked = httpx.post(
+        f"{model_server.url}/predict",
+        content=iter([b'{"entity_ids": [', b"5000]}"]),
+        headers={"content-type": "application/json"},
+    )
+    assert chunked.status_code == 411

@@ -90,3 +90,9 @@ def test_the_bots_own_gitops_push_matches_nothing() -> None:
     assert "own GitOps write-back" in evaluation.ignored_reason()
     # the bot identity without the lineage trailer is not enough to be ignored
     assert matches(engine, push(author_email=BOT_EMAIL, message="hand-made commit"))
+
+
+def test_repository_globs_compare_case_folded_as_the_secrets_do() -> None:
+    engine = engine_for("{repos: ['acme/churn-model']}")
+    assert matches(engine, push(repo="ACME/Churn-Model"))
+    assert not matches(engine_for("{repos: ['acme/other']}"), push(repo="ACME/Churn-Model"))

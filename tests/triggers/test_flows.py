@@ -96,7 +96,7 @@ class Flows:
         pytest.fail(f"event {event_id} never reached {state}: {self.ledger.get(event_id)}")
 
     def log(self) -> list[LoggedCommit]:
-        command = ["git", "--git-dir", str(self.remote), "log", "--reverse", f"--format={LOG_FORMAT}", "main"]
+        command = ["git", "--git-dir", str(self.remote), "log", "-z", "--reverse", f"--format={LOG_FORMAT}", "main"]
         return parse_log(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
     def deployed(self, environment: str) -> str:

@@ -55,3 +55,18 @@ def test_the_sandbox_refuses_python_internals() -> None:
 def test_a_syntax_error_is_refused_when_compiled() -> None:
     with pytest.raises(ValueError, match="template syntax error"):
         FieldTemplate("{{ data.dataset ", "params.x")
+
+
+@pytest.mark.parametrize("text", ['["--upload-pack=touch /tmp/pwned"]', '{"etl": {"rows": 1}}', "(1, 2)", "42", "True"])
+def test_text_from_an_event_stays_text_whatever_it_looks_like(text: str) -> None:
+    event = push()
+    context = {**action_context(event), "data": {**action_context(event)["data"], "ref": text}}
+    assert FieldTemplate("{{ data.ref }}", "params.ref").render_value(context) == text
+    assert render_tree({"args": ["{{ data.ref }}"]}, context, "params") == {"args": [text]}
+
+
+def test_a_rule_asks_for_a_list_explicitly() -> None:
+    event = push()
+    context = {**action_context(event), "data": {**action_context(event)["data"], "ref": "a,b"}}
+    assert FieldTemplate("{{ data.ref.split(',') }}", "params.refs").render_value(context) == ["a", "b"]
+    assert FieldTemplate("{{ [data.ref] }}", "params.refs").render_value(context) == ["a,b"]

@@ -6,10 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from core.errors import PermanentError
 from workflows.params import PIPELINES, EtlParams, EvalGate, FeatureApplyParams, RetrainParams
 from workflows.steps import PIPELINE_TASKS, STEPS
 from workflows.steps.evaluate import decide
@@ -143,3 +145,19 @@ def test_step_entrypoint_refuses_an_invalid_request(tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert "source_uri" in completed.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("from_file", "named"),
+    [
+        ({"n_estimators": 1_000_000_000}, "num_boost_round"),
+        ({"num_boost_round": 10_001}, "num_boost_round"),
+        ({"max_depth": 500}, "max_depth"),
+        ({"max_bin": "1e9"}, "max_bin"),
+        ({"max_leaves": float("nan")}, "max_leaves"),
+    ],
+)
+def test_a_pushed_params_file_cannot_ask_for_unbounded_training(from_file: dict[str, Any], named: str) -> None:
+    with pytest.raises(PermanentError, match=f"hyperparameter {named} is .*upper bound"):
+        resolve(from_file, {}, None, seed=1)
+    assert resolve({"n_estimators": 10_000, "max_depth": 64}, {}, None, seed=1).num_boost_round == 10_000

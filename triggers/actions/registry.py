@@ -8,7 +8,7 @@ adapters exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from gitops.policy import PromotionPolicy
@@ -28,10 +28,15 @@ ACTION_SPECS: dict[str, type[ActionSpec]] = {kind.kind: kind.spec_model for kind
 
 
 def build_action_kinds(
-    *, backend: WorkflowBackend, writer: GitOpsWriter, registry: ModelRegistry, policy: PromotionPolicy
+    *,
+    backend: WorkflowBackend,
+    writer: GitOpsWriter,
+    registry: ModelRegistry,
+    policy: PromotionPolicy,
+    feature_apply_repos: Collection[str] = (),
 ) -> dict[str, ActionKind[Any]]:
     kinds: list[ActionKind[Any]] = [
-        WorkflowPipelineAction(backend),
+        WorkflowPipelineAction(backend, feature_apply_repos=feature_apply_repos),
         GitOpsPromotionAction(writer, registry, policy),
         GitOpsRollbackAction(writer, policy),
     ]

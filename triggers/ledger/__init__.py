@@ -10,8 +10,9 @@ from triggers.ledger.store import (
     ClaimedEvent,
     EventRecord,
     EventState,
+    EventSummary,
     Ledger,
     RecordResult,
 )
 
-__all__ = ["ClaimedEvent", "EventRecord", "EventState", "Ledger", "RecordResult"]
+__all__ = ["ClaimedEvent", "EventRecord", "EventState", "EventSummary", "Ledger", "RecordResult"]

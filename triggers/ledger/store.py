@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, create_engine, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -96,6 +96,26 @@ class ActionRecord:
 @dataclass(frozen=True)
 class EventRecord:
     event: Event
+    state: EventState
+    attempts: int
+    duplicates: int
+    last_error: str | None
+    matched_rules: list[Any]
+    next_attempt_at: datetime
+    received_at: datetime
+    updated_at: datetime
+    actions: tuple[ActionRecord, ...]
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """What the status API lists: an event's envelope fields and outcome, without its payload (``data``)."""
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
     state: EventState
     attempts: int
     duplicates: int
@@ -535,6 +555,56 @@ class Ledger:
             return [_record(r, tuple(by_event.get(r.id, ()))) for r in rows]
 
     @retried_while_unreachable
+    def summaries(
+        self, *, states: Sequence[str] | None = None, limit: int = 100, offset: int = 0, error_chars: int = 2000
+    ) -> list[EventSummary]:
+        """Events newest first without their payloads, which are never read: a page costs its summaries only.
+
+        ``last_error`` is cut to ``error_chars`` in the query, so one long error cannot swell a page either.
+        """
+        query = (
+            select(*_SUMMARY_COLUMNS, func.substr(EventRow.last_error, 1, error_chars))
+            .order_by(EventRow.received_at.desc(), EventRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        if states:
+            query = query.where(EventRow.state.in_(list(states)))
+        with self._read() as s:
+            rows = list(s.execute(query))
+            by_event: dict[str, list[ActionRecord]] = {}
+            if rows:
+                for a in s.execute(
+                    select(ActionRow).where(ActionRow.event_id.in_([r[0] for r in rows])).order_by(ActionRow.id)
+                ).scalars():
+                    by_event.setdefault(a.event_id, []).append(_action(a))
+            return [_summary(r, tuple(by_event.get(r[0], ()))) for r in rows]
+
+    @retried_while_unreachable
+    def summary(self, event_id: str, *, error_chars: int = 2000) -> EventSummary | None:
+        """One event as :meth:`summaries` lists it, or ``None``."""
+        query = select(*_SUMMARY_COLUMNS, func.substr(EventRow.last_error, 1, error_chars)).where(
+            EventRow.id == event_id
+        )
+        with self._read() as s:
+            row = s.execute(query).first()
+            if row is None:
+                return None
+            actions = s.execute(
+                select(ActionRow).where(ActionRow.event_id == event_id).order_by(ActionRow.id)
+            ).scalars()
+            return _summary(row, tuple(_action(a) for a in actions))
+
+    @retried_while_unreachable
+    def envelope_size(self, event_id: str) -> int | None:
+        """The stored envelope's size in characters of JSON, measured by the database without loading it."""
+        with self._read() as s:
+            size = s.execute(
+                select(func.length(cast(EventRow.envelope, Text))).where(EventRow.id == event_id)
+            ).scalar_one_or_none()
+            return None if size is None else int(size)
+
+    @retried_while_unreachable
     def count_by_state(self) -> dict[str, int]:
         with self._read() as s:
             return {state: n for state, n in s.execute(select(EventRow.state, func.count()).group_by(EventRow.state))}
@@ -572,6 +642,43 @@ def _action(row: ActionRow) -> ActionRecord:
         dict(row.detail),
         _aware(row.created_at),
         _aware(row.updated_at),
+    )
+
+
+_SUMMARY_COLUMNS = (
+    EventRow.id,
+    EventRow.source,
+    EventRow.type,
+    EventRow.subject,
+    EventRow.time,
+    EventRow.state,
+    EventRow.attempts,
+    EventRow.duplicates,
+    EventRow.matched_rules,
+    EventRow.next_attempt_at,
+    EventRow.received_at,
+    EventRow.updated_at,
+)
+"""The columns of :class:`EventSummary` (then the cut ``last_error``): never ``envelope``."""
+
+
+def _summary(row: Any, actions: tuple[ActionRecord, ...]) -> EventSummary:
+    (event_id, source, kind, subject, time, state, attempts, duplicates, rules, next_at, received, updated, error) = row
+    return EventSummary(
+        id=event_id,
+        source=source,
+        type=kind,
+        subject=subject,
+        time=_aware(time),
+        state=EventState(state),
+        attempts=attempts,
+        duplicates=duplicates,
+        last_error=error,
+        matched_rules=list(rules or []),
+        next_attempt_at=_aware(next_at),
+        received_at=_aware(received),
+        updated_at=_aware(updated),
+        actions=actions,
     )
 
 

@@ -42,7 +42,9 @@ class StageTransition(_Strict):
 class FiltersConfig(_Strict):
     """Every filter given must match; an empty filter matches everything. Lists are globs (fnmatch)."""
 
-    repos: Globs = Field(default_factory=list, description="Repository 'owner/name' (push events).")
+    repos: Globs = Field(
+        default_factory=list, description="Repository 'owner/name' (push events), compared case-folded."
+    )
     branches: Globs = Field(default_factory=list, description="Branch name, e.g. 'main' or 'release/*'.")
     refs: Globs = Field(default_factory=list, description="Full ref, e.g. 'refs/tags/v*'.")
     paths: Globs = Field(default_factory=list, description="Changed file paths; '*' also crosses '/'.")

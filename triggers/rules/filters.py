@@ -4,6 +4,8 @@ Each filter reads one field of one payload kind; the reason for a mismatch is
 kept because an event that matches no rule is recorded as ``ignored`` with
 the reasons, which is the first thing a user checks when a push "did
 nothing". Globs are ``fnmatch`` patterns (``*`` also crosses ``/``).
+Repository names and stages compare case-folded, as the hosts and the
+registry treat them, so a differently cased name cannot slip past a filter.
 
 A push whose commit list the host truncated (GitLab sends at most 20 commits)
 has unknown changed paths; a path filter then does what the rule's
@@ -91,7 +93,7 @@ class EventFilter:
 
     def _push_mismatch(self, push: PushData) -> str | None:
         c = self.config
-        if c.repos and not _any_glob(push.repo, c.repos):
+        if c.repos and not _any_glob_casefold(push.repo, c.repos):
             return f"repo {push.repo!r} not in filters.repos"
         if c.branches and not _any_glob(push.branch, c.branches):
             return f"ref {push.ref!r} is not a branch matching filters.branches"

@@ -12,25 +12,46 @@ permanent failure of that event, since retrying renders it the same way.
 A parameter template that evaluates to a list or a mapping keeps that shape
 (the partitions of a batch of coalesced events become a list, not the text of
 one); every other result is text, so a commit SHA made only of digits stays a
-string.
+string. The shape comes from the expression, never from the text: Jinja2's
+native rendering would ``literal_eval`` a string, so an event field holding
+``'["--upload-pack=x"]'`` would become a list; here a lone expression's value
+is taken as it is, and text from an event stays text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.nativetypes import NativeEnvironment
+from jinja2.nativetypes import NativeEnvironment, NativeTemplate
 from jinja2.sandbox import SandboxedEnvironment
 
 from core.errors import PermanentError
 
 
+def _lone_value(values: Iterable[Any]) -> Any:
+    """The value of a template that is one expression, as the expression produced it; otherwise the text."""
+    head = list(islice(values, 2))
+    if len(head) == 1:
+        return head[0]
+    return "".join(str(v) for v in chain(head, values))
+
+
 class _SandboxedNativeEnvironment(NativeEnvironment, SandboxedEnvironment):
-    """Sandboxed rendering that returns the Python value of a lone expression."""
+    """Sandboxed rendering that returns the Python value of a lone expression (never parsing text into one)."""
+
+    concat = staticmethod(_lone_value)
+
+
+class _ValueTemplate(NativeTemplate):
+    environment_class = _SandboxedNativeEnvironment
+
+
+_SandboxedNativeEnvironment.template_class = _ValueTemplate
 
 
 _TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

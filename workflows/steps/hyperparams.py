@@ -5,6 +5,11 @@ parameters, in native (``eta``, ``seed``) or scikit-learn spelling
 (``learning_rate``, ``random_state``, ``n_estimators``), so the file a data
 scientist edits is what gets trained. Pipeline parameters override single
 keys. Threading is not the file's business: the trainer sizes it to the cores.
+
+A push decides what gets trained, so what a pushed file can ask for is
+bounded: the number of rounds and the parameters that size each tree have
+upper limits (``UPPER_BOUNDS``), and a value over one fails the run with the
+limit named instead of occupying the cluster for days.
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ _RENAMED = {"random_state": "seed", "n_jobs": "nthread"}
 _MANAGED_BY_TRAINER = ("nthread",)
 
 Scalar = str | float | int | bool
+
+UPPER_BOUNDS: dict[str, float] = {
+    "num_boost_round": 10_000,
+    "max_depth": 64,
+    "max_leaves": 65_536,
+    "max_bin": 4_096,
+    "num_parallel_tree": 100,
+}
+"""The largest value each size-setting parameter (after renaming, rounds included) may take."""
 
 
 @dataclass(frozen=True)
@@ -52,4 +66,18 @@ def resolve(
         merged[_RENAMED.get(key, key)] = value
     rounds = rounds_override or int(next((merged[k] for k in _ROUNDS_KEYS if k in merged), DEFAULT_ROUNDS))
     booster = {k: v for k, v in merged.items() if k not in _ROUNDS_KEYS and k not in _MANAGED_BY_TRAINER}
+    _check_bounds({**booster, "num_boost_round": rounds})
     return Hyperparameters(booster=booster, num_boost_round=rounds)
+
+
+def _check_bounds(params: dict[str, Scalar]) -> None:
+    for key, bound in UPPER_BOUNDS.items():
+        value = params.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise PermanentError(f"hyperparameter {key} is {value!r}, not a number") from None
+        if not number <= bound:  # also refuses NaN
+            raise PermanentError(f"hyperparameter {key} is {value}, over its upper bound {bound:g}; lower it")
