@@ -10,7 +10,7 @@ GOBIN := $(HOME)/go/bin
 KUSTOMIZE_VERSION := v5.7.1
 export PATH := $(CURDIR)/$(BIN):$(GOBIN):$(PATH)
 
-.PHONY: help venv test-deps lint test test-fast demo bench reliability clean
+.PHONY: help venv test-deps lint test test-fast cluster-test demo bench reliability clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+cluster-test: venv ## a real control plane, Argo and kwok on loopback; the service submits its pipelines (level 2)
+	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults
 	$(BIN)/python -m mlops_gitops.demo

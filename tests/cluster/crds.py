@@ -1,0 +1,44 @@
+"""The CustomResourceDefinitions the manifests and workflows use, from the pinned upstream modules.
+
+Argo Workflows' full CRDs (with their schemas, so the apiserver prunes and validates like a production
+install), the Argo CD CRDs the GitOps template and deploy/argocd use, and the spark-operator and KubeRay CRDs,
+so the SparkApplication and RayJob a cluster-mode workflow creates are known kinds with real schemas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cluster.kube import Kube, wait_for
+from tests.cluster.toolchain import upstream
+
+# (upstream, directory in its module, file-name pattern)
+CRD_SOURCES = (
+    ("ARGO_WORKFLOWS", "manifests/base/crds/full", "argoproj.io_*.yaml"),
+    ("ARGO_CD", "manifests/crds", "*-crd.yaml"),
+    ("SPARK_OPERATOR", "config/crd/bases", "sparkoperator.k8s.io_sparkapplications.yaml"),
+    ("KUBERAY", "config/crd/bases", "ray.io_*.yaml"),
+)
+
+
+def crd_files() -> list[Path]:
+    files: list[Path] = []
+    for name, directory, pattern in CRD_SOURCES:
+        found = sorted((upstream(name) / directory).glob(pattern))
+        if not found:
+            raise FileNotFoundError(f"no {pattern} in {name}'s {directory}")
+        files += found
+    return files
+
+
+def install_crds(kube: Kube) -> list[str]:
+    """Apply every CRD and wait until each is Established; returns their names."""
+    kube.apply(crd_files())
+    names = kube.kubectl("get", "crd", "-o", "name").split()
+
+    def established() -> bool | None:
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=5s", *names)
+        return True
+
+    wait_for("the CRDs to be Established", established, timeout=60)
+    return [name.removeprefix("customresourcedefinition.apiextensions.k8s.io/") for name in names]

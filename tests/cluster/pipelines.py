@@ -1,0 +1,168 @@
+"""The service submits its three pipelines to argo-server and the real controller turns them into pods.
+
+Submission goes through the service's own Argo backend (Hera's REST client) with the settings of the deployed
+ConfigMap, the namespace and a TokenRequest token of the service's ServiceAccount, as the Deployment wires
+them. Each pod the controller creates is compared with the template the service rendered for it: its image,
+command, resources, service account and work volume, and it must be scheduled onto a kwok node. With kwok
+nothing runs, so a step with outputs stays Running and its successors Pending; that is expected here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from mlops_gitops.settings import load_settings
+from tests.cluster.kube import Kube, wait_for
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
+from workflows.argo.backend import ArgoBackend
+from workflows.naming import run_name
+from workflows.pipelines import build_workflow
+from workflows.settings import ArgoSettings
+
+WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
+NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
+MAIN = "main"
+POD_TIMEOUT = 120.0
+
+
+class SpecMismatchError(AssertionError):
+    """A pod the controller created differs from what the service rendered."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    pipeline: str
+    name: str
+    templates: dict[str, dict[str, Any]]  # by template name, as the service rendered them
+    task_templates: dict[str, str]  # DAG task -> template
+
+
+def service_settings(
+    configmap_data: dict[str, str], tmp: Path, *, server_url: str, namespace: str, token: str
+) -> ArgoSettings:
+    """The Argo settings the deployed service runs with: its ConfigMap, plus what the Deployment injects."""
+    (tmp / "config.yaml").write_text(configmap_data["config.yaml"])
+    (tmp / "rules.yaml").write_text(configmap_data["rules.yaml"])
+    deployed = load_settings(tmp / "config.yaml").workflows.argo
+    return deployed.model_copy(
+        update={"server_url": server_url, "namespace": namespace, "token": SecretStr(token), "verify_tls": False}
+    )
+
+
+def submit_all(backend: ArgoBackend, settings: ArgoSettings) -> list[Submitted]:
+    submitted: list[Submitted] = []
+    for pipeline, params in SAMPLE_PARAMS.items():
+        name = run_name(pipeline, f"cluster-test:{pipeline}")
+        workflow = build_workflow(pipeline, params, run_name=name, labels=SAMPLE_LABELS, settings=settings)
+        rendered = workflow.build().model_dump(mode="json", by_alias=True, exclude_none=True)
+        backend.submit_workflow(workflow)
+        templates = {t["name"]: t for t in rendered["spec"]["templates"]}
+        tasks = {
+            task["name"]: task["template"] for t in templates.values() for task in t.get("dag", {}).get("tasks", [])
+        }
+        submitted.append(Submitted(pipeline=pipeline, name=name, templates=templates, task_templates=tasks))
+    return submitted
+
+
+def _pods(kube: Kube, namespace: str, workflow: str) -> list[dict[str, Any]]:
+    listing = kube.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={WORKFLOW_LABEL}%3D{workflow}")
+    return list(listing["items"])
+
+
+def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [c for c in pod["spec"]["containers"] if c["name"] == name]
+    (container,) = found
+    return container
+
+
+def _expect(what: str, seen: Any, expected: Any) -> None:
+    if seen != expected:
+        raise SpecMismatchError(f"{what}: expected {expected!r}, the controller made {seen!r}")
+
+
+def check_pod(
+    pod: dict[str, Any], template: dict[str, Any], settings: ArgoSettings, kube: Kube, node: str
+) -> dict[str, Any]:
+    """Compare one pod with its rendered template; returns what the report lists for it."""
+    spec = pod["spec"]
+    where = f"pod {pod['metadata']['name']} ({template['name']})"
+    _expect(f"{where} service account", spec.get("serviceAccountName"), settings.service_account)
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in spec.get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
+    main = _container(pod, MAIN)
+    if "container" in template:
+        rendered = template["container"]
+        _expect(f"{where} image", main["image"], rendered["image"])
+        command = [*main.get("command", []), *main.get("args", [])]
+        _expect(
+            f"{where} command after the executor's wrapper", command[command.index("--") + 1 :], rendered["command"]
+        )
+        _expect(f"{where} resources", main.get("resources"), rendered["resources"])
+        mounts = {m["name"]: m["mountPath"] for m in main.get("volumeMounts", [])}
+        for mount in rendered.get("volumeMounts", []):
+            _expect(f"{where} mount of {mount['name']}", mounts.get(mount["name"]), mount["mountPath"])
+        _expect(f"{where} work volume claim", claims.get("work"), settings.work_volume_claim)
+    else:
+        # A resource template: argoexec creates the manifest. It must be one the apiserver's CRD schema accepts.
+        _expect(f"{where} action", main["command"][:3], ["argoexec", "resource", template["resource"]["action"]])
+        env = {e["name"]: e.get("value") for e in main.get("env", [])}
+        manifest = json.loads(env["ARGO_TEMPLATE"])["resource"]["manifest"]
+        kube.kubectl("create", "--dry-run=server", "-n", pod["metadata"]["namespace"], "-f", "-", stdin=manifest)
+    _expect(f"{where} node", spec.get("nodeName"), node)
+    return {
+        "pod": pod["metadata"]["name"],
+        "template": template["name"],
+        "kind": "container" if "container" in template else "resource",
+        "node": spec.get("nodeName"),
+        "phase": pod.get("status", {}).get("phase"),
+        "service_account": spec.get("serviceAccountName"),
+        "image": main["image"],
+        "volumes": claims,
+    }
+
+
+def check_workflow(kube: Kube, submitted: Submitted, settings: ArgoSettings, node: str) -> dict[str, Any]:
+    """Wait until the controller has scheduled the DAG's first pods, then check each of them."""
+    namespace = settings.namespace
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{submitted.name}"
+
+    def scheduled() -> list[dict[str, Any]] | None:
+        workflow = kube.get(path)
+        if workflow.get("status", {}).get("phase") in ("Failed", "Error"):
+            raise SpecMismatchError(
+                f"workflow {submitted.name} {workflow['status']['phase']}: {workflow['status'].get('message')}"
+            )
+        pods = _pods(kube, namespace, submitted.name)
+        return pods if pods and all(p["spec"].get("nodeName") for p in pods) else None
+
+    pods = wait_for(f"pods of {submitted.name} scheduled", scheduled, POD_TIMEOUT)
+    workflow = kube.get(path)
+    checked = []
+    for pod in pods:
+        # "<workflow>.<task>", with "(<attempt>)" after a task that has a retry strategy
+        node_name = pod["metadata"]["annotations"][NODE_NAME_ANNOTATION]
+        task = re.sub(r"\(\d+\)$", "", node_name.removeprefix(f"{submitted.name}."))
+        checked.append(check_pod(pod, submitted.templates[submitted.task_templates[task]], settings, kube, node))
+    nodes = workflow["status"].get("nodes", {}).values()
+    return {
+        "workflow": submitted.name,
+        "accepted": True,
+        "phase": workflow["status"].get("phase"),
+        "dag_nodes": sorted(f"{n['displayName']}: {n['phase']}" for n in nodes),
+        "pods": checked,
+    }
+
+
+def configmap_data(kube: Kube, namespace: str) -> dict[str, str]:
+    listing = kube.get(f"/api/v1/namespaces/{namespace}/configmaps")
+    (found,) = [c for c in listing["items"] if c["metadata"]["name"].startswith("mlops-gitops-config")]
+    return {key: str(value) for key, value in found["data"].items()}
