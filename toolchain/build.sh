@@ -34,8 +34,9 @@ go_build() {
     local dir=$1 package=$2 out=$3 ldflags=$4
     log "building $(basename "$out") from $package (a cold build takes minutes)"
     mkdir -p "$(dirname "$out")"
-    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out.partial" "$package")
-    mv "$out.partial" "$out"
+    # A partial file of this process's own: two runs building the same tool at once must not mix their output.
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out.partial.$$" "$package")
+    mv "$out.partial.$$" "$out"
 }
 
 argo_workflows() {
@@ -79,13 +80,12 @@ kubernetes() {
             ldflags+=" -X $pkg.gitTreeState=clean"
         done
         log "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (cold: 20-40 min)"
-        rm -rf "$dir.partial"
-        mkdir -p "$dir.partial"
+        local partial=$dir.partial.$$
+        mkdir -p "$partial"
         (cd "$here/kubernetes" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
-            -o "$dir.partial/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+            -o "$partial/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
             k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-        rm -rf "$dir"
-        mv "$dir.partial" "$dir"
+        mv -T "$partial" "$dir" 2>/dev/null || rm -rf "$partial" # another run got there first
     fi
     printf '%s\n' "$dir/$1"
 }

@@ -66,7 +66,6 @@ def start_apiserver(supervisor: Supervisor, etcd: str, pki: Pki) -> str:
             f"--service-account-signing-key-file={pki.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--endpoint-reconciler-type=none",  # its own loopback address is no endpoint a pod could reach
-            f"--cert-dir={pki.ca_cert.parent}",
         ],
     )
     return f"https://{LOOPBACK}:{port}"
