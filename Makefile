@@ -7,7 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 GOBIN := $(HOME)/go/bin
-KUSTOMIZE_VERSION := v5.7.1
+# Pinned upstream versions (Argo, Argo CD, operators, kustomize): one file, read by make, scripts and tests.
+include toolchain/versions.env
 export PATH := $(CURDIR)/$(BIN):$(GOBIN):$(PATH)
 
 .PHONY: help venv test-deps lint test test-fast cluster-test demo bench reliability clean
@@ -23,12 +24,14 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install the project with its dev tools
 
-test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize
+test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI and the pinned upstream schemas
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 	@ls tests/infra/kafka/target/libs/kafka_2.13-*.jar >/dev/null 2>&1 || \
 	  (cd tests/infra/kafka && mvn -q -B dependency:copy-dependencies)
 	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@for upstream in ARGO_WORKFLOWS ARGO_CD SPARK_OPERATOR KUBERAY; do toolchain/upstream.sh $$upstream >/dev/null; done
+	@toolchain/build.sh argo >/dev/null
 
 lint: venv ## ruff, mypy and the import-linter layer contract
 	$(BIN)/ruff check .

@@ -37,7 +37,7 @@ from triggers.actions.registry import ACTION_SPECS, build_action_kinds
 from triggers.dispatcher import Dispatcher
 from triggers.ledger import Ledger
 from triggers.rules.engine import RulesEngine
-from triggers.rules.loader import load_rules
+from triggers.rules.loader import compile_rules, load_rules
 from triggers.rules.rule import Rule
 from workflows.factory import make_backend
 
@@ -45,7 +45,9 @@ log = get_logger(__name__)
 
 
 def check_rules(settings: Settings) -> tuple[Rule, ...]:
-    """Load and validate the rules file; ``RulesError`` lists each problem by trigger and field."""
+    """Load and validate the rules; ``RulesError`` lists each problem by trigger and field."""
+    if settings.rules.inline is not None:
+        return compile_rules(settings.rules.inline, ACTION_SPECS)
     return load_rules(settings.rules.path, ACTION_SPECS)
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from core.errors import PermanentError
 from gitops.settings import GitOpsSettings
@@ -104,11 +105,12 @@ class ConfigError(PermanentError):
 
 
 def _read_yaml(config_file: Path) -> dict[str, Any]:
+    """The config file's document, read as YAML 1.2 like the rules (so ``on:`` stays a key, not ``True``)."""
     try:
-        loaded = yaml.safe_load(config_file.read_text())
+        loaded = YAML(typ="safe").load(config_file.read_text())
     except OSError as e:
         raise ConfigError(str(config_file), [f"cannot read file: {e.strerror}"]) from e
-    except yaml.YAMLError as e:
+    except YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(str(config_file), [f"{where}not valid YAML ({getattr(e, 'problem', e)})"]) from e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -18,10 +19,20 @@ class LedgerSettings(BaseModel):
 
 
 class RulesSettings(BaseModel):
+    """Where the trigger rules come from: their own file, or inline in the config (one file to start from)."""
+
     path: Path = Field(
         default=Path("rules.yaml"),
-        description="YAML file of triggers (see examples/rules.yaml); validated at start-up.",
+        description="YAML file of triggers (`mlops-gitops config example` shows one); used unless `inline` is set.",
     )
+    inline: dict[str, Any] | None = Field(
+        default=None, description="The rules themselves, in the rules file's shape ({version, triggers})."
+    )
+
+    @property
+    def source(self) -> str:
+        """Where the rules were read from, as problems and start-up messages name it."""
+        return "rules.inline" if self.inline is not None else str(self.path)
 
 
 class DispatcherSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from importlib.resources import files
 
 import typer
@@ -14,6 +15,12 @@ from triggers.rules.loader import RulesError
 app = typer.Typer(help="Check or generate the service's config file.", no_args_is_help=True)
 
 EXAMPLE = files("mlops_gitops").joinpath("config.example.yaml")
+EXAMPLE_RULES = files("mlops_gitops").joinpath("rules.example.yaml")
+
+
+def example_config() -> str:
+    """The example config with the example rules inline, so the printed file passes ``config check`` as it is."""
+    return EXAMPLE.read_text() + textwrap.indent(EXAMPLE_RULES.read_text(), "    ")
 
 
 @app.command("check")
@@ -31,7 +38,7 @@ def check(config: ConfigOption = None) -> None:
         for problem in e.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from e
-    typer.echo(f"ok: {len(rules)} trigger rules in {settings.rules.path}")
+    typer.echo(f"ok: {len(rules)} trigger rules in {settings.rules.source}")
     typer.echo(
         f"ok: ledger {settings.ledger.url.split('://', 1)[0]}, workflows backend {settings.workflows.backend}, "
         f"gitops {settings.gitops.mode} to {settings.gitops.branch}"
@@ -40,5 +47,5 @@ def check(config: ConfigOption = None) -> None:
 
 @app.command("example")
 def example() -> None:
-    """Print a complete, commented config file to start from."""
-    typer.echo(EXAMPLE.read_text(), nl=False)
+    """Print a complete, commented config file, example trigger rules included, to start from."""
+    typer.echo(example_config(), nl=False)

@@ -176,7 +176,7 @@ def _staging_follow_up() -> dict[str, Any]:
 
 
 def demo_rules(workspace: Workspace) -> dict[str, Any]:
-    """The three flows of examples/rules.yaml, pointed at the demo's repositories and landing folder."""
+    """The three flows of the example rules (``rules.example.yaml``), pointed at the demo's repositories and bucket."""
     model = workspace.scenario.model_name
     retrain_params = {
         "repo_url": str(workspace.ml_remote),

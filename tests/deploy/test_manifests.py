@@ -1,13 +1,14 @@
 """The service's own manifests build with real kustomize, validate, and grant no more than the service uses.
 
 Kubernetes objects are checked with ``kubernetes-validate`` (strict), Argo CD
-objects against the CRDs in ``<repo>/../shared/schemas``. The configuration and
+objects against the CRDs of the pinned Argo CD module. The configuration and
 rules the ConfigMap carries are loaded by the service's own loaders, so a
 deployment that would refuse to start fails here instead.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -253,12 +254,58 @@ def test_config_and_rules_in_the_config_map_are_accepted_by_the_service(
     assert settings.workflows.argo.image == container_of(objects)["image"], "workflow steps run in the service's image"
 
 
+def build_argocd(directory: Path = DEPLOY / "argocd") -> dict[str, dict[str, Any]]:
+    out = subprocess.run([kustomize(), "build", str(directory)], capture_output=True, text=True, check=True).stdout
+    return {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(out) if doc}
+
+
 @pytest.mark.parametrize("overlay_name", sorted(OVERLAYS))
 def test_argo_cd_application_syncs_its_overlay_and_validates(overlay_name: str) -> None:
-    application = yaml.safe_load((DEPLOY / "argocd" / f"mlops-gitops-{overlay_name}.yaml").read_text())
+    argocd = build_argocd()
+    application = argocd[f"mlops-gitops-{overlay_name}"]
     source = application["spec"]["source"]
 
     assert errors(crd_validator(application["apiVersion"], application["kind"]), application) == []
     assert source["path"] == f"deploy/overlays/{overlay_name}"
     assert (DEPLOY.parent / source["path"] / "kustomization.yaml").is_file()
     assert application["spec"]["destination"]["namespace"] == OVERLAYS[overlay_name]
+
+
+def test_applications_sit_in_a_project_fenced_to_their_repo_and_namespaces() -> None:
+    """Not Argo CD's open ``default`` project: only this repo, only the overlays' namespaces, only Namespaces."""
+    argocd = build_argocd()
+    project = argocd["mlops-gitops"]
+    assert errors(crd_validator(project["apiVersion"], project["kind"]), project) == []
+    applications = [doc for doc in argocd.values() if doc["kind"] == "Application"]
+    assert len(applications) == len(OVERLAYS)
+    for application in applications:
+        assert application["spec"]["project"] == "mlops-gitops"
+        assert project["spec"]["sourceRepos"] == [application["spec"]["source"]["repoURL"]]
+        assert application["spec"]["destination"] in project["spec"]["destinations"]
+    assert {d["namespace"] for d in project["spec"]["destinations"]} == set(OVERLAYS.values())
+    cluster_scoped = {(entry["group"], entry["kind"]) for entry in project["spec"]["clusterResourceWhitelist"]}
+    assert cluster_scoped == {("", "Namespace")}
+    for overlay_name in OVERLAYS:
+        assert all(obj.get("metadata", {}).get("namespace") for obj in build(overlay_name)), "a cluster-wide object"
+
+
+def test_argo_cd_objects_take_the_repository_and_cluster_from_settings(tmp_path: Path) -> None:
+    copy = tmp_path / "argocd"
+    shutil.copytree(DEPLOY / "argocd", copy)
+    settings = yaml.safe_load((copy / "settings.yaml").read_text())
+    settings["data"] = {
+        "repo_url": "git://127.0.0.1:9418/mlops-gitops.git",
+        "target_revision": "release-1.2",
+        "destination_server": "https://127.0.0.1:6443",
+    }
+    (copy / "settings.yaml").write_text(yaml.safe_dump(settings))
+    argocd = build_argocd(copy)
+    assert "mlops-gitops-argocd-settings" not in argocd, "the settings are read by kustomize, never applied"
+    for name in (f"mlops-gitops-{overlay_name}" for overlay_name in OVERLAYS):
+        spec = argocd[name]["spec"]
+        assert spec["source"]["repoURL"] == "git://127.0.0.1:9418/mlops-gitops.git"
+        assert spec["source"]["targetRevision"] == "release-1.2"
+        assert spec["destination"]["server"] == "https://127.0.0.1:6443"
+    project = argocd["mlops-gitops"]["spec"]
+    assert project["sourceRepos"] == ["git://127.0.0.1:9418/mlops-gitops.git"]
+    assert {destination["server"] for destination in project["destinations"]} == {"https://127.0.0.1:6443"}

@@ -1,7 +1,7 @@
 """The repo ``gitops init`` creates builds with real kustomize and validates against upstream schemas.
 
 Kubernetes objects are checked with ``kubernetes-validate`` (strict: unknown
-fields fail); Argo CD objects with the CRDs in ``<repo>/../shared/schemas``.
+fields fail); Argo CD objects with the CRDs of the pinned Argo CD module.
 kustomize is the real binary (``GOBIN=~/go/bin go install
 sigs.k8s.io/kustomize/kustomize/v5@v5.7.1``), found on PATH or in ~/go/bin.
 """

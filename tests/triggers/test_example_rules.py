@@ -2,8 +2,9 @@
 
 Workflows are rendered by the product's pipeline factories and validated by
 the Argo Server stand-in against the upstream schemas, so a template in
-``examples/rules.yaml`` that produced a bad parameter or a bad Workflow fails
-here, not in a user's cluster.
+``mlops_gitops/rules.example.yaml`` (the rules ``config example`` prints
+inline) that produced a bad parameter or a bad Workflow fails here, not in a
+user's cluster.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from triggers.rules.loader import parse_rules
 from workflows.argo.backend import ArgoBackend
 from workflows.settings import ArgoSettings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "mlops_gitops" / "rules.example.yaml"
 TOKEN = "example-rules-token"
 
 pytestmark = pytest.mark.slow  # the GitOps kinds' MLflow registry store takes a while to set up

@@ -111,7 +111,7 @@ def test_broken_yaml_and_unreadable_files_are_one_clear_line(tmp_path: Path) -> 
 
 
 def test_the_example_rules_file_is_valid() -> None:
-    rules = load_rules(REPO_ROOT / "examples" / "rules.yaml", ACTION_SPECS)
+    rules = load_rules(REPO_ROOT / "mlops_gitops" / "rules.example.yaml", ACTION_SPECS)
     kinds = {stage.spec.kind for rule in rules for stage in rule.stages}
     assert kinds == {"workflow", "gitops-promotion", "gitops-rollback"}
     assert any(rule.debounce is not None for rule in rules)

@@ -18,8 +18,9 @@ from git import Repo
 
 from core.errors import PermanentError
 from tests.infra.git_remote import GitRemoteFactory
+from tests.upstream import REPO_ROOT
 from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
-from tests.workflows.schemas import REPO_ROOT, argo_workflow_validator, crd_validator, errors
+from tests.workflows.schemas import argo_workflow_validator, crd_validator, errors
 from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL
 from workflows.params import RetrainParams
 from workflows.pipelines import build_workflow
@@ -141,13 +142,29 @@ def test_retrain_gets_its_commit_as_a_git_artifact() -> None:
         assert artifact["path"].startswith("/work/")
 
 
-def test_step_outputs_flow_into_downstream_requests() -> None:
-    workflow = render("retrain", cluster_mode=False)
-    evaluate_command = templates(workflow)["evaluate"]["container"]["command"]
-    request = evaluate_command[evaluate_command.index("--params") + 1]
-    assert "{{tasks.build-training-set.outputs.parameters.result}}" in request
-    assert "{{tasks.train.outputs.parameters.result}}" in request
+@pytest.mark.parametrize("cluster_mode", [True, False], ids=["cluster", "containers"])
+def test_step_outputs_flow_into_downstream_requests(cluster_mode: bool) -> None:
+    """A template reads upstream results through its own inputs, which its DAG task fills from those steps."""
+    workflow = render("retrain", cluster_mode=cluster_mode)
+    evaluate = templates(workflow)["evaluate"]
+    request = evaluate["container"]["command"][evaluate["container"]["command"].index("--params") + 1]
+    assert "{{inputs.parameters.build-training-set}}" in request
+    assert "{{inputs.parameters.train}}" in request
+    assert "{{tasks." not in request
+    assert [parameter["name"] for parameter in evaluate["inputs"]["parameters"]] == ["build-training-set", "train"]
+    assert dag_tasks(workflow)["evaluate"]["arguments"]["parameters"] == [
+        {"name": "build-training-set", "value": "{{tasks.build-training-set.outputs.parameters.result}}"},
+        {"name": "train", "value": "{{tasks.train.outputs.parameters.result}}"},
+    ]
     assert templates(workflow)["train"]["outputs"]["parameters"][0]["name"] == "result"
+
+
+def test_no_template_refers_to_another_task() -> None:
+    """Only DAG task arguments may name ``tasks.*``: the Argo controller refuses such a reference anywhere else."""
+    for pipeline in PIPELINES:
+        for template in render(pipeline)["spec"]["templates"]:
+            if "dag" not in template:
+                assert "{{tasks." not in json.dumps(template), (pipeline, template["name"])
 
 
 def test_retrain_without_etl_starts_at_the_training_set() -> None:
@@ -221,7 +238,8 @@ def _spark_runtimes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
         elif "container" in template and "--params" in template["container"]["command"]:
             command = template["container"]["command"]
             request = command[command.index("--params") + 1]
-            found[template["name"]] = json.loads(re.sub(r"\{\{tasks\.[^}]+\}\}", "{}", request))["runtime"]["spark"]
+            without_inputs = re.sub(r"\{\{inputs\.parameters\.[^}]+\}\}", "{}", request)
+            found[template["name"]] = json.loads(without_inputs)["runtime"]["spark"]
     return found
 
 

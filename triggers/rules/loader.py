@@ -50,6 +50,11 @@ def parse_rules(text: str, action_specs: Mapping[str, type[ActionSpec]], source:
         raw = YAML(typ="safe").load(text) or {}
     except YAMLError as e:
         raise RulesError([f"{source}: not valid YAML: {e}"]) from e
+    return compile_rules(raw, action_specs)
+
+
+def compile_rules(raw: Any, action_specs: Mapping[str, type[ActionSpec]]) -> tuple[Rule, ...]:
+    """Validate rules already read into Python (a rules file's document, or ``rules.inline`` of the config)."""
     problems: list[str] = []
     config: RulesFileConfig | None = None
     try:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from workflows.naming import run_name
 from workflows.pipelines.context import WORK_MOUNT, WORK_VOLUME, RenderContext
-from workflows.pipelines.templates import step_arguments, step_command, step_request
+from workflows.pipelines.templates import step_arguments, step_command, step_request, upstream_inputs
 from workflows.settings import StepResources
 from workflows.steps.contract import SparkRuntime
 
@@ -36,7 +36,7 @@ _IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc:443"
 def spark_application_template(context: RenderContext, step: str, params: BaseModel) -> Resource:
     """A ``Resource`` template creating the ``SparkApplication`` that runs ``step`` on its driver."""
     manifest = spark_application(context, step, params)
-    return _resource_template(f"{step}-sparkapplication", manifest, SPARK_SUCCESS, SPARK_FAILURE)
+    return _resource_template(f"{step}-sparkapplication", manifest, SPARK_SUCCESS, SPARK_FAILURE, upstream=())
 
 
 def ray_job_template(
@@ -44,7 +44,7 @@ def ray_job_template(
 ) -> Resource:
     """A ``Resource`` template creating the ``RayJob`` that runs ``step`` as its entrypoint on ``workers`` workers."""
     manifest = ray_job(context, step, params, upstream, workers)
-    return _resource_template(f"{step}-rayjob", manifest, RAY_SUCCESS, RAY_FAILURE)
+    return _resource_template(f"{step}-rayjob", manifest, RAY_SUCCESS, RAY_FAILURE, upstream=upstream)
 
 
 def spark_application(context: RenderContext, step: str, params: BaseModel) -> dict[str, Any]:
@@ -123,9 +123,12 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def _resource_template(name: str, manifest: dict[str, Any], success: str, failure: str) -> Resource:
+def _resource_template(
+    name: str, manifest: dict[str, Any], success: str, failure: str, *, upstream: Sequence[str]
+) -> Resource:
     return Resource(
         name=name,
+        inputs=upstream_inputs(upstream),
         action="create",
         set_owner_reference=True,
         manifest=yaml.dump(manifest, Dumper=_PlainDumper, sort_keys=False, width=1_000_000),

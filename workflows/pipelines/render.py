@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from workflows.pipelines.cluster import ray_job_template, spark_application_template
 from workflows.pipelines.context import WORK_VOLUME, RenderContext
-from workflows.pipelines.templates import result_collector, step_container
+from workflows.pipelines.templates import result_collector, step_container, upstream_arguments
 from workflows.steps import PIPELINE_TASKS, STEPS
 from workflows.steps import Task as PipelineTask
 
@@ -60,11 +60,11 @@ def render_pipeline(
         if cluster_resource is None:
             artifacts = [_git_artifact(context, checkout)] if checkout and checkout.step == task.step else []
             templates.append(step_container(context, task.step, step_params, upstream, artifacts))
-            dag_tasks.append(_task(task.step, depends))
+            dag_tasks.append(_task(task.step, depends, upstream))
         else:
             resource_name = str(cluster_resource.name)
             templates += [cluster_resource, result_collector(context, task.step)]
-            dag_tasks += [_task(resource_name, depends), _task(task.step, [resource_name])]
+            dag_tasks += [_task(resource_name, depends, upstream), _task(task.step, [resource_name])]
     return Workflow(
         name=context.run_name,
         namespace=context.settings.namespace,
@@ -111,8 +111,14 @@ def _effective_dependencies(task: PipelineTask, tasks: Sequence[PipelineTask], i
     return dependencies
 
 
-def _task(name: str, depends: Sequence[str]) -> Task:
-    return Task(name=name, template=name, depends=" && ".join(depends) or None)
+def _task(name: str, depends: Sequence[str], upstream: Sequence[str] = ()) -> Task:
+    """The DAG task running template ``name`` after ``depends``, handed the results of the ``upstream`` it reads."""
+    return Task(
+        name=name,
+        template=name,
+        depends=" && ".join(depends) or None,
+        arguments=upstream_arguments(upstream) or None,
+    )
 
 
 def _git_artifact(context: RenderContext, checkout: Checkout) -> GitArtifact:

@@ -4,8 +4,15 @@ A step always runs as ``python -m workflows.steps <step> --params <request>
 --output <file>`` (see ``workflows.steps``), where the request is the JSON of
 a ``StepRequest``. The outputs of upstream steps are not known when the
 Workflow is rendered: Argo fills them in, so the request is assembled as JSON
-text around ``{{tasks.<step>.outputs.parameters.result}}`` placeholders, each
-of which Argo replaces with the JSON document that step wrote.
+text around ``{{inputs.parameters.<step>}}`` placeholders, each of which Argo
+replaces with the JSON document that step wrote.
+
+The placeholders name the template's own inputs, not the upstream task:
+Argo resolves ``{{tasks.<step>.outputs...}}`` only inside a DAG task's
+``arguments``, and its controller refuses a template that refers to another
+task directly. So a template declares one input parameter per step it reads
+(:func:`upstream_inputs`) and its DAG task fills each from that step's result
+(:func:`upstream_arguments`).
 """
 
 from __future__ import annotations
@@ -26,7 +33,20 @@ CONTAINER_RESULT_PATH = "/tmp/outputs/result.json"  # noqa: S108 - a path inside
 
 
 def upstream_reference(step: str) -> str:
-    return f"{{{{tasks.{step}.outputs.parameters.{RESULT_PARAMETER}}}}}"
+    """Where a template reads the result of ``step``: its own input parameter of that name."""
+    return f"{{{{inputs.parameters.{step}}}}}"
+
+
+def upstream_inputs(upstream: Sequence[str]) -> list[Parameter]:
+    """The input parameters of a template that reads the results of ``upstream``."""
+    return [Parameter(name=step) for step in upstream]
+
+
+def upstream_arguments(upstream: Sequence[str]) -> list[Parameter]:
+    """The DAG task's arguments that fill :func:`upstream_inputs` with each upstream step's result."""
+    return [
+        Parameter(name=step, value=f"{{{{tasks.{step}.outputs.parameters.{RESULT_PARAMETER}}}}}") for step in upstream
+    ]
 
 
 def step_request(params: BaseModel, upstream: Sequence[str], runtime: StepRuntime, workflow_name: str) -> str:
@@ -83,7 +103,7 @@ def step_container(
         name=step,
         image=context.settings.image,
         command=step_command(step, request, CONTAINER_RESULT_PATH),
-        inputs=list(inputs),
+        inputs=[*upstream_inputs(upstream), *inputs],
         outputs=[result_output(CONTAINER_RESULT_PATH)],
         resources=Resources(
             cpu_request=resources.cpu,
