@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.cluster.run import run
-from tests.cluster.toolchain import REPO
+from tests.upstream import REPO_ROOT
 
 TARGET_LEVEL = 2
 
@@ -15,7 +15,7 @@ TARGET_LEVEL = 2
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
     parser.add_argument(
-        "--output", type=Path, default=REPO / ".cluster-test", help="where the report and the programs' logs go"
+        "--output", type=Path, default=REPO_ROOT / ".cluster-test", help="where the report and the programs' logs go"
     )
     args = parser.parse_args()
     report = run(args.output)

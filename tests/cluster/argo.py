@@ -16,7 +16,7 @@ import requests
 from tests.cluster.kube import Kube, wait_for, write_kubeconfig
 from tests.cluster.ports import LOOPBACK, free_port
 from tests.cluster.processes import Supervisor
-from tests.cluster.toolchain import tool
+from tests.upstream import tool
 
 NAMESPACE = "argo"
 CONTROLLER_HEALTH = f"http://{LOOPBACK}:6060/healthz"

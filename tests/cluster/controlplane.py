@@ -15,7 +15,7 @@ from tests.cluster.kube import Kube, wait_for, write_kubeconfig
 from tests.cluster.pki import Pki
 from tests.cluster.ports import LOOPBACK, free_port
 from tests.cluster.processes import Supervisor
-from tests.cluster.toolchain import tool
+from tests.upstream import tool
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SERVICE_CIDR = "10.96.0.0/16"

@@ -8,9 +8,13 @@ so the SparkApplication and RayJob a cluster-mode workflow creates are known kin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.cluster.kube import Kube, wait_for
-from tests.cluster.toolchain import upstream
+from tests.upstream import module_dir
+
+# Argo's full CRDs are large; a busy machine takes a while to serve them.
+ESTABLISH_TIMEOUT = 180.0
 
 # (upstream, directory in its module, file-name pattern)
 CRD_SOURCES = (
@@ -24,7 +28,7 @@ CRD_SOURCES = (
 def crd_files() -> list[Path]:
     files: list[Path] = []
     for name, directory, pattern in CRD_SOURCES:
-        found = sorted((upstream(name) / directory).glob(pattern))
+        found = sorted((module_dir(name) / directory).glob(pattern))
         if not found:
             raise FileNotFoundError(f"no {pattern} in {name}'s {directory}")
         files += found
@@ -34,11 +38,15 @@ def crd_files() -> list[Path]:
 def install_crds(kube: Kube) -> list[str]:
     """Apply every CRD and wait until each is Established; returns their names."""
     kube.apply(crd_files())
-    names = kube.kubectl("get", "crd", "-o", "name").split()
 
-    def established() -> bool | None:
-        kube.kubectl("wait", "--for=condition=Established", "--timeout=5s", *names)
-        return True
+    def established() -> list[str] | None:
+        crds = kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+        waiting = [c["metadata"]["name"] for c in crds if not _is_established(c)]
+        return None if waiting else sorted(c["metadata"]["name"] for c in crds)
 
-    wait_for("the CRDs to be Established", established, timeout=60)
-    return [name.removeprefix("customresourcedefinition.apiextensions.k8s.io/") for name in names]
+    return wait_for("the CRDs to be Established", established, timeout=ESTABLISH_TIMEOUT)
+
+
+def _is_established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)

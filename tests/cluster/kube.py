@@ -75,6 +75,8 @@ class Kube:
 
     def __post_init__(self) -> None:
         self.session = requests.Session()
+        # Only these settings: the environment's CA bundle (REQUESTS_CA_BUNDLE) would replace the run's CA.
+        self.session.trust_env = False
         self.session.cert = (str(self.pki.admin_cert), str(self.pki.admin_key))
         self.session.verify = str(self.pki.ca_cert)
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tests.cluster.kube import Kube, wait_for
-from tests.cluster.toolchain import REPO
+from tests.upstream import REPO_ROOT
 
 DEPLOY_OVERLAYS = ("dev", "prod")
 GITOPS_OVERLAYS = ("staging", "production")
@@ -53,10 +53,9 @@ def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
     applied: dict[str, list[str]] = {}
     for overlay in DEPLOY_OVERLAYS:
         applied[f"deploy/overlays/{overlay}"] = _apply_objects(
-            kube, _build(kube, REPO / "deploy" / "overlays" / overlay)
+            kube, _build(kube, REPO_ROOT / "deploy" / "overlays" / overlay)
         )
-    argocd = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "deploy" / "argocd").glob("*.yaml"))]
-    applied["deploy/argocd"] = _apply_objects(kube, argocd)
+    applied["deploy/argocd"] = _apply_objects(kube, _build(kube, REPO_ROOT / "deploy" / "argocd"))
     gitops = gitops_repository(work / "gitops")
     for overlay in GITOPS_OVERLAYS:
         applied[f"gitops overlays/{overlay}"] = _apply_objects(kube, _build(kube, gitops / "overlays" / overlay))

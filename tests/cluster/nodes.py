@@ -15,7 +15,7 @@ import yaml
 from tests.cluster.kube import Kube, wait_for
 from tests.cluster.ports import LOOPBACK, free_port
 from tests.cluster.processes import Supervisor
-from tests.cluster.toolchain import tool, upstream
+from tests.upstream import module_dir, tool
 
 NODE_NAME = "kwok-node-0"
 NODE_IP = "127.0.0.2"
@@ -67,7 +67,7 @@ def node_manifest() -> dict[str, Any]:
 def start_nodes(supervisor: Supervisor, kube: Kube, kubeconfig: Path, work: Path) -> str:
     """Start kwok, register one node and wait until it is Ready; returns the node's name."""
     config = work / "kwok.yaml"
-    config.write_text(kwok_config(upstream("KWOK") / "kustomize" / "stage"))
+    config.write_text(kwok_config(module_dir("KWOK") / "kustomize" / "stage"))
     supervisor.start("kwok", [str(tool("kwok")), f"--kubeconfig={kubeconfig}", f"--config={config}"])
     kube.create("/api/v1/nodes", node_manifest())
 

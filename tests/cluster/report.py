@@ -7,6 +7,7 @@ report is a JSON file in the run's directory; the last line printed says the lev
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ class Failure:
     level: int
     component: str
     error: str
+    where: str  # the innermost frame of the error, for a failure that is the harness's own
 
 
 @dataclass
@@ -50,7 +52,13 @@ class Report:
         try:
             yield
         except Exception as e:  # every failure must reach the report, whatever its type
-            self.failure = Failure(level=level, component=component, error=f"{type(e).__name__}: {e}")
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            self.failure = Failure(
+                level=level,
+                component=component,
+                error=f"{type(e).__name__}: {e}",
+                where=f"{frame.filename}:{frame.lineno}",
+            )
             raise StepFailedError(component) from e
         self.steps[component] = "ok"
 
@@ -60,7 +68,8 @@ class Report:
     def summary_line(self) -> str:
         proven = LEVELS[self.level]
         if self.failure is not None:
-            proven += f"; level {self.failure.level} failed at {self.failure.component}: {self.failure.error}"
+            error = " ".join(self.failure.error.split())  # one line, whatever the error text
+            proven += f"; level {self.failure.level} failed at {self.failure.component}: {error}"
         return f"cluster-test: level {self.level} reached ({proven})"
 
     def write(self, path: Path) -> Path:

@@ -28,7 +28,7 @@ from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
-from tests.cluster.toolchain import tool
+from tests.upstream import tool
 from workflows.argo.backend import ArgoBackend
 
 # The overlay whose namespace the service runs in; its Deployment submits into its own namespace.
