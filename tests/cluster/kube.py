@@ -42,23 +42,20 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
         time.sleep(interval)
 
 
-def write_kubeconfig(path: Path, server: str, pki: Pki, namespace: str = "default") -> Path:
+def write_kubeconfig(
+    path: Path, server: str, pki: Pki, *, token: str | None = None, namespace: str = "default"
+) -> Path:
+    """A kubeconfig for ``server``: as the admin (client certificate), or as the owner of ``token``."""
+    user = {"token": token} if token else {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
             {"name": "cluster-test", "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}
         ],
-        "users": [
-            {
-                "name": "admin",
-                "user": {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)},
-            }
-        ],
-        "contexts": [
-            {"name": "admin", "context": {"cluster": "cluster-test", "user": "admin", "namespace": namespace}}
-        ],
-        "current-context": "admin",
+        "users": [{"name": "user", "user": user}],
+        "contexts": [{"name": "user", "context": {"cluster": "cluster-test", "user": "user", "namespace": namespace}}],
+        "current-context": "user",
     }
     path.write_text(yaml.safe_dump(config))
     return path

@@ -23,6 +23,7 @@ from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
 from workflows.argo.backend import ArgoBackend
 from workflows.naming import run_name
 from workflows.pipelines import build_workflow
+from workflows.pipelines.context import WORK_VOLUME
 from workflows.settings import ArgoSettings
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
@@ -99,21 +100,21 @@ def check_pod(
         if "persistentVolumeClaim" in v
     }
     main = _container(pod, MAIN)
+    # The main container runs the template's command under the executor: argoexec emissary [options] -- COMMAND
+    command = [*main.get("command", []), *main.get("args", [])]
+    wrapped = command[command.index("--") + 1 :]
     if "container" in template:
         rendered = template["container"]
         _expect(f"{where} image", main["image"], rendered["image"])
-        command = [*main.get("command", []), *main.get("args", [])]
-        _expect(
-            f"{where} command after the executor's wrapper", command[command.index("--") + 1 :], rendered["command"]
-        )
+        _expect(f"{where} command after the executor's wrapper", wrapped, rendered["command"])
         _expect(f"{where} resources", main.get("resources"), rendered["resources"])
         mounts = {m["name"]: m["mountPath"] for m in main.get("volumeMounts", [])}
         for mount in rendered.get("volumeMounts", []):
             _expect(f"{where} mount of {mount['name']}", mounts.get(mount["name"]), mount["mountPath"])
-        _expect(f"{where} work volume claim", claims.get("work"), settings.work_volume_claim)
+        _expect(f"{where} work volume claim", claims.get(WORK_VOLUME), settings.work_volume_claim)
     else:
         # A resource template: argoexec creates the manifest. It must be one the apiserver's CRD schema accepts.
-        _expect(f"{where} action", main["command"][:3], ["argoexec", "resource", template["resource"]["action"]])
+        _expect(f"{where} action", wrapped[:3], ["argoexec", "resource", template["resource"]["action"]])
         env = {e["name"]: e.get("value") for e in main.get("env", [])}
         manifest = json.loads(env["ARGO_TEMPLATE"])["resource"]["manifest"]
         kube.kubectl("create", "--dry-run=server", "-n", pod["metadata"]["namespace"], "-f", "-", stdin=manifest)
