@@ -29,6 +29,7 @@ from workflows.settings import ArgoSettings
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 MAIN = "main"
+TEMPLATE_ENV = "ARGO_TEMPLATE"
 POD_TIMEOUT = 120.0
 
 
@@ -82,6 +83,16 @@ def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
     return container
 
 
+def _executed_template(pod: dict[str, Any]) -> dict[str, Any]:
+    """The template as the controller resolved it for this pod (placeholders filled), from the executor's env."""
+    containers = [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]
+    values = [e["value"] for c in containers for e in c.get("env", []) if e["name"] == TEMPLATE_ENV]
+    if not values:
+        raise SpecMismatchError(f"pod {pod['metadata']['name']} carries no {TEMPLATE_ENV} for its executor")
+    template: dict[str, Any] = json.loads(values[0])
+    return template
+
+
 def _expect(what: str, seen: Any, expected: Any) -> None:
     if seen != expected:
         raise SpecMismatchError(f"{what}: expected {expected!r}, the controller made {seen!r}")
@@ -115,8 +126,7 @@ def check_pod(
     else:
         # A resource template: argoexec creates the manifest. It must be one the apiserver's CRD schema accepts.
         _expect(f"{where} action", wrapped[:3], ["argoexec", "resource", template["resource"]["action"]])
-        env = {e["name"]: e.get("value") for e in main.get("env", [])}
-        manifest = json.loads(env["ARGO_TEMPLATE"])["resource"]["manifest"]
+        manifest = _executed_template(pod)["resource"]["manifest"]
         kube.kubectl("create", "--dry-run=server", "-n", pod["metadata"]["namespace"], "-f", "-", stdin=manifest)
     _expect(f"{where} node", spec.get("nodeName"), node)
     return {
