@@ -142,35 +142,50 @@ def check_pod(
 
 
 def check_workflow(kube: Kube, submitted: Submitted, settings: ArgoSettings, node: str) -> dict[str, Any]:
-    """Wait until the controller has scheduled the DAG's first pods, then check each of them."""
+    """Wait until the controller runs the DAG with pods that kwok reports Running, then check each pod.
+
+    Proof of scheduling: the workflow is Running, each pod is a node of its status, and the DAG's other tasks
+    have no node yet (they wait on results that only a real executor writes).
+    """
     namespace = settings.namespace
     path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{submitted.name}"
 
-    def scheduled() -> list[dict[str, Any]] | None:
+    def scheduled() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         workflow = kube.get(path)
-        if workflow.get("status", {}).get("phase") in ("Failed", "Error"):
-            raise SpecMismatchError(
-                f"workflow {submitted.name} {workflow['status']['phase']}: {workflow['status'].get('message')}"
-            )
+        status = workflow.get("status") or {}
+        if status.get("phase") in ("Failed", "Error"):
+            raise SpecMismatchError(f"workflow {submitted.name} {status['phase']}: {status.get('message')}")
+        node_names = {n["name"] for n in (status.get("nodes") or {}).values()}
         pods = _pods(kube, namespace, submitted.name)
-        return pods if pods and all(p["spec"].get("nodeName") for p in pods) else None
+        ready = (
+            status.get("phase") == "Running"
+            and pods
+            and all(p["metadata"]["annotations"].get(NODE_NAME_ANNOTATION) in node_names for p in pods)
+            and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+        )
+        return (workflow, pods) if ready else None
 
-    pods = wait_for(f"pods of {submitted.name} scheduled", scheduled, POD_TIMEOUT)
-    workflow = kube.get(path)
+    workflow, pods = wait_for(f"{submitted.name} running with its pods", scheduled, POD_TIMEOUT)
     checked = []
     for pod in pods:
-        # "<workflow>.<task>", with "(<attempt>)" after a task that has a retry strategy
-        node_name = pod["metadata"]["annotations"][NODE_NAME_ANNOTATION]
-        task = re.sub(r"\(\d+\)$", "", node_name.removeprefix(f"{submitted.name}."))
-        checked.append(check_pod(pod, submitted.templates[submitted.task_templates[task]], settings, kube, node))
-    nodes = workflow["status"].get("nodes", {}).values()
+        checked.append(check_pod(pod, submitted.templates[_template_of(pod, submitted)], settings, kube, node))
+    nodes = list(workflow["status"]["nodes"].values())
+    started = {re.sub(r"\(\d+\)$", "", n["displayName"]) for n in nodes}
     return {
         "workflow": submitted.name,
         "accepted": True,
-        "phase": workflow["status"].get("phase"),
-        "dag_nodes": sorted(f"{n['displayName']}: {n['phase']}" for n in nodes),
+        "phase": workflow["status"]["phase"],
+        "nodes": sorted(f"{n['displayName']} ({n['type']}): {n['phase']}" for n in nodes),
+        "tasks_waiting_on_upstream": sorted(set(submitted.task_templates) - started),
         "pods": checked,
     }
+
+
+def _template_of(pod: dict[str, Any], submitted: Submitted) -> str:
+    """The rendered template of a pod, from its node name: "<workflow>.<task>", "(<attempt>)" after a retried task."""
+    node_name = pod["metadata"]["annotations"][NODE_NAME_ANNOTATION]
+    task = re.sub(r"\(\d+\)$", "", node_name.removeprefix(f"{submitted.name}."))
+    return submitted.task_templates[task]
 
 
 def configmap_data(kube: Kube, namespace: str) -> dict[str, str]:
