@@ -7,6 +7,7 @@ report is a JSON file in the run's directory; the last line printed says the lev
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class Failure:
 class Report:
     level: int = 0
     steps: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # each step that passed, and how long it took
     pipelines: dict[str, Any] = field(default_factory=dict)
     rbac: dict[str, Any] = field(default_factory=dict)
     failure: Failure | None = None
@@ -49,6 +51,7 @@ class Report:
     @contextmanager
     def step(self, level: int, component: str) -> Iterator[None]:
         """Run one step of ``level``; any exception becomes the report's failure and stops the run."""
+        started = time.monotonic()
         try:
             yield
         except Exception as e:  # every failure must reach the report, whatever its type
@@ -60,7 +63,7 @@ class Report:
                 where=f"{frame.filename}:{frame.lineno}",
             )
             raise StepFailedError(component) from e
-        self.steps[component] = "ok"
+        self.seconds[component] = round(time.monotonic() - started, 1)
 
     def reached(self, level: int) -> None:
         self.level = level
