@@ -41,7 +41,7 @@ class Failure:
 @dataclass
 class Report:
     level: int = 0
-    steps: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, Any] = field(default_factory=dict)  # what a step found: the CRDs, the applied objects
     seconds: dict[str, float] = field(default_factory=dict)  # each step that passed, and how long it took
     pipelines: dict[str, Any] = field(default_factory=dict)
     rbac: dict[str, Any] = field(default_factory=dict)
