@@ -11,7 +11,7 @@ GOBIN := $(HOME)/go/bin
 include toolchain/versions.env
 export PATH := $(CURDIR)/$(BIN):$(GOBIN):$(PATH)
 
-.PHONY: help venv test-deps lint test test-fast demo bench reliability clean
+.PHONY: help venv test-deps lint test test-fast cluster-test demo bench reliability clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
+
+cluster-test: venv ## a real control plane, Argo and kwok on loopback; the service submits its pipelines (level 2)
+	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults
 	$(BIN)/python -m mlops_gitops.demo

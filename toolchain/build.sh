@@ -2,6 +2,7 @@
 # Build a pinned upstream Go program once and print the path of its binary.
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
+#   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | etcd | kwok
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -11,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 tools=${MLOPS_GITOPS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-gitops/tools}
-tool=${1:?usage: build.sh argo}
+tool=${1:?usage: build.sh TOOL}
 
 log() { printf 'toolchain: %s\n' "$*" >&2; }
 
@@ -33,8 +34,9 @@ go_build() {
     local dir=$1 package=$2 out=$3 ldflags=$4
     log "building $(basename "$out") from $package (a cold build takes minutes)"
     mkdir -p "$(dirname "$out")"
-    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out.partial" "$package")
-    mv "$out.partial" "$out"
+    # A partial file of this process's own: two runs building the same tool at once must not mix their output.
+    (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$out.partial.$$" "$package")
+    mv "$out.partial.$$" "$out"
 }
 
 argo_workflows() {
@@ -54,8 +56,64 @@ argo_workflows() {
     printf '%s\n' "$out"
 }
 
+# Fail unless the module in toolchain/DIR requires MODULE at VERSION (its go.mod must follow versions.env).
+check_pin() {
+    local dir=$1 module=$2 version=$3
+    grep -qE "^(require)?[[:space:]]+$module $version( |\$)" "$here/$dir/go.mod" || {
+        log "toolchain/$dir/go.mod does not require $module $version (the pin in versions.env)"
+        exit 2
+    }
+}
+
+kubernetes() {
+    # All four control-plane programs in one go build, so they share its compile work; $1 is the one to print.
+    local version=$KUBERNETES_VERSION dir=$tools/kubernetes-$KUBERNETES_VERSION
+    if [ ! -x "$dir/$1" ]; then
+        check_pin kubernetes k8s.io/kubernetes "$version"
+        local major=${version#v} minor
+        minor=${major#*.}
+        minor=${minor%%.*}
+        major=${major%%.*}
+        local ldflags="" pkg
+        for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+            ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+            ldflags+=" -X $pkg.gitTreeState=clean"
+        done
+        log "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (cold: 20-40 min)"
+        local partial=$dir.partial.$$
+        mkdir -p "$partial"
+        (cd "$here/kubernetes" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
+            -o "$partial/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+            k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+        mv -T "$partial" "$dir" 2>/dev/null || rm -rf "$partial" # another run got there first
+    fi
+    printf '%s\n' "$dir/$1"
+}
+
+etcd() {
+    local out=$tools/etcd-$ETCD_VERSION/etcd
+    if [ ! -x "$out" ]; then
+        check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+        go_build "$here/etcd" . "$out" ""
+    fi
+    printf '%s\n' "$out"
+}
+
+kwok() {
+    local out=$tools/kwok-$KWOK_VERSION/kwok
+    if [ ! -x "$out" ]; then
+        log "building kwok $KWOK_VERSION (a cold build takes minutes)"
+        mkdir -p "$(dirname "$out")"
+        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN="$(dirname "$out")" go install -trimpath "$KWOK_MODULE/cmd/kwok@$KWOK_VERSION")
+    fi
+    printf '%s\n' "$out"
+}
+
 case $tool in
     argo | workflow-controller | argoexec) argo_workflows "$tool" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) kubernetes "$tool" ;;
+    etcd) etcd ;;
+    kwok) kwok ;;
     *)
         log "unknown tool $tool"
         exit 2

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlops_gitops.settings import load_settings
+from mlops_gitops.settings import Settings, load_settings
 from tests.gitops.test_template import KUBERNETES_VERSION, kustomize
 from tests.workflows.schemas import crd_validator, errors
 from triggers.actions.registry import ACTION_SPECS
@@ -26,7 +26,10 @@ from triggers.rules.loader import load_rules
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 OVERLAYS = {"dev": "mlops-gitops-dev", "prod": "mlops-gitops"}
 CONFIG_DIR = "/etc/mlops-gitops"
-WORKFLOW_VERBS = {"create", "get", "list", "watch"}
+WORKFLOW_VERBS = {"create", "get", "patch"}  # submit, read a run's status, stop it
+SERVICE = "mlops-gitops"
+PIPELINES = "mlops-pipelines"
+WORK_CLAIM = "mlops-pipelines-work"
 
 
 def build(overlay: str) -> list[dict[str, Any]]:
@@ -40,8 +43,13 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
 
-def the(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    (found,) = of_kind(objects, kind)
+def the(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = [o for o in of_kind(objects, kind) if name is None or o["metadata"]["name"] == name]
+    return found
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
     return found
 
 
@@ -68,18 +76,17 @@ def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
         "Deployment",
         "Ingress",
         "NetworkPolicy",
-        "Role",
-        "RoleBinding",
+        "PersistentVolumeClaim",
+        *["Role", "RoleBinding", "ServiceAccount"] * 2,  # the service's and the pipelines'
         "Secret",
         "Service",
-        "ServiceAccount",
     ]
     if overlay == "prod":
-        expected = sorted([*expected, "PodDisruptionBudget"])
+        expected.append("PodDisruptionBudget")
     if overlay == "dev":
-        expected = sorted([*expected, "PersistentVolumeClaim"])
+        expected.append("PersistentVolumeClaim")  # the SQLite ledger's, beside the pipelines' work volume
 
-    assert sorted(o["kind"] for o in objects) == expected
+    assert sorted(o["kind"] for o in objects) == sorted(expected)
     for obj in objects:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         assert obj["metadata"]["namespace"] == OVERLAYS[overlay]
@@ -115,9 +122,9 @@ def test_pod_runs_unprivileged_on_a_read_only_root(objects: list[dict[str, Any]]
 
 
 def test_rbac_grants_exactly_the_workflow_verbs_the_service_uses(objects: list[dict[str, Any]]) -> None:
-    role = the(objects, "Role")
-    binding = the(objects, "RoleBinding")
-    service_account = the(objects, "ServiceAccount")
+    service_account = the(objects, "ServiceAccount", SERVICE)
+    binding = the(objects, "RoleBinding", "mlops-gitops-workflows")
+    role = the(objects, "Role", binding["roleRef"]["name"])
 
     assert not of_kind(objects, "ClusterRole")
     assert not of_kind(objects, "ClusterRoleBinding")
@@ -138,6 +145,67 @@ def test_rbac_grants_exactly_the_workflow_verbs_the_service_uses(objects: list[d
     ]
     pod = the(objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+
+
+def config_of(objects: list[dict[str, Any]], tmp_path: Path) -> Settings:
+    data = the(objects, "ConfigMap")["data"]
+    (tmp_path / "config.yaml").write_text(data["config.yaml"])
+    (tmp_path / "rules.yaml").write_text(data["rules.yaml"])
+    return load_settings(tmp_path / "config.yaml")
+
+
+def test_pipelines_run_with_the_account_and_claim_the_service_names(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    argo = config_of(objects, tmp_path).workflows.argo
+    service_account = the(objects, "ServiceAccount", argo.service_account)
+    binding = the(objects, "RoleBinding", PIPELINES)
+    claim = the(objects, "PersistentVolumeClaim", argo.work_volume_claim)
+
+    assert (argo.service_account, argo.work_volume_claim) == (PIPELINES, WORK_CLAIM)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": PIPELINES}
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": PIPELINES, "namespace": service_account["metadata"]["namespace"]}
+    ]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "steps of one run share it from any node"
+
+
+def test_pipelines_role_lets_the_executor_report_and_the_steps_run_their_resources(
+    objects: list[dict[str, Any]],
+) -> None:
+    grants = {
+        (group, resource): set(rule["verbs"])
+        for rule in the(objects, "Role", PIPELINES)["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+
+    assert grants[("argoproj.io", "workflowtaskresults")] == {"create", "patch"}
+    assert grants[("", "pods")] == {"get", "patch"}
+    assert grants[("", "pods/log")] == {"get"}
+    for resource in [("sparkoperator.k8s.io", "sparkapplications"), ("ray.io", "rayjobs")]:
+        assert grants[resource] == {"create", "get", "list", "watch"}, resource
+    assert not any("delete" in verbs or "*" in verbs for verbs in grants.values())
+    assert ("", "secrets") not in grants
+
+
+def test_work_volume_is_sized_by_the_overlays_settings_which_are_not_deployed(
+    overlay: str, objects: list[dict[str, Any]]
+) -> None:
+    settings = yaml.safe_load((DEPLOY / "overlays" / overlay / "pipelines-settings.yaml").read_text())
+    claim = the(objects, "PersistentVolumeClaim", WORK_CLAIM)
+
+    assert claim["spec"]["resources"]["requests"]["storage"] == settings["data"]["work_volume_size"]
+    assert not [o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"] == settings["metadata"]["name"]]
+
+
+def test_overlays_size_the_work_volume_each_their_own_way() -> None:
+    sizes = {
+        overlay: named(build(overlay), "PersistentVolumeClaim", "mlops-pipelines-work")["spec"]["resources"]
+        for overlay in OVERLAYS
+    }
+
+    assert sizes["dev"] != sizes["prod"]
 
 
 def test_secrets_are_referenced_never_stored(objects: list[dict[str, Any]]) -> None:
@@ -207,17 +275,14 @@ def test_dev_keeps_its_sqlite_ledger_on_a_persistent_volume() -> None:
     ledger_path = env["MLOPS_GITOPS_LEDGER__URL"]["value"].removeprefix("sqlite:///")
     [mount] = [m for m in container_of(objects)["volumeMounts"] if ledger_path.startswith(m["mountPath"] + "/")]
     [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    assert volume["persistentVolumeClaim"]["claimName"] == the(objects, "PersistentVolumeClaim")["metadata"]["name"]
+    claim = named(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"], "one pod writes the SQLite ledger"
 
 
 def test_config_and_rules_in_the_config_map_are_accepted_by_the_service(
     objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    data = the(objects, "ConfigMap")["data"]
-    (tmp_path / "config.yaml").write_text(data["config.yaml"])
-    (tmp_path / "rules.yaml").write_text(data["rules.yaml"])
-
-    settings = load_settings(tmp_path / "config.yaml")
+    settings = config_of(objects, tmp_path)
     rules = load_rules(tmp_path / "rules.yaml", ACTION_SPECS)
 
     assert str(settings.rules.path) == f"{CONFIG_DIR}/rules.yaml"

@@ -1,0 +1,91 @@
+"""The service's ``deploy/`` overlays and a GitOps repository made by ``mlops-gitops gitops init``, applied
+server-side, so the real apiserver's admission, CRD schemas and RBAC judge every object.
+
+Namespaces go first (an overlay names its own namespace but does not create it). The work-volume claim that
+``deploy/`` ships is given a volume here, as a cluster administrator would: the run has no storage provisioner.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.cluster.kube import Kube, wait_for
+from tests.upstream import REPO_ROOT
+
+DEPLOY_OVERLAYS = ("dev", "prod")
+GITOPS_OVERLAYS = ("staging", "production")
+
+
+def _build(kube: Kube, directory: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(kube.kubectl("kustomize", str(directory))) if doc]
+
+
+def _ensure_namespaces(kube: Kube, objects: list[dict[str, Any]]) -> None:
+    names = sorted({o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")})
+    kube.apply(
+        "\n---\n".join(
+            yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}) for n in names
+        )
+    )
+
+
+def _apply_objects(kube: Kube, objects: list[dict[str, Any]]) -> list[str]:
+    _ensure_namespaces(kube, objects)
+    kube.apply(yaml.safe_dump_all(objects))
+    return [f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in objects]
+
+
+def gitops_repository(directory: Path) -> Path:
+    """The GitOps template as a user gets it: ``mlops-gitops gitops init``."""
+    subprocess.run(
+        [sys.executable, "-m", "mlops_gitops", "gitops", "init", str(directory)], check=True, capture_output=True
+    )
+    return directory
+
+
+def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
+    """Apply everything; returns ``kind/namespace/name`` of each object, by source."""
+    applied: dict[str, list[str]] = {}
+    for overlay in DEPLOY_OVERLAYS:
+        applied[f"deploy/overlays/{overlay}"] = _apply_objects(
+            kube, _build(kube, REPO_ROOT / "deploy" / "overlays" / overlay)
+        )
+    applied["deploy/argocd"] = _apply_objects(kube, _build(kube, REPO_ROOT / "deploy" / "argocd"))
+    gitops = gitops_repository(work / "gitops")
+    for overlay in GITOPS_OVERLAYS:
+        applied[f"gitops overlays/{overlay}"] = _apply_objects(kube, _build(kube, gitops / "overlays" / overlay))
+    gitops_argocd = [
+        doc for p in sorted((gitops / "argocd").glob("*.yaml")) for doc in yaml.safe_load_all(p.read_text()) if doc
+    ]
+    applied["gitops argocd/"] = _apply_objects(kube, gitops_argocd)
+    return applied
+
+
+def provide_work_volume(kube: Kube, namespace: str, claim: str) -> None:
+    """A ReadWriteMany volume bound to ``claim`` (never mounted: kwok runs no containers), then wait for Bound."""
+    requested = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"cluster-test-{namespace}-{claim}"},
+        "spec": {
+            "capacity": {"storage": requested["spec"]["resources"]["requests"]["storage"]},
+            "accessModes": ["ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": requested["spec"].get("storageClassName") or "",
+            "claimRef": {"namespace": namespace, "name": claim},
+            "hostPath": {"path": f"/nonexistent/cluster-test/{namespace}/{claim}", "type": ""},
+        },
+    }
+    kube.apply(yaml.safe_dump(volume))
+
+    def bound() -> bool | None:
+        phase = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")["status"].get("phase")
+        return True if phase == "Bound" else None
+
+    wait_for(f"claim {namespace}/{claim} Bound", bound, timeout=60)

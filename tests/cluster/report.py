@@ -1,0 +1,80 @@
+"""The run's verdict: the level reached, what each step proved, and for a failure the component and its error.
+
+The levels build on each other, so the first failing step ends the run and the level stays below it. The
+report is a JSON file in the run's directory; the last line printed says the level and what it proved.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LEVELS = {
+    0: "nothing proven",
+    1: "a real control plane (etcd, kube-apiserver with RBAC and service-account tokens, controller-manager, "
+    "scheduler, kwok node) with Argo, Argo CD, spark-operator and KubeRay CRDs accepted the deploy/ and GitOps "
+    "overlays by server-side apply",
+    2: "the real Argo controller accepted all three pipelines submitted by the service through argo-server with "
+    "its own service account's token, scheduled their DAGs and created pods with the expected spec; the "
+    "service's RBAC allows submit, get and stop and refuses the rest",
+}
+
+
+class StepFailedError(Exception):
+    """A step failed; the report already holds the component and the error."""
+
+
+@dataclass
+class Failure:
+    level: int
+    component: str
+    error: str
+    where: str  # the innermost frame of the error, for a failure that is the harness's own
+
+
+@dataclass
+class Report:
+    level: int = 0
+    steps: dict[str, Any] = field(default_factory=dict)  # what a step found: the CRDs, the applied objects
+    seconds: dict[str, float] = field(default_factory=dict)  # each step that passed, and how long it took
+    pipelines: dict[str, Any] = field(default_factory=dict)
+    rbac: dict[str, Any] = field(default_factory=dict)
+    failure: Failure | None = None
+    cleanup: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, level: int, component: str) -> Iterator[None]:
+        """Run one step of ``level``; any exception becomes the report's failure and stops the run."""
+        started = time.monotonic()
+        try:
+            yield
+        except Exception as e:  # every failure must reach the report, whatever its type
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            self.failure = Failure(
+                level=level,
+                component=component,
+                error=f"{type(e).__name__}: {e}",
+                where=f"{frame.filename}:{frame.lineno}",
+            )
+            raise StepFailedError(component) from e
+        self.seconds[component] = round(time.monotonic() - started, 1)
+
+    def reached(self, level: int) -> None:
+        self.level = level
+
+    def summary_line(self) -> str:
+        proven = LEVELS[self.level]
+        if self.failure is not None:
+            error = " ".join(self.failure.error.split())  # one line, whatever the error text
+            proven += f"; level {self.failure.level} failed at {self.failure.component}: {error}"
+        return f"cluster-test: level {self.level} reached ({proven})"
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps({"summary": self.summary_line(), **asdict(self)}, indent=2, default=str) + "\n")
+        return path
