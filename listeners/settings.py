@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from core.settings_model import SettingsModel
 
 WebhookSecret = Annotated[SecretStr, Field(min_length=1)]
 """A signing secret or token; an empty one is refused, since anyone can sign with an empty HMAC key."""
 
 
-class SourceSecrets(BaseModel):
+class SourceSecrets(SettingsModel):
     """Secrets one webhook source accepts: several at once so they can be rotated, optionally per repository."""
 
     secrets: list[WebhookSecret] = Field(default_factory=list)
@@ -22,7 +24,7 @@ WebhookSource = Literal["github", "gitlab", "gitea", "mlflow", "databricks", "da
 WEBHOOK_SOURCES: tuple[WebhookSource, ...] = get_args(WebhookSource)
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(SettingsModel):
     sources: list[WebhookSource] | None = Field(
         default=None,
         description="The webhook endpoints to open (POST /webhooks/<source>); each needs a secret unless "
@@ -59,7 +61,7 @@ class WebhookSettings(BaseModel):
         return bool(secrets.secrets) or any(secrets.per_repo.values())
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(SettingsModel):
     enabled: bool = False
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
     topics: list[str] = Field(default_factory=lambda: ["data-arrivals"])
@@ -78,13 +80,13 @@ class KafkaSettings(BaseModel):
     poll_timeout_ms: int = Field(default=500, ge=10)
 
 
-class RegistryWatcherSettings(BaseModel):
+class RegistryWatcherSettings(SettingsModel):
     enabled: bool = True
     interval_seconds: float = Field(default=30.0, gt=0)
     models: list[str] = Field(default_factory=list, description="Registered models to watch; empty means all.")
 
 
-class ListenerSettings(BaseModel):
+class ListenerSettings(SettingsModel):
     insecure_dev: bool = Field(
         default=False,
         description="Start although open webhook sources have no secret, accepting their unsigned deliveries.",

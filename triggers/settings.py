@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from core.settings_model import SettingsModel
 
 
-class LedgerSettings(BaseModel):
+class LedgerSettings(SettingsModel):
     url: str = Field(
         default="sqlite:///.mlops-gitops/ledger.db",
         description="SQLAlchemy URL. SQLite for one node; postgresql+psycopg://... for replicas.",
@@ -17,14 +19,14 @@ class LedgerSettings(BaseModel):
     )
 
 
-class RulesSettings(BaseModel):
+class RulesSettings(SettingsModel):
     path: Path = Field(
         default=Path("rules.yaml"),
         description="YAML file of triggers (see examples/rules.yaml); validated at start-up.",
     )
 
 
-class DispatcherSettings(BaseModel):
+class DispatcherSettings(SettingsModel):
     enabled: bool = True
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
