@@ -12,13 +12,19 @@ from rich.table import Table
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
+from triggers.ledger.migrate import check_schema
 
 app = typer.Typer(help="List, inspect and replay recorded events.", no_args_is_help=True)
 
 
-def _ledger(config: Any) -> Ledger:
+def _ledger(config: Any, *, writes: bool = False) -> Ledger:
+    """Open the ledger without migrating it: the service owns the schema, this command may be another release."""
     settings = load_settings(config)
-    return Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+    ledger = Ledger.open(settings.ledger.url, migrate=False, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+    warning = check_schema(ledger.schema_revision(), writes=writes)
+    if warning:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    return ledger
 
 
 def record_as_dict(record: EventRecord) -> dict[str, Any]:
@@ -85,7 +91,7 @@ def show(event_id: Annotated[str, typer.Argument(help="Event id.")], config: Con
 @app.command("replay")
 def replay(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
     """Queue an event again (for example after fixing the cause of a dead letter)."""
-    _ledger(config).replay(event_id)
+    _ledger(config, writes=True).replay(event_id)
     typer.echo(f"queued {event_id} for dispatch")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
 from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -200,7 +201,11 @@ class Ledger:
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL") -> Ledger:
-        """Connect, check the database answers, and bring the schema to head."""
+        """Connect, check the database answers, and (with ``migrate``) bring the schema to head.
+
+        Only the service migrates; a command that must not change the schema passes ``migrate=False`` and checks
+        :meth:`schema_revision` itself (see ``triggers.ledger.migrate.check_schema``).
+        """
         engine = create_ledger_engine(url, sqlite_synchronous)
         ledger = cls(engine)
         try:
@@ -228,6 +233,12 @@ class Ledger:
         """A transaction that only reads: status pages and counts never queue behind ingest's writes."""
         with self._read_session.begin() as session:
             yield session
+
+    @retried_while_unreachable
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database's schema is at; ``None`` when it has none."""
+        with self._read() as s:
+            return MigrationContext.configure(s.connection()).get_current_revision()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
