@@ -131,7 +131,7 @@ class Dispatcher:
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:
             until = min(w.until for w in waits)
-            self._ledger.defer(event_id, until, actions=writes)
+            self._ledger.defer(claimed, until, actions=writes)
             log.info(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, update
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
@@ -182,3 +186,53 @@ def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -
     assert record is not None and record.event == event and record.state is EventState.RECEIVED
     [claimed] = upgraded.claim_due()
     assert claimed.event.id == event.id
+
+
+@contextmanager
+def commit_acknowledgement_lost(times: int = 1) -> Iterator[list[str]]:
+    """The next ``times`` ledger commits go through, but their caller gets the error of a connection dropped before
+    the server's answer arrived (as in a PostgreSQL restart); yields the statement of each lost acknowledgement."""
+    lost: list[str] = []
+
+    def drop_the_answer(session: Session) -> None:
+        if len(lost) < times:
+            lost.append("COMMIT")
+            raise OperationalError("COMMIT", None, ConnectionResetError("server closed the connection unexpectedly"))
+
+    event.listen(Session, "after_commit", drop_the_answer)
+    try:
+        yield lost
+    finally:
+        event.remove(Session, "after_commit", drop_the_answer)
+
+
+def test_a_redelivery_whose_commit_answer_was_lost_is_counted_once(ledger: Ledger) -> None:
+    first = ledger.record(data_event("k1"))
+    with commit_acknowledgement_lost() as lost:
+        again = ledger.record_many([data_event("k1"), data_event("k2")])
+    assert lost == ["COMMIT"]
+    assert [r.duplicate for r in again] == [True, False] and again[0].event_id == first.event_id
+    record = ledger.get(first.event_id)
+    assert record is not None and record.duplicates == 1
+    assert ledger.count_by_state() == {"received": 2}
+
+
+def test_a_deferral_whose_commit_answer_was_lost_gives_back_one_attempt(ledger: Ledger) -> None:
+    ledger.record(data_event("wait"))
+    [claimed] = ledger.claim_due()
+    with commit_acknowledgement_lost() as lost:
+        ledger.defer(claimed, datetime.now(UTC))
+    assert lost == ["COMMIT"]
+    record = ledger.get(claimed.event.id)
+    assert record is not None and record.attempts == 0 and record.state is EventState.RECEIVED
+
+
+def test_a_replay_whose_commit_answer_was_lost_starts_one_generation(ledger: Ledger) -> None:
+    ledger.record(data_event("again"))
+    [claimed] = ledger.claim_due()
+    ledger.mark_dead(claimed.event.id, "gave up")
+    with commit_acknowledgement_lost() as lost:
+        ledger.replay(claimed.event.id)
+    assert lost == ["COMMIT"]
+    [again] = ledger.claim_due()
+    assert again.replays == 1 and again.attempts == 1

@@ -34,6 +34,8 @@ class EventRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    redelivery_token: Mapped[str | None] = mapped_column(String(32))
+    """The ingest batch that last counted redeliveries here: a batch retried after a lost commit counts once."""
     replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     matched_rules: Mapped[list[Any]] = mapped_column(default=list)

@@ -10,6 +10,7 @@ each other's events.
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,7 @@ class EventRecord:
     state: EventState
     attempts: int
     duplicates: int
+    replays: int
     last_error: str | None
     matched_rules: list[Any]
     next_attempt_at: datetime
@@ -182,10 +184,21 @@ EVENTS = EventRow.__table__
 
 _COUNT_REDELIVERIES = (
     update(EventRow)
-    .where(EventRow.idempotency_key == bindparam("key"))
-    .values(duplicates=EventRow.duplicates + bindparam("count"), updated_at=bindparam("now"))
+    .where(
+        EventRow.idempotency_key == bindparam("key"),
+        EventRow.redelivery_token.is_distinct_from(bindparam("token")),
+    )
+    .values(
+        duplicates=EventRow.duplicates + bindparam("count"),
+        redelivery_token=bindparam("token"),
+        updated_at=bindparam("now"),
+    )
 )
-"""One cached statement for every redelivered key of a batch, run as a single executemany."""
+"""One cached statement for every redelivered key of a batch, run as a single executemany.
+
+The only relative update of the ledger: it is guarded by the batch's token, so the batch's transaction run again
+(its commit went through but the acknowledgement was lost) finds its own token on the row and counts nothing twice.
+"""
 
 
 class Ledger:
@@ -254,11 +267,15 @@ class Ledger:
         """Store a new event, or count a redelivery of one already stored."""
         return self.record_many([event])[0]
 
-    @retried_while_unreachable
     def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
         """Store a batch in one transaction; duplicates (by idempotency key) are counted, not stored."""
         if not events:
             return []
+        return self._record_many(events, uuid.uuid4().hex)
+
+    @retried_while_unreachable
+    def _record_many(self, events: Sequence[Event], token: str) -> list[RecordResult]:
+        """One try at storing a batch; a try after a lost commit finds its events stored under their own ids."""
         now = _now()
         unique = _unique_by_key(events)
         batch_id = {e.idempotency_key: e.id for e in unique}
@@ -277,7 +294,7 @@ class Ledger:
             if redeliveries:
                 s.connection().execute(
                     _COUNT_REDELIVERIES,
-                    [{"key": key, "count": count, "now": now} for key, count in redeliveries.items()],
+                    [{"key": key, "count": count, "token": token, "now": now} for key, count in redeliveries.items()],
                 )
         seen: set[str] = set()
         results = []
@@ -390,14 +407,17 @@ class Ledger:
             event_id, actions, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at
         )
 
-    def defer(self, event_id: str, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
-        """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up)."""
+    def defer(self, claimed: ClaimedEvent, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
+        """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up).
+
+        The attempt count is set to what it was before the claim, not decremented: the update may run twice.
+        """
         self._finish(
-            event_id,
+            claimed.event.id,
             actions,
             state=EventState.RECEIVED.value,
             next_attempt_at=until,
-            attempts=EventRow.attempts - 1,
+            attempts=claimed.attempts - 1,
             last_error=None,
         )
 
@@ -413,7 +433,6 @@ class Ledger:
             event_id, actions, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules)
         )
 
-    @retried_while_unreachable
     def replay(self, event_id: str) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts.
 
@@ -423,11 +442,19 @@ class Ledger:
         ``superseded`` by the replay in the same transaction, so the history
         never shows an abandoned attempt as still going.
         """
+        record = self.get(event_id)
+        if record is None:
+            raise PermanentError(f"no event with id {event_id!r}")
+        self._replay(event_id, record.replays + 1)
+
+    @retried_while_unreachable
+    def _replay(self, event_id: str, generation: int) -> None:
+        """Start replay ``generation`` unless the event already has it (this try's commit went through)."""
         now = _now()
         with self._tx() as s:
-            replays = s.execute(
+            started = s.execute(
                 update(EventRow)
-                .where(EventRow.id == event_id)
+                .where(EventRow.id == event_id, EventRow.replays < generation)
                 .values(
                     state=EventState.RECEIVED.value,
                     attempts=0,
@@ -435,18 +462,18 @@ class Ledger:
                     lease_owner=None,
                     lease_expires_at=None,
                     updated_at=now,
-                    replays=EventRow.replays + 1,
+                    replays=generation,
                 )
-                .returning(EventRow.replays)
+                .returning(EventRow.id)
             ).scalar_one_or_none()
-            if replays is None:
-                raise PermanentError(f"no event with id {event_id!r}")
+            if started is None:
+                return
             abandoned = select(ActionRow).where(
                 ActionRow.event_id == event_id, ActionRow.status.in_(_UNFINISHED_ACTIONS)
             )
             for action in s.execute(abandoned).scalars():
                 action.status = ActionStatus.SUPERSEDED.value
-                action.detail = {**action.detail, "superseded_by": f"replay {replays}"}
+                action.detail = {**action.detail, "superseded_by": f"replay {generation}"}
                 action.updated_at = now
 
     # ---- actions --------------------------------------------------------
@@ -592,6 +619,7 @@ def _record(row: EventRow, actions: tuple[ActionRecord, ...]) -> EventRecord:
         state=EventState(row.state),
         attempts=row.attempts,
         duplicates=row.duplicates,
+        replays=row.replays,
         last_error=row.last_error,
         matched_rules=list(row.matched_rules or []),
         next_attempt_at=_aware(row.next_attempt_at),
