@@ -7,15 +7,17 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
 
 * no rule matches: the event is ``ignored`` with every rule's reason;
 * every matched rule finished: ``done``, with the matched rule names;
-* some rule waits (debounce, queue, rate limit, a running workflow): the event
-  is deferred to the earliest time one of them should look again, without
-  spending an attempt;
-* a ``PermanentError``: ``dead_lettered`` with the reason;
-* a ``TemporaryError`` (or an unexpected bug): retried with exponential,
-  jittered backoff until ``max_attempts``, then dead-lettered.
-
-All rules of an event are advanced even when one of them fails, so a broken
-action does not hold back an unrelated one.
+* some rule can still move (debounce, queue, rate limit, a running workflow,
+  an action backing off after a temporary failure): the event is deferred to
+  the earliest time one of them should look again, without spending an
+  attempt, even if another of its rules has failed;
+* no rule can move and an action failed for good: ``dead_lettered``, naming
+  each failed action and why. Retries, timeouts and status-check failures are
+  budgets of each action (see ``triggers.action_chain``), so one rule's
+  failure never abandons another rule's running workflow or its follow-ups;
+* a pass that fails outside the actions (the rules crash, the ledger errs):
+  retried with exponential, jittered backoff until ``max_attempts``, then
+  dead-lettered.
 
 Besides the coordination rows, an event costs the dispatcher two commits: the
 claim (one transaction for the whole batch), and the event's outcome together
@@ -29,19 +31,20 @@ a GitOps push takes.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
-from triggers.action_chain import ActionChain, Finished, Progress, Waiting
+from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiting
 from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
+from triggers.backoff import backoff_delay
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.store import ActionWrite, ClaimedEvent, Ledger
 from triggers.rules.engine import RulesEngine
@@ -50,21 +53,23 @@ from triggers.settings import DispatcherSettings
 log = get_logger(__name__)
 
 
-def backoff_delay(attempt: int, settings: DispatcherSettings) -> timedelta:
-    """Exponential backoff with "equal jitter": half the step fixed, half random, so retries spread out."""
-    step = min(settings.backoff_max_seconds, settings.backoff_initial_seconds * 2 ** max(attempt - 1, 0))
-    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311 - jitter, not security
-
-
 class Dispatcher:
-    def __init__(self, ledger: Ledger, engine: RulesEngine, actions: ActionKinds, settings: DispatcherSettings) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        engine: RulesEngine,
+        actions: ActionKinds,
+        settings: DispatcherSettings,
+        clock: Clock | None = None,
+    ) -> None:
         missing = {s.spec.kind for rule in engine.rules.values() for s in rule.stages} - set(actions)
         if missing:
             raise PermanentError(f"the rules use action kinds nothing here performs: {', '.join(sorted(missing))}")
         self._ledger = ledger
         self._engine = engine
         self._settings = settings
-        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings)
+        self._clock = clock or ledger.clock
+        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings, self._clock)
 
     def run_once(self) -> int:
         """Claim one batch of due events and handle each; return how many were claimed."""
@@ -111,30 +116,35 @@ class Dispatcher:
         record = self._ledger.get(event_id)
         recorded = {action.action_key: action for action in record.actions} if record else {}
         progress: list[Progress] = []
-        permanent: list[str] = []
         temporary: list[str] = []
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
                 progress.append(self._chain.advance(rule, claimed, recorded, writes))
-            except PermanentError as e:
-                permanent.append(f"{rule.name}: {e}")
+            except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
+                progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:
                 temporary.append(f"{rule.name}: {e}")
-            except Exception as e:  # a bug in an action must not stop the dispatcher; retry, then dead-letter
-                log.exception("dispatcher.action_crashed", event_id=event_id, rule=rule.name)
+            except Exception as e:  # a bug around the actions must not stop the dispatcher; retry, then dead-letter
+                log.exception("dispatcher.rule_crashed", event_id=event_id, rule=rule.name)
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
         names = [rule.name for rule in evaluation.matched]
-        if permanent or temporary:
-            self._fail(claimed, permanent=permanent, temporary=temporary, matched_rules=names, actions=writes)
+        if temporary:
+            self._fail(claimed, permanent=[], temporary=temporary, matched_rules=names, actions=writes)
             return
         waits = [p for p in progress if isinstance(p, Waiting)]
-        if waits:
+        if waits:  # some rule can still move; a failed one waits for it, recorded on its action
             until = min(w.until for w in waits)
             self._ledger.defer(claimed, until, actions=writes)
             log.info(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
+            return
+        failed = [p for p in progress if isinstance(p, Failed)]
+        if failed:
+            reason = "; ".join(f"{f.action_key}: {f.reason}" for f in failed)
+            self._ledger.mark_dead(event_id, reason, matched_rules=names, actions=writes)
+            log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
             return
         self._ledger.mark_done(event_id, matched_rules=names, actions=writes)
         log.info(
@@ -153,6 +163,7 @@ class Dispatcher:
         matched_rules: list[str] | None = None,
         actions: Sequence[ActionWrite] = (),
     ) -> None:
+        """A pass that failed outside the actions: retry the event with backoff, or dead-letter it."""
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
@@ -167,7 +178,7 @@ class Dispatcher:
             )
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
         else:
-            retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)
+            retry_at = self._clock() + backoff_delay(claimed.attempts, self._settings)
             self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
             log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
 

@@ -33,7 +33,30 @@ class DispatcherSettings(SettingsModel):
     lease_seconds: int = Field(
         default=300, ge=5, description="How long a claimed event stays ours before others may take it."
     )
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Passes over an event that fail outside its actions (the rules or the ledger erring) before it "
+        "is dead-lettered. Actions have budgets of their own (below).",
+    )
+    action_retries: int = Field(
+        default=4,
+        ge=0,
+        description="How often an action is tried again after a temporary failure before it fails (a rule's "
+        "'retries' overrides it). Only that action fails; the event's other rules carry on.",
+    )
+    action_timeout_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long an action may run from its start before it is cancelled and fails (a rule's "
+        "'timeout_seconds' overrides it).",
+    )
+    status_poll_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed status checks of a running workflow in a row before its action fails; a successful "
+        "check starts the count again, so blips spread over a long run never add up.",
+    )
     backoff_initial_seconds: float = Field(default=2.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     run_poll_seconds: float = Field(

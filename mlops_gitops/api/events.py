@@ -17,7 +17,7 @@ from core.errors import PermanentError
 from core.logging import redactor
 from mlops_gitops.api.auth import require_admin
 from triggers.ledger import EventRecord, EventState, Ledger
-from triggers.ledger.store import ActionRecord
+from triggers.ledger.store import ActionRecord, ActionState
 
 
 class EventView(BaseModel):
@@ -44,7 +44,10 @@ class EventView(BaseModel):
             received_at=record.received_at,
             updated_at=record.updated_at,
             next_attempt_at=record.next_attempt_at,
-            actions=[ActionRecord(**redactor.scrub(vars(a))) for a in record.actions],
+            actions=[
+                ActionRecord(**redactor.scrub(vars(a)) | {"state": ActionState(**redactor.scrub(vars(a.state)))})
+                for a in record.actions
+            ],
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
 from triggers.ledger.migrate import check_schema
+from triggers.ledger.store import ActionRecord
 
 app = typer.Typer(help="List, inspect and replay recorded events.", no_args_is_help=True)
 
@@ -45,11 +47,27 @@ def record_as_dict(record: EventRecord) -> dict[str, Any]:
                 "target": a.target,
                 "status": a.status,
                 "detail": a.detail,
+                "attempts": a.state.attempts,
+                "poll_failures": a.state.poll_failures,
+                "replays": a.state.replays,
+                "started_at": _iso(a.state.started_at),
+                "next_attempt_at": _iso(a.state.next_attempt_at),
+                "deadline_at": _iso(a.state.deadline_at),
+                "last_error": a.state.last_error,
                 "updated_at": a.updated_at.isoformat(),
             }
             for a in record.actions
         ],
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _action_line(action: ActionRecord) -> str:
+    line = f"{action.kind}:{action.target or action.action_key} ({action.status})"
+    return f"{line}: {action.state.last_error}" if action.status == "failed" and action.state.last_error else line
 
 
 @app.command("list")
@@ -66,7 +84,7 @@ def list_events(
         return
     table = Table("received", "id", "type", "subject", "state", "actions")
     for r in records:
-        actions = ", ".join(f"{a.kind}:{a.target or a.action_key} ({a.status})" for a in r.actions)
+        actions = ", ".join(_action_line(a) for a in r.actions)
         table.add_row(
             r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.event.id,
@@ -89,10 +107,17 @@ def show(event_id: Annotated[str, typer.Argument(help="Event id.")], config: Con
 
 
 @app.command("replay")
-def replay(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
+def replay(
+    event_id: Annotated[str, typer.Argument(help="Event id.")],
+    config: ConfigOption = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="Key of one failed action to run again alone; the event's other actions keep their result."),
+    ] = None,
+) -> None:
     """Queue an event again (for example after fixing the cause of a dead letter)."""
-    _ledger(config, writes=True).replay(event_id)
-    typer.echo(f"queued {event_id} for dispatch")
+    _ledger(config, writes=True).replay(event_id, action_key=action)
+    typer.echo(f"queued {event_id} for dispatch" + (f" to run {action} again" if action else ""))
 
 
 @app.command("dead-letters")

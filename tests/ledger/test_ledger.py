@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -152,8 +152,6 @@ def test_reopening_keeps_data_and_schema_is_at_head(tmp_path: Path) -> None:
 
 
 def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -> None:
-    from sqlalchemy import text
-
     from triggers.ledger.migrate import upgrade
     from triggers.ledger.store import create_ledger_engine
 
@@ -186,6 +184,54 @@ def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -
     assert record is not None and record.event == event and record.state is EventState.RECEIVED
     [claimed] = upgraded.claim_due()
     assert claimed.event.id == event.id
+
+
+def test_upgrading_to_per_action_state_keeps_each_action_and_starts_a_running_one_when_it_was_recorded(
+    tmp_path: Path,
+) -> None:
+    from triggers.ledger.migrate import upgrade
+    from triggers.ledger.store import create_ledger_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_ledger_engine(url)
+    upgrade(engine, "0003")
+    event = data_event("from-0003")
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:  # written as a release with revisions up to 0003 would have
+        conn.execute(
+            EventRow.__table__.insert(),
+            {
+                "id": event.id,
+                "idempotency_key": event.idempotency_key,
+                "source": event.source,
+                "type": str(event.type),
+                "subject": event.subject,
+                "time": event.time,
+                "envelope": event.model_dump(mode="json"),
+                "state": "received",
+                "attempts": 1,
+                "next_attempt_at": created,
+                "duplicates": 0,
+                "replays": 0,
+                "matched_rules": [],
+                "received_at": created,
+                "updated_at": created,
+            },
+        )
+        for key, status in (("train:run", "running"), ("notify:wait", "queued")):
+            conn.execute(
+                text(
+                    "INSERT INTO actions (event_id, action_key, kind, rule, target, status, detail, created_at,"
+                    " updated_at) VALUES (:event, :key, 'workflow', 'train', 'run-1', :status, '{}', :at, :at)"
+                ),
+                {"event": event.id, "key": key, "status": status, "at": created},
+            )
+    engine.dispose()
+    upgraded = Ledger.open(url)
+    record = upgraded.get(event.id)
+    assert record is not None
+    states = {a.action_key: (a.status, a.state.attempts, a.state.started_at) for a in record.actions}
+    assert states == {"train:run": ("running", 1, created), "notify:wait": ("queued", 0, None)}
 
 
 @contextmanager

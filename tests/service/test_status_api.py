@@ -13,6 +13,7 @@ from core.logging import redactor
 from mlops_gitops.api.events import events_router
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import Ledger
+from triggers.ledger.store import ActionState
 
 TOKEN = "status-api-admin-token"
 
@@ -102,3 +103,25 @@ def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> N
     assert letter["origin_key"] == "kafka:t:0:1" and secret not in letter["reason"]
     detail = api.get(f"/events/{stored.event_id}").json()["actions"][0]["detail"]
     assert detail["token"] == "***" and secret not in detail["message"]
+
+
+def test_an_event_shows_which_action_failed_and_why_with_secrets_masked(ledger: Ledger) -> None:
+    secret = "hunter3-argo-token"
+    redactor.add([secret])
+    stored = ledger.record(arrival("e"))
+    for key, status, error in (
+        ("notify:e", "failed", f"gave up after 3 attempts: 401 for {secret}"),
+        ("etl:e", "succeeded", None),
+    ):
+        ledger.record_action(
+            stored.event_id,
+            action_key=key,
+            kind="workflow",
+            status=status,
+            state=ActionState(attempts=3 if error else 1, last_error=error),
+        )
+    actions = {a["action_key"]: a for a in client(ledger).get(f"/events/{stored.event_id}").json()["actions"]}
+    assert actions["notify:e"]["status"] == "failed"
+    assert actions["notify:e"]["state"]["attempts"] == 3
+    assert actions["notify:e"]["state"]["last_error"] == "gave up after 3 attempts: 401 for ***"
+    assert actions["etl:e"]["state"]["last_error"] is None

@@ -89,10 +89,13 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     dead = harness.record(event.id)
-    assert dead.attempts == 3
-    assert dead.last_error is not None and dead.last_error.startswith("gave up after 3 attempts: journal-push:")
-    assert "the journal is unavailable" in dead.last_error
-    assert [(a.status, a.detail.get("given_up")) for a in dead.actions] == [("failed", True)]
+    assert dead.last_error == f"journal-push:{event.id}: gave up after 3 attempts: the journal is unavailable; retry"
+    (action,) = dead.actions
+    assert (action.status, action.state.attempts, action.state.last_error) == (
+        "failed",
+        3,
+        "gave up after 3 attempts: the journal is unavailable; retry",
+    )
     assert dead.matched_rules == ["journal-push"]
     assert harness.append.lines() == []
 
@@ -116,9 +119,8 @@ def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path:
     sqlite_ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     record = harness.record(event.id)
-    assert record.attempts == 1
-    assert record.last_error == "journal-push: the journal refuses this line"
-    assert [a.status for a in record.actions] == ["failed"]
+    assert record.last_error == f"journal-push:{event.id}: the journal refuses this line"
+    assert [(a.status, a.state.attempts) for a in record.actions] == [("failed", 1)]
 
 
 def test_a_template_naming_a_missing_field_dead_letters_the_event_naming_the_field(
@@ -150,7 +152,7 @@ triggers:
     sqlite_ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     assert [line[0] for line in harness.append.lines()] == [f"good:{event.id}"]
-    assert (harness.record(event.id).last_error or "").startswith("bad: ")
+    assert (harness.record(event.id).last_error or "").startswith(f"bad:{event.id}: template for trigger 'bad'")
 
 
 def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: Ledger, tmp_path: Path) -> None:

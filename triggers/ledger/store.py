@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import Clock, utc_now
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
@@ -72,6 +73,19 @@ class ClaimedEvent:
 
 
 @dataclass(frozen=True)
+class ActionState:
+    """Where one action stands against its own budgets; every field an absolute value, so a write may repeat."""
+
+    attempts: int = 0
+    poll_failures: int = 0
+    replays: int = 0
+    started_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    deadline_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class ActionWrite:
     """An action outcome to store under its action key, written with the event's own outcome."""
 
@@ -81,6 +95,7 @@ class ActionWrite:
     target: str
     status: str
     detail: dict[str, Any]
+    state: ActionState = ActionState()
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ class ActionRecord:
     detail: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    state: ActionState = ActionState()
 
 
 @dataclass(frozen=True)
@@ -120,10 +136,6 @@ class DeadLetter:
     headers: dict[str, Any]
     event_id: str | None
     created_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime) -> datetime:
@@ -204,8 +216,9 @@ The only relative update of the ledger: it is guarded by the batch's token, so t
 class Ledger:
     """Stores events, their state machine, their actions, dead letters and cursors."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
+        self.clock = clock
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
@@ -213,14 +226,16 @@ class Ledger:
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL") -> Ledger:
+    def open(
+        cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL", clock: Clock = utc_now
+    ) -> Ledger:
         """Connect, check the database answers, and (with ``migrate``) bring the schema to head.
 
         Only the service migrates; a command that must not change the schema passes ``migrate=False`` and checks
         :meth:`schema_revision` itself (see ``triggers.ledger.migrate.check_schema``).
         """
         engine = create_ledger_engine(url, sqlite_synchronous)
-        ledger = cls(engine)
+        ledger = cls(engine, clock)
         try:
             if migrate:
                 from triggers.ledger.migrate import upgrade
@@ -276,7 +291,7 @@ class Ledger:
     @retried_while_unreachable
     def _record_many(self, events: Sequence[Event], token: str) -> list[RecordResult]:
         """One try at storing a batch; a try after a lost commit finds its events stored under their own ids."""
-        now = _now()
+        now = self.clock()
         unique = _unique_by_key(events)
         batch_id = {e.idempotency_key: e.id for e in unique}
         with self._tx() as s:
@@ -325,7 +340,7 @@ class Ledger:
                 payload=payload,
                 headers=headers or {},
                 event_id=event_id,
-                created_at=_now(),
+                created_at=self.clock(),
             )
             .on_conflict_do_nothing(index_elements=["origin_key"])
         )
@@ -336,7 +351,7 @@ class Ledger:
     def dead_letter_many(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
-        now = _now()
+        now = self.clock()
         values = [{"headers": {}, "event_id": None, **r, "created_at": now} for r in rows]
         stmt = self._insert()(DeadLetterRow.__table__).on_conflict_do_nothing(index_elements=["origin_key"])
         with self._tx() as s:
@@ -353,7 +368,7 @@ class Ledger:
         Due means received or retrying with ``next_attempt_at`` passed, or
         dispatched under a lease that expired (its worker died).
         """
-        now = _now()
+        now = self.clock()
         owner = owner or self.owner
         due = or_(
             (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
@@ -382,7 +397,7 @@ class Ledger:
     @retried_while_unreachable
     def _finish(self, event_id: str, actions: Sequence[ActionWrite], **values: Any) -> None:
         """End the lease on a claimed event and store the outcomes of the actions it led to, in one transaction."""
-        now = _now()
+        now = self.clock()
         with self._tx() as s:
             for action in actions:
                 s.execute(self._upsert_action(event_id, action, now))
@@ -433,7 +448,7 @@ class Ledger:
             event_id, actions, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules)
         )
 
-    def replay(self, event_id: str) -> None:
+    def replay(self, event_id: str, action_key: str | None = None) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts.
 
         A replay is a new generation of the event's actions (their keys count
@@ -441,16 +456,60 @@ class Ledger:
         ``retrying`` by a dead letter, queued, running) are closed as
         ``superseded`` by the replay in the same transaction, so the history
         never shows an abandoned attempt as still going.
+
+        With ``action_key``, only that failed action runs again (a follow-up
+        reads the outputs its earlier steps recorded); the event's other
+        actions keep what they did.
         """
         record = self.get(event_id)
         if record is None:
             raise PermanentError(f"no event with id {event_id!r}")
-        self._replay(event_id, record.replays + 1)
+        if action_key is None:
+            self._replay(event_id, record.replays + 1)
+            return
+        action = next((a for a in record.actions if a.action_key == action_key), None)
+        if action is None:
+            raise PermanentError(f"event {event_id!r} has no action {action_key!r}")
+        if action.status != ActionStatus.FAILED:
+            raise PermanentError(f"action {action_key!r} is {action.status}; only a failed action is replayed alone")
+        self._replay_action(event_id, action_key, action.state.replays + 1)
+
+    @retried_while_unreachable
+    def _replay_action(self, event_id: str, action_key: str, generation: int) -> None:
+        """Queue action replay ``generation`` and its event, unless the action already has it."""
+        now = self.clock()
+        with self._tx() as s:
+            action = s.execute(
+                select(ActionRow).where(ActionRow.action_key == action_key, ActionRow.event_id == event_id)
+            ).scalar_one()
+            if action.replays >= generation:
+                return
+            failure = action.last_error or action.detail.get("error") or action.detail.get("message")
+            action.status = ActionStatus.QUEUED.value
+            action.target = ""
+            action.detail = {"replay": generation, "replaced_failure": failure}
+            action.replays = generation
+            action.attempts = action.poll_failures = 0
+            action.started_at = action.next_attempt_at = action.deadline_at = action.last_error = None
+            action.updated_at = now
+            s.execute(
+                update(EventRow)
+                .where(EventRow.id == event_id)
+                .values(
+                    state=EventState.RECEIVED.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                    updated_at=now,
+                )
+            )
 
     @retried_while_unreachable
     def _replay(self, event_id: str, generation: int) -> None:
         """Start replay ``generation`` unless the event already has it (this try's commit went through)."""
-        now = _now()
+        now = self.clock()
         with self._tx() as s:
             started = s.execute(
                 update(EventRow)
@@ -489,42 +548,36 @@ class Ledger:
         target: str = "",
         status: str,
         detail: dict[str, Any] | None = None,
+        state: ActionState = ActionState(),
     ) -> None:
         """Insert or update the action with this key (the key is what makes it idempotent)."""
-        action = ActionWrite(action_key, kind, rule, target, status, detail or {})
+        action = ActionWrite(action_key, kind, rule, target, status, detail or {}, state)
         with self._tx() as s:
-            s.execute(self._upsert_action(event_id, action, _now()))
+            s.execute(self._upsert_action(event_id, action, self.clock()))
 
     def _upsert_action(self, event_id: str, action: ActionWrite, now: datetime) -> Any:
+        changes = {
+            "target": action.target,
+            "status": action.status,
+            "detail": action.detail,
+            **asdict(action.state),
+            "updated_at": now,
+        }
         stmt = self._insert()(ActionRow).values(
             event_id=event_id,
             action_key=action.action_key,
             kind=action.kind,
             rule=action.rule,
-            target=action.target,
-            status=action.status,
-            detail=action.detail,
             created_at=now,
-            updated_at=now,
+            **changes,
         )
-        return stmt.on_conflict_do_update(
-            index_elements=["action_key"],
-            set_={"target": action.target, "status": action.status, "detail": action.detail, "updated_at": now},
-        )
+        return stmt.on_conflict_do_update(index_elements=["action_key"], set_=changes)
 
     @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
         with self._read() as s:
             row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
             return _action(row) if row else None
-
-    @retried_while_unreachable
-    def actions_with_status(self, statuses: Sequence[str], kind: str | None = None) -> list[tuple[str, ActionRecord]]:
-        query = select(ActionRow).where(ActionRow.status.in_(list(statuses)))
-        if kind:
-            query = query.where(ActionRow.kind == kind)
-        with self._read() as s:
-            return [(r.event_id, _action(r)) for r in s.execute(query.order_by(ActionRow.id)).scalars()]
 
     # ---- cursors (watcher state, alias tables) --------------------------
 
@@ -536,7 +589,7 @@ class Ledger:
 
     @retried_while_unreachable
     def put_cursor(self, name: str, value: dict[str, Any]) -> None:
-        now = _now()
+        now = self.clock()
         stmt = self._insert()(CursorRow).values(name=name, value=value, updated_at=now)
         stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
         with self._tx() as s:
@@ -610,7 +663,20 @@ def _action(row: ActionRow) -> ActionRecord:
         dict(row.detail),
         _aware(row.created_at),
         _aware(row.updated_at),
+        ActionState(
+            attempts=row.attempts,
+            poll_failures=row.poll_failures,
+            replays=row.replays,
+            started_at=_aware_or_none(row.started_at),
+            next_attempt_at=_aware_or_none(row.next_attempt_at),
+            deadline_at=_aware_or_none(row.deadline_at),
+            last_error=row.last_error,
+        ),
     )
+
+
+def _aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
 
 
 def _record(row: EventRow, actions: tuple[ActionRecord, ...]) -> EventRecord:
