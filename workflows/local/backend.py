@@ -105,6 +105,7 @@ class LocalBackend:
     def close(self, wait: bool = True) -> None:
         """Stop accepting runs; with ``wait``, block until the queued ones have finished, then stop Ray."""
         self._executor.shutdown(wait=wait)
+        self._records.close()
         if wait:
             from workflows.steps.ray_xgboost import shutdown_ray
 
