@@ -17,7 +17,8 @@ and a crash at any point costs at most a repeat of an idempotent call:
   meanwhile); then the next ``then`` step reads its outputs.
 * Each action keeps its own state (``ActionState``): its attempts, when it
   started, when it tries next, its deadline and its last error. A temporary
-  failure spends one of the rule's ``retries`` and waits out a backoff; a
+  failure spends one of the rule's ``retries`` and waits out a backoff (or
+  the ``delay`` the error carries, from a ``Retry-After`` say); a
   status check of a running workflow that fails spends only from a budget of
   failures *in a row*, refilled by the next successful check, so blips over a
   six-hour run never add up; a run past its rule's ``timeout_seconds`` is
@@ -237,17 +238,19 @@ class ActionChain:
         except PermanentError as e:
             return self._fail(run, key, stage, str(e), state=state)
         except TemporaryError as e:
-            error = str(e)
+            error, delay = str(e), e.delay
         except Exception as e:  # a bug in an action kind: retried like a temporary failure, within the budget
             log.exception("action_chain.action_crashed", action_key=key)
-            error = f"unexpected {type(e).__name__}: {e}"
+            error, delay = f"unexpected {type(e).__name__}: {e}", None
         else:
             started = replace(state, started_at=run.now, deadline_at=run.now + self._timeout(run.rule), last_error=None)
             return self._settle(run, key, stage, outcome, state=started, record=record)
         retries = self._settings.action_retries if run.rule.retries is None else run.rule.retries
         if state.attempts > retries:
             return self._fail(run, key, stage, f"gave up after {state.attempts} attempts: {error}", state=state)
-        retry_at = run.now + backoff_delay(state.attempts, self._settings)
+        retry_at = run.now + (
+            timedelta(seconds=delay) if delay is not None else backoff_delay(state.attempts, self._settings)
+        )
         retrying = ActionOutcome(ActionStatus.RETRYING, "", error, detail={"error": error})
         self._record(run, key, stage, retrying, replace(state, next_attempt_at=retry_at, last_error=error))
         return Waiting(retry_at, f"{key} retrying: {error}")
@@ -281,12 +284,14 @@ class ActionChain:
             if not isinstance(e, TemporaryError):
                 log.exception("action_chain.follow_crashed", action_key=key)
             error = str(e) if isinstance(e, TemporaryError) else f"unexpected {type(e).__name__}: {e}"
+            wait = max(self._settings.run_poll_seconds, e.delay or 0) if isinstance(e, TemporaryError) else None
             failures = state.poll_failures + 1
             if failures >= self._settings.status_poll_failures:
                 reason = f"status of {record.target} unreadable {failures} times in a row: {error}"
                 return self._fail(run, key, stage, reason, state=state, outcome=recorded)
             self._record(run, key, stage, recorded, replace(state, poll_failures=failures, last_error=error))
-            return Waiting(run.now + timedelta(seconds=self._settings.run_poll_seconds), f"{record.target}: {error}")
+            until = run.now + timedelta(seconds=wait or self._settings.run_poll_seconds)
+            return Waiting(until, f"{record.target}: {error}")
         # what the submission recorded (the run's parameters, say) stays beside what the poll adds
         outcome = replace(followed, detail={**recorded.detail, **followed.detail})
         return self._settle(

@@ -117,6 +117,7 @@ class Dispatcher:
         recorded = {action.action_key: action for action in record.actions} if record else {}
         progress: list[Progress] = []
         temporary: list[str] = []
+        delays: list[float] = []
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
@@ -125,12 +126,20 @@ class Dispatcher:
                 progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:
                 temporary.append(f"{rule.name}: {e}")
+                delays += [] if e.delay is None else [e.delay]
             except Exception as e:  # a bug around the actions must not stop the dispatcher; retry, then dead-letter
                 log.exception("dispatcher.rule_crashed", event_id=event_id, rule=rule.name)
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
         names = [rule.name for rule in evaluation.matched]
         if temporary:
-            self._fail(claimed, permanent=[], temporary=temporary, matched_rules=names, actions=writes)
+            self._fail(
+                claimed,
+                permanent=[],
+                temporary=temporary,
+                matched_rules=names,
+                actions=writes,
+                delay=max(delays, default=None),
+            )
             return
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:  # some rule can still move; a failed one waits for it, recorded on its action
@@ -162,8 +171,10 @@ class Dispatcher:
         temporary: list[str],
         matched_rules: list[str] | None = None,
         actions: Sequence[ActionWrite] = (),
+        delay: float | None = None,
     ) -> None:
-        """A pass that failed outside the actions: retry the event with backoff, or dead-letter it."""
+        """A pass that failed outside the actions: retry the event with backoff (or after the errors' ``delay``),
+        or dead-letter it."""
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
@@ -178,7 +189,8 @@ class Dispatcher:
             )
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
         else:
-            retry_at = self._clock() + backoff_delay(claimed.attempts, self._settings)
+            wait = timedelta(seconds=delay) if delay is not None else backoff_delay(claimed.attempts, self._settings)
+            retry_at = self._clock() + wait
             self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
             log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
 

@@ -30,7 +30,10 @@ class AppendSpec(ActionSpec):
 
 
 class AppendAction(ActionKind[AppendSpec]):
-    """Appends the rendered line (plus the action key) to a journal; fails while a ``broken`` flag file exists."""
+    """Appends the rendered line (plus the action key) to a journal; fails while a ``broken`` flag file exists.
+
+    The flag says how: ``permanent``, ``temporary``, or ``temporary <seconds>`` (an error that says when to retry).
+    """
 
     kind = "append"
     spec_model = AppendSpec
@@ -44,7 +47,8 @@ class AppendAction(ActionKind[AppendSpec]):
             reason = self.broken_flag.read_text()
             if reason == "permanent":
                 raise PermanentError("the journal refuses this line")
-            raise TemporaryError("the journal is unavailable; retry")
+            delay = reason.removeprefix("temporary").strip()  # "temporary 90": come back in 90 s
+            raise TemporaryError("the journal is unavailable; retry", delay=float(delay) if delay else None)
         line = request.render(spec.line, "line")
         fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:

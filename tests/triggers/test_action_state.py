@@ -5,6 +5,7 @@ Time is a manual clock handed to the ledger and the dispatcher, so hours of a ru
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,23 @@ triggers:
     assert done.last_error.startswith(f"eager:{event.id}: gave up after 1 attempts")
     assert [line[1] for line in harness.append.lines()] == ["patient"]
     assert actions(harness, event.id)[f"patient:{event.id}"].state.attempts == 2
+
+
+def test_an_error_that_says_when_to_come_back_is_retried_then_not_by_backoff(
+    ledger: Ledger, clock: ManualClock, tmp_path: Path
+) -> None:
+    harness = Harness.build(ledger, RETRAIN_AND_NOTIFY.replace("retries: 0", "retries: 3"), tmp_path, SETTINGS)
+    (tmp_path / "broken").write_text("temporary 90")
+    event = push()
+    ledger.record(event)
+    harness.dispatcher.run_once()
+    notify = actions(harness, event.id)[f"notify:{event.id}"]
+    assert notify.status == "retrying"
+    assert notify.state.next_attempt_at == clock.now + timedelta(seconds=90)
+    (tmp_path / "broken").unlink()
+    clock.advance(89)
+    harness.dispatcher.run_once()  # retrain's run is checked; notify's time has not come
+    assert actions(harness, event.id)[f"notify:{event.id}"].state.attempts == 1
+    clock.advance(1)
+    harness.dispatcher.run_once()
+    assert actions(harness, event.id)[f"notify:{event.id}"].status == "succeeded"
