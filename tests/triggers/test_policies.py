@@ -194,3 +194,27 @@ def test_a_batch_leader_whose_other_rule_failed_still_runs_its_batch_before_it_i
     dead = harness.record(first.id)
     assert dead.state == EventState.DEAD_LETTERED
     assert dead.last_error is not None and dead.last_error.startswith(f"strict:{first.id}: template for trigger")
+
+
+def test_a_steady_trickle_cannot_hold_a_batch_open_past_max_wait(tmp_path: Path) -> None:
+    rules = DEBOUNCED_ETL.replace("quiet_seconds: 0.3, max_wait_seconds: 60", "quiet_seconds: 10, max_wait_seconds: 30")
+    clock = ManualClock()
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)
+    harness = Harness.build(ledger, rules, tmp_path)
+    trickle = []
+    for second in range(0, 44, 4):  # a notice every 4 s, for 40 s: never 10 s of quiet
+        notice = data_notice(partition=f"date=2026-11-{10 + second // 4:02d}")
+        trickle.append(notice)
+        ledger.record(notice)
+        while harness.dispatcher.run_once():
+            pass
+        clock.advance(4)
+    first_batch = ",".join(f"date=2026-11-{10 + i:02d}" for i in range(8))  # the notices of its first 30 s
+    assert [line[1] for line in harness.append.lines()] == [f"churn/customer_activity 8 {first_batch}"]
+    assert [harness.state(n.id) for n in trickle[:8]] == [EventState.DONE] * 8
+    clock.advance(10)  # the later notices' own batch falls due once they have been quiet for 10 s
+    while harness.dispatcher.run_once():
+        pass
+    assert [line[1] for line in harness.append.lines()][1:] == [
+        "churn/customer_activity 3 date=2026-11-18,date=2026-11-19,date=2026-11-20"
+    ]
