@@ -19,9 +19,10 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
   retried with exponential, jittered backoff until ``max_attempts``, then
   dead-lettered.
 
-Besides the coordination rows, an event costs the dispatcher two commits: the
-claim (one transaction for the whole batch), and the event's outcome together
-with the outcomes of every action the pass performed. The claim cannot join the outcome: it has to be durable
+Besides the coordination rows, a claimed batch costs the dispatcher two
+commits however many events it holds: the claim, and the outcomes of all its
+events together with the outcomes of every action their passes performed
+(``Ledger.finish``). The claim cannot join the outcomes: it has to be durable
 before any action has an effect, so no other dispatcher takes the event
 meanwhile and a crashed dispatcher's events come back when the lease runs out,
 and holding its transaction open across an action would hold SQLite's write
@@ -46,7 +47,8 @@ from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
 from triggers.ledger.coordination import Coordination
-from triggers.ledger.store import ActionWrite, ClaimedEvent, Ledger
+from triggers.ledger.store import ActionRecord, ActionWrite, ClaimedEvent, EventOutcome, Ledger
+from triggers.ledger.wakeup import PostgresListener
 from triggers.rules.engine import RulesEngine
 from triggers.settings import DispatcherSettings
 
@@ -72,19 +74,32 @@ class Dispatcher:
         self._chain = ActionChain(ledger, Coordination(ledger), actions, settings, self._clock)
 
     def run_once(self) -> int:
-        """Claim one batch of due events and handle each; return how many were claimed."""
+        """Claim one batch of due events, handle each, and store their outcomes together; return how many."""
         claimed = self._ledger.claim_due(
             limit=self._settings.batch_size, lease=timedelta(seconds=self._settings.lease_seconds)
         )
-        for item in claimed:
-            self._handle(item)
+        if not claimed:
+            return 0
+        recorded = self._ledger.actions_of([item.event.id for item in claimed])
+        outcomes: list[EventOutcome] = []
+        try:
+            for item in claimed:
+                outcomes.append(self._handle(item, recorded[item.event.id]))
+        finally:  # a pass that crashed on one event still stores what it did for the others
+            self._ledger.finish(outcomes)
         return len(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until ``stop`` is set; an unreachable ledger or a bug is logged and waited out, never fatal.
 
-        Events a failed pass had claimed come back to any dispatcher when their lease runs out.
+        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``) or, at the latest,
+        ``poll_interval_seconds``. Events a failed pass had claimed come back to any dispatcher when their lease
+        runs out.
         """
+        wakeup = self._ledger.wakeup
+        if self._ledger.engine.dialect.name == "postgresql":
+            listener = PostgresListener(self._ledger.engine, wakeup)
+            threading.Thread(target=listener.run, args=(stop,), name="dispatcher-listen", daemon=True).start()
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
@@ -95,26 +110,22 @@ class Dispatcher:
                 log.exception("dispatcher.pass_crashed")
                 busy = False
             if not busy:
-                stop.wait(self._settings.poll_interval_seconds)
+                wakeup.wait(self._settings.poll_interval_seconds)
 
-    def _handle(self, claimed: ClaimedEvent) -> None:
+    def _handle(self, claimed: ClaimedEvent, actions: tuple[ActionRecord, ...]) -> EventOutcome:
         event_id = claimed.event.id
         try:
             evaluation = self._engine.evaluate(claimed.event)
         except PermanentError as e:
-            self._fail(claimed, permanent=[str(e)], temporary=[])
-            return
+            return self._fail(claimed, permanent=[str(e)], temporary=[])
         except Exception as e:  # a bug in a filter must not stop the dispatcher; retry, then dead-letter
             log.exception("dispatcher.rules_crashed", event_id=event_id)
-            self._fail(claimed, permanent=[], temporary=[f"rules: unexpected {type(e).__name__}: {e}"])
-            return
+            return self._fail(claimed, permanent=[], temporary=[f"rules: unexpected {type(e).__name__}: {e}"])
         if not evaluation.matched:
             reason = evaluation.ignored_reason()
-            self._ledger.mark_ignored(event_id, reason, matched_rules=[])
             log.info("dispatcher.ignored", event_id=event_id, reason=reason)
-            return
-        record = self._ledger.get(event_id)
-        recorded = {action.action_key: action for action in record.actions} if record else {}
+            return EventOutcome.ignored(event_id, reason, matched_rules=[])
+        recorded = {action.action_key: action for action in actions}
         progress: list[Progress] = []
         temporary: list[str] = []
         delays: list[float] = []
@@ -132,7 +143,7 @@ class Dispatcher:
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
         names = [rule.name for rule in evaluation.matched]
         if temporary:
-            self._fail(
+            return self._fail(
                 claimed,
                 permanent=[],
                 temporary=temporary,
@@ -140,28 +151,25 @@ class Dispatcher:
                 actions=writes,
                 delay=max(delays, default=None),
             )
-            return
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:  # some rule can still move; a failed one waits for it, recorded on its action
             until = min(w.until for w in waits)
-            self._ledger.defer(claimed, until, actions=writes)
             log.info(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
-            return
+            return EventOutcome.deferred(claimed, until, writes)
         failed = [p for p in progress if isinstance(p, Failed)]
         if failed:
             reason = "; ".join(f"{f.action_key}: {f.reason}" for f in failed)
-            self._ledger.mark_dead(event_id, reason, matched_rules=names, actions=writes)
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
-            return
-        self._ledger.mark_done(event_id, matched_rules=names, actions=writes)
+            return EventOutcome.dead(event_id, reason, names, writes)
         log.info(
             "dispatcher.done",
             event_id=event_id,
             rules=names,
             summary=[p.summary for p in progress if isinstance(p, Finished)],
         )
+        return EventOutcome.done(event_id, names, writes)
 
     def _fail(
         self,
@@ -172,27 +180,23 @@ class Dispatcher:
         matched_rules: list[str] | None = None,
         actions: Sequence[ActionWrite] = (),
         delay: float | None = None,
-    ) -> None:
+    ) -> EventOutcome:
         """A pass that failed outside the actions: retry the event with backoff (or after the errors' ``delay``),
         or dead-letter it."""
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
-            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules, actions=_given_up(actions))
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
-        elif claimed.attempts >= self._settings.max_attempts:
-            self._ledger.mark_dead(
-                event_id,
-                f"gave up after {claimed.attempts} attempts: {reason}",
-                matched_rules=matched_rules,
-                actions=_given_up(actions),
-            )
+            return EventOutcome.dead(event_id, reason, matched_rules, _given_up(actions))
+        if claimed.attempts >= self._settings.max_attempts:
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
-        else:
-            wait = timedelta(seconds=delay) if delay is not None else backoff_delay(claimed.attempts, self._settings)
-            retry_at = self._clock() + wait
-            self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
-            log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
+            return EventOutcome.dead(
+                event_id, f"gave up after {claimed.attempts} attempts: {reason}", matched_rules, _given_up(actions)
+            )
+        wait = timedelta(seconds=delay) if delay is not None else backoff_delay(claimed.attempts, self._settings)
+        retry_at = self._clock() + wait
+        log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
+        return EventOutcome.retry(event_id, reason, retry_at, actions)
 
 
 def _given_up(actions: Sequence[ActionWrite]) -> list[ActionWrite]:

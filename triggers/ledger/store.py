@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,7 @@ from triggers.event import Event
 from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.reconnect import retried_while_unreachable
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
+from triggers.ledger.wakeup import CHANNEL, Wakeup
 
 
 class EventState(StrEnum):
@@ -96,6 +97,57 @@ class ActionWrite:
     status: str
     detail: dict[str, Any]
     state: ActionState = ActionState()
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """How one pass over a claimed event ended: the event's new (absolute) column values and its actions' outcomes."""
+
+    event_id: str
+    values: dict[str, Any]
+    actions: Sequence[ActionWrite] = ()
+
+    @classmethod
+    def done(
+        cls, event_id: str, matched_rules: list[Any] | None = None, actions: Sequence[ActionWrite] = ()
+    ) -> EventOutcome:
+        return cls(event_id, {"state": EventState.DONE.value, "last_error": None, **_rules(matched_rules)}, actions)
+
+    @classmethod
+    def ignored(cls, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> EventOutcome:
+        return cls(event_id, {"state": EventState.IGNORED.value, "last_error": reason, **_rules(matched_rules)})
+
+    @classmethod
+    def retry(
+        cls, event_id: str, error: str, next_attempt_at: datetime, actions: Sequence[ActionWrite] = ()
+    ) -> EventOutcome:
+        values = {"state": EventState.RETRYING.value, "last_error": error, "next_attempt_at": next_attempt_at}
+        return cls(event_id, values, actions)
+
+    @classmethod
+    def deferred(cls, claimed: ClaimedEvent, until: datetime, actions: Sequence[ActionWrite] = ()) -> EventOutcome:
+        """Hand the event back until ``until`` without spending an attempt (debounce, queue, a run going on).
+
+        The attempt count is set to what it was before the claim, not decremented: the update may run twice.
+        """
+        values = {
+            "state": EventState.RECEIVED.value,
+            "next_attempt_at": until,
+            "attempts": claimed.attempts - 1,
+            "last_error": None,
+        }
+        return cls(claimed.event.id, values, actions)
+
+    @classmethod
+    def dead(
+        cls,
+        event_id: str,
+        reason: str,
+        matched_rules: list[Any] | None = None,
+        actions: Sequence[ActionWrite] = (),
+    ) -> EventOutcome:
+        values = {"state": EventState.DEAD_LETTERED.value, "last_error": reason, **_rules(matched_rules)}
+        return cls(event_id, values, actions)
 
 
 @dataclass(frozen=True)
@@ -213,12 +265,18 @@ The only relative update of the ledger: it is guarded by the batch's token, so t
 """
 
 
+_NOTIFY_STORED = text(f"NOTIFY {CHANNEL}")
+"""Sent in the ingest transaction; PostgreSQL delivers it on commit to every listening dispatcher."""
+
+
 class Ledger:
     """Stores events, their state machine, their actions, dead letters and cursors."""
 
     def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self.clock = clock
+        self.wakeup = Wakeup()
+        """Signalled after an ingest commit stored something new (see ``triggers.ledger.wakeup``)."""
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
@@ -262,6 +320,11 @@ class Ledger:
         with self._read_session.begin() as session:
             yield session
 
+    def _announce(self, session: Session) -> None:
+        """Tell dispatchers in other processes, on commit, that an event became due (PostgreSQL only)."""
+        if self._is_postgres:
+            session.execute(_NOTIFY_STORED)
+
     @retried_while_unreachable
     def schema_revision(self) -> str | None:
         """The Alembic revision the database's schema is at; ``None`` when it has none."""
@@ -286,7 +349,10 @@ class Ledger:
         """Store a batch in one transaction; duplicates (by idempotency key) are counted, not stored."""
         if not events:
             return []
-        return self._record_many(events, uuid.uuid4().hex)
+        results = self._record_many(events, uuid.uuid4().hex)
+        if not all(r.duplicate for r in results):
+            self.wakeup.notify()
+        return results
 
     @retried_while_unreachable
     def _record_many(self, events: Sequence[Event], token: str) -> list[RecordResult]:
@@ -303,6 +369,8 @@ class Ledger:
                 stored = select(key, EVENTS.c.id).where(key.in_(list(batch_id)))
                 stored_id = dict(s.connection().execute(stored).tuples().all())
             inserted = {key for key, event_id in stored_id.items() if batch_id[key] == event_id}
+            if inserted_rows:
+                self._announce(s)
             redeliveries = Counter(e.idempotency_key for e in events)
             redeliveries.subtract(inserted)
             redeliveries = +redeliveries
@@ -395,46 +463,41 @@ class Ledger:
         return claimed
 
     @retried_while_unreachable
-    def _finish(self, event_id: str, actions: Sequence[ActionWrite], **values: Any) -> None:
-        """End the lease on a claimed event and store the outcomes of the actions it led to, in one transaction."""
+    def finish(self, outcomes: Sequence[EventOutcome]) -> None:
+        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction.
+
+        The dispatcher hands in a whole claimed batch at once: one commit (one fsync on SQLite) for the batch
+        instead of one per event. Every value is absolute, so the transaction may run twice.
+        """
+        if not outcomes:
+            return
         now = self.clock()
         with self._tx() as s:
-            for action in actions:
-                s.execute(self._upsert_action(event_id, action, now))
-            s.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id)
-                .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
-            )
+            for outcome in outcomes:
+                for action in outcome.actions:
+                    s.execute(self._upsert_action(outcome.event_id, action, now))
+            for outcome in outcomes:
+                s.execute(
+                    update(EventRow)
+                    .where(EventRow.id == outcome.event_id)
+                    .values(lease_owner=None, lease_expires_at=None, updated_at=now, **outcome.values)
+                )
 
     def mark_done(
         self, event_id: str, matched_rules: list[Any] | None = None, *, actions: Sequence[ActionWrite] = ()
     ) -> None:
-        self._finish(event_id, actions, state=EventState.DONE.value, last_error=None, **_rules(matched_rules))
+        self.finish([EventOutcome.done(event_id, matched_rules, actions)])
 
     def mark_ignored(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
-        self._finish(event_id, (), state=EventState.IGNORED.value, last_error=reason, **_rules(matched_rules))
+        self.finish([EventOutcome.ignored(event_id, reason, matched_rules)])
 
     def mark_retry(
         self, event_id: str, error: str, next_attempt_at: datetime, *, actions: Sequence[ActionWrite] = ()
     ) -> None:
-        self._finish(
-            event_id, actions, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at
-        )
+        self.finish([EventOutcome.retry(event_id, error, next_attempt_at, actions)])
 
     def defer(self, claimed: ClaimedEvent, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
-        """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up).
-
-        The attempt count is set to what it was before the claim, not decremented: the update may run twice.
-        """
-        self._finish(
-            claimed.event.id,
-            actions,
-            state=EventState.RECEIVED.value,
-            next_attempt_at=until,
-            attempts=claimed.attempts - 1,
-            last_error=None,
-        )
+        self.finish([EventOutcome.deferred(claimed, until, actions)])
 
     def mark_dead(
         self,
@@ -444,9 +507,19 @@ class Ledger:
         *,
         actions: Sequence[ActionWrite] = (),
     ) -> None:
-        self._finish(
-            event_id, actions, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules)
-        )
+        self.finish([EventOutcome.dead(event_id, reason, matched_rules, actions)])
+
+    @retried_while_unreachable
+    def actions_of(self, event_ids: Sequence[str]) -> dict[str, tuple[ActionRecord, ...]]:
+        """The recorded actions of each of these events (one read for a claimed batch)."""
+        found: dict[str, list[ActionRecord]] = {event_id: [] for event_id in event_ids}
+        if not event_ids:
+            return {}
+        with self._read() as s:
+            query = select(ActionRow).where(ActionRow.event_id.in_(list(event_ids))).order_by(ActionRow.id)
+            for row in s.execute(query).scalars():
+                found[row.event_id].append(_action(row))
+        return {event_id: tuple(actions) for event_id, actions in found.items()}
 
     def replay(self, event_id: str, action_key: str | None = None) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts.
@@ -466,6 +539,7 @@ class Ledger:
             raise PermanentError(f"no event with id {event_id!r}")
         if action_key is None:
             self._replay(event_id, record.replays + 1)
+            self.wakeup.notify()
             return
         action = next((a for a in record.actions if a.action_key == action_key), None)
         if action is None:
@@ -473,6 +547,7 @@ class Ledger:
         if action.status != ActionStatus.FAILED:
             raise PermanentError(f"action {action_key!r} is {action.status}; only a failed action is replayed alone")
         self._replay_action(event_id, action_key, action.state.replays + 1)
+        self.wakeup.notify()
 
     @retried_while_unreachable
     def _replay_action(self, event_id: str, action_key: str, generation: int) -> None:
@@ -492,6 +567,7 @@ class Ledger:
             action.attempts = action.poll_failures = 0
             action.started_at = action.next_attempt_at = action.deadline_at = action.last_error = None
             action.updated_at = now
+            self._announce(s)
             s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id)
@@ -527,6 +603,7 @@ class Ledger:
             ).scalar_one_or_none()
             if started is None:
                 return
+            self._announce(s)
             abandoned = select(ActionRow).where(
                 ActionRow.event_id == event_id, ActionRow.status.in_(_UNFINISHED_ACTIONS)
             )
