@@ -17,6 +17,12 @@ class LedgerSettings(SettingsModel):
     sqlite_synchronous: str = Field(
         default="FULL", pattern="^(FULL|NORMAL)$", description="SQLite fsync policy; FULL survives power loss."
     )
+    retention_days: float = Field(
+        default=30.0,
+        ge=3,
+        description="Finished events, closed debounce batches and dead letters older than this are deleted "
+        "(hourly). At least 3 days: a stored event is what makes a redelivery of its key a duplicate.",
+    )
 
 
 class RulesSettings(SettingsModel):
