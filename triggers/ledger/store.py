@@ -14,9 +14,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,11 @@ class Ledger:
         self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
         self._ingest_insert = IngestInsert(engine.dialect)
+        upsert = self._insert()(ACTIONS)
+        self._upsert_actions = upsert.on_conflict_do_update(
+            index_elements=["action_key"], set_={name: upsert.excluded[name] for name in _ACTION_CHANGES}
+        )
+        """One compiled statement for every action outcome a batch stores (an executemany)."""
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
 
     @classmethod
@@ -472,16 +478,17 @@ class Ledger:
         if not outcomes:
             return
         now = self.clock()
+        actions = [_action_row(o.event_id, a, now) for o in outcomes for a in o.actions]
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for o in outcomes:
+            row = {f"new_{column}": value for column, value in o.values.items()}
+            by_columns.setdefault(tuple(sorted(o.values)), []).append({**row, "event_id": o.event_id})
         with self._tx() as s:
-            for outcome in outcomes:
-                for action in outcome.actions:
-                    s.execute(self._upsert_action(outcome.event_id, action, now))
-            for outcome in outcomes:
-                s.execute(
-                    update(EventRow)
-                    .where(EventRow.id == outcome.event_id)
-                    .values(lease_owner=None, lease_expires_at=None, updated_at=now, **outcome.values)
-                )
+            conn = s.connection()
+            if actions:
+                conn.execute(self._upsert_actions, actions)
+            for columns, rows in by_columns.items():
+                conn.execute(_finish_statement(columns), [{**row, "now": now} for row in rows])
 
     def mark_done(
         self, event_id: str, matched_rules: list[Any] | None = None, *, actions: Sequence[ActionWrite] = ()
@@ -633,22 +640,7 @@ class Ledger:
             s.execute(self._upsert_action(event_id, action, self.clock()))
 
     def _upsert_action(self, event_id: str, action: ActionWrite, now: datetime) -> Any:
-        changes = {
-            "target": action.target,
-            "status": action.status,
-            "detail": action.detail,
-            **asdict(action.state),
-            "updated_at": now,
-        }
-        stmt = self._insert()(ActionRow).values(
-            event_id=event_id,
-            action_key=action.action_key,
-            kind=action.kind,
-            rule=action.rule,
-            created_at=now,
-            **changes,
-        )
-        return stmt.on_conflict_do_update(index_elements=["action_key"], set_=changes)
+        return self._upsert_actions.values(_action_row(event_id, action, now))
 
     @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
@@ -717,6 +709,41 @@ class Ledger:
                 )
                 for r in rows
             ]
+
+
+ACTIONS = ActionRow.__table__
+_ACTION_CHANGES = ("target", "status", "detail", *(f.name for f in fields(ActionState)), "updated_at")
+"""What a later outcome of an action key overwrites; its kind, rule, event and creation stay."""
+
+
+def _action_row(event_id: str, action: ActionWrite, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "action_key": action.action_key,
+        "kind": action.kind,
+        "rule": action.rule,
+        "target": action.target,
+        "status": action.status,
+        "detail": action.detail,
+        **asdict(action.state),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@lru_cache(maxsize=32)
+def _finish_statement(columns: tuple[str, ...]) -> Any:
+    """The update that ends a claimed event's lease and sets ``columns``, cached per set of columns."""
+    return (
+        update(EventRow)
+        .where(EventRow.id == bindparam("event_id"))
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=bindparam("now"),
+            **{column: bindparam(f"new_{column}") for column in columns},
+        )
+    )
 
 
 def _unique_by_key(events: Sequence[Event]) -> list[Event]:
