@@ -138,10 +138,13 @@ def _finished(ledger: Ledger) -> int:
     return sum(counts.get(s, 0) for s in ("done", "ignored", "dead_lettered"))
 
 
-def with_dispatcher_running(ledger: Ledger, tmp: Path, work: Callable[[TimedAppend], dict[str, Any]]) -> dict[str, Any]:
+def with_dispatcher_running(
+    ledger: Ledger, tmp: Path, batch_size: int, work: Callable[[TimedAppend], dict[str, Any]]
+) -> dict[str, Any]:
     append = TimedAppend(tmp / "journal.tsv")
+    settings = DispatcherSettings(batch_size=batch_size)
     dispatch = Dispatcher(
-        ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), DispatcherSettings()
+        ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), settings
     )
     stop = threading.Event()
     worker = threading.Thread(target=dispatch.run_forever, args=(stop,), daemon=True)
@@ -175,7 +178,7 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     for start in range(0, notices, 500):  # as a Kafka consumer stores them
         ledger.record_many(events[start : start + 500])
     last_notice = time.perf_counter()
-    deadline = last_notice + QUIET_SECONDS + 120
+    deadline = last_notice + QUIET_SECONDS + 900
     while _finished(ledger) < notices:
         assert time.perf_counter() < deadline, "the burst never finished"
         time.sleep(0.01)
@@ -217,10 +220,12 @@ def bench_database(
             result[label]["events_per_second"] / result["baseline"]["events_per_second"], 3
         )
     with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["latency"] = with_dispatcher_running(ledger, Path(tmp), lambda append: latency(ledger, append))
+        result["latency"] = with_dispatcher_running(
+            ledger, Path(tmp), batch_size, lambda append: latency(ledger, append)
+        )
     with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
         result["burst"] = with_dispatcher_running(
-            ledger, Path(tmp), lambda append: burst(ledger, append, burst_notices)
+            ledger, Path(tmp), batch_size, lambda append: burst(ledger, append, burst_notices)
         )
     return result
 
