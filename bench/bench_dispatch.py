@@ -13,8 +13,9 @@ For each database, over fresh ledgers in one process:
 * latency: single events stored while the dispatcher idles in ``run_forever``,
   from the moment ``record`` returns to the start of their action (wake-up,
   claim, rules);
-* burst: many data notices across five datasets become exactly five runs; how
-  long after the last notice the last run started, against ``quiet_seconds``.
+* burst: many data notices across five datasets, which should become exactly
+  five runs (more when dispatching them outlasts ``max_wait_seconds``), and
+  how long after the last notice the last run started, against ``quiet_seconds``.
 
     .venv/bin/python bench/bench_dispatch.py [--events 2000] [--batch-size 100] [--databases sqlite,postgresql]
 
@@ -183,11 +184,11 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
         assert time.perf_counter() < deadline, "the burst never finished"
         time.sleep(0.01)
     runs = [k for k in append.started if k.startswith("etl-on-data:")]
-    assert len(runs) == DATASETS, f"{notices} notices of {DATASETS} datasets made {len(runs)} runs"
     last_start = max(append.started[k] for k in runs) - last_notice
     return {
         "notices": notices,
         "runs": len(runs),
+        "one_run_per_dataset": len(runs) == DATASETS,  # else dispatching the burst outlasted max_wait_seconds
         "last_run_started_after_last_notice_s": round(last_start, 3),
         "quiet_seconds": QUIET_SECONDS,
         "within_quiet_plus_5_s": last_start <= QUIET_SECONDS + 5,
