@@ -1,19 +1,25 @@
-"""Dispatch throughput on the SQLite ledger: what rules, action keys and outcome records cost.
+"""Dispatch throughput and wake-up latency, on SQLite and on PostgreSQL, each beside a raw baseline of its own.
 
-Three runs over fresh ledgers in one process, all with the same events:
+For each database, over fresh ledgers in one process:
 
-* baseline: the ledger alone, claiming events and marking them done (the
-  floor every dispatcher pays: one claim per batch, one write per event);
-* dispatch: the real ``Dispatcher`` with a path-filtered rule and a templated
-  action that appends to a journal (rule evaluation, action-key lookup,
-  outcome record, done);
-* debounce: the same number of data notices for a handful of datasets,
-  coalesced per dataset (batch joins, the leader's deferral and one action
-  per dataset).
+* baseline: the same number of rows inserted into and then updated in the
+  ledger's ``events`` table with the same driver and no dispatcher (one
+  multi-row insert, one executemany update): what the database itself writes;
+* ignored: pushes to a branch no rule watches (claim, rule evaluation, outcome);
+* debounced: data notices for five datasets, coalesced per dataset (batch
+  joins, the leaders' deferrals, one action per dataset);
+* action: pushes that each perform a no-op action (rule, action key, action
+  and event outcome);
+* latency: single events stored while the dispatcher idles in ``run_forever``,
+  from the moment ``record`` returns to the start of their action (wake-up,
+  claim, rules);
+* burst: many data notices across five datasets, which should become exactly
+  five runs (more when dispatching them outlasts ``max_wait_seconds``), and
+  how long after the last notice the last run started, against ``quiet_seconds``.
 
-    .venv/bin/python bench/bench_dispatch.py [--events 1000] [--batch-size 50]
+    .venv/bin/python bench/bench_dispatch.py [--events 2000] [--batch-size 100] [--databases sqlite,postgresql]
 
-Reports events per second and each run's ratio to the baseline.
+Reports events per second and each figure's ratio to its database's baseline.
 Writes bench/results/bench_dispatch.json.
 """
 
@@ -21,20 +27,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy import bindparam, update
+
+from tests.infra.postgres import PostgresCluster
 from tests.triggers.events import BOT_EMAIL, data_notice, push
-from tests.triggers.kinds import TEST_SPECS, AppendAction
+from tests.triggers.kinds import TEST_SPECS, AppendAction, AppendSpec
+from triggers.actions.base import ActionOutcome, ActionRequest
 from triggers.dispatcher import Dispatcher
 from triggers.event import Event
+from triggers.ledger.ingest_rows import IngestInsert
+from triggers.ledger.schema import EventRow
 from triggers.ledger.store import Ledger
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
@@ -42,95 +56,217 @@ from triggers.settings import DispatcherSettings
 
 RESULTS = Path(__file__).with_name("results") / "bench_dispatch.json"
 DATASETS = 5
-RULES = """
+QUIET_SECONDS = 1.0
+LATENCY_SAMPLES = 100
+RULES = f"""
 triggers:
   - name: retrain-on-push
     on: [git.push]
-    filters: {branches: [main], paths: ["src/*"]}
-    action: {kind: append, line: "{{ data.repo }}@{{ data.after }}"}
+    filters: {{branches: [main], paths: ["src/*"]}}
+    action: {{kind: append, line: "{{{{ data.repo }}}}@{{{{ data.after }}}}"}}
   - name: etl-on-data
     on: [data.arrived]
-    debounce: {key: "{{ data.dataset }}", quiet_seconds: 0.2, max_wait_seconds: 30}
-    action: {kind: append, line: "{{ data.dataset }}: {{ events | length }}"}
+    debounce: {{key: "{{{{ data.dataset }}}}", quiet_seconds: {QUIET_SECONDS}, max_wait_seconds: 60}}
+    action: {{kind: append, line: "{{{{ data.dataset }}}}: {{{{ events | length }}}}"}}
 """
 
 
-def timed(label: str, events: list[Event], work: Callable[[Ledger, Path], int]) -> dict[str, Any]:
+class TimedAppend(AppendAction):
+    """The no-op action: appends its line, and notes when each action started."""
+
+    def __init__(self, journal: Path) -> None:
+        super().__init__(journal)
+        self.started: dict[str, float] = {}
+
+    def perform(self, spec: AppendSpec, request: ActionRequest) -> ActionOutcome:
+        self.started[request.action_key] = time.perf_counter()
+        return super().perform(spec, request)
+
+
+@contextmanager
+def fresh_ledger(database: str, cluster: PostgresCluster | None, names: Iterator[int]) -> Iterator[Ledger]:
     with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
-        ledger = Ledger.open(f"sqlite:///{tmp}/ledger.db")
-        ledger.record_many(events)
-        started = time.perf_counter()
-        actions = work(ledger, Path(tmp))
-        seconds = time.perf_counter() - started
-        ledger.close()
-    rate = len(events) / seconds
-    print(f"  {label:<9} {len(events)} events in {seconds:6.2f} s = {rate:7.1f} events/s, {actions} actions")
+        if database == "sqlite":
+            url = f"sqlite:///{tmp}/ledger.db"
+        else:
+            assert cluster is not None
+            url = cluster.create_database(f"bench_dispatch_{next(names)}")
+        ledger = Ledger.open(url)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def figure(events: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    return {"events": events, "seconds": round(seconds, 3), "events_per_second": round(events / seconds, 1), **extra}
+
+
+def raw_baseline(ledger: Ledger, events: list[Event]) -> dict[str, Any]:
+    """Insert the rows and update each one's state, with the ledger's own driver and nothing else."""
+    insert = IngestInsert(ledger.engine.dialect)
+    now = ledger.clock()
+    mark = update(EventRow).where(EventRow.id == bindparam("event_id")).values(state="done", updated_at=now)
+    started = time.perf_counter()
+    with ledger.engine.begin() as conn:
+        insert.run(conn, events, state="received", now=now)
+    with ledger.engine.begin() as conn:
+        conn.execute(mark, [{"event_id": e.id} for e in events])
+    return figure(len(events), time.perf_counter() - started)
+
+
+def drained(ledger: Ledger, events: list[Event], batch_size: int, tmp: Path) -> tuple[float, TimedAppend]:
+    """Store ``events``, then dispatch until every one is finished; the seconds the dispatching took."""
+    append = TimedAppend(tmp / "journal.tsv")
+    settings = DispatcherSettings(batch_size=batch_size)
+    dispatch = Dispatcher(
+        ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), settings
+    )
+    ledger.record_many(events)
+    started = time.perf_counter()
+    while _finished(ledger) < len(events):
+        if dispatch.run_once() == 0:
+            time.sleep(0.005)  # only debounce leaders wait now, for their quiet period
+    return time.perf_counter() - started, append
+
+
+def _kinds(append: TimedAppend) -> dict[str, Any]:
+    return {append.kind: append}
+
+
+def _finished(ledger: Ledger) -> int:
+    counts = ledger.count_by_state()
+    return sum(counts.get(s, 0) for s in ("done", "ignored", "dead_lettered"))
+
+
+def with_dispatcher_running(
+    ledger: Ledger, tmp: Path, batch_size: int, work: Callable[[TimedAppend], dict[str, Any]]
+) -> dict[str, Any]:
+    append = TimedAppend(tmp / "journal.tsv")
+    settings = DispatcherSettings(batch_size=batch_size)
+    dispatch = Dispatcher(
+        ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), settings
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=dispatch.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        time.sleep(1.0)  # its first pass has found nothing and it sleeps (and on PostgreSQL, listens)
+        return work(append)
+    finally:
+        stop.set()
+        ledger.wakeup.notify()
+        worker.join(30)
+
+
+def latency(ledger: Ledger, append: TimedAppend) -> dict[str, Any]:
+    samples = []
+    for _ in range(LATENCY_SAMPLES):
+        event = push(paths=("src/train.py",))
+        ledger.record(event)
+        stored = time.perf_counter()
+        key = f"retrain-on-push:{event.id}"
+        while key not in append.started:
+            time.sleep(0.0005)
+        samples.append((append.started[key] - stored) * 1000)
+        time.sleep(0.05)  # idle again before the next one
+    cuts = statistics.quantiles(samples, n=100)
+    return {"samples": len(samples), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}
+
+
+def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
+    events = [data_notice(dataset=f"churn/set-{i % DATASETS}", partition=f"date={i}") for i in range(notices)]
+    for start in range(0, notices, 500):  # as a Kafka consumer stores them
+        ledger.record_many(events[start : start + 500])
+    last_notice = time.perf_counter()
+    deadline = last_notice + QUIET_SECONDS + 900
+    while _finished(ledger) < notices:
+        assert time.perf_counter() < deadline, "the burst never finished"
+        time.sleep(0.01)
+    runs = [k for k in append.started if k.startswith("etl-on-data:")]
+    last_start = max(append.started[k] for k in runs) - last_notice
     return {
-        "events": len(events),
-        "seconds": round(seconds, 3),
-        "events_per_second": round(rate, 1),
-        "actions": actions,
+        "notices": notices,
+        "runs": len(runs),
+        "one_run_per_dataset": len(runs) == DATASETS,  # else dispatching the burst outlasted max_wait_seconds
+        "last_run_started_after_last_notice_s": round(last_start, 3),
+        "quiet_seconds": QUIET_SECONDS,
+        "within_quiet_plus_5_s": last_start <= QUIET_SECONDS + 5,
     }
 
 
-def ledger_only(batch_size: int) -> Callable[[Ledger, Path], int]:
-    def work(ledger: Ledger, _tmp: Path) -> int:
-        while claimed := ledger.claim_due(limit=batch_size, lease=timedelta(minutes=5)):
-            for item in claimed:
-                ledger.mark_done(item.event.id, matched_rules=[])
-        return 0
+def bench_database(
+    database: str, cluster: PostgresCluster | None, events: int, batch_size: int, burst_notices: int
+) -> dict[str, Any]:
+    names = iter(range(1, 1000))
+    pushes = [push(paths=("src/train.py",)) for _ in range(events)]
+    elsewhere = [push(ref="refs/heads/feature/x") for _ in range(events)]
+    notices = [data_notice(dataset=f"churn/set-{i % DATASETS}", partition=f"date={i}") for i in range(events)]
+    result: dict[str, Any] = {}
+    with fresh_ledger(database, cluster, names) as ledger:
+        result["baseline"] = raw_baseline(ledger, pushes)
+    for label, batch, actions in (
+        ("ignored", elsewhere, 0),
+        ("debounced", notices, DATASETS),
+        ("action", pushes, events),
+    ):
+        with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+            seconds, append = drained(ledger, batch, batch_size, Path(tmp))
+            assert len(append.started) == actions, f"{label}: {len(append.started)} actions, expected {actions}"
+            result[label] = figure(events, seconds, actions=actions)
+            if label == "debounced":  # the leaders wait out the quiet period; it is not dispatch work
+                result[label]["includes_quiet_seconds"] = QUIET_SECONDS
+    for label in ("ignored", "debounced", "action"):
+        result[label]["ratio_to_baseline"] = round(
+            result[label]["events_per_second"] / result["baseline"]["events_per_second"], 3
+        )
+    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+        result["latency"] = with_dispatcher_running(
+            ledger, Path(tmp), batch_size, lambda append: latency(ledger, append)
+        )
+    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+        result["burst"] = with_dispatcher_running(
+            ledger, Path(tmp), batch_size, lambda append: burst(ledger, append, burst_notices)
+        )
+    return result
 
-    return work
 
-
-def dispatcher(batch_size: int, expected: int) -> Callable[[Ledger, Path], int]:
-    def work(ledger: Ledger, tmp: Path) -> int:
-        append = AppendAction(tmp / "journal.tsv")
-        engine = RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL)
-        settings = DispatcherSettings(batch_size=batch_size)
-        dispatch = Dispatcher(ledger, engine, {append.kind: append}, settings)
-        while sum(ledger.count_by_state().get(s, 0) for s in ("done", "ignored", "dead_lettered")) < expected:
-            if dispatch.run_once() == 0:
-                time.sleep(0.01)
-        return len(append.lines())
-
-    return work
+def report(database: str, result: dict[str, Any]) -> None:
+    print(f"{database}: baseline {result['baseline']['events_per_second']:.0f} rows/s (insert + update)")
+    for label in ("ignored", "debounced", "action"):
+        run = result[label]
+        print(f"  {label:<9} {run['events_per_second']:8.1f} events/s  ({run['ratio_to_baseline']:.3f}x baseline)")
+    lat = result["latency"]
+    print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
+    b = result["burst"]
+    print(
+        f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
+        f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=10_000, help="data notices in the burst scenario")
+    parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     from core.logging import configure_logging
 
     configure_logging(level="WARNING")
-    pushes = [push(paths=("src/train.py",)) for _ in range(args.events)]
-    notices = [data_notice(dataset=f"churn/set-{i % DATASETS}", partition=f"date={i}") for i in range(args.events)]
-    print(f"dispatch benchmark: {args.events} events, batch size {args.batch_size}, SQLite ledger")
-    baseline = timed("baseline", pushes, ledger_only(args.batch_size))
-    dispatch = timed("dispatch", pushes, dispatcher(args.batch_size, args.events))
-    debounce = timed("debounce", notices, dispatcher(args.batch_size, args.events))
-    for run in (dispatch, debounce):
-        run["ratio_to_baseline"] = round(run["events_per_second"] / baseline["events_per_second"], 3)
-    for label, run in (("dispatch", dispatch), ("debounce", debounce)):
-        print(f"  {label}/baseline = {run['ratio_to_baseline']:.2f}")
-    assert dispatch["actions"] == args.events, "every push must cause exactly one action"
-    assert debounce["actions"] == DATASETS, "each dataset's notices must coalesce into one action"
+    databases = args.databases.split(",")
+    cluster = PostgresCluster.start() if "postgresql" in databases else None
+    results: dict[str, Any] = {"events": args.events, "batch_size": args.batch_size}
+    try:
+        for database in databases:
+            results[database] = bench_database(database, cluster, args.events, args.batch_size, args.burst)
+            report(database, results[database])
+    finally:
+        if cluster is not None:
+            cluster.stop()
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "events": args.events,
-                "batch_size": args.batch_size,
-                "baseline": baseline,
-                "dispatch": dispatch,
-                "debounce": debounce,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

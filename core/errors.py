@@ -7,7 +7,8 @@ has to know which library failed:
 * ``PermanentError``: retrying cannot help (bad input, rejected credential,
   unknown model). Acknowledge, dead-letter, answer 4xx.
 * ``TemporaryError``: the world may heal (network, 5xx, lock held). Retry
-  later with backoff.
+  later with backoff, or after its ``delay`` when the failure said how long
+  to wait (a ``Retry-After`` header, a lock that is being held).
 """
 
 from __future__ import annotations
@@ -22,4 +23,8 @@ class PermanentError(MlopsGitopsError):
 
 
 class TemporaryError(MlopsGitopsError):
-    """The operation may succeed if tried again later."""
+    """The operation may succeed if tried again later; ``delay`` (seconds), when known, says when."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay

@@ -6,6 +6,10 @@ thread lock (keyed by repo URL and branch) orders writers inside a process; a
 file lock next to the checkout orders processes that share that checkout.
 Writers with separate checkouts still race at the remote, which the writer's
 fetch-rebase-retry loop resolves.
+
+A writer that cannot get the lock in time raises a ``TemporaryError`` with a
+short ``delay``: the holder is mid-push, so the promotion is tried again soon
+rather than after a growing backoff.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
 from core.errors import TemporaryError
+
+HELD_LOCK_RETRY_SECONDS = 2.0
+"""When a promotion that found the branch locked is tried again."""
 
 _registry_guard = threading.Lock()
 _thread_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -46,13 +53,16 @@ class RepoBranchLock:
         lock = _thread_lock(self._repo_url, self._branch)
         if not lock.acquire(timeout=self._timeout):
             raise TemporaryError(
-                f"another writer in this process holds {self._branch} for {self._timeout}s; retry later"
+                f"another writer in this process holds {self._branch} for {self._timeout}s; retry later",
+                delay=HELD_LOCK_RETRY_SECONDS,
             )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(self.path, timeout=self._timeout):
                 yield
         except FileLockTimeout as e:
-            raise TemporaryError(f"another process holds {self.path} for {self._timeout}s; retry later") from e
+            raise TemporaryError(
+                f"another process holds {self.path} for {self._timeout}s; retry later", delay=HELD_LOCK_RETRY_SECONDS
+            ) from e
         finally:
             lock.release()

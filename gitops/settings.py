@@ -14,7 +14,9 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
 TEMPLATE_FIELDS = frozenset(
@@ -23,7 +25,7 @@ TEMPLATE_FIELDS = frozenset(
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class _Target(BaseModel):
+class _Target(SettingsModel):
     file: str = Field(description="File relative to the environment's overlay directory.")
     value: str = Field(description="Value template naming request fields, e.g. '{version}' or 'models:/{model_name}'.")
 
@@ -74,7 +76,7 @@ def _default_targets() -> list[EditTarget]:
     ]
 
 
-class PullRequestSettings(BaseModel):
+class PullRequestSettings(SettingsModel):
     """Where and how to open a pull/merge request in pull-request mode."""
 
     provider: Literal["github", "gitlab", "gitea"] = "github"
@@ -99,7 +101,7 @@ class PullRequestSettings(BaseModel):
     timeout_seconds: float = 15.0
 
 
-class PushRetrySettings(BaseModel):
+class PushRetrySettings(SettingsModel):
     """Bounded, jittered retries of a push rejected because someone else pushed first."""
 
     max_attempts: int = Field(default=12, ge=1)
@@ -107,7 +109,7 @@ class PushRetrySettings(BaseModel):
     max_wait_seconds: float = Field(default=2.0, ge=0)
 
 
-class PolicySettings(BaseModel):
+class PolicySettings(SettingsModel):
     """Which registry stage or alias deploys to which environment."""
 
     stages: dict[str, str] = Field(default_factory=lambda: {"Staging": "staging", "Production": "production"})
@@ -118,7 +120,7 @@ class PolicySettings(BaseModel):
     )
 
 
-class GitOpsSettings(BaseModel):
+class GitOpsSettings(SettingsModel):
     repo_url: str = ".mlops-gitops/remotes/gitops.git"
     branch: str = "main"
     mode: Literal["direct", "pull-request"] = "direct"

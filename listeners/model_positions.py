@@ -12,7 +12,10 @@ an earlier version (a rollback) distinct from the first move to it.
 
 Callers record the events of a batch first and save the table after, so a
 crash in between re-derives the same keys on the next sighting and loses
-nothing.
+nothing. Every replica runs the webhook app and the watcher, so a batch holds
+a lock that lives with the ledger database (``triggers.ledger.locks``) from
+reading the table to saving it: no batch derives moves from a table another
+replica is about to overwrite.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from listeners.sources.model_event import model_event
 from triggers.event import Event, EventType, ModelChange
 from triggers.ledger import Ledger
+from triggers.ledger.locks import held_across_processes
 
 CURSOR_PREFIX = "mlflow-model:"
 NO_STAGE = "None"
@@ -121,15 +125,17 @@ def needs_settling(event: Event) -> bool:
 
 
 _PROCESS_LOCK = threading.Lock()
+_TABLE_LOCK = "mlflow-model-positions"
 
 
 @contextmanager
 def positions_batch(ledger: Ledger) -> Iterator[PositionsBatch]:
-    """One batch at a time per process, so the webhook app and the watcher never interleave their moves.
+    """One batch at a time across every process sharing the ledger (replicas each run the webhook app and the
+    watcher), so no batch derives moves from a table another is about to save.
 
     The table is saved when the block exits cleanly, i.e. after the caller recorded the batch's events.
     """
-    with _PROCESS_LOCK:
+    with _PROCESS_LOCK, held_across_processes(ledger.engine, _TABLE_LOCK):
         batch = PositionsBatch(ledger)
         yield batch
         batch.save()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from core.secrets import MIN_SECRET_BYTES, StrongSecret
+from core.settings_model import SettingsModel
 from listeners.standard_webhooks import PREFIX as STANDARD_WEBHOOKS_PREFIX
 from listeners.standard_webhooks import signing_key
 
@@ -15,7 +16,7 @@ WebhookSecret = StrongSecret
 """A signing secret or token: at least 16 bytes, not blank (anyone can sign with an empty or guessable key)."""
 
 
-class SourceSecrets(BaseModel):
+class SourceSecrets(SettingsModel):
     """Secrets one webhook source accepts: several at once so they can be rotated, optionally per repository."""
 
     secrets: list[WebhookSecret] = Field(default_factory=list)
@@ -57,7 +58,7 @@ PUBLIC_CLONE_URLS: dict[GitHostName, str] = {
 SMALL_BODY_LIMITS: dict[WebhookSource, int] = {"mlflow": 64 * 1024, "databricks": 64 * 1024, "data": 1024 * 1024}
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(SettingsModel):
     sources: list[WebhookSource] | None = Field(
         default=None,
         description="The webhook endpoints to open (POST /webhooks/<source>); each needs a secret unless "
@@ -112,7 +113,7 @@ class WebhookSettings(BaseModel):
         return bool(secrets.secrets) or any(secrets.per_repo.values())
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(SettingsModel):
     enabled: bool = False
     bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
     topics: list[str] = Field(default_factory=lambda: ["data-arrivals"])
@@ -131,13 +132,13 @@ class KafkaSettings(BaseModel):
     poll_timeout_ms: int = Field(default=500, ge=10)
 
 
-class RegistryWatcherSettings(BaseModel):
+class RegistryWatcherSettings(SettingsModel):
     enabled: bool = True
     interval_seconds: float = Field(default=30.0, gt=0)
     models: list[str] = Field(default_factory=list, description="Registered models to watch; empty means all.")
 
 
-class ListenerSettings(BaseModel):
+class ListenerSettings(SettingsModel):
     insecure_dev: bool = Field(
         default=False,
         description="Start although open webhook sources have no secret, accepting their unsigned deliveries.",

@@ -3,8 +3,11 @@
 Start-up is fail-fast: configuration, rules, the ledger and the webhook
 secrets are checked before the port opens, each problem reported as one line
 naming it. Then the web app (ingestion, status API, operations endpoints) runs
-in the foreground under uvicorn, and the Kafka consumer, the registry watcher
-and the dispatcher run beside it as supervised background loops.
+in the foreground under uvicorn, and the Kafka consumer, the registry watcher,
+the dispatcher and the ledger's pruning run beside it as supervised
+background loops. Stopping stops all of them and then closes what the
+workflow backend started (on the local backend: Ray and Prefect's API server,
+child processes that would otherwise outlive the service).
 
 A process that seems stuck can be asked where it is: ``kill -USR1 PID``
 writes the stack of every thread to its standard error, and it keeps running.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import faulthandler
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -39,9 +43,11 @@ from mlops_gitops.workers import Workers
 from triggers.actions.registry import ACTION_SPECS, build_action_kinds
 from triggers.dispatcher import Dispatcher
 from triggers.ledger import Ledger
+from triggers.ledger.retention import Pruner
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import compile_rules, load_rules
 from triggers.rules.rule import Rule
+from workflows.backend import WorkflowBackend
 from workflows.factory import make_backend
 
 log = get_logger(__name__)
@@ -78,8 +84,10 @@ class Service:
     app: FastAPI
     workers: Workers
     dispatcher: Dispatcher | None
+    backend: WorkflowBackend | None
     consumer: IngestConsumer | None
     watcher: RegistryWatcher | None
+    pruner: Pruner
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -91,7 +99,8 @@ class Service:
         check_ssh_host_keys(settings)
         bound_mlflow_requests(settings.mlflow)
         ledger = Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
-        dispatcher = cls._dispatcher(settings, ledger, rules) if settings.dispatcher.enabled else None
+        backend = make_backend(settings.workflows) if settings.dispatcher.enabled else None
+        dispatcher = cls._dispatcher(settings, ledger, rules, backend) if backend is not None else None
         kafka = settings.listeners.kafka
         consumer = IngestConsumer(kafka, Intake(settings.listeners, ledger, channel="kafka")) if kafka.enabled else None
         watcher = (
@@ -110,13 +119,16 @@ class Service:
             ],
         )
         app.title = "mlops-gitops"
-        return cls(settings, ledger, app, Workers(), dispatcher, consumer, watcher)
+        pruner = Pruner(ledger, timedelta(days=settings.ledger.retention_days))
+        return cls(settings, ledger, app, Workers(), dispatcher, backend, consumer, watcher, pruner)
 
     @staticmethod
-    def _dispatcher(settings: Settings, ledger: Ledger, rules: tuple[Rule, ...]) -> Dispatcher:
+    def _dispatcher(
+        settings: Settings, ledger: Ledger, rules: tuple[Rule, ...], backend: WorkflowBackend
+    ) -> Dispatcher:
         registry = MlflowModelRegistry(settings.mlflow.tracking_uri)
         actions = build_action_kinds(
-            backend=make_backend(settings.workflows),
+            backend=backend,
             writer=GitOpsWriter(settings.gitops, registry),
             registry=registry,
             policy=PromotionPolicy(settings.gitops.policy),
@@ -132,6 +144,7 @@ class Service:
             self.workers.start("registry-watcher", self.watcher.run)
         if self.dispatcher:
             self.workers.start("dispatcher", self.dispatcher.run_forever)
+        self.workers.start("ledger-pruner", self.pruner.run)
 
     def serve(self) -> None:
         """Run until SIGINT/SIGTERM; the background loops stop with the server."""
@@ -151,5 +164,11 @@ class Service:
         try:
             server.run()
         finally:
-            self.workers.shutdown()
-            self.ledger.close()
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the background loops, then whatever the workflow backend started, then close the ledger."""
+        self.workers.shutdown()
+        if self.backend is not None:
+            self.backend.close()
+        self.ledger.close()

@@ -19,6 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from core.errors import PermanentError
 from core.secrets import StrongSecret, is_short
+from core.settings_model import SettingsModel
 from gitops.settings import GitOpsSettings
 from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
@@ -31,7 +32,7 @@ ApiToken = StrongSecret
 """A bearer token of the status API: at least 16 bytes, not blank."""
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(SettingsModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     read_tokens: list[ApiToken] = Field(
@@ -52,7 +53,7 @@ class ServerSettings(BaseModel):
     )
 
 
-class MlflowSettings(BaseModel):
+class MlflowSettings(SettingsModel):
     tracking_uri: str = "http://127.0.0.1:5000"
     request_max_retries: int = Field(
         default=2,
@@ -63,7 +64,7 @@ class MlflowSettings(BaseModel):
     request_timeout_seconds: int = Field(default=30, ge=1, description="Time-out of one MLflow HTTP request.")
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(SettingsModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool | None = Field(default=None, description="JSON lines; default: JSON unless on a terminal.")
 
@@ -155,34 +156,40 @@ def _read_yaml(config_file: Path) -> dict[str, Any]:
     return loaded
 
 
-def validation_problems(error: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}" for item in error.errors()]
+def validation_problems(error: ValidationError, values: Any = None) -> list[str]:
+    """One line per problem, naming the setting as it is written in the file (``gitops.targets[0].feild``)."""
+    return [
+        f"{_setting_path(item['loc'], values) or '(top level)'}: "
+        + ("unknown setting" if item["type"] == "extra_forbidden" else item["msg"])
+        for item in error.errors()
+    ]
 
 
-def _unknown_keys(model: type[BaseModel], values: dict[str, Any], path: str = "") -> list[str]:
-    """Names in the file that no settings field has: almost always a typo, so refuse them."""
-    problems = []
-    for key, value in values.items():
-        field = model.model_fields.get(key)
-        where = f"{path}{key}"
-        if field is None:
-            problems.append(f"{where}: unknown setting")
+def _setting_path(loc: tuple[int | str, ...], values: Any) -> str:
+    """Pydantic's error location as a path into the file: list items as ``[n]``, union tags left out.
+
+    A tagged union (the targets' ``kind``) puts the tag into the location although the file has no such key;
+    a location part that is neither a key nor an index of the value there but equals one of its values is that tag.
+    """
+    path = ""
+    node = values
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
             continue
-        nested = field.annotation
-        if isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
-            problems.extend(_unknown_keys(nested, value, f"{where}."))
-    return problems
+        if isinstance(node, dict) and part not in node and part in {v for v in node.values() if isinstance(v, str)}:
+            continue
+        path += f".{part}" if path else part
+        node = node.get(part) if isinstance(node, dict) else None
+    return path
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
     """Build and validate the settings, or raise :class:`ConfigError` listing every problem."""
     values = _read_yaml(config_file) if config_file else {}
     source = str(config_file or "environment")
-    problems = _unknown_keys(Settings, values)
     try:
-        settings = Settings(**values)
+        return Settings(**values)
     except ValidationError as e:
-        problems.extend(validation_problems(e))
-    if problems:
-        raise ConfigError(source, problems)
-    return settings
+        raise ConfigError(source, validation_problems(e, values)) from e

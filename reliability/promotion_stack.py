@@ -25,7 +25,8 @@ from mlops_gitops.devstack.senders import mlflow_headers
 from reliability.scoreboard import ScenarioFigures
 from tests.gitops.conftest import MODEL_NAME, remote_log
 from tests.gitops.repos import BOT
-from triggers.ledger import EventRecord, EventState, Ledger
+from triggers.ledger import EventState, Ledger
+from triggers.ledger.store import ActionRecord
 
 MLFLOW_SECRET = "reliability-mlflow-webhook-secret"
 RULES = {
@@ -113,13 +114,14 @@ def commits_by_event(remote: Path) -> dict[str, list[str]]:
     return found
 
 
-def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int, timeout: float) -> EventRecord:
-    """The event once it has failed ``attempts`` times and waits for its next, backed-off attempt."""
+def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int, timeout: float) -> ActionRecord:
+    """The event's action once it has failed ``attempts`` times and waits for its next, backed-off attempt."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = ledger.get(event_id)
-        if record is not None and record.state is EventState.RETRYING and record.attempts >= attempts:
-            return record
+        retrying = [a for a in record.actions if a.status == "retrying"] if record is not None else []
+        if retrying and retrying[0].state.attempts >= attempts:
+            return retrying[0]
         assert record is None or record.state is not EventState.DEAD_LETTERED, record.last_error
         time.sleep(0.2)
     raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.get(event_id)}")

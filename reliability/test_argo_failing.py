@@ -2,7 +2,7 @@
 
 The service runs as a real process (``mlops-gitops serve``) with its Argo
 backend pointed at the local Argo Server stand-in. First every request gets a
-5xx: the dispatcher must retry with backoff and, after ``max_attempts``,
+5xx: the dispatcher must retry the action with backoff and, after its retries,
 dead-letter the event without any workflow having been created. Then the
 admin replays it while the stand-in answers slowly enough for the client to
 time out (the server still creates the workflow behind the client's back),
@@ -37,7 +37,7 @@ FAILING_REQUESTS = 200
 def failing_fast_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:
     path, ledger_url = write_config(tmp_path, argo_url)
     config = yaml.safe_load(path.read_text())
-    config["dispatcher"].update(max_attempts=MAX_ATTEMPTS, backoff_initial_seconds=0.2, backoff_max_seconds=0.5)
+    config["dispatcher"].update(action_retries=MAX_ATTEMPTS - 1, backoff_initial_seconds=0.2, backoff_max_seconds=0.5)
     config["workflows"]["argo"]["request_timeout_seconds"] = REQUEST_TIMEOUT_SECONDS
     config["server"] = {"admin_tokens": [ADMIN_TOKEN]}
     path.write_text(yaml.safe_dump(config))
@@ -64,7 +64,8 @@ def test_failing_argo_is_retried_dead_lettered_and_done_on_replay(
 
         wait_for_state(ledger, event_id, EventState.DEAD_LETTERED)
         dead = ledger.get(event_id)
-        assert dead is not None and dead.attempts == MAX_ATTEMPTS and dead.last_error
+        assert dead is not None and dead.last_error
+        assert [(a.status, a.state.attempts) for a in dead.actions] == [("failed", MAX_ATTEMPTS)]
         assert argo.workflows == {}
         figures.fault(f"{FAILING_REQUESTS - len(argo.faults)} Argo Server answers of 5xx")
 

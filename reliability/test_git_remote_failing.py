@@ -44,7 +44,7 @@ from triggers.ledger import EventState, Ledger
 
 REJECTIONS = 5
 PUSH_ATTEMPTS_PER_WRITE = 2
-DISPATCHER = {"backoff_initial_seconds": 0.5, "backoff_max_seconds": 2.0, "max_attempts": 40}
+DISPATCHER = {"backoff_initial_seconds": 0.5, "backoff_max_seconds": 2.0, "action_retries": 40}
 WAIT_SECONDS = 180
 
 
@@ -93,7 +93,7 @@ def test_rejected_pushes_are_retried_keeping_outside_commits_and_refusing_a_stal
         figures.fault(f"{REJECTIONS} bot pushes rejected as an outside writer pushed first")
         figures.fault(f"debris left in the bot's checkout after each of the {REJECTIONS} rejections")
         done = ledger.get(promoted)
-        assert done is not None and done.attempts > REJECTIONS // PUSH_ATTEMPTS_PER_WRITE
+        assert done is not None and done.actions[0].state.attempts > REJECTIONS // PUSH_ATTEMPTS_PER_WRITE
 
         outside_writer.plan(stage, ["deploy:4"])
         stale = send_alias_moved(service.url, "challenger", 3, figures)
@@ -134,8 +134,8 @@ def test_an_unreachable_remote_is_retried_until_it_is_back(
         remote.rename(away)
         second = send_alias_moved(service.url, "champion", 2, figures)
         failing = wait_for_failed_attempts(ledger, second, 3, WAIT_SECONDS)
-        figures.fault(f"bare remote moved away through {failing.attempts} attempts of a promotion")
-        assert "fetched from has no repository now" in (failing.last_error or "")
+        figures.fault(f"bare remote moved away through {failing.state.attempts} attempts of a promotion")
+        assert "fetched from has no repository now" in (failing.state.last_error or "")
 
         away.rename(remote)
         back_at = time.monotonic()

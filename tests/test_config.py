@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
@@ -181,3 +181,36 @@ def test_the_pull_request_api_url_must_be_https() -> None:
         assert (
             Settings.model_validate({"gitops": {"pull_request": {"api_url": url}}}).gitops.pull_request.api_url == url
         )
+
+
+def settings_models(annotation: Any, seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    """Every pydantic model a settings annotation can hold, through lists, dicts, unions and ``Annotated``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation not in seen:
+            seen.add(annotation)
+            for field in annotation.model_fields.values():
+                settings_models(field.annotation, seen)
+        return seen
+    for argument in get_args(annotation):
+        settings_models(argument, seen)
+    return seen
+
+
+def test_every_settings_model_refuses_unknown_keys() -> None:
+    models = settings_models(Settings, set())
+    assert len(models) > 15
+    lenient = sorted(m.__name__ for m in models if m.model_config.get("extra") != "forbid")
+    assert lenient == []
+
+
+def test_a_typo_inside_a_list_item_is_refused_by_its_path(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "gitops:\n  targets:\n    - kind: kustomize-image\n      image: model-server\n      value: '{version}'\n"
+        "      feild: digest\n"
+        "listeners:\n  webhooks:\n    github:\n      secrets: [s3cret]\n      per_rep: {}\n"
+    )
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "gitops.targets[0].feild: unknown setting" in result.output
+    assert "listeners.webhooks.github.per_rep: unknown setting" in result.output

@@ -15,6 +15,15 @@ and a crash at any point costs at most a repeat of an idempotent call:
   whole chain; rate limits count chain starts per window.
 * A workflow run is followed until it finishes (the event is deferred
   meanwhile); then the next ``then`` step reads its outputs.
+* Each action keeps its own state (``ActionState``): its attempts, when it
+  started, when it tries next, its deadline and its last error. A temporary
+  failure spends one of the rule's ``retries`` and waits out a backoff (or
+  the ``delay`` the error carries, from a ``Retry-After`` say); a
+  status check of a running workflow that fails spends only from a budget of
+  failures *in a row*, refilled by the next successful check, so blips over a
+  six-hour run never add up; a run past its rule's ``timeout_seconds`` is
+  cancelled. Exceeding a budget fails that action alone (:class:`Failed`), and
+  it stays failed until it is replayed (under a fresh request key ``~r<n>``).
 
 The outcomes of the event's own actions are not written one by one: they are
 collected in the pass's ``writes`` and the dispatcher stores them together
@@ -22,8 +31,10 @@ with the event's outcome, in one transaction. A crash before it loses both
 (the lease runs out, the event is claimed again and the actions are repeated
 under the same keys); it never leaves an outcome without its actions.
 
-Each call returns :class:`Finished` or :class:`Waiting` (come back later) or
-raises ``TemporaryError`` (retry with backoff) / ``PermanentError`` (give up).
+Each call returns :class:`Finished`, :class:`Waiting` (come back later, also
+while an action backs off) or :class:`Failed`. Errors outside the actions (the
+ledger, a debounce key that cannot be rendered) are raised: ``TemporaryError``
+for the dispatcher to retry the event, ``PermanentError`` to fail the rule.
 """
 
 from __future__ import annotations
@@ -31,18 +42,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from core.errors import PermanentError, TemporaryError
-from triggers.actions.base import ActionOutcome, ActionRequest, ActionStatus
+from core.clock import Clock
+from core.errors import MlopsGitopsError, PermanentError, TemporaryError
+from core.logging import get_logger
+from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionStatus
 from triggers.actions.registry import ActionKinds
+from triggers.backoff import backoff_delay
 from triggers.event import Event
 from triggers.ledger.coordination import Coordination, SlotHolder
-from triggers.ledger.store import ActionRecord, ActionWrite, ClaimedEvent, Ledger
+from triggers.ledger.store import ActionRecord, ActionState, ActionWrite, ClaimedEvent, Ledger
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
 from triggers.settings import DispatcherSettings
+
+log = get_logger(__name__)
 
 _MAX_KEY_LENGTH = 256
 _STARTABLE = frozenset({None, ActionStatus.DEBOUNCING, ActionStatus.QUEUED, ActionStatus.RATE_LIMITED})
@@ -60,7 +76,15 @@ class Waiting:
     reason: str
 
 
-Progress = Finished | Waiting
+@dataclass(frozen=True)
+class Failed:
+    """The rule's chain stopped at an action that failed for good (it stays so until replayed)."""
+
+    action_key: str
+    reason: str
+
+
+Progress = Finished | Waiting | Failed
 
 
 def action_key(rule: str, subject: str, replays: int) -> str:
@@ -92,12 +116,18 @@ class _Run:
 
 class ActionChain:
     def __init__(
-        self, ledger: Ledger, coordination: Coordination, kinds: ActionKinds, settings: DispatcherSettings
+        self,
+        ledger: Ledger,
+        coordination: Coordination,
+        kinds: ActionKinds,
+        settings: DispatcherSettings,
+        clock: Clock | None = None,
     ) -> None:
         self._ledger = ledger
         self._coordination = coordination
         self._kinds = kinds
         self._settings = settings
+        self._clock = clock or ledger.clock
 
     def advance(
         self,
@@ -111,7 +141,7 @@ class ActionChain:
         The outcomes of the actions performed are appended to ``writes``, not stored: the caller stores them with
         the event's own outcome.
         """
-        now = datetime.now(UTC)
+        now = self._clock()
         event = claimed.event
         run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded, writes)
         if rule.debounce is not None:
@@ -123,7 +153,7 @@ class ActionChain:
         for index, stage in enumerate(rule.stages):
             key = run.key if index == 0 else f"{run.key}/then-{index}"
             step = self._step(run, index, stage, key, outputs)
-            if isinstance(step, Waiting):
+            if isinstance(step, Waiting | Failed):
                 return step
             if step.status in _CHAIN_ENDS:
                 self._release(run)
@@ -168,58 +198,145 @@ class ActionChain:
 
     # ---- one step of the chain -----------------------------------------
 
-    def _step(self, run: _Run, index: int, stage: Stage, key: str, outputs: dict[str, Any]) -> ActionOutcome | Waiting:
+    def _step(
+        self, run: _Run, index: int, stage: Stage, key: str, outputs: dict[str, Any]
+    ) -> ActionOutcome | Waiting | Failed:
         record = run.recorded.get(key)
         status = ActionStatus(record.status) if record else None
         if record is not None and status in (ActionStatus.SUCCEEDED, *_CHAIN_ENDS):
             return _recorded_outcome(record)
-        if record is not None and status == ActionStatus.FAILED:  # failed, then the worker died before the event
-            raise PermanentError(str(record.detail.get("error") or record.detail.get("message") or f"{key} failed"))
+        if record is not None and status == ActionStatus.FAILED:  # stays failed until that action is replayed
+            return Failed(key, record.state.last_error or _recorded_outcome(record).message or "failed")
+        retry_at = record.state.next_attempt_at if record is not None else None
+        if status == ActionStatus.RETRYING and retry_at is not None and retry_at > run.now:
+            return Waiting(retry_at, f"{key} retrying: {record.state.last_error if record else ''}")
         context = run.context(outputs)
         if index > 0 and stage.when is not None and record is None and not stage.when.evaluate(context):
             outcome = ActionOutcome(ActionStatus.SKIPPED, "", f"then[{index - 1}].when is false")
-            self._record(run, key, stage, outcome)
+            self._record(run, key, stage, outcome, ActionState())
             return outcome
         kind = self._kinds[stage.spec.kind]
         if status == ActionStatus.RUNNING and record is not None:
-            # a failed status poll leaves the record as it is: the run may well be fine
-            followed = self._guarded(run, key, stage, lambda: kind.follow(stage.spec, record.target), keep=True)
-            # what the submission recorded (the run's parameters, say) stays beside what the poll adds
-            outcome = replace(followed, detail={**_recorded_outcome(record).detail, **followed.detail})
-        else:
-            if index == 0 and status in _STARTABLE:
-                gate = self._gates(run, key, stage)
-                if gate is not None:
-                    return gate
-            request = ActionRequest(run.rule.name, key, stage.field, run.owner, run.events, context)
-            outcome = self._guarded(run, key, stage, lambda: kind.perform(stage.spec, request))
-        if record is None or (record.status, record.target) != (outcome.status, outcome.target):
-            self._record(run, key, stage, outcome)
-        if outcome.status == ActionStatus.RUNNING:
-            return Waiting(run.now + timedelta(seconds=self._settings.run_poll_seconds), f"{outcome.target} running")
-        if outcome.status == ActionStatus.FAILED:
-            self._release(run)
-            raise PermanentError(
-                f"trigger {run.rule.name!r}: {stage.spec.kind} {outcome.target} failed: {outcome.message}"
-            )
-        return outcome
+            return self._follow(run, key, stage, kind, record)
+        if index == 0 and status in _STARTABLE:
+            gate = self._gates(run, key, stage)
+            if gate is not None:
+                return gate
+        replays = record.state.replays if record is not None else 0
+        request_key = f"{key}~r{replays}" if replays else key  # a replayed action is a new one to its kind
+        request = ActionRequest(run.rule.name, request_key, stage.field, run.owner, run.events, context)
+        return self._perform(run, key, stage, lambda: kind.perform(stage.spec, request), record)
 
-    def _guarded(
-        self, run: _Run, key: str, stage: Stage, call: Callable[[], ActionOutcome], *, keep: bool = False
-    ) -> ActionOutcome:
-        """Run an action call; record its failure on the action (a temporary one only without ``keep``), re-raise."""
+    def _perform(
+        self, run: _Run, key: str, stage: Stage, call: Callable[[], ActionOutcome], record: ActionRecord | None
+    ) -> ActionOutcome | Waiting | Failed:
+        """Perform the action once more; a temporary failure spends one of the action's own tries."""
+        previous = record.state if record is not None else ActionState()
+        state = replace(previous, attempts=previous.attempts + 1, next_attempt_at=None, poll_failures=0)
         try:
             outcome = call()
-        except TemporaryError as e:
-            if not keep:
-                retrying = ActionOutcome(ActionStatus.RETRYING, "", str(e), detail={"error": str(e)})
-                self._record(run, key, stage, retrying)
-            raise
         except PermanentError as e:
-            self._record(run, key, stage, ActionOutcome(ActionStatus.FAILED, "", str(e), detail={"error": str(e)}))
-            self._release(run)
-            raise
+            return self._fail(run, key, stage, str(e), state=state)
+        except TemporaryError as e:
+            error, delay = str(e), e.delay
+        except Exception as e:  # a bug in an action kind: retried like a temporary failure, within the budget
+            log.exception("action_chain.action_crashed", action_key=key)
+            error, delay = f"unexpected {type(e).__name__}: {e}", None
+        else:
+            started = replace(state, started_at=run.now, deadline_at=run.now + self._timeout(run.rule), last_error=None)
+            return self._settle(run, key, stage, outcome, state=started, record=record)
+        retries = self._settings.action_retries if run.rule.retries is None else run.rule.retries
+        if state.attempts > retries:
+            return self._fail(run, key, stage, f"gave up after {state.attempts} attempts: {error}", state=state)
+        retry_at = run.now + (
+            timedelta(seconds=delay) if delay is not None else backoff_delay(state.attempts, self._settings)
+        )
+        retrying = ActionOutcome(ActionStatus.RETRYING, "", error, detail={"error": error})
+        self._record(run, key, stage, retrying, replace(state, next_attempt_at=retry_at, last_error=error))
+        return Waiting(retry_at, f"{key} retrying: {error}")
+
+    def _follow(
+        self, run: _Run, key: str, stage: Stage, kind: ActionKind[Any], record: ActionRecord
+    ) -> ActionOutcome | Waiting | Failed:
+        """Check on a running action: past its deadline it is cancelled and fails; a failed check costs only from
+        the budget of failed checks in a row, which a successful one refills."""
+        state = record.state
+        if state.deadline_at is None:  # recorded before actions had deadlines
+            state = replace(state, deadline_at=(state.started_at or record.created_at) + self._timeout(run.rule))
+        assert state.deadline_at is not None
+        recorded = _recorded_outcome(record)
+        if run.now >= state.deadline_at:
+            try:
+                cancelled = kind.cancel(record.target)
+            except MlopsGitopsError as e:
+                log.warning("action_chain.cancel_failed", action_key=key, target=record.target, error=str(e))
+                cancelled = False
+            reason = f"{record.target} still running at its deadline {state.deadline_at.isoformat()}"
+            timed_out = replace(recorded, detail={**recorded.detail, "timed_out": True, "cancelled": cancelled})
+            return self._fail(
+                run, key, stage, reason + ("; cancelled" if cancelled else ""), state=state, outcome=timed_out
+            )
+        try:
+            followed = kind.follow(stage.spec, record.target)
+        except PermanentError as e:
+            return self._fail(run, key, stage, str(e), state=state, outcome=recorded)
+        except Exception as e:  # the status could not be read: the run itself may well be fine
+            if not isinstance(e, TemporaryError):
+                log.exception("action_chain.follow_crashed", action_key=key)
+            error = str(e) if isinstance(e, TemporaryError) else f"unexpected {type(e).__name__}: {e}"
+            wait = max(self._settings.run_poll_seconds, e.delay or 0) if isinstance(e, TemporaryError) else None
+            failures = state.poll_failures + 1
+            if failures >= self._settings.status_poll_failures:
+                reason = f"status of {record.target} unreadable {failures} times in a row: {error}"
+                return self._fail(run, key, stage, reason, state=state, outcome=recorded)
+            self._record(run, key, stage, recorded, replace(state, poll_failures=failures, last_error=error))
+            until = run.now + timedelta(seconds=wait or self._settings.run_poll_seconds)
+            return Waiting(until, f"{record.target}: {error}")
+        # what the submission recorded (the run's parameters, say) stays beside what the poll adds
+        outcome = replace(followed, detail={**recorded.detail, **followed.detail})
+        return self._settle(
+            run, key, stage, outcome, state=replace(state, poll_failures=0, last_error=None), record=record
+        )
+
+    def _settle(
+        self,
+        run: _Run,
+        key: str,
+        stage: Stage,
+        outcome: ActionOutcome,
+        *,
+        state: ActionState,
+        record: ActionRecord | None,
+    ) -> ActionOutcome | Waiting | Failed:
+        """Record where a performed or followed action got to, and what the chain does next."""
+        if outcome.status == ActionStatus.FAILED:
+            reason = f"{stage.spec.kind} {outcome.target} failed: {outcome.message}".strip()
+            return self._fail(run, key, stage, reason, state=state, outcome=outcome)
+        if record is None or (record.status, record.target, record.state) != (outcome.status, outcome.target, state):
+            self._record(run, key, stage, outcome, state)
+        if outcome.status == ActionStatus.RUNNING:
+            return Waiting(run.now + timedelta(seconds=self._settings.run_poll_seconds), f"{outcome.target} running")
         return outcome
+
+    def _fail(
+        self,
+        run: _Run,
+        key: str,
+        stage: Stage,
+        reason: str,
+        *,
+        state: ActionState,
+        outcome: ActionOutcome | None = None,
+    ) -> Failed:
+        """The action failed for good: record why, free the rule's slot; the event's other rules go on."""
+        failed = replace(outcome, status=ActionStatus.FAILED) if outcome else ActionOutcome(ActionStatus.FAILED, "")
+        failed = replace(failed, message=failed.message or reason, detail={**failed.detail, "error": reason})
+        self._record(run, key, stage, failed, replace(state, next_attempt_at=None, last_error=reason))
+        self._release(run)
+        return Failed(key, reason)
+
+    def _timeout(self, rule: Rule) -> timedelta:
+        return rule.timeout or timedelta(seconds=self._settings.action_timeout_seconds)
 
     # ---- concurrency and rate limit ------------------------------------
 
@@ -274,6 +391,7 @@ class ActionChain:
             target=older.target,
             status=ActionStatus.SUPERSEDED,
             detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
+            state=older.state,
         )
 
     def _release(self, run: _Run) -> None:
@@ -283,13 +401,21 @@ class ActionChain:
 
     # ---- ledger ---------------------------------------------------------
 
-    def _record(self, run: _Run, key: str, stage: Stage, outcome: ActionOutcome) -> None:
+    def _record(
+        self, run: _Run, key: str, stage: Stage, outcome: ActionOutcome, state: ActionState | None = None
+    ) -> None:
+        """Add the action's outcome to the pass's writes; without ``state`` it keeps what the ledger had."""
+        if state is None:
+            previous = run.recorded.get(key)
+            state = previous.state if previous is not None else ActionState()
         detail: dict[str, Any] = {**outcome.detail, "message": outcome.message}
         if outcome.outputs:
             detail["outputs"] = outcome.outputs
         if len(run.events) > 1:
             detail["events"] = [e.id for e in run.events]
-        run.writes.append(ActionWrite(key, stage.spec.kind, run.rule.name, outcome.target, outcome.status, detail))
+        run.writes.append(
+            ActionWrite(key, stage.spec.kind, run.rule.name, outcome.target, outcome.status, detail, state)
+        )
 
 
 def _recorded_outcome(record: ActionRecord) -> ActionOutcome:

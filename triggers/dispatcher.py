@@ -7,19 +7,22 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
 
 * no rule matches: the event is ``ignored`` with every rule's reason;
 * every matched rule finished: ``done``, with the matched rule names;
-* some rule waits (debounce, queue, rate limit, a running workflow): the event
-  is deferred to the earliest time one of them should look again, without
-  spending an attempt;
-* a ``PermanentError``: ``dead_lettered`` with the reason;
-* a ``TemporaryError`` (or an unexpected bug): retried with exponential,
-  jittered backoff until ``max_attempts``, then dead-lettered.
+* some rule can still move (debounce, queue, rate limit, a running workflow,
+  an action backing off after a temporary failure): the event is deferred to
+  the earliest time one of them should look again, without spending an
+  attempt, even if another of its rules has failed;
+* no rule can move and an action failed for good: ``dead_lettered``, naming
+  each failed action and why. Retries, timeouts and status-check failures are
+  budgets of each action (see ``triggers.action_chain``), so one rule's
+  failure never abandons another rule's running workflow or its follow-ups;
+* a pass that fails outside the actions (the rules crash, the ledger errs):
+  retried with exponential, jittered backoff until ``max_attempts``, then
+  dead-lettered.
 
-All rules of an event are advanced even when one of them fails, so a broken
-action does not hold back an unrelated one.
-
-Besides the coordination rows, an event costs the dispatcher two commits: the
-claim (one transaction for the whole batch), and the event's outcome together
-with the outcomes of every action the pass performed. The claim cannot join the outcome: it has to be durable
+Besides the coordination rows, a claimed batch costs the dispatcher two
+commits however many events it holds: the claim, and the outcomes of all its
+events together with the outcomes of every action their passes performed
+(``Ledger.finish``). The claim cannot join the outcomes: it has to be durable
 before any action has an effect, so no other dispatcher takes the event
 meanwhile and a crashed dispatcher's events come back when the lease runs out,
 and holding its transaction open across an action would hold SQLite's write
@@ -29,57 +32,74 @@ a GitOps push takes.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
-from triggers.action_chain import ActionChain, Finished, Progress, Waiting
+from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiting
 from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
+from triggers.backoff import backoff_delay
 from triggers.ledger.coordination import Coordination
-from triggers.ledger.store import ActionWrite, ClaimedEvent, Ledger
+from triggers.ledger.store import ActionRecord, ActionWrite, ClaimedEvent, EventOutcome, Ledger
+from triggers.ledger.wakeup import PostgresListener
 from triggers.rules.engine import RulesEngine
 from triggers.settings import DispatcherSettings
 
 log = get_logger(__name__)
 
 
-def backoff_delay(attempt: int, settings: DispatcherSettings) -> timedelta:
-    """Exponential backoff with "equal jitter": half the step fixed, half random, so retries spread out."""
-    step = min(settings.backoff_max_seconds, settings.backoff_initial_seconds * 2 ** max(attempt - 1, 0))
-    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))  # noqa: S311 - jitter, not security
-
-
 class Dispatcher:
-    def __init__(self, ledger: Ledger, engine: RulesEngine, actions: ActionKinds, settings: DispatcherSettings) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        engine: RulesEngine,
+        actions: ActionKinds,
+        settings: DispatcherSettings,
+        clock: Clock | None = None,
+    ) -> None:
         missing = {s.spec.kind for rule in engine.rules.values() for s in rule.stages} - set(actions)
         if missing:
             raise PermanentError(f"the rules use action kinds nothing here performs: {', '.join(sorted(missing))}")
         self._ledger = ledger
         self._engine = engine
         self._settings = settings
-        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings)
+        self._clock = clock or ledger.clock
+        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings, self._clock)
 
     def run_once(self) -> int:
-        """Claim one batch of due events and handle each; return how many were claimed."""
+        """Claim one batch of due events, handle each, and store their outcomes together; return how many."""
         claimed = self._ledger.claim_due(
             limit=self._settings.batch_size, lease=timedelta(seconds=self._settings.lease_seconds)
         )
-        for item in claimed:
-            self._handle(item)
+        if not claimed:
+            return 0
+        recorded = self._ledger.actions_of([item.event.id for item in claimed])
+        outcomes: list[EventOutcome] = []
+        try:
+            for item in claimed:
+                outcomes.append(self._handle(item, recorded[item.event.id]))
+        finally:  # a pass that crashed on one event still stores what it did for the others
+            self._ledger.finish(outcomes)
         return len(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until ``stop`` is set; an unreachable ledger or a bug is logged and waited out, never fatal.
 
-        Events a failed pass had claimed come back to any dispatcher when their lease runs out.
+        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``) or, at the latest,
+        ``poll_interval_seconds``. Events a failed pass had claimed come back to any dispatcher when their lease
+        runs out.
         """
+        wakeup = self._ledger.wakeup
+        if self._ledger.engine.dialect.name == "postgresql":
+            listener = PostgresListener(self._ledger.engine, wakeup)
+            threading.Thread(target=listener.run, args=(stop,), name="dispatcher-listen", daemon=True).start()
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
@@ -90,59 +110,66 @@ class Dispatcher:
                 log.exception("dispatcher.pass_crashed")
                 busy = False
             if not busy:
-                stop.wait(self._settings.poll_interval_seconds)
+                wakeup.wait(self._settings.poll_interval_seconds)
 
-    def _handle(self, claimed: ClaimedEvent) -> None:
+    def _handle(self, claimed: ClaimedEvent, actions: tuple[ActionRecord, ...]) -> EventOutcome:
         event_id = claimed.event.id
         try:
             evaluation = self._engine.evaluate(claimed.event)
         except PermanentError as e:
-            self._fail(claimed, permanent=[str(e)], temporary=[])
-            return
+            return self._fail(claimed, permanent=[str(e)], temporary=[])
         except Exception as e:  # a bug in a filter must not stop the dispatcher; retry, then dead-letter
             log.exception("dispatcher.rules_crashed", event_id=event_id)
-            self._fail(claimed, permanent=[], temporary=[f"rules: unexpected {type(e).__name__}: {e}"])
-            return
+            return self._fail(claimed, permanent=[], temporary=[f"rules: unexpected {type(e).__name__}: {e}"])
         if not evaluation.matched:
             reason = evaluation.ignored_reason()
-            self._ledger.mark_ignored(event_id, reason, matched_rules=[])
             log.info("dispatcher.ignored", event_id=event_id, reason=reason)
-            return
-        record = self._ledger.get(event_id)
-        recorded = {action.action_key: action for action in record.actions} if record else {}
+            return EventOutcome.ignored(event_id, reason, matched_rules=[])
+        recorded = {action.action_key: action for action in actions}
         progress: list[Progress] = []
-        permanent: list[str] = []
         temporary: list[str] = []
+        delays: list[float] = []
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
                 progress.append(self._chain.advance(rule, claimed, recorded, writes))
-            except PermanentError as e:
-                permanent.append(f"{rule.name}: {e}")
+            except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
+                progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:
                 temporary.append(f"{rule.name}: {e}")
-            except Exception as e:  # a bug in an action must not stop the dispatcher; retry, then dead-letter
-                log.exception("dispatcher.action_crashed", event_id=event_id, rule=rule.name)
+                delays += [] if e.delay is None else [e.delay]
+            except Exception as e:  # a bug around the actions must not stop the dispatcher; retry, then dead-letter
+                log.exception("dispatcher.rule_crashed", event_id=event_id, rule=rule.name)
                 temporary.append(f"{rule.name}: unexpected {type(e).__name__}: {e}")
         names = [rule.name for rule in evaluation.matched]
-        if permanent or temporary:
-            self._fail(claimed, permanent=permanent, temporary=temporary, matched_rules=names, actions=writes)
-            return
+        if temporary:
+            return self._fail(
+                claimed,
+                permanent=[],
+                temporary=temporary,
+                matched_rules=names,
+                actions=writes,
+                delay=max(delays, default=None),
+            )
         waits = [p for p in progress if isinstance(p, Waiting)]
-        if waits:
+        if waits:  # some rule can still move; a failed one waits for it, recorded on its action
             until = min(w.until for w in waits)
-            self._ledger.defer(event_id, until, actions=writes)
             log.info(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
-            return
-        self._ledger.mark_done(event_id, matched_rules=names, actions=writes)
+            return EventOutcome.deferred(claimed, until, writes)
+        failed = [p for p in progress if isinstance(p, Failed)]
+        if failed:
+            reason = "; ".join(f"{f.action_key}: {f.reason}" for f in failed)
+            log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
+            return EventOutcome.dead(event_id, reason, names, writes)
         log.info(
             "dispatcher.done",
             event_id=event_id,
             rules=names,
             summary=[p.summary for p in progress if isinstance(p, Finished)],
         )
+        return EventOutcome.done(event_id, names, writes)
 
     def _fail(
         self,
@@ -152,24 +179,24 @@ class Dispatcher:
         temporary: list[str],
         matched_rules: list[str] | None = None,
         actions: Sequence[ActionWrite] = (),
-    ) -> None:
+        delay: float | None = None,
+    ) -> EventOutcome:
+        """A pass that failed outside the actions: retry the event with backoff (or after the errors' ``delay``),
+        or dead-letter it."""
         event_id = claimed.event.id
         reason = "; ".join(permanent + temporary)
         if permanent:
-            self._ledger.mark_dead(event_id, reason, matched_rules=matched_rules, actions=_given_up(actions))
             log.warning("dispatcher.dead_lettered", event_id=event_id, reason=reason)
-        elif claimed.attempts >= self._settings.max_attempts:
-            self._ledger.mark_dead(
-                event_id,
-                f"gave up after {claimed.attempts} attempts: {reason}",
-                matched_rules=matched_rules,
-                actions=_given_up(actions),
-            )
+            return EventOutcome.dead(event_id, reason, matched_rules, _given_up(actions))
+        if claimed.attempts >= self._settings.max_attempts:
             log.warning("dispatcher.dead_lettered", event_id=event_id, attempts=claimed.attempts, reason=reason)
-        else:
-            retry_at = datetime.now(UTC) + backoff_delay(claimed.attempts, self._settings)
-            self._ledger.mark_retry(event_id, reason, retry_at, actions=actions)
-            log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
+            return EventOutcome.dead(
+                event_id, f"gave up after {claimed.attempts} attempts: {reason}", matched_rules, _given_up(actions)
+            )
+        wait = timedelta(seconds=delay) if delay is not None else backoff_delay(claimed.attempts, self._settings)
+        retry_at = self._clock() + wait
+        log.info("dispatcher.retrying", event_id=event_id, attempt=claimed.attempts, at=retry_at.isoformat())
+        return EventOutcome.retry(event_id, reason, retry_at, actions)
 
 
 def _given_up(actions: Sequence[ActionWrite]) -> list[ActionWrite]:

@@ -68,3 +68,8 @@ class WorkflowBackend(Protocol):
     def status(self, run_name: str) -> RunStatus:
         """Return the current status of ``run_name``; ``PermanentError`` if it does not exist."""
         ...
+
+    def close(self) -> None:
+        """Release what the backend started or opened (sessions, servers, worker threads); the service calls it
+        once, when it stops."""
+        ...

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
+from core.settings_model import SettingsModel
 from workflows.steps.contract import LOOPBACK, HostAddress
 
 
-class StepResources(BaseModel):
+class StepResources(SettingsModel):
     """Requests and limits of one pipeline step's container."""
 
     cpu: str = "1"
     memory: str = "2Gi"
 
 
-class SparkApplicationSettings(BaseModel):
+class SparkApplicationSettings(SettingsModel):
     """How the ETL step runs as a spark-operator ``SparkApplication`` in cluster mode."""
 
     spark_version: str = "4.3.0"
@@ -31,7 +32,7 @@ class SparkApplicationSettings(BaseModel):
     )
 
 
-class RayJobSettings(BaseModel):
+class RayJobSettings(SettingsModel):
     """How the training step runs as a KubeRay ``RayJob`` in cluster mode (one worker per training worker)."""
 
     ray_version: str = "2.60.0"
@@ -39,7 +40,7 @@ class RayJobSettings(BaseModel):
     worker: StepResources = Field(default_factory=lambda: StepResources(cpu="2", memory="8Gi"))
 
 
-class ArgoSettings(BaseModel):
+class ArgoSettings(SettingsModel):
     server_url: str = Field(default="https://argo-server.argo:2746", pattern=r"^https?://")
     namespace: str = "mlops"
     token: SecretStr | None = None
@@ -65,7 +66,7 @@ class ArgoSettings(BaseModel):
     ray: RayJobSettings = Field(default_factory=RayJobSettings)
 
 
-class LocalSettings(BaseModel):
+class LocalSettings(SettingsModel):
     """The embedded backend: Prefect flows on this machine with Spark local, a local Ray and Feast sqlite."""
 
     work_dir: str = Field(default=".mlops-gitops/work", description="Run records, Prefect state, Feast store, data.")
@@ -80,7 +81,7 @@ class LocalSettings(BaseModel):
     ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
 
 
-class WorkflowSettings(BaseModel):
+class WorkflowSettings(SettingsModel):
     backend: Literal["local", "argo"] = "local"
     feature_apply_repos: list[str] = Field(
         default_factory=list,

@@ -4,12 +4,14 @@
 environment here) and mounts any extra routers the caller brings, such as the
 status API (which also serves the API description: the app has no open
 ``/docs``). Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
-that cannot be reached is a 503 with ``Retry-After``, so the sender retries.
+that cannot be reached is a 503 with ``Retry-After`` (the error's own delay
+when it carries one), so the sender retries.
 Once the server starts, the start-up heap is frozen (:mod:`core.gc_pauses`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -95,10 +97,16 @@ def create_app(
         return JSONResponse(
             {"error": "ledger_unavailable", "detail": "the event could not be stored; retry later"},
             status_code=503,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            headers={"Retry-After": _retry_after(error)},
         )
 
     return app
+
+
+def _retry_after(error: Exception) -> str:
+    """The error's own delay when it knows one (``TemporaryError.delay``), else the default."""
+    delay = error.delay if isinstance(error, TemporaryError) else None
+    return RETRY_AFTER_SECONDS if delay is None else str(max(1, math.ceil(delay)))
 
 
 def _announce_security(settings: ListenerSettings) -> None:

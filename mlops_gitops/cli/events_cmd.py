@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,13 +13,20 @@ from rich.table import Table
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
+from triggers.ledger.migrate import check_schema
+from triggers.ledger.store import ActionRecord
 
 app = typer.Typer(help="List, inspect and replay recorded events.", no_args_is_help=True)
 
 
-def _ledger(config: Any) -> Ledger:
+def _ledger(config: Any, *, writes: bool = False) -> Ledger:
+    """Open the ledger without migrating it: the service owns the schema, this command may be another release."""
     settings = load_settings(config)
-    return Ledger.open(settings.ledger.url, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+    ledger = Ledger.open(settings.ledger.url, migrate=False, sqlite_synchronous=settings.ledger.sqlite_synchronous)
+    warning = check_schema(ledger.schema_revision(), writes=writes)
+    if warning:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    return ledger
 
 
 def record_as_dict(record: EventRecord) -> dict[str, Any]:
@@ -39,11 +47,27 @@ def record_as_dict(record: EventRecord) -> dict[str, Any]:
                 "target": a.target,
                 "status": a.status,
                 "detail": a.detail,
+                "attempts": a.state.attempts,
+                "poll_failures": a.state.poll_failures,
+                "replays": a.state.replays,
+                "started_at": _iso(a.state.started_at),
+                "next_attempt_at": _iso(a.state.next_attempt_at),
+                "deadline_at": _iso(a.state.deadline_at),
+                "last_error": a.state.last_error,
                 "updated_at": a.updated_at.isoformat(),
             }
             for a in record.actions
         ],
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _action_line(action: ActionRecord) -> str:
+    line = f"{action.kind}:{action.target or action.action_key} ({action.status})"
+    return f"{line}: {action.state.last_error}" if action.status == "failed" and action.state.last_error else line
 
 
 @app.command("list")
@@ -60,7 +84,7 @@ def list_events(
         return
     table = Table("received", "id", "type", "subject", "state", "actions")
     for r in records:
-        actions = ", ".join(f"{a.kind}:{a.target or a.action_key} ({a.status})" for a in r.actions)
+        actions = ", ".join(_action_line(a) for a in r.actions)
         table.add_row(
             r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.event.id,
@@ -83,10 +107,17 @@ def show(event_id: Annotated[str, typer.Argument(help="Event id.")], config: Con
 
 
 @app.command("replay")
-def replay(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
+def replay(
+    event_id: Annotated[str, typer.Argument(help="Event id.")],
+    config: ConfigOption = None,
+    action: Annotated[
+        str | None,
+        typer.Option(help="Key of one failed action to run again alone; the event's other actions keep their result."),
+    ] = None,
+) -> None:
     """Queue an event again (for example after fixing the cause of a dead letter)."""
-    _ledger(config).replay(event_id)
-    typer.echo(f"queued {event_id} for dispatch")
+    _ledger(config, writes=True).replay(event_id, action_key=action)
+    typer.echo(f"queued {event_id} for dispatch" + (f" to run {action} again" if action else ""))
 
 
 @app.command("dead-letters")

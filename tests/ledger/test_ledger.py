@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, update
+from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
@@ -148,8 +152,6 @@ def test_reopening_keeps_data_and_schema_is_at_head(tmp_path: Path) -> None:
 
 
 def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -> None:
-    from sqlalchemy import text
-
     from triggers.ledger.migrate import upgrade
     from triggers.ledger.store import create_ledger_engine
 
@@ -182,3 +184,101 @@ def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -
     assert record is not None and record.event == event and record.state is EventState.RECEIVED
     [claimed] = upgraded.claim_due()
     assert claimed.event.id == event.id
+
+
+def test_upgrading_to_per_action_state_keeps_each_action_and_starts_a_running_one_when_it_was_recorded(
+    tmp_path: Path,
+) -> None:
+    from triggers.ledger.migrate import upgrade
+    from triggers.ledger.store import create_ledger_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_ledger_engine(url)
+    upgrade(engine, "0003")
+    event = data_event("from-0003")
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:  # written as a release with revisions up to 0003 would have
+        conn.execute(
+            EventRow.__table__.insert(),
+            {
+                "id": event.id,
+                "idempotency_key": event.idempotency_key,
+                "source": event.source,
+                "type": str(event.type),
+                "subject": event.subject,
+                "time": event.time,
+                "envelope": event.model_dump(mode="json"),
+                "state": "received",
+                "attempts": 1,
+                "next_attempt_at": created,
+                "duplicates": 0,
+                "replays": 0,
+                "matched_rules": [],
+                "received_at": created,
+                "updated_at": created,
+            },
+        )
+        for key, status in (("train:run", "running"), ("notify:wait", "queued")):
+            conn.execute(
+                text(
+                    "INSERT INTO actions (event_id, action_key, kind, rule, target, status, detail, created_at,"
+                    " updated_at) VALUES (:event, :key, 'workflow', 'train', 'run-1', :status, '{}', :at, :at)"
+                ),
+                {"event": event.id, "key": key, "status": status, "at": created},
+            )
+    engine.dispose()
+    upgraded = Ledger.open(url)
+    record = upgraded.get(event.id)
+    assert record is not None
+    states = {a.action_key: (a.status, a.state.attempts, a.state.started_at) for a in record.actions}
+    assert states == {"train:run": ("running", 1, created), "notify:wait": ("queued", 0, None)}
+
+
+@contextmanager
+def commit_acknowledgement_lost(times: int = 1) -> Iterator[list[str]]:
+    """The next ``times`` ledger commits go through, but their caller gets the error of a connection dropped before
+    the server's answer arrived (as in a PostgreSQL restart); yields the statement of each lost acknowledgement."""
+    lost: list[str] = []
+
+    def drop_the_answer(session: Session) -> None:
+        if len(lost) < times:
+            lost.append("COMMIT")
+            raise OperationalError("COMMIT", None, ConnectionResetError("server closed the connection unexpectedly"))
+
+    event.listen(Session, "after_commit", drop_the_answer)
+    try:
+        yield lost
+    finally:
+        event.remove(Session, "after_commit", drop_the_answer)
+
+
+def test_a_redelivery_whose_commit_answer_was_lost_is_counted_once(ledger: Ledger) -> None:
+    first = ledger.record(data_event("k1"))
+    with commit_acknowledgement_lost() as lost:
+        again = ledger.record_many([data_event("k1"), data_event("k2")])
+    assert lost == ["COMMIT"]
+    assert [r.duplicate for r in again] == [True, False] and again[0].event_id == first.event_id
+    record = ledger.get(first.event_id)
+    assert record is not None and record.duplicates == 1
+    assert ledger.count_by_state() == {"received": 2}
+
+
+def test_a_deferral_whose_commit_answer_was_lost_gives_back_one_attempt(ledger: Ledger) -> None:
+    ledger.record(data_event("wait"))
+    [claimed] = ledger.claim_due()
+    with commit_acknowledgement_lost() as lost:
+        ledger.defer(claimed, datetime.now(UTC))
+    assert lost == ["COMMIT"]
+    record = ledger.get(claimed.event.id)
+    assert record is not None and record.attempts == 0 and record.state is EventState.RECEIVED
+
+
+def test_a_replay_whose_commit_answer_was_lost_starts_one_generation(ledger: Ledger) -> None:
+    ledger.record(data_event("again"))
+    [claimed] = ledger.claim_due()
+    ledger.mark_dead(claimed.event.id, "gave up")
+    with commit_acknowledgement_lost() as lost:
+        ledger.replay(claimed.event.id)
+    assert lost == ["COMMIT"]
+    [again] = ledger.claim_due()
+    assert again.replays == 1 and again.attempts == 1

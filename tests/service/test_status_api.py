@@ -17,6 +17,7 @@ from mlops_gitops.api.events import events_router
 from tests.listeners.conftest import listener_settings
 from triggers.event import Commit, DataArrival, Event, EventType, PushData
 from triggers.ledger import Ledger
+from triggers.ledger.store import ActionState
 
 TOKEN = "status-api-admin-token-0123456789"
 READERS = ("status-api-read-token-old-0123456", "status-api-read-token-new-0123456")
@@ -187,3 +188,27 @@ def test_no_answer_exceeds_the_configured_size(ledger: Ledger) -> None:
     refused = api.get(f"/events/{big}/payload")
     assert refused.status_code == 413 and "server.max_response_bytes" in refused.json()["detail"]
     assert api.get(f"/events/{small[0]}/payload").status_code == 200
+
+
+def test_an_event_shows_which_action_failed_and_why_with_secrets_masked(ledger: Ledger) -> None:
+    secret = "hunter3-argo-token"
+    redactor.add([secret])
+    stored = ledger.record(arrival("e"))
+    for key, status, error in (
+        ("notify:e", "failed", f"gave up after 3 attempts: 401 for {secret}"),
+        ("etl:e", "succeeded", None),
+    ):
+        ledger.record_action(
+            stored.event_id,
+            action_key=key,
+            kind="workflow",
+            status=status,
+            state=ActionState(attempts=3 if error else 1, last_error=error),
+        )
+    api = client(ledger)
+    api.headers.update(READ)
+    actions = {a["action_key"]: a for a in api.get(f"/events/{stored.event_id}").json()["actions"]}
+    assert actions["notify:e"]["status"] == "failed"
+    assert actions["notify:e"]["state"]["attempts"] == 3
+    assert actions["notify:e"]["state"]["last_error"] == "gave up after 3 attempts: 401 for ***"
+    assert actions["etl:e"]["state"]["last_error"] is None

@@ -18,6 +18,7 @@ from triggers.settings import DispatcherSettings
 FAST = DispatcherSettings(
     batch_size=100,
     max_attempts=3,
+    action_retries=2,
     backoff_initial_seconds=0.01,
     backoff_max_seconds=0.05,
     run_poll_seconds=0.02,

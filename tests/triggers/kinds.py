@@ -4,7 +4,9 @@
 can count how often each event really caused work. ``file-job`` is a
 long-running kind: ``perform`` drops a job file, and the job finishes when its
 result file appears (written by the test, standing in for the worker that
-would run it), which lets tests drive follow-ups deterministically.
+would run it), which lets tests drive follow-ups deterministically. While
+the file ``status-unreachable`` exists in its directory, asking for a job's
+status fails as an unreachable Argo Server's answer would.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class AppendSpec(ActionSpec):
 
 
 class AppendAction(ActionKind[AppendSpec]):
-    """Appends the rendered line (plus the action key) to a journal; fails while a ``broken`` flag file exists."""
+    """Appends the rendered line (plus the action key) to a journal; fails while a ``broken`` flag file exists.
+
+    The flag says how: ``permanent``, ``temporary``, or ``temporary <seconds>`` (an error that says when to retry).
+    """
 
     kind = "append"
     spec_model = AppendSpec
@@ -42,7 +47,8 @@ class AppendAction(ActionKind[AppendSpec]):
             reason = self.broken_flag.read_text()
             if reason == "permanent":
                 raise PermanentError("the journal refuses this line")
-            raise TemporaryError("the journal is unavailable; retry")
+            delay = reason.removeprefix("temporary").strip()  # "temporary 90": come back in 90 s
+            raise TemporaryError("the journal is unavailable; retry", delay=float(delay) if delay else None)
         line = request.render(spec.line, "line")
         fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -70,6 +76,7 @@ class FileJobAction(ActionKind[FileJobSpec]):
 
     def __init__(self, jobs: Path) -> None:
         self.jobs = jobs
+        self.unreachable = jobs / "status-unreachable"
         self.cancelled: list[str] = []
 
     def perform(self, spec: FileJobSpec, request: ActionRequest) -> ActionOutcome:
@@ -80,12 +87,20 @@ class FileJobAction(ActionKind[FileJobSpec]):
         return ActionOutcome(ActionStatus.RUNNING, name, "submitted")
 
     def follow(self, spec: FileJobSpec, target: str) -> ActionOutcome:
+        if self.unreachable.exists():
+            raise TemporaryError("workflow status unavailable (503 Service Unavailable)")
         result = self.jobs / f"{target}.result.json"
         if not result.exists():
             return ActionOutcome(ActionStatus.RUNNING, target, "running")
         document = json.loads(result.read_text())
         status = ActionStatus.SUCCEEDED if document.get("ok") else ActionStatus.FAILED
         return ActionOutcome(status, target, document.get("message", ""), outputs=document.get("outputs", {}))
+
+    def status_reachable(self, reachable: bool) -> None:
+        if reachable:
+            self.unreachable.unlink(missing_ok=True)
+        else:
+            self.unreachable.touch()
 
     def cancel(self, target: str) -> bool:
         self.cancelled.append(target)

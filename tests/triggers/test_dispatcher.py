@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from core.errors import PermanentError
 from tests.triggers.events import BOT_EMAIL, data_notice, push
@@ -89,10 +90,13 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     dead = harness.record(event.id)
-    assert dead.attempts == 3
-    assert dead.last_error is not None and dead.last_error.startswith("gave up after 3 attempts: journal-push:")
-    assert "the journal is unavailable" in dead.last_error
-    assert [(a.status, a.detail.get("given_up")) for a in dead.actions] == [("failed", True)]
+    assert dead.last_error == f"journal-push:{event.id}: gave up after 3 attempts: the journal is unavailable; retry"
+    (action,) = dead.actions
+    assert (action.status, action.state.attempts, action.state.last_error) == (
+        "failed",
+        3,
+        "gave up after 3 attempts: the journal is unavailable; retry",
+    )
     assert dead.matched_rules == ["journal-push"]
     assert harness.append.lines() == []
 
@@ -116,9 +120,8 @@ def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path:
     sqlite_ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     record = harness.record(event.id)
-    assert record.attempts == 1
-    assert record.last_error == "journal-push: the journal refuses this line"
-    assert [a.status for a in record.actions] == ["failed"]
+    assert record.last_error == f"journal-push:{event.id}: the journal refuses this line"
+    assert [(a.status, a.state.attempts) for a in record.actions] == [("failed", 1)]
 
 
 def test_a_template_naming_a_missing_field_dead_letters_the_event_naming_the_field(
@@ -150,7 +153,7 @@ triggers:
     sqlite_ledger.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     assert [line[0] for line in harness.append.lines()] == [f"good:{event.id}"]
-    assert (harness.record(event.id).last_error or "").startswith("bad: ")
+    assert (harness.record(event.id).last_error or "").startswith(f"bad:{event.id}: template for trigger 'bad'")
 
 
 def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: Ledger, tmp_path: Path) -> None:
@@ -177,3 +180,52 @@ def test_rules_naming_an_action_kind_nothing_performs_are_refused_at_start_up(sq
     engine = RulesEngine(parse_rules(APPEND_ON_PUSH, TEST_SPECS), bot_email=BOT_EMAIL)
     with pytest.raises(PermanentError, match="action kinds nothing here performs: append"):
         Dispatcher(sqlite_ledger, engine, {}, FAST)
+
+
+def test_a_claimed_batch_stores_every_outcome_in_one_commit(ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
+    pushes = [push() for _ in range(10)]
+    notices = [data_notice() for _ in range(20)]
+    ledger.record_many([*pushes, *notices])
+    commits: list[str] = []
+
+    def count(_connection: object) -> None:
+        commits.append("COMMIT")
+
+    sqlalchemy_event.listen(ledger.engine, "commit", count)
+    try:
+        assert harness.dispatcher.run_once() == 30
+    finally:
+        sqlalchemy_event.remove(ledger.engine, "commit", count)
+    assert [harness.state(e.id) for e in pushes] == [EventState.DONE] * 10
+    assert [harness.state(e.id) for e in notices] == [EventState.IGNORED] * 20
+    assert len(harness.append.lines()) == 10
+    # the claim, the read of the batch's recorded actions, and all 30 outcomes with their actions
+    assert len(commits) == 3
+
+
+@pytest.mark.parametrize("stored_by", ["this process", "another ledger connection"])
+def test_an_event_stored_while_idle_wakes_the_dispatcher_before_its_next_poll(
+    ledger: Ledger, tmp_path: Path, stored_by: str
+) -> None:
+    if stored_by == "another ledger connection" and ledger.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL carries the wake-up between processes; SQLite relies on the poll")
+    sleepy = FAST.model_copy(update={"poll_interval_seconds": 3600})
+    harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path, sleepy)
+    writer = ledger if stored_by == "this process" else Ledger.open(ledger.engine.url.render_as_string(False))
+    stop = threading.Event()
+    worker = threading.Thread(target=harness.dispatcher.run_forever, args=(stop,), name="dispatcher")
+    worker.start()
+    try:
+        time.sleep(0.5)  # let the dispatcher's first pass find nothing and go to sleep (and its listener start)
+        event = push()
+        writer.record(event)
+        deadline = time.monotonic() + 120  # far below the hour it would otherwise sleep
+        while harness.state(event.id) != EventState.DONE:
+            assert time.monotonic() < deadline, "the dispatcher slept through the stored event"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        ledger.wakeup.notify()
+        worker.join(timeout=30)
+    assert not worker.is_alive()

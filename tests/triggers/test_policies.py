@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.clock import ManualClock
 from tests.triggers.events import data_notice, push
 from tests.triggers.harness import Harness
 from triggers.ledger.store import EventState, Ledger
@@ -164,8 +165,8 @@ triggers:
     assert held.next_attempt_at > held.updated_at
 
 
-def test_a_batch_whose_leader_was_dead_lettered_is_taken_over_by_the_next_event(
-    sqlite_ledger: Ledger, tmp_path: Path
+def test_a_batch_leader_whose_other_rule_failed_still_runs_its_batch_before_it_is_dead_lettered(
+    tmp_path: Path,
 ) -> None:
     rules = f"""{DEBOUNCED_ETL}
   - name: strict
@@ -173,14 +174,47 @@ def test_a_batch_whose_leader_was_dead_lettered_is_taken_over_by_the_next_event(
     filters: {{when: "data.partition == 'date=2026-11-01'"}}
     action: {{kind: append, line: "{{{{ data.no_such_field }}}}"}}
 """
-    harness = Harness.build(sqlite_ledger, rules, tmp_path)
+    clock = ManualClock()
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)
+    harness = Harness.build(ledger, rules, tmp_path)
     first = data_notice(partition="date=2026-11-01")
-    sqlite_ledger.record(first)
-    harness.settle(first.id, states=(EventState.DEAD_LETTERED,))
-    (debouncing,) = [a for a in harness.record(first.id).actions if a.rule == "etl-on-data"]
-    assert debouncing.status == "debouncing"
+    ledger.record(first)
+    assert harness.dispatcher.run_once() == 1
+    leader = harness.record(first.id)
+    assert leader.state == EventState.RECEIVED  # its batch can still move, so the event is not given up
+    assert sorted((a.rule, a.status) for a in leader.actions) == [("etl-on-data", "debouncing"), ("strict", "failed")]
 
     second = data_notice(partition="date=2026-11-02")
-    sqlite_ledger.record(second)
-    harness.settle(second.id)
+    ledger.record(second)
+    assert harness.dispatcher.run_once() == 1
+    assert harness.state(second.id) == EventState.DONE
+    clock.advance(1)
+    assert harness.dispatcher.run_once() == 1
     assert [line[1] for line in harness.append.lines()] == ["churn/customer_activity 2 date=2026-11-01,date=2026-11-02"]
+    dead = harness.record(first.id)
+    assert dead.state == EventState.DEAD_LETTERED
+    assert dead.last_error is not None and dead.last_error.startswith(f"strict:{first.id}: template for trigger")
+
+
+def test_a_steady_trickle_cannot_hold_a_batch_open_past_max_wait(tmp_path: Path) -> None:
+    rules = DEBOUNCED_ETL.replace("quiet_seconds: 0.3, max_wait_seconds: 60", "quiet_seconds: 10, max_wait_seconds: 30")
+    clock = ManualClock()
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)
+    harness = Harness.build(ledger, rules, tmp_path)
+    trickle = []
+    for second in range(0, 44, 4):  # a notice every 4 s, for 40 s: never 10 s of quiet
+        notice = data_notice(partition=f"date=2026-11-{10 + second // 4:02d}")
+        trickle.append(notice)
+        ledger.record(notice)
+        while harness.dispatcher.run_once():
+            pass
+        clock.advance(4)
+    first_batch = ",".join(f"date=2026-11-{10 + i:02d}" for i in range(8))  # the notices of its first 30 s
+    assert [line[1] for line in harness.append.lines()] == [f"churn/customer_activity 8 {first_batch}"]
+    assert [harness.state(n.id) for n in trickle[:8]] == [EventState.DONE] * 8
+    clock.advance(10)  # the later notices' own batch falls due once they have been quiet for 10 s
+    while harness.dispatcher.run_once():
+        pass
+    assert [line[1] for line in harness.append.lines()][1:] == [
+        "churn/customer_activity 3 date=2026-11-18,date=2026-11-19,date=2026-11-20"
+    ]

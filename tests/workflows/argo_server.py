@@ -41,6 +41,8 @@ class Fault:
 
     status: int | None = None
     delay_seconds: float = 0.0
+    retry_after: str | None = None
+    """A ``Retry-After`` header to answer with."""
 
 
 class FakeArgoServer:
@@ -150,7 +152,7 @@ def _handler_for(server: FakeArgoServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None:
                 time.sleep(fault.delay_seconds)
                 if fault.status is not None:
-                    self._send(fault.status, _error(14, "injected fault"))
+                    self._send(fault.status, _error(14, "injected fault"), retry_after=fault.retry_after)
                     return
             if self.headers.get("Authorization") != f"Bearer {server.token}":
                 self._send(HTTPStatus.UNAUTHORIZED, _error(16, "token not valid"))
@@ -170,10 +172,12 @@ def _handler_for(server: FakeArgoServer) -> type[BaseHTTPRequestHandler]:
             body: dict[str, Any] = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             return body
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
+        def _send(self, status: int, body: dict[str, Any], retry_after: str | None = None) -> None:
             payload = json.dumps(body).encode()
             try:
                 self.send_response(status)
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from core.errors import PermanentError, TemporaryError
 from tests.workflows.argo_server import FakeArgoServer, Fault
 from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
 from workflows.argo.backend import ArgoBackend
+from workflows.argo.session import retry_after_seconds
 from workflows.backend import EVENT_ID_LABEL, RunPhase
 from workflows.factory import make_backend
 from workflows.naming import run_name
@@ -79,6 +82,23 @@ def test_server_errors_are_temporary(server: FakeArgoServer, backend: ArgoBacken
     assert raised.value.__cause__ is not None
     assert server.workflows == {}
     assert submit_retrain(backend) == "retrain-0123456789ab"
+
+
+@pytest.mark.parametrize(("status", "retry_after", "delay"), [(429, "30", 30.0), (503, "7", 7.0), (502, None, None)])
+def test_a_server_that_says_when_to_come_back_is_temporary_with_that_delay(
+    server: FakeArgoServer, backend: ArgoBackend, status: int, retry_after: str | None, delay: float | None
+) -> None:
+    server.faults.append(Fault(status=status, retry_after=retry_after))
+    with pytest.raises(TemporaryError, match=str(status)) as raised:
+        submit_retrain(backend)
+    assert raised.value.delay == delay
+
+
+def test_retry_after_as_an_http_date_is_the_seconds_until_then() -> None:
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    delay = retry_after_seconds(format_datetime(later, usegmt=True))
+    assert delay is not None and 100 < delay <= 120
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
 @pytest.mark.parametrize("status", [400, 403, 422])

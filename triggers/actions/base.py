@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +49,12 @@ class ActionStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+@lru_cache(maxsize=1024)
+def _compiled(template: str, field: str) -> FieldTemplate:
+    """A rule's templates are few and fixed, while every action renders one: compile each once, not per action."""
+    return FieldTemplate(template, field)
+
+
 @dataclass(frozen=True)
 class ActionRequest:
     """One action to perform: who asked (rule, events) and under which idempotency key."""
@@ -60,7 +67,7 @@ class ActionRequest:
     context: Mapping[str, Any]
 
     def render(self, template: str, name: str) -> str:
-        return FieldTemplate(template, f"trigger {self.rule!r} {self.field}.{name}").render(self.context)
+        return _compiled(template, f"trigger {self.rule!r} {self.field}.{name}").render(self.context)
 
     def render_tree(self, value: Any, name: str) -> Any:
         return render_tree(value, self.context, f"trigger {self.rule!r} {self.field}.{name}")

@@ -4,8 +4,11 @@ A restart closes every pooled connection and refuses new ones for a few
 seconds. Without a retry, each ledger call in that window fails: webhooks get
 a 503, and an event whose workflow was just submitted cannot be marked and
 waits out its whole lease before another dispatcher takes it. Every ledger
-operation is one short transaction that is safe to run again (inserts are
-``ON CONFLICT``, updates set absolute states), so a failed one is simply
+operation is one short transaction that is safe to run again, even when its
+commit went through and only the answer was lost: inserts are ``ON CONFLICT``,
+updates set absolute values (a deferral sets the attempt count the claim
+started from, a replay sets its generation only if the event has not reached
+it), and the one count (redeliveries) is guarded by its batch's token. So a failed one is simply
 retried on a fresh connection for a bounded time; an outage longer than that
 still surfaces as the ``OperationalError`` the callers already handle.
 

@@ -34,6 +34,8 @@ class EventRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    redelivery_token: Mapped[str | None] = mapped_column(String(32))
+    """The ingest batch that last counted redeliveries here: a batch retried after a lost commit counts once."""
     replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     matched_rules: Mapped[list[Any]] = mapped_column(default=list)
@@ -54,6 +56,16 @@ class ActionRow(Base):
     target: Mapped[str] = mapped_column(String(512), default="")
     status: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Times the action was performed (a temporary failure counts; following a run does not)."""
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Failed status checks of the running action in a row; a successful check resets it."""
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Replays of this action alone; each performs it under a fresh request key."""
+    started_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -10,28 +10,33 @@ each other's events.
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import Engine, Text, bindparam, cast, create_engine, event, func, or_, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, create_engine, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import Clock, utc_now
 from core.errors import PermanentError, TemporaryError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.reconnect import retried_while_unreachable
 from triggers.ledger.schema import ActionRow, CursorRow, DeadLetterRow, EventRow
+from triggers.ledger.wakeup import CHANNEL, Wakeup
 
 
 class EventState(StrEnum):
@@ -70,6 +75,19 @@ class ClaimedEvent:
 
 
 @dataclass(frozen=True)
+class ActionState:
+    """Where one action stands against its own budgets; every field an absolute value, so a write may repeat."""
+
+    attempts: int = 0
+    poll_failures: int = 0
+    replays: int = 0
+    started_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    deadline_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class ActionWrite:
     """An action outcome to store under its action key, written with the event's own outcome."""
 
@@ -79,6 +97,58 @@ class ActionWrite:
     target: str
     status: str
     detail: dict[str, Any]
+    state: ActionState = ActionState()
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """How one pass over a claimed event ended: the event's new (absolute) column values and its actions' outcomes."""
+
+    event_id: str
+    values: dict[str, Any]
+    actions: Sequence[ActionWrite] = ()
+
+    @classmethod
+    def done(
+        cls, event_id: str, matched_rules: list[Any] | None = None, actions: Sequence[ActionWrite] = ()
+    ) -> EventOutcome:
+        return cls(event_id, {"state": EventState.DONE.value, "last_error": None, **_rules(matched_rules)}, actions)
+
+    @classmethod
+    def ignored(cls, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> EventOutcome:
+        return cls(event_id, {"state": EventState.IGNORED.value, "last_error": reason, **_rules(matched_rules)})
+
+    @classmethod
+    def retry(
+        cls, event_id: str, error: str, next_attempt_at: datetime, actions: Sequence[ActionWrite] = ()
+    ) -> EventOutcome:
+        values = {"state": EventState.RETRYING.value, "last_error": error, "next_attempt_at": next_attempt_at}
+        return cls(event_id, values, actions)
+
+    @classmethod
+    def deferred(cls, claimed: ClaimedEvent, until: datetime, actions: Sequence[ActionWrite] = ()) -> EventOutcome:
+        """Hand the event back until ``until`` without spending an attempt (debounce, queue, a run going on).
+
+        The attempt count is set to what it was before the claim, not decremented: the update may run twice.
+        """
+        values = {
+            "state": EventState.RECEIVED.value,
+            "next_attempt_at": until,
+            "attempts": claimed.attempts - 1,
+            "last_error": None,
+        }
+        return cls(claimed.event.id, values, actions)
+
+    @classmethod
+    def dead(
+        cls,
+        event_id: str,
+        reason: str,
+        matched_rules: list[Any] | None = None,
+        actions: Sequence[ActionWrite] = (),
+    ) -> EventOutcome:
+        values = {"state": EventState.DEAD_LETTERED.value, "last_error": reason, **_rules(matched_rules)}
+        return cls(event_id, values, actions)
 
 
 @dataclass(frozen=True)
@@ -91,6 +161,7 @@ class ActionRecord:
     detail: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    state: ActionState = ActionState()
 
 
 @dataclass(frozen=True)
@@ -99,6 +170,7 @@ class EventRecord:
     state: EventState
     attempts: int
     duplicates: int
+    replays: int
     last_error: str | None
     matched_rules: list[Any]
     next_attempt_at: datetime
@@ -137,10 +209,6 @@ class DeadLetter:
     headers: dict[str, Any]
     event_id: str | None
     created_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime) -> datetime:
@@ -201,28 +269,57 @@ EVENTS = EventRow.__table__
 
 _COUNT_REDELIVERIES = (
     update(EventRow)
-    .where(EventRow.idempotency_key == bindparam("key"))
-    .values(duplicates=EventRow.duplicates + bindparam("count"), updated_at=bindparam("now"))
+    .where(
+        EventRow.idempotency_key == bindparam("key"),
+        EventRow.redelivery_token.is_distinct_from(bindparam("token")),
+    )
+    .values(
+        duplicates=EventRow.duplicates + bindparam("count"),
+        redelivery_token=bindparam("token"),
+        updated_at=bindparam("now"),
+    )
 )
-"""One cached statement for every redelivered key of a batch, run as a single executemany."""
+"""One cached statement for every redelivered key of a batch, run as a single executemany.
+
+The only relative update of the ledger: it is guarded by the batch's token, so the batch's transaction run again
+(its commit went through but the acknowledgement was lost) finds its own token on the row and counts nothing twice.
+"""
+
+
+_NOTIFY_STORED = text(f"NOTIFY {CHANNEL}")
+"""Sent in the ingest transaction; PostgreSQL delivers it on commit to every listening dispatcher."""
 
 
 class Ledger:
     """Stores events, their state machine, their actions, dead letters and cursors."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
+        self.clock = clock
+        self.wakeup = Wakeup()
+        """Signalled after an ingest commit stored something new (see ``triggers.ledger.wakeup``)."""
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._read_session = sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
         self._is_postgres = engine.dialect.name == "postgresql"
         self._ingest_insert = IngestInsert(engine.dialect)
+        upsert = self._insert()(ACTIONS)
+        self._upsert_actions = upsert.on_conflict_do_update(
+            index_elements=["action_key"], set_={name: upsert.excluded[name] for name in _ACTION_CHANGES}
+        )
+        """One compiled statement for every action outcome a batch stores (an executemany)."""
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL") -> Ledger:
-        """Connect, check the database answers, and bring the schema to head."""
+    def open(
+        cls, url: str, *, migrate: bool = True, sqlite_synchronous: str = "FULL", clock: Clock = utc_now
+    ) -> Ledger:
+        """Connect, check the database answers, and (with ``migrate``) bring the schema to head.
+
+        Only the service migrates; a command that must not change the schema passes ``migrate=False`` and checks
+        :meth:`schema_revision` itself (see ``triggers.ledger.migrate.check_schema``).
+        """
         engine = create_ledger_engine(url, sqlite_synchronous)
-        ledger = cls(engine)
+        ledger = cls(engine, clock)
         try:
             if migrate:
                 from triggers.ledger.migrate import upgrade
@@ -249,6 +346,17 @@ class Ledger:
         with self._read_session.begin() as session:
             yield session
 
+    def _announce(self, session: Session) -> None:
+        """Tell dispatchers in other processes, on commit, that an event became due (PostgreSQL only)."""
+        if self._is_postgres:
+            session.execute(_NOTIFY_STORED)
+
+    @retried_while_unreachable
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database's schema is at; ``None`` when it has none."""
+        with self._read() as s:
+            return MigrationContext.configure(s.connection()).get_current_revision()
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -263,12 +371,19 @@ class Ledger:
         """Store a new event, or count a redelivery of one already stored."""
         return self.record_many([event])[0]
 
-    @retried_while_unreachable
     def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
         """Store a batch in one transaction; duplicates (by idempotency key) are counted, not stored."""
         if not events:
             return []
-        now = _now()
+        results = self._record_many(events, uuid.uuid4().hex)
+        if not all(r.duplicate for r in results):
+            self.wakeup.notify()
+        return results
+
+    @retried_while_unreachable
+    def _record_many(self, events: Sequence[Event], token: str) -> list[RecordResult]:
+        """One try at storing a batch; a try after a lost commit finds its events stored under their own ids."""
+        now = self.clock()
         unique = _unique_by_key(events)
         batch_id = {e.idempotency_key: e.id for e in unique}
         with self._tx() as s:
@@ -280,13 +395,15 @@ class Ledger:
                 stored = select(key, EVENTS.c.id).where(key.in_(list(batch_id)))
                 stored_id = dict(s.connection().execute(stored).tuples().all())
             inserted = {key for key, event_id in stored_id.items() if batch_id[key] == event_id}
+            if inserted_rows:
+                self._announce(s)
             redeliveries = Counter(e.idempotency_key for e in events)
             redeliveries.subtract(inserted)
             redeliveries = +redeliveries
             if redeliveries:
                 s.connection().execute(
                     _COUNT_REDELIVERIES,
-                    [{"key": key, "count": count, "now": now} for key, count in redeliveries.items()],
+                    [{"key": key, "count": count, "token": token, "now": now} for key, count in redeliveries.items()],
                 )
         seen: set[str] = set()
         results = []
@@ -317,7 +434,7 @@ class Ledger:
                 payload=payload,
                 headers=headers or {},
                 event_id=event_id,
-                created_at=_now(),
+                created_at=self.clock(),
             )
             .on_conflict_do_nothing(index_elements=["origin_key"])
         )
@@ -328,7 +445,7 @@ class Ledger:
     def dead_letter_many(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
-        now = _now()
+        now = self.clock()
         values = [{"headers": {}, "event_id": None, **r, "created_at": now} for r in rows]
         stmt = self._insert()(DeadLetterRow.__table__).on_conflict_do_nothing(index_elements=["origin_key"])
         with self._tx() as s:
@@ -345,7 +462,7 @@ class Ledger:
         Due means received or retrying with ``next_attempt_at`` passed, or
         dispatched under a lease that expired (its worker died).
         """
-        now = _now()
+        now = self.clock()
         owner = owner or self.owner
         due = or_(
             (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
@@ -372,43 +489,42 @@ class Ledger:
         return claimed
 
     @retried_while_unreachable
-    def _finish(self, event_id: str, actions: Sequence[ActionWrite], **values: Any) -> None:
-        """End the lease on a claimed event and store the outcomes of the actions it led to, in one transaction."""
-        now = _now()
+    def finish(self, outcomes: Sequence[EventOutcome]) -> None:
+        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction.
+
+        The dispatcher hands in a whole claimed batch at once: one commit (one fsync on SQLite) for the batch
+        instead of one per event. Every value is absolute, so the transaction may run twice.
+        """
+        if not outcomes:
+            return
+        now = self.clock()
+        actions = [_action_row(o.event_id, a, now) for o in outcomes for a in o.actions]
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for o in outcomes:
+            row = {f"new_{column}": value for column, value in o.values.items()}
+            by_columns.setdefault(tuple(sorted(o.values)), []).append({**row, "event_id": o.event_id})
         with self._tx() as s:
-            for action in actions:
-                s.execute(self._upsert_action(event_id, action, now))
-            s.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id)
-                .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
-            )
+            conn = s.connection()
+            if actions:
+                conn.execute(self._upsert_actions, actions)
+            for columns, rows in by_columns.items():
+                conn.execute(_finish_statement(columns), [{**row, "now": now} for row in rows])
 
     def mark_done(
         self, event_id: str, matched_rules: list[Any] | None = None, *, actions: Sequence[ActionWrite] = ()
     ) -> None:
-        self._finish(event_id, actions, state=EventState.DONE.value, last_error=None, **_rules(matched_rules))
+        self.finish([EventOutcome.done(event_id, matched_rules, actions)])
 
     def mark_ignored(self, event_id: str, reason: str, matched_rules: list[Any] | None = None) -> None:
-        self._finish(event_id, (), state=EventState.IGNORED.value, last_error=reason, **_rules(matched_rules))
+        self.finish([EventOutcome.ignored(event_id, reason, matched_rules)])
 
     def mark_retry(
         self, event_id: str, error: str, next_attempt_at: datetime, *, actions: Sequence[ActionWrite] = ()
     ) -> None:
-        self._finish(
-            event_id, actions, state=EventState.RETRYING.value, last_error=error, next_attempt_at=next_attempt_at
-        )
+        self.finish([EventOutcome.retry(event_id, error, next_attempt_at, actions)])
 
-    def defer(self, event_id: str, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
-        """Hand a claimed event back until ``until`` without spending an attempt (debounce, queue, run follow-up)."""
-        self._finish(
-            event_id,
-            actions,
-            state=EventState.RECEIVED.value,
-            next_attempt_at=until,
-            attempts=EventRow.attempts - 1,
-            last_error=None,
-        )
+    def defer(self, claimed: ClaimedEvent, until: datetime, *, actions: Sequence[ActionWrite] = ()) -> None:
+        self.finish([EventOutcome.deferred(claimed, until, actions)])
 
     def mark_dead(
         self,
@@ -418,12 +534,21 @@ class Ledger:
         *,
         actions: Sequence[ActionWrite] = (),
     ) -> None:
-        self._finish(
-            event_id, actions, state=EventState.DEAD_LETTERED.value, last_error=reason, **_rules(matched_rules)
-        )
+        self.finish([EventOutcome.dead(event_id, reason, matched_rules, actions)])
 
     @retried_while_unreachable
-    def replay(self, event_id: str) -> None:
+    def actions_of(self, event_ids: Sequence[str]) -> dict[str, tuple[ActionRecord, ...]]:
+        """The recorded actions of each of these events (one read for a claimed batch)."""
+        found: dict[str, list[ActionRecord]] = {event_id: [] for event_id in event_ids}
+        if not event_ids:
+            return {}
+        with self._read() as s:
+            query = select(ActionRow).where(ActionRow.event_id.in_(list(event_ids))).order_by(ActionRow.id)
+            for row in s.execute(query).scalars():
+                found[row.event_id].append(_action(row))
+        return {event_id: tuple(actions) for event_id, actions in found.items()}
+
+    def replay(self, event_id: str, action_key: str | None = None) -> None:
         """Put an event back in the queue, whatever its state, with fresh attempts.
 
         A replay is a new generation of the event's actions (their keys count
@@ -431,10 +556,46 @@ class Ledger:
         ``retrying`` by a dead letter, queued, running) are closed as
         ``superseded`` by the replay in the same transaction, so the history
         never shows an abandoned attempt as still going.
+
+        With ``action_key``, only that failed action runs again (a follow-up
+        reads the outputs its earlier steps recorded); the event's other
+        actions keep what they did.
         """
-        now = _now()
+        record = self.get(event_id)
+        if record is None:
+            raise PermanentError(f"no event with id {event_id!r}")
+        if action_key is None:
+            self._replay(event_id, record.replays + 1)
+            self.wakeup.notify()
+            return
+        action = next((a for a in record.actions if a.action_key == action_key), None)
+        if action is None:
+            raise PermanentError(f"event {event_id!r} has no action {action_key!r}")
+        if action.status != ActionStatus.FAILED:
+            raise PermanentError(f"action {action_key!r} is {action.status}; only a failed action is replayed alone")
+        self._replay_action(event_id, action_key, action.state.replays + 1)
+        self.wakeup.notify()
+
+    @retried_while_unreachable
+    def _replay_action(self, event_id: str, action_key: str, generation: int) -> None:
+        """Queue action replay ``generation`` and its event, unless the action already has it."""
+        now = self.clock()
         with self._tx() as s:
-            replays = s.execute(
+            action = s.execute(
+                select(ActionRow).where(ActionRow.action_key == action_key, ActionRow.event_id == event_id)
+            ).scalar_one()
+            if action.replays >= generation:
+                return
+            failure = action.last_error or action.detail.get("error") or action.detail.get("message")
+            action.status = ActionStatus.QUEUED.value
+            action.target = ""
+            action.detail = {"replay": generation, "replaced_failure": failure}
+            action.replays = generation
+            action.attempts = action.poll_failures = 0
+            action.started_at = action.next_attempt_at = action.deadline_at = action.last_error = None
+            action.updated_at = now
+            self._announce(s)
+            s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id)
                 .values(
@@ -443,19 +604,39 @@ class Ledger:
                     next_attempt_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
+                    last_error=None,
                     updated_at=now,
-                    replays=EventRow.replays + 1,
                 )
-                .returning(EventRow.replays)
+            )
+
+    @retried_while_unreachable
+    def _replay(self, event_id: str, generation: int) -> None:
+        """Start replay ``generation`` unless the event already has it (this try's commit went through)."""
+        now = self.clock()
+        with self._tx() as s:
+            started = s.execute(
+                update(EventRow)
+                .where(EventRow.id == event_id, EventRow.replays < generation)
+                .values(
+                    state=EventState.RECEIVED.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    replays=generation,
+                )
+                .returning(EventRow.id)
             ).scalar_one_or_none()
-            if replays is None:
-                raise PermanentError(f"no event with id {event_id!r}")
+            if started is None:
+                return
+            self._announce(s)
             abandoned = select(ActionRow).where(
                 ActionRow.event_id == event_id, ActionRow.status.in_(_UNFINISHED_ACTIONS)
             )
             for action in s.execute(abandoned).scalars():
                 action.status = ActionStatus.SUPERSEDED.value
-                action.detail = {**action.detail, "superseded_by": f"replay {replays}"}
+                action.detail = {**action.detail, "superseded_by": f"replay {generation}"}
                 action.updated_at = now
 
     # ---- actions --------------------------------------------------------
@@ -471,42 +652,21 @@ class Ledger:
         target: str = "",
         status: str,
         detail: dict[str, Any] | None = None,
+        state: ActionState = ActionState(),
     ) -> None:
         """Insert or update the action with this key (the key is what makes it idempotent)."""
-        action = ActionWrite(action_key, kind, rule, target, status, detail or {})
+        action = ActionWrite(action_key, kind, rule, target, status, detail or {}, state)
         with self._tx() as s:
-            s.execute(self._upsert_action(event_id, action, _now()))
+            s.execute(self._upsert_action(event_id, action, self.clock()))
 
     def _upsert_action(self, event_id: str, action: ActionWrite, now: datetime) -> Any:
-        stmt = self._insert()(ActionRow).values(
-            event_id=event_id,
-            action_key=action.action_key,
-            kind=action.kind,
-            rule=action.rule,
-            target=action.target,
-            status=action.status,
-            detail=action.detail,
-            created_at=now,
-            updated_at=now,
-        )
-        return stmt.on_conflict_do_update(
-            index_elements=["action_key"],
-            set_={"target": action.target, "status": action.status, "detail": action.detail, "updated_at": now},
-        )
+        return self._upsert_actions.values(_action_row(event_id, action, now))
 
     @retried_while_unreachable
     def get_action(self, action_key: str) -> ActionRecord | None:
         with self._read() as s:
             row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
             return _action(row) if row else None
-
-    @retried_while_unreachable
-    def actions_with_status(self, statuses: Sequence[str], kind: str | None = None) -> list[tuple[str, ActionRecord]]:
-        query = select(ActionRow).where(ActionRow.status.in_(list(statuses)))
-        if kind:
-            query = query.where(ActionRow.kind == kind)
-        with self._read() as s:
-            return [(r.event_id, _action(r)) for r in s.execute(query.order_by(ActionRow.id)).scalars()]
 
     # ---- cursors (watcher state, alias tables) --------------------------
 
@@ -518,7 +678,7 @@ class Ledger:
 
     @retried_while_unreachable
     def put_cursor(self, name: str, value: dict[str, Any]) -> None:
-        now = _now()
+        now = self.clock()
         stmt = self._insert()(CursorRow).values(name=name, value=value, updated_at=now)
         stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value, "updated_at": now})
         with self._tx() as s:
@@ -621,6 +781,41 @@ class Ledger:
             ]
 
 
+ACTIONS = ActionRow.__table__
+_ACTION_CHANGES = ("target", "status", "detail", *(f.name for f in fields(ActionState)), "updated_at")
+"""What a later outcome of an action key overwrites; its kind, rule, event and creation stay."""
+
+
+def _action_row(event_id: str, action: ActionWrite, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "action_key": action.action_key,
+        "kind": action.kind,
+        "rule": action.rule,
+        "target": action.target,
+        "status": action.status,
+        "detail": action.detail,
+        **asdict(action.state),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+@lru_cache(maxsize=32)
+def _finish_statement(columns: tuple[str, ...]) -> Any:
+    """The update that ends a claimed event's lease and sets ``columns``, cached per set of columns."""
+    return (
+        update(EventRow)
+        .where(EventRow.id == bindparam("event_id"))
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=bindparam("now"),
+            **{column: bindparam(f"new_{column}") for column in columns},
+        )
+    )
+
+
 def _unique_by_key(events: Sequence[Event]) -> list[Event]:
     first: dict[str, Event] = {}
     for e in events:
@@ -642,6 +837,15 @@ def _action(row: ActionRow) -> ActionRecord:
         dict(row.detail),
         _aware(row.created_at),
         _aware(row.updated_at),
+        ActionState(
+            attempts=row.attempts,
+            poll_failures=row.poll_failures,
+            replays=row.replays,
+            started_at=_aware_or_none(row.started_at),
+            next_attempt_at=_aware_or_none(row.next_attempt_at),
+            deadline_at=_aware_or_none(row.deadline_at),
+            last_error=row.last_error,
+        ),
     )
 
 
@@ -682,12 +886,17 @@ def _summary(row: Any, actions: tuple[ActionRecord, ...]) -> EventSummary:
     )
 
 
+def _aware_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
 def _record(row: EventRow, actions: tuple[ActionRecord, ...]) -> EventRecord:
     return EventRecord(
         event=Event.model_validate(row.envelope),
         state=EventState(row.state),
         attempts=row.attempts,
         duplicates=row.duplicates,
+        replays=row.replays,
         last_error=row.last_error,
         matched_rules=list(row.matched_rules or []),
         next_attempt_at=_aware(row.next_attempt_at),

@@ -106,6 +106,18 @@ class TriggerConfig(_Strict):
     debounce: DebounceConfig | None = None
     concurrency: ConcurrencyConfig | None = None
     rate_limit: RateLimitConfig | None = None
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        description="How often each action of the trigger is tried again after a temporary failure before it fails; "
+        "default: dispatcher.action_retries.",
+    )
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long each action of the trigger may run (from its start) before it is cancelled and "
+        "fails; default: dispatcher.action_timeout_seconds.",
+    )
 
 
 class RulesFileConfig(_Strict):

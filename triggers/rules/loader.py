@@ -167,4 +167,6 @@ def _compile(trigger: TriggerConfig, specs: list[ActionSpec]) -> Rule:
         debounce=debounce,
         concurrency=concurrency,
         rate_limit=rate_limit,
+        retries=trigger.retries,
+        timeout=None if trigger.timeout_seconds is None else timedelta(seconds=trigger.timeout_seconds),
     )

@@ -55,6 +55,10 @@ class Rule:
     debounce: Debounce | None = None
     concurrency: Concurrency | None = None
     rate_limit: RateLimit | None = None
+    retries: int | None = None
+    """Tries after a temporary failure, per action; ``None``: the dispatcher's default."""
+    timeout: timedelta | None = None
+    """How long each action may run; ``None``: the dispatcher's default."""
 
     def listens_to(self, event: Event) -> bool:
         return event.type in self.event_types

@@ -6,11 +6,15 @@ sets no time-out, and for status codes it has no exception class for (502,
 status it was. This session fixes both below Hera: each request gets a
 time-out, and any non-2xx answer raises ``requests.HTTPError`` carrying the
 response, before Hera looks at it. ``classify`` then turns every ``requests``
-failure into the service's own error taxonomy.
+failure into the service's own error taxonomy; a 429 or 5xx that says when
+to come back (``Retry-After``) becomes a ``TemporaryError`` with that delay,
+which the dispatcher waits out instead of its own backoff.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -49,13 +53,30 @@ def classify(error: requests.RequestException, doing: str) -> PermanentError | T
         return PermanentError(f"could not call the Argo Server while {doing}: {error}; check workflows.argo.server_url")
     detail = _server_message(error)
     if code >= 500 or code in _RETRYABLE_STATUSES:
-        return TemporaryError(f"Argo Server answered {code} while {doing}: {detail}; it is retried later")
+        delay = retry_after_seconds(error.response.headers.get("Retry-After") if error.response is not None else None)
+        when = "later" if delay is None else f"in {delay:.0f} s, as it asked"
+        return TemporaryError(f"Argo Server answered {code} while {doing}: {detail}; it is retried {when}", delay=delay)
     if code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
         return PermanentError(
             f"Argo Server refused the credentials ({code}) while {doing}: {detail}; "
             "check workflows.argo.token and the service account's RBAC"
         )
     return PermanentError(f"Argo Server rejected the request ({code}) while {doing}: {detail}")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); ``None`` if absent or bad."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _server_message(error: requests.RequestException) -> str:

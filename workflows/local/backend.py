@@ -11,6 +11,7 @@ is what ``status`` reports and what makes ``submit`` idempotent.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,15 @@ def configure_prefect(prefect_home: Path) -> None:
         }
     )
     os.environ.pop("PREFECT_API_URL", None)
+
+
+def _stop_prefect_server() -> None:
+    """Stop the temporary Prefect API server, if a flow of this process started one."""
+    if "prefect.server.api.server" not in sys.modules:  # no flow ever asked for it
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    SubprocessASGIServer().stop()
 
 
 class LocalBackend:
@@ -103,9 +113,12 @@ class LocalBackend:
             self._records.update(run_name, phase=RunPhase.SUCCEEDED, message="all steps succeeded")
 
     def close(self, wait: bool = True) -> None:
-        """Stop accepting runs; with ``wait``, block until the queued ones have finished, then stop Ray."""
+        """Stop accepting runs; with ``wait``, block until the queued ones have finished, then stop Ray and the
+        Prefect API server that running flows started in a child process (it would outlive the service)."""
         self._executor.shutdown(wait=wait)
+        self._records.close()
         if wait:
             from workflows.steps.ray_xgboost import shutdown_ray
 
             shutdown_ray()
+            _stop_prefect_server()

@@ -1,0 +1,68 @@
+"""Pruning forgets long-finished events, closed batches and dead letters, never anything still going."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.clock import ManualClock
+from triggers.event import DataArrival, Event, EventType
+from triggers.ledger import EventState, Ledger
+from triggers.ledger.retention import Pruned, Pruner
+
+
+def arrival(key: str) -> Event:
+    return Event(
+        source="s3/landing",
+        type=EventType.DATA_ARRIVED,
+        subject="landing/churn",
+        data=DataArrival(dataset="landing/churn"),
+        idempotency_key=key,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Ledger:
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    return Ledger.open(url, clock=clock)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def test_finished_events_and_dead_letters_past_the_retention_are_deleted_and_the_rest_kept(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    done, dead, waiting = (ledger.record(arrival(k)).event_id for k in ("done", "dead", "waiting"))
+    claimed = {c.event.id: c for c in ledger.claim_due()}
+    ledger.record_action(done, action_key="etl:done", kind="workflow", status="succeeded")
+    ledger.mark_done(done, ["etl"])
+    ledger.mark_dead(dead, "the journal refuses this line")
+    ledger.defer(claimed[waiting], clock.now + timedelta(days=60))  # a debounce or a run still going
+    ledger.dead_letter(origin="kafka", origin_key="t/0/1", reason="not JSON", payload=b"\xff")
+    ledger.put_cursor("mlflow-model:churn", {"aliases": {}, "stages": {}})
+    pruner = Pruner(ledger, timedelta(days=30))
+
+    clock.advance(timedelta(days=29).total_seconds())
+    recent = ledger.record(arrival("recent")).event_id
+    assert pruner.prune_once() == Pruned(events=0, dead_letters=0, debounce_batches=0)
+    clock.advance(timedelta(days=2).total_seconds())
+    assert pruner.prune_once() == Pruned(events=2, dead_letters=1, debounce_batches=0)
+
+    assert ledger.get(done) is None and ledger.get(dead) is None and ledger.dead_letters() == []
+    assert ledger.get_action("etl:done") is None
+    kept = ledger.get(waiting)
+    assert kept is not None and kept.state is EventState.RECEIVED
+    assert ledger.get(recent) is not None
+    assert ledger.get_cursor("mlflow-model:churn") == {"aliases": {}, "stages": {}}
+
+
+def test_a_retention_under_three_days_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="at least 3 days"):
+        Pruner(ledger, timedelta(days=2))

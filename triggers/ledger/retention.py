@@ -1,0 +1,109 @@
+"""Forget what is long finished, so the ledger stays the size of its recent past.
+
+Finished events (done, ignored, dead-lettered) with their actions and debounce
+memberships, closed debounce batches and dead letters are deleted once they
+are ``retention`` old. The retention is never under three days: an event's
+row is what makes a redelivery of its idempotency key a duplicate, and
+senders retry for up to that long (GitHub redeliveries, Kafka replays after an
+outage). Events still going are never touched, whatever their age.
+
+Cursors are kept: they hold live state (the watcher's baseline, where every
+MLflow alias points), and forgetting an unchanged model's table would make the
+next poll announce all its moves again.
+
+Deletes run in chunks of short transactions, so a first prune of a large
+ledger does not hold SQLite's write lock (and the webhooks waiting on it) for
+long.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Delete, Select, delete, select
+
+from core.clock import Clock
+from core.logging import get_logger
+from triggers.ledger.schema import ActionRow, BatchMemberRow, DeadLetterRow, DebounceBatchRow, EventRow
+from triggers.ledger.store import TERMINAL, Ledger
+
+log = get_logger(__name__)
+
+MINIMUM_RETENTION = timedelta(days=3)
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Pruned:
+    events: int
+    dead_letters: int
+    debounce_batches: int
+
+
+class Pruner:
+    def __init__(self, ledger: Ledger, retention: timedelta, clock: Clock | None = None) -> None:
+        if retention < MINIMUM_RETENTION:
+            raise ValueError(f"retention must keep idempotency keys at least {MINIMUM_RETENTION.days} days")
+        self._ledger = ledger
+        self._retention = retention
+        self._clock = clock or ledger.clock
+
+    def prune_once(self) -> Pruned:
+        cutoff = self._clock() - self._retention
+        events = self._chunks(
+            select(EventRow.id)
+            .where(EventRow.state.in_([s.value for s in TERMINAL]), EventRow.updated_at < cutoff)
+            .limit(_CHUNK),
+            self._delete_events,
+        )
+        batches = self._chunks(
+            select(DebounceBatchRow.id)
+            .where(DebounceBatchRow.closed_at.is_not(None), DebounceBatchRow.closed_at < cutoff)
+            .limit(_CHUNK),
+            self._delete_batches,
+        )
+        letters = self._chunks(
+            select(DeadLetterRow.id).where(DeadLetterRow.created_at < cutoff).limit(_CHUNK),
+            lambda ids: [delete(DeadLetterRow).where(DeadLetterRow.id.in_(ids))],
+        )
+        pruned = Pruned(events=events, dead_letters=letters, debounce_batches=batches)
+        if events or letters or batches:
+            log.info("ledger.pruned", before=cutoff.isoformat(), **vars(pruned))
+        return pruned
+
+    def run(self, stop: threading.Event, interval_seconds: float = 3600.0) -> None:
+        """Prune now and then every ``interval_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            self.prune_once()
+            stop.wait(interval_seconds)
+
+    def _chunks(self, chosen: Select[Any], deletes: Callable[[list[Any]], list[Delete]]) -> int:
+        """Delete what ``chosen`` selects, a chunk per transaction; return how many rows it selected in all."""
+        total = 0
+        while True:
+            with self._ledger.engine.begin() as conn:
+                ids = list(conn.execute(chosen).scalars())
+                if not ids:
+                    return total
+                for statement in deletes(ids):
+                    conn.execute(statement)
+            total += len(ids)
+
+    @staticmethod
+    def _delete_events(ids: list[Any]) -> list[Delete]:
+        return [
+            delete(ActionRow).where(ActionRow.event_id.in_(ids)),
+            delete(BatchMemberRow).where(BatchMemberRow.event_id.in_(ids)),
+            delete(EventRow).where(EventRow.id.in_(ids)),
+        ]
+
+    @staticmethod
+    def _delete_batches(ids: list[Any]) -> list[Delete]:
+        return [
+            delete(BatchMemberRow).where(BatchMemberRow.batch_id.in_(ids)),
+            delete(DebounceBatchRow).where(DebounceBatchRow.id.in_(ids)),
+        ]
