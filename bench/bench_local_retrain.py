@@ -33,10 +33,11 @@ from workflows.datagen import generate_raw_partitions
 from workflows.params import EtlParams, FeatureApplyParams, RetrainParams
 from workflows.steps import PIPELINE_TASKS, STEPS
 from workflows.steps.contract import StepRequest, StepRuntime
-from workflows.steps.datasets import CUSTOMER_ACTIVITY
+from workflows.steps.datasets import contract_for
 from workflows.steps.ray_xgboost import ensure_ray
 from workflows.steps.spark import spark_session
 
+CUSTOMER_ACTIVITY = contract_for("churn/customer_activity")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "bench_local_retrain.json"
 PARAMS_FILE = "max_depth: 6\nlearning_rate: 0.1\nn_estimators: 100\nrandom_state: 42\n"
@@ -72,7 +73,7 @@ def _baseline(raw: Path, partitions: tuple[str, ...]) -> float:
     """pandas + single-process xgboost.train over the same CSVs, parameters and rounds."""
     started = time.perf_counter()
     frame = pd.concat(pd.read_csv(raw / p / "part-0.csv", dtype=str) for p in partitions)
-    columns = [c.name for c in CUSTOMER_ACTIVITY.columns if c.name != CUSTOMER_ACTIVITY.timestamp_column]
+    columns = [c.name for c in CUSTOMER_ACTIVITY.columns if c.name != CUSTOMER_ACTIVITY.timestamp]
     numeric = frame[columns].apply(pd.to_numeric, errors="coerce")
     numeric["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], errors="coerce", utc=True)
     clean = numeric.dropna(subset=["customer_id", "event_timestamp", "churned"]).drop_duplicates(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.errors import PermanentError
+from core.validation import validation_problems
 from gitops.settings import GitOpsSettings
 from listeners.settings import ListenerSettings
 from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
@@ -117,10 +118,6 @@ def _read_yaml(config_file: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(str(config_file), ["top level must be a mapping of settings groups"])
     return loaded
-
-
-def validation_problems(error: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}" for item in error.errors()]
 
 
 def _unknown_keys(model: type[BaseModel], values: dict[str, Any], path: str = "") -> list[str]:

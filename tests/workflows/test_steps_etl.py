@@ -11,11 +11,12 @@ from core.errors import PermanentError
 from workflows.datagen import GeneratedData, generate_raw_partitions
 from workflows.params import EtlParams
 from workflows.steps.contract import SparkRuntime, StepRequest, StepRuntime
-from workflows.steps.datasets import CUSTOMER_ACTIVITY
+from workflows.steps.datasets import contract_for
 from workflows.steps.etl import EtlOutput, run_etl
 
 pytestmark = pytest.mark.slow
 
+CUSTOMER_ACTIVITY = contract_for("churn/customer_activity")
 ROWS = 20_000
 
 
@@ -54,7 +55,7 @@ def test_etl_cleans_counts_and_quarantines(runtime: StepRuntime, raw: tuple[Path
 
     clean = pd.read_parquet(output.offline_path)
     assert len(clean) == output.rows_written
-    assert not clean.duplicated([CUSTOMER_ACTIVITY.entity_column, CUSTOMER_ACTIVITY.timestamp_column]).any()
+    assert not clean.duplicated([CUSTOMER_ACTIVITY.entity, CUSTOMER_ACTIVITY.timestamp]).any()
     assert clean[list(CUSTOMER_ACTIVITY.feature_columns)].notna().all().all(), "optional blanks must be filled"
     assert str(clean["event_timestamp"].dtype) == "datetime64[us, UTC]"
     assert clean["customer_id"].dtype == "int64" and clean["monthly_charges"].dtype == "float64"

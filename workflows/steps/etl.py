@@ -1,6 +1,6 @@
 """Spark ETL: raw partitions in, clean typed parquet in the Feast offline store out.
 
-The dataset contract (``workflows.steps.datasets``) is enforced column by
+The dataset contract (``workflows.mlrepo.contract``) is enforced column by
 column: every raw value is cast with ``try_cast`` so one malformed cell marks
 its row instead of failing the job; optional blanks are filled; required
 blanks, unparseable values and out-of-range values send the row, with its
@@ -23,9 +23,10 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from core.errors import PermanentError
 from core.logging import get_logger
+from workflows.mlrepo.contract import Column, DatasetContract
 from workflows.params import EtlParams
 from workflows.steps.contract import StepRequest
-from workflows.steps.datasets import Column, DatasetContract, contract_for
+from workflows.steps.datasets import contract_for
 from workflows.steps.spark import spark_session
 
 log = get_logger(__name__)
@@ -59,6 +60,8 @@ def _problems(column: Column) -> list[SparkColumn]:
         reasons.append(F.when(raw.isNull(), F.lit(f"{column.name}: missing")))
     if column.min_value is not None:
         reasons.append(F.when(typed < column.min_value, F.lit(f"{column.name}: below {column.min_value}")))
+    if column.max_value is not None:
+        reasons.append(F.when(typed > column.max_value, F.lit(f"{column.name}: above {column.max_value}")))
     if column.allowed is not None:
         reasons.append(F.when(~typed.isin(*column.allowed), F.lit(f"{column.name}: not one of {list(column.allowed)}")))
     return reasons
@@ -109,17 +112,17 @@ def run_etl(request: StepRequest[EtlParams]) -> EtlOutput:
         typed.observe(read, F.count(F.lit(1)).alias("rows"), F.count(F.when(is_bad, 1)).alias("bad"))
         .filter(~is_bad)
         .select(*(c.name for c in contract.columns))
-        .dropDuplicates([contract.entity_column, contract.timestamp_column])
+        .dropDuplicates([contract.entity, contract.timestamp])
         .observe(
             kept,
             F.count(F.lit(1)).alias("rows"),
-            F.min(F.unix_micros(contract.timestamp_column)).alias("first"),
-            F.max(F.unix_micros(contract.timestamp_column)).alias("last"),
+            F.min(F.unix_micros(contract.timestamp)).alias("first"),
+            F.max(F.unix_micros(contract.timestamp)).alias("last"),
         )
-        .withColumn(contract.partition_column, F.to_date(contract.timestamp_column))
+        .withColumn(contract.partition, F.to_date(contract.timestamp))
     )
     target = offline_path(request.runtime.feature_store_dir, contract)
-    clean.write.mode("overwrite").partitionBy(contract.partition_column).parquet(str(target))
+    clean.write.mode("overwrite").partitionBy(contract.partition).parquet(str(target))
     totals, written = read.get, kept.get
     if totals["rows"] == 0:
         raise PermanentError(f"raw partitions {list(request.params.partitions)} hold no rows; nothing to clean")

@@ -16,13 +16,16 @@ from pydantic import BaseModel
 
 from core.errors import PermanentError
 from core.logging import get_logger
-from workflows.params import RetrainParams
+from workflows.mlrepo.contract import DatasetContract
+from workflows.params import EtlParams, RetrainParams
 from workflows.steps.contract import StepRequest
-from workflows.steps.datasets import CUSTOMER_ACTIVITY, DatasetContract
+from workflows.steps.datasets import contract_for
 from workflows.steps.etl import offline_path
 from workflows.steps.feature_store import open_store
 
 log = get_logger(__name__)
+
+_DEFAULT_DATASET: str = EtlParams.model_fields["dataset"].default
 
 
 class TrainingSetOutput(BaseModel):
@@ -41,26 +44,27 @@ def _labels(feature_store_dir: str, contract: DatasetContract) -> tuple[pd.DataF
     source = offline_path(feature_store_dir, contract)
     if not source.is_dir():
         raise PermanentError(f"no clean data at {source}; run the data-etl pipeline or pass etl parameters")
-    columns = [contract.entity_column, contract.timestamp_column, contract.label_column, contract.partition_column]
+    columns = [contract.entity, contract.timestamp, contract.label, contract.partition]
     frame = pd.read_parquet(source, columns=columns)
-    partitions = sorted(f"{contract.partition_column}={v}" for v in frame[contract.partition_column].unique())
-    return frame.drop(columns=[contract.partition_column]), partitions
+    partitions = sorted(f"{contract.partition}={v}" for v in frame[contract.partition].unique())
+    return frame.drop(columns=[contract.partition]), partitions
 
 
 def build_training_set(request: StepRequest[RetrainParams]) -> TrainingSetOutput:
-    params, contract = request.params, CUSTOMER_ACTIVITY
+    params = request.params
+    contract = contract_for(params.etl.dataset if params.etl else _DEFAULT_DATASET)
     store = open_store(request.runtime)
     service = store.get_feature_service(params.feature_service)
     entity_rows, partitions = _labels(request.runtime.feature_store_dir, contract)
     joined = store.get_historical_features(entity_df=entity_rows, features=service).to_df()
     features = [f.name for projection in service.feature_view_projections for f in projection.features]
-    joined = joined.dropna(subset=features).sort_values([contract.entity_column, contract.timestamp_column])
-    customers = joined[contract.entity_column].unique()
+    joined = joined.dropna(subset=features).sort_values([contract.entity, contract.timestamp])
+    customers = joined[contract.entity].unique()
     holdout_customers = np.random.default_rng(params.seed).random(len(customers)) < params.holdout_fraction
-    is_holdout = joined[contract.entity_column].isin(customers[holdout_customers])
+    is_holdout = joined[contract.entity].isin(customers[holdout_customers])
     target = Path(request.runtime.work_dir) / "training_sets" / request.workflow_name
     target.mkdir(parents=True, exist_ok=True)
-    columns = [*features, contract.label_column]
+    columns = [*features, contract.label]
     joined.loc[~is_holdout, columns].to_parquet(target / "train.parquet", index=False)
     joined.loc[is_holdout, columns].to_parquet(target / "holdout.parquet", index=False)
     output = TrainingSetOutput(
@@ -69,7 +73,7 @@ def build_training_set(request: StepRequest[RetrainParams]) -> TrainingSetOutput
         train_rows=int((~is_holdout).sum()),
         holdout_rows=int(is_holdout.sum()),
         features=features,
-        label=contract.label_column,
+        label=contract.label,
         feature_views=sorted(p.name for p in service.feature_view_projections),
         data_partitions=partitions,
     )
