@@ -92,8 +92,14 @@ class RetrainParams(_Params):
     branch: BranchName = Field(default="main", description="Branch whose head is trained when no commit is given.")
     params_file: RelativePath = Field(default="configs/xgb_model_params.yaml")
     etl: EtlParams | None = Field(default=None, description="Clean and materialize these partitions first.")
+    run_tests: bool = Field(default=True, description="Run the repository's tests at the commit before training.")
+    dataset: DatasetKey | None = Field(
+        default=None, description="Dataset of the repository's mlops.yaml holding the labels; none: its only one."
+    )
     model_name: ModelName = "churn-xgb"
-    feature_service: FeastName = "churn_model"
+    feature_service: FeastName | None = Field(
+        default=None, description="Overrides the training feature service named in the repository's mlops.yaml."
+    )
     num_workers: int = Field(default=2, ge=1, le=64, description="Ray training workers.")
     num_boost_round: int | None = Field(default=None, ge=1, le=10_000, description="Overrides the params file.")
     hyperparameters: dict[HyperparameterName, HyperparameterValue] = Field(

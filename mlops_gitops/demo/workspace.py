@@ -31,6 +31,9 @@ DATA_TOKEN = "demo-data-token"  # noqa: S105
 ADMIN_TOKEN = "demo-admin-token"  # noqa: S105
 BOT_EMAIL = "mlops-gitops-bot@users.noreply.local"
 PARAMS_PATH = "configs/xgb_model_params.yaml"
+MODEL_PATH = "src/training/xgb_model.py"
+DERIVED_FEATURE = "charges_per_tenure_month"
+_FEATURES_LINE = '        features = frame[FEATURES].astype("float32")\n'
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PARAMS_FILE = """\
@@ -54,6 +57,18 @@ class Scenario:
     training_params: str = PARAMS_FILE
     pushed_params: str = PARAMS_FILE.replace("max_depth: 4", "max_depth: 5")
     push_message: str = "Deeper trees: max_depth 4 -> 5"
+
+
+def add_derived_feature(model_source: str) -> str:
+    """The scaffold's model class with one derived feature: the monthly charges per month of tenure."""
+    if _FEATURES_LINE not in model_source:
+        raise ValueError(f"{MODEL_PATH} no longer has the line the demo extends: {_FEATURES_LINE.strip()}")
+    derived = (
+        f"{_FEATURES_LINE}"
+        "        # New customers on expensive plans are the likeliest to leave.\n"
+        f'        features["{DERIVED_FEATURE}"] = features["monthly_charges"] / (features["tenure_months"] + 1)\n'
+    )
+    return model_source.replace(_FEATURES_LINE, derived)
 
 
 def init_bare_repo(path: Path) -> Path:

@@ -2,11 +2,20 @@
 
 Candidate and champion are scored on the same hold-out rows, with the metric,
 the absolute threshold and the required margin over the champion all taken
-from the pipeline parameters. The decision and both scores are logged to the
-candidate's MLflow run so a reviewer sees why it was (not) promoted.
+from the pipeline parameters. The hold-out rows go through the repository's
+model class first, so derived features exist for both models; the gate's
+metric is computed by the repository's evaluation hook when ``mlops.yaml``
+names one (``fn(truth, probabilities) -> float``, its direction that of
+``gate.metric``), otherwise by the built-in one. The decision and both scores
+are logged to the candidate's MLflow run so a reviewer sees why it was (not)
+promoted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -18,7 +27,11 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from core.errors import PermanentError
 from core.logging import get_logger
+from workflows.mlrepo.contract import load_contract
+from workflows.mlrepo.hooks import calling, load_hook
+from workflows.mlrepo.model import RepoModel
 from workflows.params import EvalGate, RetrainParams
+from workflows.steps.checkout import checkout_revision
 from workflows.steps.contract import StepRequest
 from workflows.steps.model_registry import find_champion, mlflow_errors
 from workflows.steps.train import TrainOutput
@@ -38,14 +51,23 @@ class EvaluateOutput(BaseModel):
     reason: str
 
 
-def score(booster: xgb.Booster, holdout: pd.DataFrame, label: str, metric: str) -> float:
+MetricFunction = Callable[[np.ndarray, np.ndarray], float]
+
+
+def score(booster: xgb.Booster, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
     """``metric`` of ``booster`` on ``holdout``, using the features the booster was trained on."""
     names = booster.feature_names or []
     missing = sorted(set(names) - set(holdout.columns))
     if missing:
         raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
-    probabilities = booster.inplace_predict(holdout[names].to_numpy(np.float32))
-    truth = holdout[label].to_numpy()
+    return metric(truth, booster.inplace_predict(holdout[names].to_numpy(np.float32)))
+
+
+def built_in_metric(name: str) -> MetricFunction:
+    return partial(_built_in, name)
+
+
+def _built_in(metric: str, truth: np.ndarray, probabilities: np.ndarray) -> float:
     if metric == "auc":
         return float(roc_auc_score(truth, probabilities))
     if metric == "logloss":
@@ -70,6 +92,29 @@ def decide(gate: EvalGate, metric: float, champion_metric: float | None) -> tupl
     )
 
 
+def _repository_metric(repo: Path, reference: str) -> MetricFunction:
+    function = load_hook("evaluate", repo, reference)
+
+    def metric(truth: np.ndarray, probabilities: np.ndarray) -> float:
+        with calling("evaluate", reference, repo):
+            return float(function(truth, probabilities))
+
+    return metric
+
+
+def _prepared_holdout(
+    request: StepRequest[RetrainParams], trained: TrainOutput, holdout: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, MetricFunction]:
+    """Hold-out rows with the repository's derived features added, their truth, and the gate's metric."""
+    params = request.params
+    repo, _ = checkout_revision(params.repo_url, trained.training_commit, params.branch, request.runtime.work_dir)
+    hooks = load_contract(repo).hooks
+    features, truth = RepoModel("evaluate", repo, hooks.model, trained.hyperparameters).prepare(holdout)
+    prepared = holdout.assign(**{str(name): features[name] for name in features.columns})
+    metric = built_in_metric(params.gate.metric) if hooks.evaluate is None else _repository_metric(repo, hooks.evaluate)
+    return prepared, truth, metric
+
+
 def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
     params, gate = request.params, request.params.gate
     training_set = request.upstream_output("build-training-set", TrainingSetOutput)
@@ -77,10 +122,11 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
     holdout = pd.read_parquet(training_set.holdout_path)
     if holdout.empty:
         raise PermanentError("the hold-out set is empty; raise holdout_fraction or add data")
+    holdout, truth, gate_metric = _prepared_holdout(request, trained, holdout)
     client = MlflowClient(request.runtime.mlflow_tracking_uri)
     mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
     with mlflow_errors("load the candidate and the champion"):
-        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, training_set.label, gate.metric)
+        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, truth, gate_metric)
         champion = find_champion(client, params.model_name)
         champion_metric = (
             None
@@ -88,8 +134,8 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
             else score(
                 mlflow.xgboost.load_model(f"models:/{params.model_name}/{champion.version}"),
                 holdout,
-                training_set.label,
-                gate.metric,
+                truth,
+                gate_metric,
             )
         )
     promote, reason = decide(gate, metric, champion_metric)
