@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from workflows.params import GitUrl
 from workflows.steps.contract import LOOPBACK, HostAddress
 
 
@@ -81,6 +82,12 @@ class LocalSettings(BaseModel):
 
 
 class WorkflowSettings(BaseModel):
+    model_config = ConfigDict(regex_engine="python-re")
+
     backend: Literal["local", "argo"] = "local"
+    code_repos: list[GitUrl] = Field(
+        default_factory=list,
+        description="Clone URLs of the ML repositories whose code (tests, hooks, Feast definitions) the pipelines run.",
+    )
     argo: ArgoSettings = Field(default_factory=ArgoSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)

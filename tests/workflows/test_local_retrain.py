@@ -86,13 +86,13 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def backend(work_dir: Path, mlflow_server: object) -> Iterator[LocalBackend]:
+def backend(work_dir: Path, mlflow_server: object, scaffold: tuple[Path, Path, str]) -> Iterator[LocalBackend]:
     settings = LocalSettings(
         work_dir=str(work_dir),
         mlflow_tracking_uri=mlflow_server.tracking_uri,  # type: ignore[attr-defined]
         feature_repo_source=str(REPO_ROOT / "feature_repo"),
     )
-    local = LocalBackend(settings)
+    local = LocalBackend(settings, code_repos=[str(scaffold[0])])
     yield local
     local.close()
 

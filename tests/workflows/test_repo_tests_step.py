@@ -96,7 +96,8 @@ def test_the_service_settings_are_not_passed_to_the_tests(
 def test_a_failing_test_ends_the_local_run_before_training(tmp_path: Path, ml_repo: tuple[Path, Path, str]) -> None:
     bare, clone, _ = ml_repo
     commit = push_change(bare, clone, {"tests/test_rules.py": FAILING_TEST}, "a rule that does not hold")
-    backend = LocalBackend(LocalSettings(work_dir=str(tmp_path / "local"), mlflow_tracking_uri="http://127.0.0.1:1"))
+    settings = LocalSettings(work_dir=str(tmp_path / "local"), mlflow_tracking_uri="http://127.0.0.1:1")
+    backend = LocalBackend(settings, code_repos=[str(bare)])
     try:
         backend.submit("retrain", RetrainParams(repo_url=str(bare), commit=commit), run_name="retrain-red", labels={})
         deadline = time.monotonic() + 600

@@ -1,18 +1,23 @@
-"""The dataset contracts the ETL enforces, read from the reference ML repository's ``mlops.yaml``.
+"""Which dataset contract an ETL enforces, and from which repository.
 
 The ETL enforces a contract rather than inferring a schema, so a malformed
 partition cannot silently change column types downstream. Contracts are data
-(``workflows.mlrepo.contract``): the rules of the churn example are the ones
-in the ``mlops.yaml`` that ``mlops-gitops init ml-repo`` scaffolds, read here
-without importing Spark, so the service's source holds no domain's columns.
+(``workflows.mlrepo.contract``) kept in an ML repository's ``mlops.yaml``: a
+run naming a repository reads the contract (and its transform hook) at the
+commit it runs; a run naming none uses the reference repository that
+``mlops-gitops init ml-repo`` scaffolds, so the service's source holds no
+domain's columns either way. Nothing here imports Spark.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 from workflows.mlrepo.contract import DatasetContract, RepoContract, load_contract
 from workflows.mlrepo.scaffold import template_root
+from workflows.params import EtlParams
+from workflows.steps.checkout import checkout_revision
 
 
 @cache
@@ -22,4 +27,13 @@ def reference_contract() -> RepoContract:
 
 
 def contract_for(dataset: str) -> DatasetContract:
+    """``dataset`` of the reference repository."""
     return reference_contract().dataset(dataset)
+
+
+def etl_contract(params: EtlParams, work_dir: str) -> tuple[DatasetContract, Path]:
+    """The contract the ETL of ``params`` enforces and the checkout of the repository that defines it."""
+    if params.repo_url is None:
+        return contract_for(params.dataset), template_root()
+    repo, _ = checkout_revision(params.repo_url, params.commit, params.branch, work_dir)
+    return load_contract(repo).dataset(params.dataset), repo
