@@ -11,6 +11,10 @@ the install, every later run with the same set reuses it. Building happens
 in a temporary directory renamed into place, so a crash never leaves a
 half-installed environment that looks ready.
 
+The repository's tests run with the layer's interpreter. Its hooks run
+inside the step's process, so :func:`add_to_process` appends the layer's
+site-packages to that process's import path: after the step's own, so a
+repository can add packages but never replace the ones the service runs on.
 Without requirements the step's own interpreter is used as it is.
 """
 
@@ -62,6 +66,15 @@ def _install(python: Path, requirements: tuple[str, ...]) -> None:
         )
 
 
+def add_to_process(requirements: tuple[str, ...], cache_dir: Path) -> None:
+    """Make the packages of ``requirements`` importable by hooks running in this process."""
+    if not requirements:
+        return
+    site_dir = str(_site_packages(repo_python(requirements, cache_dir).parents[1]))
+    if site_dir not in sys.path:
+        sys.path.append(site_dir)
+
+
 def repo_python(requirements: tuple[str, ...], cache_dir: Path) -> Path:
     """The interpreter to run the repository's code with; built and cached on first use of ``requirements``."""
     if not requirements:
@@ -72,10 +85,14 @@ def repo_python(requirements: tuple[str, ...], cache_dir: Path) -> Path:
         return python
     building = target.with_name(f"{target.name}.building")
     shutil.rmtree(building, ignore_errors=True)
-    venv.EnvBuilder(with_pip=shutil.which("uv") is None, symlinks=True).create(building)
-    step_paths = [path for path in site.getsitepackages() if Path(path).is_dir()]
-    (_site_packages(building) / _LAYER_FILE).write_text("\n".join(step_paths) + "\n")
-    _install(building / "bin" / "python", requirements)
+    try:
+        venv.EnvBuilder(with_pip=shutil.which("uv") is None, symlinks=True).create(building)
+        step_paths = [path for path in site.getsitepackages() if Path(path).is_dir()]
+        (_site_packages(building) / _LAYER_FILE).write_text("\n".join(step_paths) + "\n")
+        _install(building / "bin" / "python", requirements)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     try:
         building.rename(target)
     except OSError:  # another run finished the same environment first; use that one

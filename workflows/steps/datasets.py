@@ -15,9 +15,11 @@ from functools import cache
 from pathlib import Path
 
 from workflows.mlrepo.contract import DatasetContract, RepoContract, load_contract
+from workflows.mlrepo.environment import add_to_process
 from workflows.mlrepo.scaffold import template_root
 from workflows.params import EtlParams
 from workflows.steps.checkout import checkout_revision
+from workflows.steps.contract import StepRuntime, environments_dir
 
 
 @cache
@@ -31,9 +33,14 @@ def contract_for(dataset: str) -> DatasetContract:
     return reference_contract().dataset(dataset)
 
 
-def etl_contract(params: EtlParams, work_dir: str) -> tuple[DatasetContract, Path]:
-    """The contract the ETL of ``params`` enforces and the checkout of the repository that defines it."""
+def etl_contract(params: EtlParams, runtime: StepRuntime) -> tuple[DatasetContract, Path]:
+    """The contract the ETL of ``params`` enforces and the checkout of the repository that defines it.
+
+    The repository's declared packages are made importable for its transform hook.
+    """
     if params.repo_url is None:
         return contract_for(params.dataset), template_root()
-    repo, _ = checkout_revision(params.repo_url, params.commit, params.branch, work_dir)
-    return load_contract(repo).dataset(params.dataset), repo
+    repo, _ = checkout_revision(params.repo_url, params.commit, params.branch, runtime.work_dir)
+    contract = load_contract(repo)
+    add_to_process(contract.dependencies.requirements, environments_dir(runtime))
+    return contract.dataset(params.dataset), repo

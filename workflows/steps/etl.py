@@ -124,7 +124,7 @@ def run_etl(request: StepRequest[EtlParams]) -> EtlOutput:
     cached or counted in a pass of its own. A hook that raises while Spark's
     plan is built fails the step with the repository's own traceback.
     """
-    contract, repo = etl_contract(request.params, request.runtime.work_dir)
+    contract, repo = etl_contract(request.params, request.runtime)
     typed = _typed(_read_raw(request, contract), contract)
     is_bad = F.col(_REJECT_REASON) != ""
     read, unique, kept = Observation("rows read"), Observation("unique rows"), Observation("rows kept")

@@ -33,7 +33,7 @@ def materialize(request: StepRequest[EtlParams]) -> MaterializeOutput:
     etl = request.upstream_output("etl", EtlOutput)
     if etl.min_event_timestamp is None or etl.max_event_timestamp is None:
         raise PermanentError("the ETL wrote no clean rows, so there is nothing to materialize; see its quarantine")
-    contract, _ = etl_contract(request.params, request.runtime.work_dir)
+    contract, _ = etl_contract(request.params, request.runtime)
     store = open_store(request.runtime)
     views = sorted(
         view.name

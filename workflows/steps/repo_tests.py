@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -25,7 +24,7 @@ from workflows.mlrepo.contract import load_contract
 from workflows.mlrepo.environment import repo_python
 from workflows.params import RetrainParams
 from workflows.steps.checkout import checkout_revision
-from workflows.steps.contract import StepRequest
+from workflows.steps.contract import StepRequest, environments_dir
 
 log = get_logger(__name__)
 
@@ -61,7 +60,7 @@ def run_repo_tests(request: StepRequest[RetrainParams]) -> RepoTestsOutput:
     if not params.run_tests:
         return RepoTestsOutput(commit=commit, ran=False, summary="not run: run_tests is off for this rule")
     contract = load_contract(repo)
-    python = repo_python(contract.dependencies.requirements, Path(request.runtime.work_dir) / "environments")
+    python = repo_python(contract.dependencies.requirements, environments_dir(request.runtime))
     command = [str(python), "-m", "pytest", *_PYTEST_OPTIONS, *contract.tests.args]
     try:
         completed = subprocess.run(
@@ -84,6 +83,7 @@ def run_repo_tests(request: StepRequest[RetrainParams]) -> RepoTestsOutput:
         raise PermanentError(f"no tests were collected at {commit[:12]} with tests.args {list(contract.tests.args)}")
     if completed.returncode != 0:
         failed = [match.group(2) for match in _SUMMARY_LINE.finditer(output)]
-        raise RepoTestsFailedError(commit, failed, (output + "\n" + completed.stderr.strip())[-_OUTPUT_TAIL:])
+        tail = (output + "\n" + completed.stderr.strip())[-_OUTPUT_TAIL:]
+        raise RepoTestsFailedError(commit, failed, tail[tail.find("\n") + 1 :])
     log.info("repo_tests.passed", commit=commit, summary=last_line)
     return RepoTestsOutput(commit=commit, ran=True, summary=last_line)

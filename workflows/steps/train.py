@@ -27,11 +27,12 @@ from pydantic import BaseModel
 from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.mlrepo.contract import load_contract
+from workflows.mlrepo.environment import add_to_process
 from workflows.mlrepo.hooks import HookError, repository_frames
 from workflows.mlrepo.model import RepoModel
 from workflows.params import RetrainParams
 from workflows.steps.checkout import checkout_revision
-from workflows.steps.contract import StepRequest
+from workflows.steps.contract import StepRequest, environments_dir
 from workflows.steps.hyperparams import read_params_file, resolve
 from workflows.steps.model_registry import (
     TAG_DATA_PARTITIONS,
@@ -111,7 +112,9 @@ def train(request: StepRequest[RetrainParams]) -> TrainOutput:
     params, runtime = request.params, request.runtime
     training_set = request.upstream_output("build-training-set", TrainingSetOutput)
     repo, commit = checkout_revision(params.repo_url, params.commit, params.branch, runtime.work_dir)
-    model_hook = load_contract(repo).hooks.model
+    contract = load_contract(repo)
+    add_to_process(contract.dependencies.requirements, environments_dir(runtime))
+    model_hook = contract.hooks.model
     hyper = resolve(
         read_params_file(repo / params.params_file), params.hyperparameters, params.num_boost_round, params.seed
     )
