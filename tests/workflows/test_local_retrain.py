@@ -256,10 +256,12 @@ def test_a_model_class_that_raises_fails_the_run_with_its_own_traceback(
 ) -> None:
     bare, clone, _ = scaffold
     source = (clone / MODEL_PATH).read_text()
-    broken = source.replace(
-        "    def booster_params(self) -> dict[str, Any]:\n",
-        '    def booster_params(self) -> dict[str, Any]:\n        raise ValueError("no objective configured")\n',
+    prepare = (
+        '        """The model\'s feature columns (float32) and its label, from rows holding the raw features."""\n'
     )
+    bug = '        if len(frame) > 10_000:\n            raise ValueError("too many rows for this feature")\n'
+    broken = source.replace(prepare, prepare + bug)
+    assert broken != source
     commit = push_change(bare, clone, {MODEL_PATH: broken}, "a model class with a bug the tests miss")
 
     status = wait_for(

@@ -20,6 +20,7 @@ LAYOUT = (
     "mlops.yaml",
     "configs/base.yaml",
     "configs/xgb_model_params.yaml",
+    "src/etl/transform.py",
     "src/training/xgb_model.py",
     "src/training/xgb_train.py",
     "feature_repo/churn.py",

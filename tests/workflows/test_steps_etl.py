@@ -104,13 +104,10 @@ def transform(clean):
 
 
 def _with_transform(tmp_path: Path, hook_source: str) -> EtlParams:
+    """The scaffold, pushed with ``hook_source`` as its ETL transform (the file its mlops.yaml names)."""
     bare, clone, _ = scaffolded_remote(tmp_path)
-    contract = (clone / "mlops.yaml").read_text()
-    hooked = contract.replace(
-        "    offline_subdir: data/customer_activity",
-        "    offline_subdir: data/customer_activity\n    transform: src/etl/transform.py:transform",
-    )
-    commit = push_change(bare, clone, {"mlops.yaml": hooked, "src/etl/transform.py": hook_source}, "ETL hook")
+    assert "transform: src/etl/transform.py:transform" in (clone / "mlops.yaml").read_text()
+    commit = push_change(bare, clone, {"src/etl/transform.py": hook_source}, "ETL hook")
     return EtlParams(source_uri="/unused", partitions=("date=unused",), repo_url=str(bare), commit=commit)
 
 
