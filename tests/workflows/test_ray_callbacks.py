@@ -79,7 +79,7 @@ def test_a_custom_objective_and_metric_train_the_distributed_booster(
         callbacks=(model.callback("objective"), model.callback("custom_metric")),
     )
 
-    predictions = booster.inplace_predict(features, output_margin=True)
+    predictions = booster.inplace_predict(features, predict_type="margin")
     assert ((predictions > 0) == (labels > 0.5)).mean() > 0.9
 
 
