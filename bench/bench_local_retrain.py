@@ -30,6 +30,7 @@ import xgboost as xgb
 
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from workflows.datagen import generate_raw_partitions
+from workflows.mlrepo.scaffold import init_ml_repo
 from workflows.params import EtlParams, FeatureApplyParams, RetrainParams
 from workflows.steps import PIPELINE_TASKS, STEPS
 from workflows.steps.contract import StepRequest, StepRuntime
@@ -58,13 +59,12 @@ def _uptime() -> str:
 
 
 def _ml_repo(root: Path) -> tuple[str, str]:
+    """The scaffolded ML repository with the bench's hyperparameters committed on top."""
     repo = root / "ml-code"
-    (repo / "configs").mkdir(parents=True)
+    init_ml_repo(repo, feature_repo=REPO_ROOT / "feature_repo", author=("bench", "bench@example.com"))
     (repo / "configs" / "xgb_model_params.yaml").write_text(PARAMS_FILE)
     git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "params"], check=True)
+    subprocess.run([*git, "commit", "-q", "-am", "params"], check=True)
     sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     return str(repo), sha
 
