@@ -30,13 +30,15 @@ import xgboost as xgb
 
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from workflows.datagen import generate_raw_partitions
+from workflows.mlrepo.scaffold import init_ml_repo
 from workflows.params import EtlParams, FeatureApplyParams, RetrainParams
 from workflows.steps import PIPELINE_TASKS, STEPS
 from workflows.steps.contract import StepRequest, StepRuntime
-from workflows.steps.datasets import CUSTOMER_ACTIVITY
+from workflows.steps.datasets import contract_for
 from workflows.steps.ray_xgboost import ensure_ray
 from workflows.steps.spark import spark_session
 
+CUSTOMER_ACTIVITY = contract_for("churn/customer_activity")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "bench_local_retrain.json"
 PARAMS_FILE = "max_depth: 6\nlearning_rate: 0.1\nn_estimators: 100\nrandom_state: 42\n"
@@ -57,13 +59,12 @@ def _uptime() -> str:
 
 
 def _ml_repo(root: Path) -> tuple[str, str]:
+    """The scaffolded ML repository with the bench's hyperparameters committed on top."""
     repo = root / "ml-code"
-    (repo / "configs").mkdir(parents=True)
+    init_ml_repo(repo, feature_repo=REPO_ROOT / "feature_repo", author=("bench", "bench@example.com"))
     (repo / "configs" / "xgb_model_params.yaml").write_text(PARAMS_FILE)
     git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "params"], check=True)
+    subprocess.run([*git, "commit", "-q", "-am", "params"], check=True)
     sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     return str(repo), sha
 
@@ -72,7 +73,7 @@ def _baseline(raw: Path, partitions: tuple[str, ...]) -> float:
     """pandas + single-process xgboost.train over the same CSVs, parameters and rounds."""
     started = time.perf_counter()
     frame = pd.concat(pd.read_csv(raw / p / "part-0.csv", dtype=str) for p in partitions)
-    columns = [c.name for c in CUSTOMER_ACTIVITY.columns if c.name != CUSTOMER_ACTIVITY.timestamp_column]
+    columns = [c.name for c in CUSTOMER_ACTIVITY.columns if c.name != CUSTOMER_ACTIVITY.timestamp]
     numeric = frame[columns].apply(pd.to_numeric, errors="coerce")
     numeric["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], errors="coerce", utc=True)
     clean = numeric.dropna(subset=["customer_id", "event_timestamp", "churned"]).drop_duplicates(

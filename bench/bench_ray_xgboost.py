@@ -26,9 +26,10 @@ from sklearn.metrics import roc_auc_score
 
 from workflows.datagen import customer_snapshot
 from workflows.steps.contract import RayRuntime
-from workflows.steps.datasets import CUSTOMER_ACTIVITY
+from workflows.steps.datasets import contract_for
 from workflows.steps.ray_xgboost import ensure_ray, train_distributed
 
+CUSTOMER_ACTIVITY = contract_for("churn/customer_activity")
 RESULTS = Path(__file__).parent / "results" / "bench_ray_xgboost.json"
 PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6, "eta": 0.1, "seed": 42}
 
@@ -36,7 +37,7 @@ PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6,
 def _data(rows: int) -> tuple[np.ndarray, np.ndarray]:
     frame = customer_snapshot(np.random.default_rng(11), rows, date(2026, 11, 1))
     features = frame[list(CUSTOMER_ACTIVITY.feature_columns)].to_numpy(np.float32)
-    return features, frame[CUSTOMER_ACTIVITY.label_column].to_numpy(np.float32)
+    return features, frame[CUSTOMER_ACTIVITY.label].to_numpy(np.float32)
 
 
 def _timed(label: str, fit: Callable[[], xgb.Booster]) -> tuple[float, xgb.Booster]:

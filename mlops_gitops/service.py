@@ -132,7 +132,6 @@ class Service:
             writer=GitOpsWriter(settings.gitops, registry),
             registry=registry,
             policy=PromotionPolicy(settings.gitops.policy),
-            feature_apply_repos=settings.workflows.feature_apply_repos,
         )
         engine = RulesEngine(rules, bot_email=settings.gitops.bot_email)
         return Dispatcher(ledger, engine, actions, settings.dispatcher)

@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 from core.errors import PermanentError
 from core.secrets import StrongSecret, is_short
 from core.settings_model import SettingsModel
+from core.validation import validation_problems
 from gitops.settings import GitOpsSettings
 from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from triggers.settings import DispatcherSettings, LedgerSettings, RulesSettings
@@ -154,35 +155,6 @@ def _read_yaml(config_file: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(str(config_file), ["top level must be a mapping of settings groups"])
     return loaded
-
-
-def validation_problems(error: ValidationError, values: Any = None) -> list[str]:
-    """One line per problem, naming the setting as it is written in the file (``gitops.targets[0].feild``)."""
-    return [
-        f"{_setting_path(item['loc'], values) or '(top level)'}: "
-        + ("unknown setting" if item["type"] == "extra_forbidden" else item["msg"])
-        for item in error.errors()
-    ]
-
-
-def _setting_path(loc: tuple[int | str, ...], values: Any) -> str:
-    """Pydantic's error location as a path into the file: list items as ``[n]``, union tags left out.
-
-    A tagged union (the targets' ``kind``) puts the tag into the location although the file has no such key;
-    a location part that is neither a key nor an index of the value there but equals one of its values is that tag.
-    """
-    path = ""
-    node = values
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
-            continue
-        if isinstance(node, dict) and part not in node and part in {v for v in node.values() if isinstance(v, str)}:
-            continue
-        path += f".{part}" if path else part
-        node = node.get(part) if isinstance(node, dict) else None
-    return path
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

@@ -81,7 +81,11 @@ def write_service_config(
         "rules": {"path": str(rules)},
         "dispatcher": {"poll_interval_seconds": 0.2, "backoff_initial_seconds": 0.5, "batch_size": 50},
         "listeners": listeners,
-        "workflows": {"backend": "argo", "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"}},
+        "workflows": {
+            "backend": "argo",
+            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
+            "code_repos": ["https://git.example.com/acme/churn-model.git"],
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -14,7 +14,7 @@ from workflows.settings import WorkflowSettings
 def make_backend(settings: WorkflowSettings) -> WorkflowBackend:
     """The backend named by ``settings.backend``, configured from its settings group."""
     if settings.backend == "argo":
-        return ArgoBackend(settings.argo)
+        return ArgoBackend(settings.argo, code_repos=settings.code_repos)
     from workflows.local import LocalBackend
 
-    return LocalBackend(settings.local)
+    return LocalBackend(settings.local, code_repos=settings.code_repos)

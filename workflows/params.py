@@ -10,7 +10,7 @@ these models, so Argo templates and Prefect flows agree on one contract.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -52,9 +52,17 @@ class _Params(BaseModel):
 
 
 class EtlParams(_Params):
-    """Which raw partitions of which dataset to clean into the Feast offline store."""
+    """Which raw partitions of which dataset to clean into the Feast offline store, under whose contract.
+
+    With ``repo_url`` the dataset's rules and transform hook come from that ML
+    repository's ``mlops.yaml`` at ``commit`` (else the head of ``branch``);
+    without it, from the reference repository ``mlops-gitops init ml-repo`` writes.
+    """
 
     dataset: DatasetKey = Field(default="churn/customer_activity", description="Dataset contract to enforce.")
+    repo_url: GitUrl | None = Field(default=None, description="ML repository whose mlops.yaml defines the dataset.")
+    commit: GitSha | None = Field(default=None, description="Commit of that repository; none: the head of branch.")
+    branch: BranchName = "main"
     source_uri: DataUri = Field(description="Root of the raw data; each partition is a sub-directory of it.")
     partitions: tuple[DatasetKey, ...] = Field(
         min_length=1, max_length=366, description="Partition sub-paths under source_uri, e.g. 'date=2026-11-26'."
@@ -92,8 +100,14 @@ class RetrainParams(_Params):
     branch: BranchName = Field(default="main", description="Branch whose head is trained when no commit is given.")
     params_file: RelativePath = Field(default="configs/xgb_model_params.yaml")
     etl: EtlParams | None = Field(default=None, description="Clean and materialize these partitions first.")
+    run_tests: bool = Field(default=True, description="Run the repository's tests at the commit before training.")
+    dataset: DatasetKey | None = Field(
+        default=None, description="Dataset of the repository's mlops.yaml holding the labels; none: its only one."
+    )
     model_name: ModelName = "churn-xgb"
-    feature_service: FeastName = "churn_model"
+    feature_service: FeastName | None = Field(
+        default=None, description="Overrides the training feature service named in the repository's mlops.yaml."
+    )
     num_workers: int = Field(default=2, ge=1, le=64, description="Ray training workers.")
     num_boost_round: int | None = Field(default=None, ge=1, le=10_000, description="Overrides the params file.")
     hyperparameters: dict[HyperparameterName, HyperparameterValue] = Field(
@@ -103,6 +117,19 @@ class RetrainParams(_Params):
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     gate: EvalGate = Field(default_factory=EvalGate)
     trigger_event_id: EventId | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _etl_under_the_trained_contract(cls, data: Any) -> Any:
+        """A retrain's ETL enforces the contract of the repository and commit being trained, unless told otherwise."""
+        if not isinstance(data, dict):
+            return data
+        etl = data.get("etl")
+        etl = etl.model_dump(exclude_unset=True) if isinstance(etl, EtlParams) else etl
+        if not isinstance(etl, dict) or etl.get("repo_url"):
+            return data
+        inherited = {key: data[key] for key in ("repo_url", "commit", "branch") if data.get(key) is not None}
+        return {**data, "etl": {**inherited, **etl}}
 
 
 class FeatureApplyParams(_Params):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from core.settings_model import SettingsModel
+from workflows.params import GitUrl
 from workflows.steps.contract import LOOPBACK, HostAddress
 
 
@@ -82,11 +83,12 @@ class LocalSettings(SettingsModel):
 
 
 class WorkflowSettings(SettingsModel):
+    model_config = ConfigDict(regex_engine="python-re")
+
     backend: Literal["local", "argo"] = "local"
-    feature_apply_repos: list[str] = Field(
+    code_repos: list[GitUrl] = Field(
         default_factory=list,
-        description="Clone URLs whose Feast definitions feature-apply may apply (feast apply imports and runs "
-        "their code). Empty: feature-apply uses the built-in feature repo only.",
+        description="Clone URLs of the ML repositories whose code (tests, hooks, Feast definitions) the pipelines run.",
     )
     argo: ArgoSettings = Field(default_factory=ArgoSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from core.errors import MlopsGitopsError, TemporaryError
-from mlops_gitops.cli import config_cmd, events_cmd, gitops, pipelines, serve_cmd
+from mlops_gitops.cli import config_cmd, events_cmd, gitops, ml_repo, pipelines, serve_cmd
 
 app = typer.Typer(
     name="mlops-gitops",
@@ -26,6 +26,7 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(events_cmd.app, name="events")
 gitops.register(app)
+ml_repo.register(app)
 pipelines.register(app)
 
 

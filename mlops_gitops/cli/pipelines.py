@@ -19,8 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from core.errors import TemporaryError
 from core.logging import configure_logging
+from core.validation import validation_problems
 from mlops_gitops.cli.options import ConfigOption
-from mlops_gitops.settings import load_settings, validation_problems
+from mlops_gitops.settings import load_settings
 from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL, RunPhase, RunStatus, WorkflowBackend
 from workflows.factory import make_backend
 from workflows.naming import run_name

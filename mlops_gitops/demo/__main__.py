@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from mlops_gitops.demo.timeline import print_timeline
 from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, MLFLOW_SECRET, MODEL, Scenario, Workspace, init_bare_repo
-from mlops_gitops.demo.world import World, last_registered_version
+from mlops_gitops.demo.world import World, last_registered_version, last_training
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from mlops_gitops.devstack.service_process import ServiceProcess
 
@@ -69,10 +69,14 @@ def run_flows(workspace: Workspace, started: float) -> None:
         say("MLflow will deliver signed registry webhooks to the service")
         world = World(workspace, service.url, say)
 
-        step(3, "Flow 1: a push to the ML code repo retrains at that commit")
-        pushed = world.push_parameter_change()
+        step(3, "Flow 1: a push of new feature engineering retrains the pushed code at that commit")
+        pushed = world.push_code_change()
         first = world.wait_settled([pushed], "push event")
         version = last_registered_version(first)
+        trained = last_training(first)
+        if trained is not None:
+            say(f"MLflow run {trained['run_id']} trained commit {trained['training_commit'][:12]} on features:")
+            say("    " + ", ".join(trained["features"]))
         say(f"registered {MODEL} version {version}")
 
         step(4, f"Flow 2: new partitions land in {BUCKET}/{DATASET_PATH}: ETL, then retraining (debounced)")

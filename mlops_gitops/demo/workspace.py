@@ -1,8 +1,11 @@
 """The demo's world: MLflow, the two git remotes, raw data and the service's config.
 
-The same workspace serves ``make demo`` and the end-to-end flow tests; a
-``Scenario`` says what differs between them (model name, data size, the
-training configuration before and after the push), so both drive one setup.
+The ML code repository is the one ``mlops-gitops init ml-repo`` scaffolds,
+and its push changes code: a derived feature in the model class (and the
+hyperparameters). The same workspace serves ``make demo`` and the end-to-end
+flow tests; a ``Scenario`` says what differs between them (model name, data
+size, the training configuration before and after the push), so both drive
+one setup.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from gitops.scaffold import init_repo
 from mlops_gitops.devstack.git_payloads import git
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from workflows.datagen import generate_raw_partitions
+from workflows.mlrepo.scaffold import init_ml_repo
 
 MODEL = "churn-xgb"
 REPO = "acme/churn-model"
@@ -32,6 +36,9 @@ READ_TOKEN = "demo-status-read-token-0123456789"  # noqa: S105
 ADMIN_TOKEN = "demo-status-admin-token-012345678"  # noqa: S105
 BOT_EMAIL = "mlops-gitops-bot@users.noreply.local"
 PARAMS_PATH = "configs/xgb_model_params.yaml"
+MODEL_PATH = "src/training/xgb_model.py"
+DERIVED_FEATURE = "charges_per_tenure_month"
+_FEATURES_LINE = '        features = frame[FEATURES].astype("float32")\n'
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PARAMS_FILE = """\
@@ -54,7 +61,19 @@ class Scenario:
     new_days: int = 2
     training_params: str = PARAMS_FILE
     pushed_params: str = PARAMS_FILE.replace("max_depth: 4", "max_depth: 5")
-    push_message: str = "Deeper trees: max_depth 4 -> 5"
+    push_message: str = f"Feature engineering: {DERIVED_FEATURE}; deeper trees (max_depth 4 -> 5)"
+
+
+def add_derived_feature(model_source: str) -> str:
+    """The scaffold's model class with one derived feature: the monthly charges per month of tenure."""
+    if _FEATURES_LINE not in model_source:
+        raise ValueError(f"{MODEL_PATH} no longer has the line the demo extends: {_FEATURES_LINE.strip()}")
+    derived = (
+        f"{_FEATURES_LINE}"
+        "        # New customers on expensive plans are the likeliest to leave.\n"
+        f'        features["{DERIVED_FEATURE}"] = features["monthly_charges"] / (features["tenure_months"] + 1)\n'
+    )
+    return model_source.replace(_FEATURES_LINE, derived)
 
 
 def init_bare_repo(path: Path) -> Path:
@@ -147,6 +166,7 @@ class Workspace:
             },
             "workflows": {
                 "backend": "local",
+                "code_repos": [str(self.ml_remote)],
                 "local": {
                     "work_dir": str(self.pipelines_dir),
                     "mlflow_tracking_uri": self.mlflow.tracking_uri,
@@ -213,6 +233,7 @@ def demo_rules(workspace: Workspace) -> dict[str, Any]:
                     "pipeline": "data-etl",
                     "params": {
                         "dataset": DATASET_PATH,
+                        "repo_url": str(workspace.ml_remote),
                         "source_uri": str(workspace.dataset_dir),
                         "partitions": "{{ events | map(attribute='data.partition') | unique | list }}",
                     },
@@ -240,14 +261,11 @@ def demo_rules(workspace: Workspace) -> dict[str, Any]:
 
 
 def _seed_ml_code_repo(remote: Path, clone: Path, training_params: str) -> Path:
-    """Clone the empty remote, commit the training configuration and push it to ``main``; return the clone."""
-    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True, capture_output=True)
-    (clone / PARAMS_PATH).parent.mkdir(parents=True)
+    """Scaffold the ML repository, commit the scenario's training configuration and push to ``main``."""
+    init_ml_repo(clone, feature_repo=REPO_ROOT / "feature_repo", author=("Data Scientist", "ds@example.com"))
     (clone / PARAMS_PATH).write_text(training_params)
-    (clone / "README.md").write_text("# churn-model\n\nTraining code and configuration of the churn classifier.\n")
-    git(clone, "checkout", "-q", "-b", "main")
-    git(clone, "add", "-A")
-    git(clone, "commit", "-q", "-m", "Churn classifier: initial training configuration")
+    git(clone, "remote", "add", "origin", str(remote))
+    git(clone, "commit", "-q", "--allow-empty", "-am", "Churn classifier: initial training configuration")
     git(clone, "push", "-q", "origin", "main")
     return clone
 

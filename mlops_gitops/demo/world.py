@@ -23,10 +23,12 @@ from mlops_gitops.demo.workspace import (
     DATA_TOKEN,
     DATASET_PATH,
     GITHUB_SECRET,
+    MODEL_PATH,
     PARAMS_PATH,
     READ_TOKEN,
     REPO,
     Workspace,
+    add_derived_feature,
 )
 from mlops_gitops.devstack.git_payloads import describe_push, git, github_payload
 from mlops_gitops.devstack.senders import github_headers
@@ -47,10 +49,11 @@ class World:
 
     # -- flow 1 -------------------------------------------------------------------------
 
-    def push_parameter_change(self) -> str:
-        """Commit the scenario's new training configuration, push it, and deliver GitHub's webhook."""
+    def push_code_change(self) -> str:
+        """Commit a derived feature in the model class and the new parameters, push, and deliver GitHub's webhook."""
         clone, scenario = self._ws.ml_clone, self._ws.scenario
         (clone / PARAMS_PATH).write_text(scenario.pushed_params)
+        (clone / MODEL_PATH).write_text(add_derived_feature((clone / MODEL_PATH).read_text()))
         before = git(clone, "rev-parse", "HEAD")
         git(clone, "commit", "-q", "-am", scenario.push_message)
         git(clone, "push", "-q", "origin", "main")
@@ -160,6 +163,17 @@ def _describe(record: dict[str, Any]) -> str:
     actions = ", ".join(f"{a['target'] or a['action_key']} {a['status']}" for a in record["actions"])
     state = record["state"] if record["state"] in {"done", "ignored", "dead_lettered"} else "in progress"
     return f"{state}" + (f" [{actions}]" if actions else "")
+
+
+def last_training(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The outputs of the last ``train`` step among the events' runs: run id, features, commit."""
+    trained = [
+        a["detail"]["outputs"]["train"]
+        for r in records
+        for a in r["actions"]
+        if a.get("detail", {}).get("outputs", {}).get("train")
+    ]
+    return trained[-1] if trained else None
 
 
 def last_registered_version(records: list[dict[str, Any]]) -> str | None:

@@ -59,7 +59,11 @@ def write_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:
         "rules": {"path": str(rules)},
         "dispatcher": {"poll_interval_seconds": 0.2, "backoff_initial_seconds": 0.5},
         "listeners": {"webhooks": {"github": {"secrets": [SECRET]}}, "registry_watcher": {"enabled": False}},
-        "workflows": {"backend": "argo", "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"}},
+        "workflows": {
+            "backend": "argo",
+            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
+            "code_repos": ["https://git.example.com/acme/churn-model.git"],
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -146,7 +146,8 @@ def flows(
     gitops_settings = GitOpsSettings(repo_url=str(remote), work_dir=str(tmp_path / "checkout"))
     registry = MlflowModelRegistry(registry_uri)
     argo = FakeArgoServer(token=TOKEN).start()
-    backend = ArgoBackend(ArgoSettings(server_url=argo.url, token=TOKEN, namespace=NAMESPACE))
+    settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace=NAMESPACE)
+    backend = ArgoBackend(settings, code_repos=["https://git.example.com/acme/churn-model.git"])
     kinds = build_action_kinds(
         backend=backend,
         writer=GitOpsWriter(gitops_settings, registry),

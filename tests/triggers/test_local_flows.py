@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from gitops.lineage import MLFLOW_RUN_ID, MODEL_NAME, MODEL_VERSION, TRAINING_COMMIT, TRIGGER_EVENT_ID, parse_trailers
-from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, Scenario, Workspace
+from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, DERIVED_FEATURE, Scenario, Workspace
 from mlops_gitops.demo.world import World
 from mlops_gitops.devstack.git_payloads import git
 from mlops_gitops.devstack.mlflow_server import MlflowServer
@@ -187,7 +187,7 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
 @pytest.fixture(scope="module")
 def push_flow(stack: Stack, production_flow: tuple[EventRecord, GitOpsCommit]) -> tuple[EventRecord, str]:
     """A real push of the full training configuration, with GitHub's signed webhook, once a champion serves."""
-    event_id = stack.world.push_parameter_change()
+    event_id = stack.world.push_code_change()
     (record,) = stack.settle(event_id)
     return record, stack.workspace.head()
 
@@ -275,6 +275,9 @@ def test_a_push_retrains_at_the_pushed_commit_and_the_winner_over_the_champion_g
 
     registered = register_output(retrain)
     assert registered["training_commit"] == pushed
+    trained = retrain.detail["outputs"]["train"]
+    assert trained["features"][-1] == DERIVED_FEATURE, "the pushed model class's derived feature was trained on"
+    assert stack.registry.get_run(trained["run_id"]).data.tags[TAG_GIT_SHA] == pushed
     assert registered["promoted"] is True
     assert registered["champion_metric"] == pytest.approx(data_trained["metric"]), "production serves the champion"
     assert registered["metric"] > registered["champion_metric"]

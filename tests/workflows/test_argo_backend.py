@@ -31,6 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The `json` method is deprecated:
 
 TOKEN = "s3cr3t-argo-token"
 NAMESPACE = "mlops"
+CHURN_REPO = "https://git.example.com/acme/churn-model.git"
 
 
 @pytest.fixture
@@ -41,7 +42,8 @@ def server() -> Iterator[FakeArgoServer]:
 
 
 def backend_for(url: str, *, token: str = TOKEN, timeout: float = 5.0) -> ArgoBackend:
-    return ArgoBackend(ArgoSettings(server_url=url, token=token, namespace=NAMESPACE, request_timeout_seconds=timeout))
+    settings = ArgoSettings(server_url=url, token=token, namespace=NAMESPACE, request_timeout_seconds=timeout)
+    return ArgoBackend(settings, code_repos=[CHURN_REPO])
 
 
 @pytest.fixture
@@ -225,7 +227,9 @@ def test_cancel_during_an_outage_is_temporary(server: FakeArgoServer, backend: A
 
 
 def test_the_factory_builds_the_argo_backend_from_its_settings_group(server: FakeArgoServer) -> None:
-    settings = WorkflowSettings(backend="argo", argo=ArgoSettings(server_url=server.url, token=TOKEN))
+    settings = WorkflowSettings(
+        backend="argo", argo=ArgoSettings(server_url=server.url, token=TOKEN), code_repos=[CHURN_REPO]
+    )
     backend = make_backend(settings)
     assert isinstance(backend, ArgoBackend)
     assert submit_retrain(backend) in {name for _, name in server.workflows}

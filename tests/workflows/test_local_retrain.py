@@ -1,13 +1,15 @@
 """The local backend end to end: Prefect flows running real Spark, Feast sqlite, Ray and an MLflow server.
 
-One module-wide setup applies the Feast definitions and runs ``retrain`` with
-an ETL of 50,000 generated rows; the tests then check what that run left
-behind and exercise the evaluation gate both ways against a champion.
+One module-wide setup applies the Feast definitions and runs ``retrain`` of
+the scaffolded ML repository with an ETL of 50,000 generated rows; the tests
+then check what that run left behind, exercise the evaluation gate both ways
+against a champion, and push code: a derived feature in the repository's model
+class is what the next model is trained on, and a model class that raises
+fails the run with the repository's own traceback.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,8 @@ import pytest
 from feast import FeatureStore
 from mlflow import MlflowClient
 
-from tests.infra.git_remote import GitRemoteFactory
+from mlops_gitops.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
+from tests.workflows.ml_repos import push_change, scaffolded_remote
 from workflows.backend import RunPhase, RunStatus
 from workflows.datagen import GeneratedData, generate_raw_partitions
 from workflows.local import LocalBackend
@@ -60,12 +63,15 @@ def wait_for(backend: LocalBackend, name: str) -> RunStatus:
 
 
 @pytest.fixture(scope="module")
-def ml_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    bare = GitRemoteFactory(tmp_path_factory.mktemp("remotes")).create(
-        "churn-ml", initial_files={"configs/xgb_model_params.yaml": PARAMS_FILE}
-    )
-    sha = subprocess.run(["git", "-C", str(bare), "rev-parse", "main"], capture_output=True, text=True, check=True)
-    return str(bare), sha.stdout.strip()
+def scaffold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    bare, clone, _ = scaffolded_remote(tmp_path_factory.mktemp("remotes"))
+    return bare, clone, push_change(bare, clone, {"configs/xgb_model_params.yaml": PARAMS_FILE}, "tuned parameters")
+
+
+@pytest.fixture(scope="module")
+def ml_repo(scaffold: tuple[Path, Path, str]) -> tuple[str, str]:
+    bare, _, sha = scaffold
+    return str(bare), sha
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +86,13 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def backend(work_dir: Path, mlflow_server: object) -> Iterator[LocalBackend]:
+def backend(work_dir: Path, mlflow_server: object, scaffold: tuple[Path, Path, str]) -> Iterator[LocalBackend]:
     settings = LocalSettings(
         work_dir=str(work_dir),
         mlflow_tracking_uri=mlflow_server.tracking_uri,  # type: ignore[attr-defined]
         feature_repo_source=str(REPO_ROOT / "feature_repo"),
     )
-    local = LocalBackend(settings)
+    local = LocalBackend(settings, code_repos=[str(scaffold[0])])
     yield local
     local.close()
 
@@ -128,7 +134,8 @@ def test_retrain_cleans_data_materializes_features_and_registers_a_version(
 ) -> None:
     assert first_run.phase is RunPhase.SUCCEEDED, first_run.message
     outputs = first_run.outputs
-    assert list(outputs) == ["etl", "materialize", "build-training-set", "train", "evaluate", "register"]
+    assert list(outputs) == ["repo-tests", "etl", "materialize", "build-training-set", "train", "evaluate", "register"]
+    assert outputs["repo-tests"]["ran"] and outputs["repo-tests"]["commit"] == ml_repo[1]
     _, generated = raw_data
     assert outputs["etl"]["rows_written"] == generated.rows - generated.bad_rows
     assert outputs["etl"]["bad_rows"] == generated.bad_rows
@@ -217,3 +224,57 @@ def test_a_failing_step_fails_the_run_with_its_name_and_submit_is_idempotent(
     assert status.phase is RunPhase.FAILED
     assert "step etl failed" in status.message and "cannot read raw partitions" in status.message
     assert again == name and backend.status(name) == status
+
+
+def test_a_pushed_feature_in_the_model_class_is_what_the_next_model_is_trained_on(
+    first_run: RunStatus, backend: LocalBackend, scaffold: tuple[Path, Path, str], client: MlflowClient
+) -> None:
+    bare, clone, _ = scaffold
+    source = (clone / MODEL_PATH).read_text()
+    commit = push_change(bare, clone, {MODEL_PATH: add_derived_feature(source)}, "charges per month of tenure")
+    params = retrain_params((str(bare), commit), gate=EvalGate(threshold=0.55, champion_margin=0.0))
+
+    status = wait_for(backend, backend.submit("retrain", params, run_name="retrain-derived", labels={}))
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    trained = status.outputs["train"]
+    assert trained["features"][-1] == DERIVED_FEATURE
+    assert trained["features"][:-1] == first_run.outputs["train"]["features"]
+    assert trained["training_commit"] == commit
+    run = client.get_run(trained["run_id"])
+    assert run.data.tags[TAG_GIT_SHA] == commit
+    feature_list = client.download_artifacts(trained["run_id"], "feature_list.json")
+    assert DERIVED_FEATURE in Path(feature_list).read_text()
+    assert (
+        status.outputs["evaluate"]["champion_metric"] is not None or "champion" in status.outputs["evaluate"]["reason"]
+    )
+    push_change(bare, clone, {MODEL_PATH: source}, "back to the plain features")
+
+
+def test_a_model_class_that_raises_fails_the_run_with_its_own_traceback(
+    first_run: RunStatus, backend: LocalBackend, scaffold: tuple[Path, Path, str]
+) -> None:
+    bare, clone, _ = scaffold
+    source = (clone / MODEL_PATH).read_text()
+    prepare = (
+        '        """The model\'s feature columns (float32) and its label, from rows holding the raw features."""\n'
+    )
+    bug = '        if len(frame) > 10_000:\n            raise ValueError("too many rows for this feature")\n'
+    broken = source.replace(prepare, prepare + bug)
+    assert broken != source
+    commit = push_change(bare, clone, {MODEL_PATH: broken}, "a model class with a bug the tests miss")
+
+    status = wait_for(
+        backend, backend.submit("retrain", retrain_params((str(bare), commit)), run_name="retrain-bug", labels={})
+    )
+
+    push_change(bare, clone, {MODEL_PATH: source}, "bug fixed")
+    assert status.phase is RunPhase.FAILED
+    line = broken.splitlines().index('            raise ValueError("too many rows for this feature")') + 1
+    assert status.message.startswith(
+        "step train failed: HookError: step train: hook src/training/xgb_model.py:XGBModel raised "
+        f"ValueError: too many rows for this feature at src/training/xgb_model.py:{line}"
+    ), status.message
+    assert "repository traceback:" in status.message and "in prepare" in status.message
+    assert status.outputs["repo-tests"]["ran"], "the repository's tests passed: they miss this bug"
+    assert "train" not in status.outputs and "build-training-set" in status.outputs

@@ -136,8 +136,8 @@ def test_retrain_gets_its_commit_as_a_git_artifact() -> None:
     params = SAMPLE_PARAMS["retrain"]
     assert isinstance(params, RetrainParams)
     for cluster_mode in (True, False):
-        build = templates(render("retrain", cluster_mode=cluster_mode))["build-training-set"]
-        (artifact,) = build["inputs"]["artifacts"]
+        first = templates(render("retrain", cluster_mode=cluster_mode))["repo-tests"]
+        (artifact,) = first["inputs"]["artifacts"]
         assert artifact["git"] == {"repo": params.repo_url, "revision": params.commit}
         assert artifact["path"].startswith("/work/")
 
@@ -167,19 +167,28 @@ def test_no_template_refers_to_another_task() -> None:
                 assert "{{tasks." not in json.dumps(template), (pipeline, template["name"])
 
 
-def test_retrain_without_etl_starts_at_the_training_set() -> None:
+def test_retrain_runs_the_repository_tests_first_and_without_etl_the_training_set_next() -> None:
     params = SAMPLE_PARAMS["retrain"]
     assert isinstance(params, RetrainParams)
     tasks = dag_tasks(render("retrain", params=params.model_copy(update={"etl": None})))
     assert "etl" not in tasks and "materialize" not in tasks
-    assert "depends" not in tasks["build-training-set"]
+    assert "depends" not in tasks["repo-tests"]
+    assert tasks["build-training-set"]["depends"] == "repo-tests"
     assert tasks["evaluate"]["depends"] == "train"
 
 
 def test_container_mode_has_no_custom_resources() -> None:
     workflow = render("retrain", cluster_mode=False)
     assert manifests(workflow) == {}
-    assert list(dag_tasks(workflow)) == ["etl", "materialize", "build-training-set", "train", "evaluate", "register"]
+    assert list(dag_tasks(workflow)) == [
+        "repo-tests",
+        "etl",
+        "materialize",
+        "build-training-set",
+        "train",
+        "evaluate",
+        "register",
+    ]
 
 
 def test_rendering_is_deterministic() -> None:
@@ -222,7 +231,7 @@ def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
     params = RetrainParams(repo_url=f"file://{remote}", commit=commit)
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
-    (artifact,) = templates(workflow)["build-training-set"]["inputs"]["artifacts"]
+    (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
     work_dir = f"/work/runs/{run}"
     local_checkout = checkout(params.repo_url, commit, str(tmp_path))
     assert Path(artifact["path"]).relative_to(work_dir) == local_checkout.relative_to(tmp_path)
@@ -262,7 +271,7 @@ def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_r
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
     assert errors(argo_workflow_validator(), workflow) == []
-    (artifact,) = templates(workflow)["build-training-set"]["inputs"]["artifacts"]
+    (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
     assert artifact["git"] == {"repo": params.repo_url, "revision": "main"}
 
     delivered = tmp_path / Path(artifact["path"]).relative_to(f"/work/runs/{run}")

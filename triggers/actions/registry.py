@@ -8,7 +8,7 @@ adapters exist.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gitops.policy import PromotionPolicy
@@ -33,10 +33,9 @@ def build_action_kinds(
     writer: GitOpsWriter,
     registry: ModelRegistry,
     policy: PromotionPolicy,
-    feature_apply_repos: Collection[str] = (),
 ) -> dict[str, ActionKind[Any]]:
     kinds: list[ActionKind[Any]] = [
-        WorkflowPipelineAction(backend, feature_apply_repos=feature_apply_repos),
+        WorkflowPipelineAction(backend),
         GitOpsPromotionAction(writer, registry, policy),
         GitOpsRollbackAction(writer, policy),
     ]

@@ -5,9 +5,8 @@ and the backends treat a second submit of a name as "already there", so a
 retried action never starts a second run. Parameters are rendered from the
 rule's templates and validated by the pipeline's own parameter model before
 anything is submitted: a value outside the allow-lists is a ``PermanentError``
-naming the parameter, not a broken run. ``feature-apply`` runs ``feast apply``,
-which imports the definitions' code, so it takes a repository only from
-``workflows.feature_apply_repos``.
+naming the parameter, not a broken run. Which repositories' code a run may
+execute (``workflows.code_repos``) is the backend's check, made at submission.
 
 Runs take minutes to hours, so ``perform`` returns as soon as the run is
 submitted and the dispatcher calls ``follow`` until it has finished; a
@@ -16,7 +15,6 @@ follow-up action (``then``) reads the finished run's step outputs.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field, ValidationError, field_validator
@@ -26,7 +24,7 @@ from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, Acti
 from triggers.rules.templating import check_template
 from workflows.backend import EVENT_ID_LABEL, RunPhase, WorkflowBackend
 from workflows.naming import run_name
-from workflows.params import PIPELINES, FeatureApplyParams
+from workflows.params import PIPELINES
 
 RULE_LABEL = "mlops-gitops.io/rule"
 
@@ -72,9 +70,8 @@ class WorkflowPipelineAction(ActionKind[WorkflowActionSpec]):
     kind = "workflow"
     spec_model = WorkflowActionSpec
 
-    def __init__(self, backend: WorkflowBackend, *, feature_apply_repos: Collection[str] = ()) -> None:
+    def __init__(self, backend: WorkflowBackend) -> None:
         self._backend = backend
-        self._feature_apply_repos = frozenset(feature_apply_repos)
 
     def perform(self, spec: WorkflowActionSpec, request: ActionRequest) -> ActionOutcome:
         model = PIPELINES[spec.pipeline]
@@ -88,11 +85,6 @@ class WorkflowPipelineAction(ActionKind[WorkflowActionSpec]):
             raise PermanentError(
                 f"trigger {request.rule!r}: pipeline {spec.pipeline!r} refuses its parameters: {problems}"
             ) from e
-        if isinstance(params, FeatureApplyParams) and params.repo_url not in (None, *self._feature_apply_repos):
-            raise PermanentError(
-                f"trigger {request.rule!r}: feature-apply runs `feast apply` on the code of {params.repo_url!r}, "
-                "which is not in workflows.feature_apply_repos"
-            )
         name = run_name(spec.pipeline, request.action_key)
         labels = {EVENT_ID_LABEL: request.event.id, RULE_LABEL: request.rule}
         self._backend.submit(spec.pipeline, params, run_name=name, labels=labels)

@@ -9,7 +9,7 @@ the proof that an earlier attempt already submitted this action.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from http import HTTPStatus
 
 import requests
@@ -24,6 +24,7 @@ from workflows.argo.status import run_status
 from workflows.backend import RunStatus
 from workflows.pipelines import build_workflow
 from workflows.settings import ArgoSettings
+from workflows.trust import refuse_untrusted
 
 log = get_logger(__name__)
 
@@ -31,8 +32,9 @@ log = get_logger(__name__)
 class ArgoBackend:
     """Submits pipelines as Argo Workflows and reads their status back from the Argo Server."""
 
-    def __init__(self, settings: ArgoSettings) -> None:
+    def __init__(self, settings: ArgoSettings, *, code_repos: Collection[str]) -> None:
         self._settings = settings
+        self._code_repos = frozenset(code_repos)
         self._session = ArgoSession(timeout_seconds=settings.request_timeout_seconds)
         self._service = WorkflowsService(
             host=settings.server_url.rstrip("/") + "/",
@@ -43,6 +45,7 @@ class ArgoBackend:
         )
 
     def submit(self, pipeline: str, params: BaseModel, *, run_name: str, labels: Mapping[str, str]) -> str:
+        refuse_untrusted(params, self._code_repos)
         workflow = build_workflow(pipeline, params, run_name=run_name, labels=labels, settings=self._settings)
         return self.submit_workflow(workflow)
 

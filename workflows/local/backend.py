@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from workflows.local.records import RunRecord, RunRecords
 from workflows.params import PIPELINES
 from workflows.settings import LocalSettings
 from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
+from workflows.trust import refuse_untrusted
 
 log = get_logger(__name__)
 
@@ -59,7 +60,8 @@ def _stop_prefect_server() -> None:
 class LocalBackend:
     """``WorkflowBackend`` running pipelines on this machine."""
 
-    def __init__(self, settings: LocalSettings) -> None:
+    def __init__(self, settings: LocalSettings, *, code_repos: Collection[str]) -> None:
+        self._code_repos = frozenset(code_repos)
         work_dir = Path(settings.work_dir).resolve()
         configure_prefect(work_dir / "prefect")
         self._records = RunRecords(work_dir / "runs")
@@ -80,6 +82,7 @@ class LocalBackend:
     def submit(self, pipeline: str, params: BaseModel, *, run_name: str, labels: Mapping[str, str]) -> str:
         if pipeline not in PIPELINES or not isinstance(params, PIPELINES[pipeline]):
             raise PermanentError(f"pipeline {pipeline!r} does not take {type(params).__name__}; see workflows.params")
+        refuse_untrusted(params, self._code_repos)
         record = RunRecord(name=run_name, pipeline=pipeline, params=params.model_dump(mode="json"), labels=dict(labels))
         if not self._records.create(record):
             log.info("local.submit.exists", run=run_name)

@@ -76,6 +76,7 @@ class RenderContext:
             work_dir=self.work_dir,
             feature_store_dir=f"{WORK_MOUNT}/feature_store",
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
+            environments_dir=f"{WORK_MOUNT}/environments",
             mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
             spark=spark or SparkRuntime(),
             ray=RayRuntime(address=ray_address, num_cpus=None if ray_address else 2),

@@ -25,7 +25,7 @@ def data_etl_workflow(params: EtlParams, context: RenderContext) -> Workflow:
 def retrain_workflow(params: RetrainParams, context: RenderContext) -> Workflow:
     """Retrain at ``params.commit`` (else ``params.branch``'s head): the code arrives as a git artifact early."""
     checkout = Checkout(
-        step="build-training-set",
+        step="repo-tests",
         repo=params.repo_url,
         revision=params.commit or params.branch,
         directory=revision_dir(params.commit, params.branch),

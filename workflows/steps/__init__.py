@@ -54,6 +54,7 @@ class Task:
 STEPS: dict[str, Step] = {
     step.name: step
     for step in (
+        Step("repo-tests", "workflows.steps.repo_tests:run_repo_tests", RetrainParams),
         Step("etl", "workflows.steps.etl:run_etl", EtlParams),
         Step("materialize", "workflows.steps.materialize:materialize", EtlParams, reads=("etl",)),
         Step("build-training-set", "workflows.steps.training_set:build_training_set", RetrainParams),
@@ -67,7 +68,8 @@ STEPS: dict[str, Step] = {
 PIPELINE_TASKS: dict[str, tuple[Task, ...]] = {
     "data-etl": (Task("etl"), Task("materialize", after=("etl",))),
     "retrain": (
-        Task("etl", params_field="etl"),
+        Task("repo-tests"),
+        Task("etl", after=("repo-tests",), params_field="etl"),
         Task("materialize", after=("etl",), params_field="etl"),
         Task("build-training-set", after=("materialize",)),
         Task("train", after=("build-training-set",)),

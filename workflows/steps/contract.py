@@ -10,6 +10,7 @@ step's behaviour is fully described by its request.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -52,9 +53,17 @@ class StepRuntime(BaseModel):
     feature_store_dir: str = Field(description="Live Feast repo: definitions, feature_store.yaml, data, registry.")
     feature_repo_source: str = Field(description="Built-in Feast definitions copied into feature_store_dir on apply.")
     feast_project: str = Field(default="churn", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+    environments_dir: str | None = Field(
+        default=None, description="Cache of ML repositories' dependency environments; none: under work_dir."
+    )
     mlflow_tracking_uri: str
     spark: SparkRuntime = Field(default_factory=SparkRuntime)
     ray: RayRuntime = Field(default_factory=RayRuntime)
+
+
+def environments_dir(runtime: StepRuntime) -> Path:
+    """Where the dependency environments of ML repositories are built and kept between runs."""
+    return Path(runtime.environments_dir or Path(runtime.work_dir) / "environments")
 
 
 class StepRequest(BaseModel, Generic[ParamsT]):

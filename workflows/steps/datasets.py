@@ -1,76 +1,46 @@
-"""Contracts of the datasets the ETL accepts: columns, types, keys and null rules.
+"""Which dataset contract an ETL enforces, and from which repository.
 
 The ETL enforces a contract rather than inferring a schema, so a malformed
-partition cannot silently change column types downstream. The same contract
-tells the Feast definitions where the clean data lands and which column is the
-label, so it is written down once, here, without importing Spark.
+partition cannot silently change column types downstream. Contracts are data
+(``workflows.mlrepo.contract``) kept in an ML repository's ``mlops.yaml``: a
+run naming a repository reads the contract (and its transform hook) at the
+commit it runs; a run naming none uses the reference repository that
+``mlops-gitops init ml-repo`` scaffolds, so the service's source holds no
+domain's columns either way. Nothing here imports Spark.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from pathlib import Path
 
-from core.errors import PermanentError
-
-ColumnType = Literal["long", "int", "double", "timestamp"]
-
-
-@dataclass(frozen=True)
-class Column:
-    """One typed column. ``fill`` replaces a null; a required column without it sends the row to quarantine."""
-
-    name: str
-    type: ColumnType
-    required: bool = False
-    fill: float | int | None = None
-    min_value: float | None = None
-    allowed: tuple[int, ...] | None = None
+from workflows.mlrepo.contract import DatasetContract, RepoContract, load_contract
+from workflows.mlrepo.environment import add_to_process
+from workflows.mlrepo.scaffold import template_root
+from workflows.params import EtlParams
+from workflows.steps.checkout import checkout_revision
+from workflows.steps.contract import StepRuntime, environments_dir
 
 
-@dataclass(frozen=True)
-class DatasetContract:
-    key: str
-    columns: tuple[Column, ...]
-    entity_column: str
-    timestamp_column: str
-    label_column: str
-    partition_column: str
-    offline_subdir: str
-
-    @property
-    def feature_columns(self) -> tuple[str, ...]:
-        not_features = {self.entity_column, self.timestamp_column, self.label_column}
-        return tuple(c.name for c in self.columns if c.name not in not_features)
-
-
-CUSTOMER_ACTIVITY = DatasetContract(
-    key="churn/customer_activity",
-    columns=(
-        Column("customer_id", "long", required=True, min_value=1),
-        Column("event_timestamp", "timestamp", required=True),
-        Column("tenure_months", "int", required=True, min_value=0),
-        Column("monthly_charges", "double", required=True, min_value=0.0),
-        Column("contract_months", "int", fill=1, allowed=(1, 12, 24)),
-        Column("sessions_30d", "int", fill=0, min_value=0),
-        Column("avg_session_minutes", "double", fill=0.0, min_value=0.0),
-        Column("days_since_last_login", "int", fill=30, min_value=0),
-        Column("support_tickets_30d", "int", fill=0, min_value=0),
-        Column("payment_failures_90d", "int", fill=0, min_value=0),
-        Column("churned", "int", required=True, allowed=(0, 1)),
-    ),
-    entity_column="customer_id",
-    timestamp_column="event_timestamp",
-    label_column="churned",
-    partition_column="event_date",
-    offline_subdir="data/customer_activity",
-)
-
-DATASETS: dict[str, DatasetContract] = {CUSTOMER_ACTIVITY.key: CUSTOMER_ACTIVITY}
+@cache
+def reference_contract() -> RepoContract:
+    """The contract of the scaffolded example repository."""
+    return load_contract(template_root())
 
 
 def contract_for(dataset: str) -> DatasetContract:
-    try:
-        return DATASETS[dataset]
-    except KeyError as e:
-        raise PermanentError(f"unknown dataset {dataset!r}; known datasets: {', '.join(sorted(DATASETS))}") from e
+    """``dataset`` of the reference repository."""
+    return reference_contract().dataset(dataset)
+
+
+def etl_contract(params: EtlParams, runtime: StepRuntime) -> tuple[DatasetContract, Path]:
+    """The contract the ETL of ``params`` enforces and the checkout of the repository that defines it.
+
+    The repository's declared packages are made importable for its transform hook.
+    """
+    if params.repo_url is None:
+        return contract_for(params.dataset), template_root()
+    repo, _ = checkout_revision(params.repo_url, params.commit, params.branch, runtime.work_dir)
+    contract = load_contract(repo)
+    add_to_process(contract.dependencies.requirements, environments_dir(runtime))
+    return contract.dataset(params.dataset), repo

@@ -2,11 +2,20 @@
 
 Candidate and champion are scored on the same hold-out rows, with the metric,
 the absolute threshold and the required margin over the champion all taken
-from the pipeline parameters. The decision and both scores are logged to the
-candidate's MLflow run so a reviewer sees why it was (not) promoted.
+from the pipeline parameters. The hold-out rows go through the repository's
+model class first, so derived features exist for both models; the gate's
+metric is computed by the repository's evaluation hook when ``mlops.yaml``
+names one (``fn(truth, probabilities) -> float``, its direction that of
+``gate.metric``), otherwise by the built-in one. The decision and both scores
+are logged to the candidate's MLflow run so a reviewer sees why it was (not)
+promoted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -18,8 +27,13 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from core.errors import PermanentError
 from core.logging import get_logger
+from workflows.mlrepo.contract import load_contract
+from workflows.mlrepo.environment import add_to_process
+from workflows.mlrepo.hooks import calling, load_hook
+from workflows.mlrepo.model import RepoModel
 from workflows.params import EvalGate, RetrainParams
-from workflows.steps.contract import StepRequest
+from workflows.steps.checkout import checkout_revision
+from workflows.steps.contract import StepRequest, environments_dir
 from workflows.steps.model_registry import find_champion, mlflow_errors
 from workflows.steps.train import TrainOutput
 from workflows.steps.training_set import TrainingSetOutput
@@ -38,14 +52,23 @@ class EvaluateOutput(BaseModel):
     reason: str
 
 
-def score(booster: xgb.Booster, holdout: pd.DataFrame, label: str, metric: str) -> float:
+MetricFunction = Callable[[np.ndarray, np.ndarray], float]
+
+
+def score(booster: xgb.Booster, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
     """``metric`` of ``booster`` on ``holdout``, using the features the booster was trained on."""
     names = booster.feature_names or []
     missing = sorted(set(names) - set(holdout.columns))
     if missing:
         raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
-    probabilities = booster.inplace_predict(holdout[names].to_numpy(np.float32))
-    truth = holdout[label].to_numpy()
+    return metric(truth, booster.inplace_predict(holdout[names].to_numpy(np.float32)))
+
+
+def built_in_metric(name: str) -> MetricFunction:
+    return partial(_built_in, name)
+
+
+def _built_in(metric: str, truth: np.ndarray, probabilities: np.ndarray) -> float:
     if metric == "auc":
         return float(roc_auc_score(truth, probabilities))
     if metric == "logloss":
@@ -54,20 +77,49 @@ def score(booster: xgb.Booster, holdout: pd.DataFrame, label: str, metric: str) 
     return float(accuracy_score(truth, predicted) if metric == "accuracy" else f1_score(truth, predicted))
 
 
-def decide(gate: EvalGate, metric: float, champion_metric: float | None) -> tuple[bool, str]:
-    """Whether the candidate clears the bar and beats the champion by the margin, and why (not)."""
+def decide(gate: EvalGate, metric: float, champion_metric: float | None, name: str | None = None) -> tuple[bool, str]:
+    """Whether the candidate clears the bar and beats the champion by the margin, and why (not).
+
+    ``name`` is the metric's name when the repository's evaluation hook computed it (else ``gate.metric``).
+    """
     direction = 1.0 if gate.higher_is_better else -1.0
+    name = name or gate.metric
     if direction * (metric - gate.threshold) < 0:
-        return False, f"{gate.metric} {metric:.4f} misses the threshold {gate.threshold}"
+        return False, f"{name} {metric:.4f} misses the threshold {gate.threshold}"
     if champion_metric is None:
-        return True, f"{gate.metric} {metric:.4f} clears the threshold and there is no champion"
+        return True, f"{name} {metric:.4f} clears the threshold and there is no champion"
     improvement = direction * (metric - champion_metric)
     if improvement > 0 and improvement >= gate.champion_margin:
-        return True, f"{gate.metric} {metric:.4f} beats the champion's {champion_metric:.4f} by {improvement:.4f}"
+        return True, f"{name} {metric:.4f} beats the champion's {champion_metric:.4f} by {improvement:.4f}"
     return False, (
-        f"{gate.metric} {metric:.4f} does not beat the champion's {champion_metric:.4f} "
-        f"by the margin {gate.champion_margin}"
+        f"{name} {metric:.4f} does not beat the champion's {champion_metric:.4f} by the margin {gate.champion_margin}"
     )
+
+
+def _repository_metric(repo: Path, reference: str) -> MetricFunction:
+    function = load_hook("evaluate", repo, reference)
+
+    def metric(truth: np.ndarray, probabilities: np.ndarray) -> float:
+        with calling("evaluate", reference, repo):
+            return float(function(truth, probabilities))
+
+    return metric
+
+
+def _prepared_holdout(
+    request: StepRequest[RetrainParams], trained: TrainOutput, holdout: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, str, MetricFunction]:
+    """Hold-out rows with the repository's derived features added, their truth, and the gate's metric and name."""
+    params = request.params
+    repo, _ = checkout_revision(params.repo_url, trained.training_commit, params.branch, request.runtime.work_dir)
+    contract = load_contract(repo)
+    add_to_process(contract.dependencies.requirements, environments_dir(request.runtime))
+    hooks = contract.hooks
+    features, truth = RepoModel("evaluate", repo, hooks.model, trained.hyperparameters).prepare(holdout)
+    prepared = holdout.assign(**{str(name): features[name] for name in features.columns})
+    if hooks.evaluate is None:
+        return prepared, truth, params.gate.metric, built_in_metric(params.gate.metric)
+    return prepared, truth, hooks.evaluate.rpartition(":")[2], _repository_metric(repo, hooks.evaluate)
 
 
 def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
@@ -77,10 +129,11 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
     holdout = pd.read_parquet(training_set.holdout_path)
     if holdout.empty:
         raise PermanentError("the hold-out set is empty; raise holdout_fraction or add data")
+    holdout, truth, metric_name, gate_metric = _prepared_holdout(request, trained, holdout)
     client = MlflowClient(request.runtime.mlflow_tracking_uri)
     mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
     with mlflow_errors("load the candidate and the champion"):
-        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, training_set.label, gate.metric)
+        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, truth, gate_metric)
         champion = find_champion(client, params.model_name)
         champion_metric = (
             None
@@ -88,18 +141,18 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
             else score(
                 mlflow.xgboost.load_model(f"models:/{params.model_name}/{champion.version}"),
                 holdout,
-                training_set.label,
-                gate.metric,
+                truth,
+                gate_metric,
             )
         )
-    promote, reason = decide(gate, metric, champion_metric)
+    promote, reason = decide(gate, metric, champion_metric, metric_name)
     with mlflow_errors("log the evaluation"):
-        client.log_metric(trained.run_id, f"holdout_{gate.metric}", metric)
+        client.log_metric(trained.run_id, f"holdout_{metric_name}", metric)
         if champion_metric is not None:
-            client.log_metric(trained.run_id, f"champion_holdout_{gate.metric}", champion_metric)
+            client.log_metric(trained.run_id, f"champion_holdout_{metric_name}", champion_metric)
         client.set_tag(trained.run_id, "mlops.gate", reason)
     output = EvaluateOutput(
-        metric_name=gate.metric,
+        metric_name=metric_name,
         metric=metric,
         champion_version=None if champion is None else str(champion.version),
         champion_metric=champion_metric,

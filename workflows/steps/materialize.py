@@ -15,7 +15,7 @@ from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.params import EtlParams
 from workflows.steps.contract import StepRequest
-from workflows.steps.datasets import contract_for
+from workflows.steps.datasets import etl_contract
 from workflows.steps.etl import EtlOutput
 from workflows.steps.feature_store import open_store
 
@@ -33,7 +33,7 @@ def materialize(request: StepRequest[EtlParams]) -> MaterializeOutput:
     etl = request.upstream_output("etl", EtlOutput)
     if etl.min_event_timestamp is None or etl.max_event_timestamp is None:
         raise PermanentError("the ETL wrote no clean rows, so there is nothing to materialize; see its quarantine")
-    contract = contract_for(request.params.dataset)
+    contract, _ = etl_contract(request.params, request.runtime)
     store = open_store(request.runtime)
     views = sorted(
         view.name

@@ -11,6 +11,8 @@ fit); threads are split so workers x threads = the CPUs Ray was given.
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,35 @@ def ensure_ray(runtime: RayRuntime) -> None:
         raise TemporaryError(f"Ray did not start: {e}; retry when the machine is less busy") from e
 
 
+Callback = Callable[[np.ndarray, Any], Any]
+
+
+class CallbackError(Exception):
+    """A custom objective or metric (the ML repository's code) raised on a worker.
+
+    Carries the error's text and its traceback frames as plain tuples, since
+    the exception crosses from the Ray worker to the driver.
+    """
+
+    def __init__(self, callback: str, error: str, frames: list[tuple[str, int, str, str]]) -> None:
+        super().__init__(callback, error, frames)
+        self.callback, self.error, self.frames = callback, error, frames
+
+
+def _reporting(name: str, callback: Callback | None) -> Callback | None:
+    if callback is None:
+        return None
+
+    def call(predictions: np.ndarray, dmatrix: Any) -> Any:
+        try:
+            return callback(predictions, dmatrix)
+        except Exception as e:
+            frames = [(f.filename, f.lineno or 0, f.name, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
+            raise CallbackError(name, f"{type(e).__name__}: {e}", frames) from None
+
+    return call
+
+
 class _ShardTrainer:
     """Trains on one shard as one member of the XGBoost communicator group."""
 
@@ -67,10 +98,21 @@ class _ShardTrainer:
         params: dict[str, Any],
         num_boost_round: int,
         communicator: dict[str, Any],
+        *,
+        callbacks: tuple[Callback | None, Callback | None] = (None, None),
     ) -> bytes | None:
+        objective, custom_metric = callbacks
         with collective.CommunicatorContext(**communicator):
             shard = xgb.DMatrix(features, label=labels, nthread=params["nthread"])
-            booster = xgb.train(params, shard, num_boost_round=num_boost_round)
+            booster = xgb.train(
+                params,
+                shard,
+                num_boost_round=num_boost_round,
+                obj=_reporting("objective", objective),
+                custom_metric=_reporting("custom_metric", custom_metric),
+                evals=[(shard, "train")] if custom_metric is not None else (),
+                verbose_eval=False,
+            )
             return bytes(booster.save_raw("ubj")) if collective.get_rank() == 0 else None
 
 
@@ -113,9 +155,19 @@ def shutdown_ray() -> None:
 
 
 def train_distributed(
-    features: np.ndarray, labels: np.ndarray, params: dict[str, Any], num_boost_round: int, num_workers: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    params: dict[str, Any],
+    num_boost_round: int,
+    num_workers: int,
+    *,
+    callbacks: tuple[Callback | None, Callback | None] = (None, None),
 ) -> xgb.Booster:
-    """Train one booster over ``num_workers`` Ray actors, each on a contiguous row shard."""
+    """Train one booster over ``num_workers`` Ray actors, each on a contiguous row shard.
+
+    ``callbacks`` are an optional custom objective and evaluation metric; when
+    one raises, the :class:`CallbackError` carrying its traceback is raised here.
+    """
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     threads = max(1, int(cpus) // num_workers)
     trainers = _warm_trainers.get(num_workers, min(float(threads), cpus / num_workers))
@@ -131,6 +183,7 @@ def train_distributed(
                     {**params, "nthread": threads},
                     num_boost_round,
                     {**tracker.worker_args(), "dmlc_task_id": str(rank)},
+                    callbacks=callbacks,
                 )
                 for rank, (trainer, start, end) in enumerate(zip(trainers, bounds[:-1], bounds[1:], strict=True))
             ]
@@ -139,6 +192,8 @@ def train_distributed(
     except RayError as e:
         _warm_trainers.discard()
         cause = getattr(e, "cause", None)
+        if isinstance(cause, CallbackError):
+            raise cause from e
         if isinstance(cause, xgb.core.XGBoostError):
             raise PermanentError(f"XGBoost rejected the training job: {cause}; check the hyperparameters") from e
         raise TemporaryError(f"distributed training failed: {e}; retry the run") from e
