@@ -35,7 +35,7 @@ from workflows.steps.model_registry import (
     TAG_WORKFLOW_NAME,
     mlflow_errors,
 )
-from workflows.steps.ray_xgboost import ensure_ray, train_distributed
+from workflows.steps.ray_xgboost import ensure_ray, tracker_host, train_distributed
 from workflows.steps.training_set import TrainingSetOutput
 
 log = get_logger(__name__)
@@ -90,6 +90,7 @@ def train(request: StepRequest[RetrainParams]) -> TrainOutput:
         hyper.booster,
         hyper.num_boost_round,
         params.num_workers,
+        tracker_ip=tracker_host(runtime.ray),
     )
     training_seconds = time.perf_counter() - started
     booster.feature_names = training_set.features
