@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from workflows.steps.contract import LOOPBACK, HostAddress
+from workflows.steps.contract import LOOPBACK, HostAddress, S3Runtime
 
 
 class StepResources(BaseModel):
@@ -29,6 +29,7 @@ class SparkApplicationSettings(BaseModel):
     driver_host: HostAddress | None = Field(
         default=None, description="Address the driver advertises to executors; none: the driver pod's own address."
     )
+    s3: S3Runtime = Field(default_factory=S3Runtime, description="The store behind s3:// paths, for every Spark step.")
 
 
 class RayJobSettings(BaseModel):
@@ -77,6 +78,7 @@ class LocalSettings(BaseModel):
     spark_driver_host: HostAddress | None = Field(
         default=LOOPBACK, description="Address the Spark driver binds to; none: Spark's choice (the machine's name)."
     )
+    spark_s3: S3Runtime = Field(default_factory=S3Runtime, description="The store behind s3:// paths.")
     ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
 
 
