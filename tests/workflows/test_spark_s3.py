@@ -8,10 +8,15 @@ environment. The Hadoop configuration is read back from a real session.
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from workflows.settings import WorkflowSettings
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
+from workflows.pipelines import build_workflow
+from workflows.settings import ArgoSettings, WorkflowSettings
 from workflows.steps.contract import S3Runtime, SparkRuntime
 from workflows.steps.spark import ENVIRONMENT_CREDENTIALS, S3A_FILESYSTEM, spark_session
 
@@ -51,3 +56,23 @@ def test_the_store_comes_from_the_settings_of_each_backend() -> None:
 def test_an_endpoint_that_is_not_a_plain_http_url_is_refused(endpoint: str) -> None:
     with pytest.raises(ValidationError):
         S3Runtime(endpoint=endpoint)
+
+
+def test_the_etl_spark_application_tells_the_step_where_the_store_is() -> None:
+    store = {"endpoint": "http://minio.mlops.svc:9000", "region": "eu-west-1", "path_style_access": True}
+    workflow = build_workflow(
+        "data-etl",
+        SAMPLE_PARAMS["data-etl"],
+        run_name="data-etl-0123456789ab",
+        labels=SAMPLE_LABELS,
+        settings=ArgoSettings(spark={"s3": store}),
+    ).to_dict()
+    [application] = [
+        yaml.safe_load(template["resource"]["manifest"])
+        for template in workflow["spec"]["templates"]
+        if "SparkApplication" in template.get("resource", {}).get("manifest", "")
+    ]
+    arguments = application["spec"]["arguments"]
+    request = json.loads(arguments[arguments.index("--params") + 1])
+
+    assert request["runtime"]["spark"]["s3"] == store
