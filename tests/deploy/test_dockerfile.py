@@ -1,9 +1,12 @@
 """The Dockerfile, checked without a Docker engine: hadolint, and the promises its stages make.
 
-There is no engine to build with here, so the structure is read from the
-file: each final target drops to a numeric non-root user and health-checks
-``/healthz``, the default target runs ``mlops-gitops serve`` with Java for the
-Spark steps, and every package the wheel ships is copied into the build.
+Building takes minutes and root (``make images`` does it with buildah and
+checks the image it built), so the structure is read from the file: each final
+target drops to a numeric non-root user and health-checks ``/healthz``, the
+default target runs ``mlops-gitops serve`` with Java and the S3A jars for the
+Spark steps behind an entrypoint for Spark's pods, every package the wheel
+ships is copied into the build, and nothing is pulled from an image registry
+but the base image named by ``PYTHON_IMAGE``.
 """
 
 from __future__ import annotations
