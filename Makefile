@@ -11,10 +11,10 @@ GOBIN := $(HOME)/go/bin
 include toolchain/versions.env
 export PATH := $(CURDIR)/$(BIN):$(GOBIN):$(PATH)
 
-.PHONY: help venv test-deps lint test test-fast cluster-test demo bench reliability clean
+.PHONY: help venv test-deps lint test test-fast cluster-test demo bench reliability clean images
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	@command -v uv >/dev/null || $(PYTHON) -m pip install --quiet uv
@@ -32,6 +32,11 @@ test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI
 	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@for upstream in ARGO_WORKFLOWS ARGO_CD SPARK_OPERATOR KUBERAY; do toolchain/upstream.sh $$upstream >/dev/null; done
 	@toolchain/build.sh argo >/dev/null
+
+images: ## the cluster's images (Debian base, project, pause, argoexec) as OCI archives; as root, cached by input
+	@command -v debootstrap >/dev/null && command -v buildah >/dev/null && command -v runc >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap buildah runc >/dev/null)
+	toolchain/images.sh all
 
 lint: venv ## ruff, mypy and the import-linter layer contract
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 from workflows.datagen import customer_snapshot
 from workflows.steps.contract import RayRuntime
 from workflows.steps.datasets import contract_for
-from workflows.steps.ray_xgboost import ensure_ray, train_distributed
+from workflows.steps.ray_xgboost import ensure_ray, tracker_host, train_distributed
 
 CUSTOMER_ACTIVITY = contract_for("churn/customer_activity")
 RESULTS = Path(__file__).parent / "results" / "bench_ray_xgboost.json"
@@ -71,16 +71,23 @@ def main() -> None:
         plain_times.append(seconds)
 
     started = time.perf_counter()
-    ensure_ray(RayRuntime(num_cpus=cores))
+    runtime = RayRuntime(num_cpus=cores)
+    ensure_ray(runtime)
     ray_start = time.perf_counter() - started
     print(f"  Ray start (once per process): {ray_start:.2f} s")
     cold, _ = _timed(
-        "Ray, first fit (starts actors)", lambda: train_distributed(features, labels, PARAMS, args.rounds, args.workers)
+        "Ray, first fit (starts actors)",
+        lambda: train_distributed(
+            features, labels, PARAMS, args.rounds, args.workers, tracker_ip=tracker_host(runtime)
+        ),
     )
     ray_times, ray_model = [], None
     for i in range(args.repeats):
         seconds, ray_model = _timed(
-            f"Ray warm fit #{i + 1}", lambda: train_distributed(features, labels, PARAMS, args.rounds, args.workers)
+            f"Ray warm fit #{i + 1}",
+            lambda: train_distributed(
+                features, labels, PARAMS, args.rounds, args.workers, tracker_ip=tracker_host(runtime)
+            ),
         )
         ray_times.append(seconds)
 

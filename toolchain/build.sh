@@ -51,6 +51,9 @@ argo_workflows() {
         [ -f "$src/ui/dist/app/index.html" ] ||
             printf '<!doctype html><title>Argo</title><p>The web UI is not built into this binary.</p>\n' \
                 >"$src/ui/dist/app/index.html"
+        # Upstream's signal_linux.go is a symlink to signal_darwin.go, and module zips drop symlinks, so argoexec
+        # does not compile from the module as served ("undefined: Setpgid"): put the link back.
+        ln -sfn signal_darwin.go "$src/workflow/executor/osspecific/signal_linux.go"
         go_build "$src" "./cmd/$command" "$out" "-X $ARGO_WORKFLOWS_MODULE.version=$version"
     fi
     printf '%s\n' "$out"

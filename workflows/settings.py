@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, SecretStr
 
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
-from workflows.steps.contract import LOOPBACK, HostAddress
+from workflows.steps.contract import LOOPBACK, HostAddress, S3Runtime
 
 
 class StepResources(SettingsModel):
@@ -31,6 +31,7 @@ class SparkApplicationSettings(SettingsModel):
     driver_host: HostAddress | None = Field(
         default=None, description="Address the driver advertises to executors; none: the driver pod's own address."
     )
+    s3: S3Runtime = Field(default_factory=S3Runtime, description="The store behind s3:// paths, for every Spark step.")
 
 
 class RayJobSettings(SettingsModel):
@@ -79,6 +80,7 @@ class LocalSettings(SettingsModel):
     spark_driver_host: HostAddress | None = Field(
         default=LOOPBACK, description="Address the Spark driver binds to; none: Spark's choice (the machine's name)."
     )
+    spark_s3: S3Runtime = Field(default_factory=S3Runtime, description="The store behind s3:// paths.")
     ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
 
 

@@ -1,13 +1,17 @@
 """The Dockerfile, checked without a Docker engine: hadolint, and the promises its stages make.
 
-There is no engine to build with here, so the structure is read from the
-file: each final target drops to a numeric non-root user and health-checks
-``/healthz``, the default target runs ``mlops-gitops serve`` with Java for the
-Spark steps, and every package the wheel ships is copied into the build.
+Building takes minutes and root (``make images`` does it with buildah and
+checks the image it built), so the structure is read from the file: each final
+target drops to a numeric non-root user and health-checks ``/healthz``, the
+default target runs ``mlops-gitops serve`` with Java and the S3A jars for the
+Spark steps behind an entrypoint for Spark's pods, every package the wheel
+ships is copied into the build, and nothing is pulled from an image registry
+but the base image named by ``PYTHON_IMAGE``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -97,3 +101,44 @@ def test_build_installs_with_uv_from_pyproject_and_copies_every_shipped_package(
 
     assert set(packages["packages"]) <= copied
     assert any("-r pyproject.toml" in command for command in installs)
+
+
+def test_every_stage_starts_from_the_base_argument_or_an_earlier_stage() -> None:
+    lines = DOCKERFILE.read_text().splitlines()
+    starts = [arguments.split()[0] for keyword, arguments in instructions(lines) if keyword == "FROM"]
+    names = list(stages())
+
+    assert all(start in {"${PYTHON_IMAGE}", *names[:index]} for index, start in enumerate(starts))
+
+
+def test_nothing_is_copied_from_an_image_registry_and_uv_comes_pinned_from_pypi() -> None:
+    names = set(stages())
+    sources = [
+        arguments.split()[0].removeprefix("--from=")
+        for stage in stages().values()
+        for keyword, arguments in stage
+        if keyword == "COPY" and arguments.startswith("--from=")
+    ]
+    build = stages()["build"]
+    uv_version = last(build, "ARG").split("=")[1]
+
+    assert set(sources) <= names
+    assert any(
+        'pip install --no-cache-dir "uv==${UV_VERSION}"' in arguments for key, arguments in build if key == "RUN"
+    )
+    assert re.fullmatch(r"\d+\.\d+\.\d+", uv_version)
+
+
+def test_service_starts_spark_pods_from_the_pyspark_install_with_the_s3a_jars() -> None:
+    service = stages()["service"]
+    spark_home = next(
+        arguments.split("SPARK_HOME=")[1].split()[0]
+        for key, arguments in service
+        if key == "ENV" and "SPARK_HOME=" in arguments
+    )
+    copies = [arguments for key, arguments in service if key == "COPY"]
+
+    assert spark_home == "/opt/venv/lib/python3.11/site-packages/pyspark"
+    assert "--from=spark-jars /jars/ ${SPARK_HOME}/jars/" in copies
+    assert last(service, "ENTRYPOINT") == '["/usr/local/bin/spark-entrypoint.sh"]'
+    assert "image/spark-entrypoint.sh /usr/local/bin/spark-entrypoint.sh" in copies

@@ -74,6 +74,7 @@ class LocalBackend:
                 driver_memory=settings.spark_driver_memory,
                 shuffle_partitions=settings.spark_shuffle_partitions,
                 driver_host=settings.spark_driver_host,
+                s3=settings.spark_s3,
             ),
             ray=RayRuntime(num_cpus=settings.ray_num_cpus),
         )

@@ -50,7 +50,7 @@ def ray_job_template(
 def spark_application(context: RenderContext, step: str, params: BaseModel) -> dict[str, Any]:
     settings = context.settings
     spark = settings.spark
-    on_operator = SparkRuntime(master=_IN_CLUSTER_MASTER, driver_host=spark.driver_host)
+    on_operator = SparkRuntime(master=_IN_CLUSTER_MASTER, driver_host=spark.driver_host, s3=spark.s3)
     request = step_request(params, (), context.runtime(spark=on_operator), context.run_name)
     return {
         "apiVersion": "sparkoperator.k8s.io/v1beta2",

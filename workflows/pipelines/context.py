@@ -78,6 +78,6 @@ class RenderContext:
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
             environments_dir=f"{WORK_MOUNT}/environments",
             mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
-            spark=spark or SparkRuntime(),
+            spark=spark or SparkRuntime(s3=self.settings.spark.s3),
             ray=RayRuntime(address=ray_address, num_cpus=None if ray_address else 2),
         )

@@ -25,6 +25,23 @@ ParamsT = TypeVar("ParamsT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
+class S3Runtime(BaseModel):
+    """The S3-compatible store behind ``s3://`` and ``s3a://`` paths; credentials stay in the environment.
+
+    The access key pair is read by Spark's JVMs from ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` (and ``AWS_SESSION_TOKEN``) of the driver's and the
+    executors' own processes, so it never travels in a step request.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/]+/?$", description="Store's URL (MinIO, Ceph); none: AWS S3."
+    )
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
+    path_style_access: bool = Field(default=False, description="bucket in the path, as most non-AWS stores need.")
+
+
 class SparkRuntime(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,6 +52,7 @@ class SparkRuntime(BaseModel):
         default=LOOPBACK,
         description="Address the driver binds to and advertises; none leaves it to Spark (a pod's own address).",
     )
+    s3: S3Runtime = Field(default_factory=S3Runtime)
 
 
 class RayRuntime(BaseModel):

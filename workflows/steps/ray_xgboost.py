@@ -2,7 +2,9 @@
 
 Each actor holds one row shard and builds histograms on it; XGBoost's
 collective (a Rabit tracker on the driver) all-reduces them every tree level,
-so all actors grow the same trees and rank 0 returns the model. This avoids
+so all actors grow the same trees and rank 0 returns the model. The tracker
+listens on loopback for a local instance, and on the driver's routable
+address when Ray runs on a cluster, where the actors sit in other pods. This avoids
 the per-round reporting and checkpoint machinery of Ray Train that dominates
 run time on small machines. The Ray instance is started once per process and
 the actors are kept warm between runs (starting one costs more than a small
@@ -88,6 +90,13 @@ def _reporting(name: str, callback: Callback | None) -> Callback | None:
     return call
 
 
+def tracker_host(runtime: RayRuntime) -> str:
+    """The address XGBoost's tracker listens on: one every actor of this Ray instance can reach."""
+    if runtime.address is None:
+        return "127.0.0.1"
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+
 class _ShardTrainer:
     """Trains on one shard as one member of the XGBoost communicator group."""
 
@@ -161,17 +170,19 @@ def train_distributed(
     num_boost_round: int,
     num_workers: int,
     *,
+    tracker_ip: str,
     callbacks: tuple[Callback | None, Callback | None] = (None, None),
 ) -> xgb.Booster:
     """Train one booster over ``num_workers`` Ray actors, each on a contiguous row shard.
 
-    ``callbacks`` are an optional custom objective and evaluation metric; when
-    one raises, the :class:`CallbackError` carrying its traceback is raised here.
+    The actors join XGBoost's tracker at ``tracker_ip`` (see ``tracker_host``). ``callbacks`` are an optional
+    custom objective and evaluation metric; when one raises, the :class:`CallbackError` carrying its traceback is
+    raised here.
     """
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     threads = max(1, int(cpus) // num_workers)
     trainers = _warm_trainers.get(num_workers, min(float(threads), cpus / num_workers))
-    tracker = RabitTracker(host_ip="127.0.0.1", n_workers=num_workers, sortby="task", timeout=_TRACKER_TIMEOUT_S)
+    tracker = RabitTracker(host_ip=tracker_ip, n_workers=num_workers, sortby="task", timeout=_TRACKER_TIMEOUT_S)
     tracker.start()
     bounds = np.linspace(0, len(labels), num_workers + 1).astype(int)
     try:

@@ -11,6 +11,10 @@ service, where the optimizing JIT compiler's threads (and a parallel garbage
 collector) take CPU from the work itself for little gain: it uses the quick
 compiler only and the serial collector, which cuts its start-up CPU time by about 40%.
 
+Object storage goes through Hadoop's S3A connector (``hadoop-aws``, shipped
+in the image): ``s3://`` paths, which the rules write, are mapped to it too, and
+its credentials come from the JVMs' environment only (see ``S3Runtime``).
+
 The driver's address is only pinned when the runtime names one: on a laptop
 the loopback address avoids a slow lookup of the machine's own name, while a
 driver in a pod must advertise its pod address (Spark's default) so that
@@ -33,14 +37,34 @@ import logging
 
 from pyspark.sql import SparkSession
 
-from workflows.steps.contract import SparkRuntime
+from workflows.steps.contract import S3Runtime, SparkRuntime
 
 LOCAL_DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 PY4J_CONNECTION_LOGGER = "py4j.clientserver"
+S3A_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+ENVIRONMENT_CREDENTIALS = "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+
+
+def s3a_hadoop_config(s3: S3Runtime) -> dict[str, str]:
+    """Hadoop settings (without Spark's ``spark.hadoop.`` prefix) that route ``s3://`` and ``s3a://`` to ``s3``."""
+    config = {
+        "fs.s3.impl": S3A_FILESYSTEM,
+        "fs.s3a.impl": S3A_FILESYSTEM,
+        "fs.s3a.aws.credentials.provider": ENVIRONMENT_CREDENTIALS,
+        "fs.s3a.endpoint.region": s3.region,
+        "fs.s3a.path.style.access": str(s3.path_style_access).lower(),
+    }
+    if s3.endpoint is not None:
+        config["fs.s3a.endpoint"] = s3.endpoint.rstrip("/")
+        config["fs.s3a.connection.ssl.enabled"] = str(s3.endpoint.startswith("https://")).lower()
+    return config
 
 
 def spark_session(runtime: SparkRuntime) -> SparkSession:
-    """Return the process's Spark session, starting it with ``runtime``'s settings on first use."""
+    """Return the process's Spark session, starting it with ``runtime``'s settings on first use.
+
+    The object store's settings are applied on every call, since they are the only ones a later run may change.
+    """
     logging.getLogger(PY4J_CONNECTION_LOGGER).disabled = True
     builder: SparkSession.Builder = SparkSession.builder
     if runtime.master.startswith("local"):
@@ -57,7 +81,15 @@ def spark_session(runtime: SparkRuntime) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    s3a = s3a_hadoop_config(runtime.s3)
+    for key, value in s3a.items():
+        builder = builder.config(f"spark.hadoop.{key}", value)
     if runtime.driver_host is not None:
         builder = builder.config("spark.driver.bindAddress", runtime.driver_host)
         builder = builder.config("spark.driver.host", runtime.driver_host)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    # A reused session keeps the Hadoop settings it started with; the store a run names applies to it all the same.
+    hadoop = session.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a.items():
+        hadoop.set(key, value)
+    return session

@@ -44,7 +44,7 @@ from workflows.steps.model_registry import (
     TAG_WORKFLOW_NAME,
     mlflow_errors,
 )
-from workflows.steps.ray_xgboost import CallbackError, ensure_ray, train_distributed
+from workflows.steps.ray_xgboost import CallbackError, ensure_ray, tracker_host, train_distributed
 from workflows.steps.training_set import TrainingSetOutput
 
 log = get_logger(__name__)
@@ -99,6 +99,7 @@ def _train_model(
             booster_params,
             rounds,
             request.params.num_workers,
+            tracker_ip=tracker_host(request.runtime.ray),
             callbacks=callbacks,
         )
     except CallbackError as e:

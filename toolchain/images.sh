@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Build the cluster's container images here, from sources that are reachable without an image registry, and keep
+# each as an OCI archive that `ctr images import` loads in one command. Prints the archive's path.
+#
+#   toolchain/images.sh base      Debian bookworm from debootstrap, with Python 3.11
+#   toolchain/images.sh project   the project's Dockerfile (service target) FROM the base
+#   toolchain/images.sh pause     Kubernetes' pause, compiled from the pinned kubernetes module's C source
+#   toolchain/images.sh argoexec  Argo's executor, from the pinned Go module
+#   toolchain/images.sh all       all of the above
+#
+# Archives live in $MLOPS_GITOPS_IMAGES (default ~/.cache/mlops-gitops/images), named after their image and a key
+# made of every input (suite, package list, pinned version, the sources and Dockerfile), so a warm run only checks
+# that the archive exists and a changed input builds afresh. Images are built with buildah as root.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+images=${MLOPS_GITOPS_IMAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-gitops/images}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+log() { printf 'images: %s\n' "$*" >&2; }
+
+# A short key for everything on stdin.
+key() { sha256sum | cut -c1-16; }
+
+# The archive for image NAME:TAG, built by the function BUILDER (which commits localhost/NAME:TAG) when it is missing.
+archive() {
+    local name=$1 tag=$2 builder=$3 out=$images/$1-$2.oci.tar
+    if [ ! -f "$out" ]; then
+        mkdir -p "$images"
+        local started=$SECONDS
+        "$builder" "localhost/mlops-gitops/$name:$tag"
+        rm -f "$out.partial"
+        buildah push --quiet "localhost/mlops-gitops/$name:$tag" "oci-archive:$out.partial:localhost/mlops-gitops/$name:$tag"
+        mv "$out.partial" "$out"
+        log "built localhost/mlops-gitops/$name:$tag in $((SECONDS - started)) s"
+    fi
+    printf '%s\n' "$out"
+}
+
+# Make the image in ARCHIVE (one whose tag has no "-", as the base's) available to buildah's local storage, where a
+# later build reads it FROM.
+load() {
+    local out=$1 ref
+    ref=localhost/mlops-gitops/$(basename "$out" .oci.tar | sed 's/-\([^-]*\)$/:\1/')
+    buildah inspect --type image "$ref" >/dev/null 2>&1 || buildah pull --quiet "oci-archive:$out" >/dev/null
+    printf '%s\n' "$ref"
+}
+
+packages() { grep -v '^#' "$here/images/base-packages.txt" | grep -v '^$' | paste -sd, -; }
+
+# Certificate authorities this host adds to its trust store (a TLS-inspecting egress proxy, a company CA): the base
+# trusts them too, or builds FROM it could not reach PyPI or Maven Central from here.
+host_cas() { find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
+
+base_tag() { { echo bookworm "$mirror"; cat "$here/images/base-packages.txt"; host_cas | xargs -r cat; } | key; }
+
+build_base() {
+    local ref=$1 work=$scratch/base
+    mkdir -p "$work"
+    log "debootstrap bookworm with $(packages) (a cold build takes minutes)"
+    debootstrap --variant=minbase --include="$(packages)" bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+        { tail -20 "$work/debootstrap.log" >&2; return 1; }
+    # Security and point-release updates for the images built FROM this base; no package lists or caches shipped.
+    cat >"$work/rootfs/etc/apt/sources.list" <<EOF
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main
+EOF
+    host_cas | xargs -r cp -t "$work/rootfs/usr/local/share/ca-certificates/"
+    chroot "$work/rootfs" update-ca-certificates >/dev/null
+    rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin "$work/rootfs/var/cache/apt/archives/"*.deb
+    tar -C "$work/rootfs" --numeric-owner -cf "$work/rootfs.tar" .
+    local ctr
+    ctr=$(buildah from scratch)
+    buildah add --quiet "$ctr" "$work/rootfs.tar" / >/dev/null
+    # pip and uv bring their own CA lists unless told to use the system's, which holds the host's CAs.
+    buildah config --env LANG=C.UTF-8 --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --env PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+        --cmd /usr/bin/python3 --label org.opencontainers.image.description="Debian bookworm with Python 3.11" "$ctr"
+    buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+}
+
+base() { archive base "$(base_tag)" build_base; }
+
+# The project image's build context, as the Dockerfile and .dockerignore see it.
+context_files() {
+    (cd "$repo" && find Dockerfile .dockerignore pyproject.toml README.md image core triggers listeners workflows \
+        gitops services mlops_gitops feature_repo -type f ! -path '*/__pycache__/*' ! -path 'feature_repo/data/*' |
+        LC_ALL=C sort)
+}
+
+project_tag() { { base_tag; cd "$repo" && context_files | xargs sha256sum; } | key; }
+
+build_project() {
+    local ref=$1 base_ref
+    base_ref=$(load "$(base)")
+    log "building the project image FROM $base_ref (a cold build downloads the dependencies and the S3A jars)"
+    # runc: Debian's crun refuses this kind of VM's hybrid cgroup v1/v2 layout; runc runs the build's RUN steps.
+    buildah bud --runtime "${BUILDAH_RUNTIME:-runc}" --layers --network host --build-arg "PYTHON_IMAGE=$base_ref" --target service \
+        -t "$ref" -f "$repo/Dockerfile" "$repo" >&2
+    check_project "$ref"
+}
+
+# An image that fails these is not archived: Spark's own spark-submit through the entrypoint, the steps' CLI, and
+# a local Spark session that serves s3:// and s3a:// with the S3A connector from the image's classpath.
+check_project() {
+    local ctr
+    ctr=$(buildah from "$1")
+    # shellcheck disable=SC2064
+    trap "buildah rm $ctr >/dev/null; rm -rf '$scratch'" EXIT
+    in_image() { buildah run --runtime "${BUILDAH_RUNTIME:-runc}" "$ctr" -- "$@"; }
+    local version
+    version=$(in_image python -c 'import pyspark; print(pyspark.__version__)')
+    in_image /usr/local/bin/spark-entrypoint.sh spark-submit --version 2>&1 | grep -F "version $version" >&2
+    in_image python -m workflows.steps --help >/dev/null
+    in_image python - <"$here/images/check_project_image.py" >&2
+    log "project image checks passed"
+}
+
+project() { archive project "$(project_tag)" build_project; }
+
+# pause: the pod sandbox's first process, compiled statically with the flags of the module's own build/pause/Makefile.
+pause_tag() {
+    local dir
+    dir=$(go mod download -json "$KUBERNETES_MODULE@$KUBERNETES_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    printf '%s-%s\n' "$(sed -n 's/^TAG ?= //p' "$dir/build/pause/Makefile")" "$KUBERNETES_VERSION"
+}
+
+build_pause() {
+    local ref=$1 dir tag=${1##*:} ctr
+    dir=$(go mod download -json "$KUBERNETES_MODULE@$KUBERNETES_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    gcc -Os -Wall -Werror -static -DVERSION="v$tag" -o "$scratch/pause" "$dir/build/pause/linux/pause.c"
+    ctr=$(buildah from scratch)
+    buildah copy --quiet --chmod 0755 "$ctr" "$scratch/pause" /pause >/dev/null
+    buildah config --user 65535:65535 --entrypoint '["/pause"]' "$ctr"
+    buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+}
+
+pause() { archive pause "$(pause_tag)" build_pause; }
+
+# argoexec: Argo's init, wait and emissary executor, FROM the base (CA certificates for artifact stores, a /tmp).
+build_argoexec() {
+    local ref=$1 binary base_ref ctr
+    binary=$("$here/build.sh" argoexec)
+    base_ref=$(load "$(base)")
+    ctr=$(buildah from "$base_ref")
+    buildah copy --quiet --chmod 0755 "$ctr" "$binary" /usr/local/bin/argoexec >/dev/null
+    buildah config --cmd '[]' "$ctr" # not the base's python3 as an argument
+    buildah config --user 8737:8737 --entrypoint '["/usr/local/bin/argoexec"]' "$ctr"
+    buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+}
+
+argoexec() { archive argoexec "$ARGO_WORKFLOWS_VERSION-$(base_tag | cut -c1-8)" build_argoexec; }
+
+case ${1:?usage: images.sh base|project|pause|argoexec|all} in
+    base) base ;;
+    project) project ;;
+    pause) pause ;;
+    argoexec) argoexec ;;
+    all) base && project && pause && argoexec ;;
+    *)
+        log "unknown image $1"
+        exit 2
+        ;;
+esac
