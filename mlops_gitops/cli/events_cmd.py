@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -93,29 +94,17 @@ def replay(event_id: Annotated[str, typer.Argument(help="Event id.")], config: C
 def dead_letters(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="How many of the newest to skip.")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List input that could not become an event (poison Kafka records), with the reason."""
-    rows = _ledger(config).dead_letters(limit=limit)
+    """List input that could not become an event (poison Kafka records): the reason and the payload's size."""
+    rows = _ledger(config).dead_letter_summaries(limit=limit, offset=offset)
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "origin": d.origin,
-                        "origin_key": d.origin_key,
-                        "reason": d.reason,
-                        "created_at": d.created_at.isoformat(),
-                        "payload": d.payload.decode("utf-8", "replace"),
-                    }
-                    for d in rows
-                ],
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps([{**asdict(d), "created_at": d.created_at.isoformat()} for d in rows], indent=2))
         return
-    table = Table("when", "origin", "key", "reason")
+    table = Table("when", "origin", "key", "payload bytes", "reason")
     for d in rows:
-        table.add_row(d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, d.reason)
+        table.add_row(
+            d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, str(d.payload_bytes), d.reason
+        )
     Console().print(table)

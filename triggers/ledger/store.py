@@ -139,6 +139,19 @@ class DeadLetter:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class DeadLetterSummary:
+    """What the status API lists of a dead letter: where it came from and why, the payload only by its size."""
+
+    id: int
+    origin: str
+    origin_key: str
+    reason: str
+    payload_bytes: int
+    event_id: str | None
+    created_at: datetime
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -618,6 +631,34 @@ class Ledger:
                     r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
                 )
                 for r in rows
+            ]
+
+    @retried_while_unreachable
+    def dead_letter_summaries(
+        self, *, limit: int = 100, offset: int = 0, reason_chars: int = 2000
+    ) -> list[DeadLetterSummary]:
+        """Dead letters newest first, their payloads measured by the database and never read.
+
+        ``reason`` is cut to ``reason_chars`` in the query, as :meth:`summaries` cuts ``last_error``.
+        """
+        query = (
+            select(
+                DeadLetterRow.id,
+                DeadLetterRow.origin,
+                DeadLetterRow.origin_key,
+                func.substr(DeadLetterRow.reason, 1, reason_chars),
+                func.length(DeadLetterRow.payload),
+                DeadLetterRow.event_id,
+                DeadLetterRow.created_at,
+            )
+            .order_by(DeadLetterRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._read() as s:
+            return [
+                DeadLetterSummary(row_id, origin, key, reason, int(size or 0), event_id, _aware(created))
+                for row_id, origin, key, reason, size, event_id, created in s.execute(query)
             ]
 
 
