@@ -7,7 +7,8 @@ summaries: the event's envelope fields, state, matched rules and actions,
 never its payload, which the ledger does not even read for them. The payload
 (a push's commits, author e-mails, clone URL) is fetched one event at a time.
 Dead letters are listed the same way: origin, reason and the payload's size,
-which the database measures without handing the payload over.
+which the database measures without handing the payload over; one dead
+letter's payload is fetched on its own.
 No answer exceeds ``max_response_bytes``: a list stops before it would and
 says where to go on (``next_offset``); a single answer over it is a 413, and
 a payload's size is asked of the database before the payload is loaded.
@@ -30,7 +31,7 @@ from core.errors import PermanentError
 from core.logging import redactor
 from mlops_gitops.api.auth import BearerTokens
 from triggers.ledger import EventState, EventSummary, Ledger
-from triggers.ledger.store import ActionRecord, DeadLetterSummary
+from triggers.ledger.store import ActionRecord, DeadLetter, DeadLetterSummary
 
 _AUTH_ANSWERS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token"},
@@ -83,6 +84,23 @@ class DeadLetterSummaryView(BaseModel):
         return cls.model_validate(redactor.scrub(asdict(summary)))
 
 
+class DeadLetterView(BaseModel):
+    id: int
+    origin: str
+    origin_key: str
+    reason: str
+    payload: str
+    """The payload as received, decoded as UTF-8 (undecodable bytes replaced)."""
+    headers: dict[str, Any]
+    event_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterView:
+        fields = asdict(letter) | {"payload": letter.payload.decode("utf-8", "replace")}
+        return cls.model_validate(redactor.scrub(fields))
+
+
 class DeadLetterPage(BaseModel):
     dead_letters: list[DeadLetterSummaryView]
     next_offset: int | None
@@ -110,7 +128,7 @@ class _Budget:
             raise HTTPException(
                 status.HTTP_413_CONTENT_TOO_LARGE,
                 f"{what} is {size} bytes, over server.max_response_bytes ({self.max_bytes}); "
-                "read it from the ledger with 'mlops-gitops events show'",
+                "read it from the ledger with 'mlops-gitops events show' or 'events dead-letter'",
             )
 
     def items(self, views: Sequence[BaseModel]) -> list[bytes]:
@@ -212,5 +230,22 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
     ) -> Response:
         summaries = ledger.dead_letter_summaries(limit=limit, offset=offset)
         return budget.page("dead_letters", [DeadLetterSummaryView.of(d) for d in summaries], limit=limit, offset=offset)
+
+    @router.get(
+        "/dead-letters/{dead_letter_id}",
+        response_model=DeadLetterView,
+        dependencies=admin,
+        summary="One dead letter with its payload and headers (admin token)",
+        responses={404: {"description": "No such dead letter"}, **_TOO_LARGE},
+    )
+    def get_dead_letter(dead_letter_id: int) -> Response:
+        size = ledger.dead_letter_size(dead_letter_id)
+        if size is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
+        budget.check(size, "this dead letter's payload")
+        letter = ledger.get_dead_letter(dead_letter_id)
+        if letter is None:  # pruned between the two reads
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
+        return budget.one(DeadLetterView.of(letter))
 
     return router

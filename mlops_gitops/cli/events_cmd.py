@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlops_gitops.api.events import DeadLetterView
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
@@ -108,3 +109,15 @@ def dead_letters(
             d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, str(d.payload_bytes), d.reason
         )
     Console().print(table)
+
+
+@app.command("dead-letter")
+def dead_letter(
+    dead_letter_id: Annotated[int, typer.Argument(help="Dead letter id.")], config: ConfigOption = None
+) -> None:
+    """Show one dead letter with its payload (decoded as UTF-8) and headers, as JSON, secrets masked."""
+    letter = _ledger(config).get_dead_letter(dead_letter_id)
+    if letter is None:
+        typer.echo(f"no dead letter with id {dead_letter_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(DeadLetterView.of(letter).model_dump_json(indent=2))

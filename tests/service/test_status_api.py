@@ -215,6 +215,24 @@ def test_dead_letters_are_summaries_paged_under_the_configured_size(ledger: Ledg
     assert seen == [f"kafka:t:0:{n}" for n in reversed(range(300))], "newest first, each once"
 
 
+def test_one_dead_letter_is_read_with_its_payload_unless_it_is_too_large(ledger: Ledger) -> None:
+    budget = 16 * 1024
+    secret = "hunter3-broker-password"
+    redactor.add([secret])
+    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:1", reason="too big", payload=b"p" * (2 * budget))
+    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:2", reason="not JSON", payload=b"\xff{" + secret.encode())
+    api = client(ledger, max_response_bytes=budget)
+    big, small = (d["id"] for d in reversed(api.get("/dead-letters", headers=ADMIN).json()["dead_letters"]))
+
+    assert api.get(f"/dead-letters/{small}", headers=READ).status_code == 401
+    letter = api.get(f"/dead-letters/{small}", headers=ADMIN).json()
+    assert letter["origin_key"] == "kafka:t:0:2" and letter["payload"].startswith("\ufffd{")
+    assert secret not in letter["payload"]
+    refused = api.get(f"/dead-letters/{big}", headers=ADMIN)
+    assert refused.status_code == 413 and "events dead-letter" in refused.json()["detail"]
+    assert api.get("/dead-letters/999999", headers=ADMIN).status_code == 404
+
+
 def test_the_cli_lists_dead_letters_by_payload_size_and_pages_with_offset(tmp_path: Path, ledger: Ledger) -> None:
     poison = b"\xff" + b"q" * 100_000
     for n in range(3):
@@ -228,3 +246,9 @@ def test_the_cli_lists_dead_letters_by_payload_size_and_pages_with_offset(tmp_pa
     assert [d["origin_key"] for d in listed] == ["kafka:t:0:1", "kafka:t:0:0"]
     assert all(d["payload_bytes"] == len(poison) and "payload" not in d for d in listed)
     assert "qqqq" not in result.output
+
+    shown = CliRunner().invoke(cli, ["events", "dead-letter", str(listed[0]["id"]), "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["payload"] == poison.decode("utf-8", "replace")
+    missing = CliRunner().invoke(cli, ["events", "dead-letter", "999999", "--config", str(config)])
+    assert missing.exit_code == 1

@@ -626,12 +626,7 @@ class Ledger:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._read() as s:
             rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
-            return [
-                DeadLetter(
-                    r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
-                )
-                for r in rows
-            ]
+            return [_dead_letter(r) for r in rows]
 
     @retried_while_unreachable
     def dead_letter_summaries(
@@ -660,6 +655,21 @@ class Ledger:
                 DeadLetterSummary(row_id, origin, key, reason, int(size or 0), event_id, _aware(created))
                 for row_id, origin, key, reason, size, event_id, created in s.execute(query)
             ]
+
+    @retried_while_unreachable
+    def dead_letter_size(self, dead_letter_id: int) -> int | None:
+        """One dead letter's payload size in bytes, measured by the database without loading it."""
+        with self._read() as s:
+            size = s.execute(
+                select(func.length(DeadLetterRow.payload)).where(DeadLetterRow.id == dead_letter_id)
+            ).scalar_one_or_none()
+            return None if size is None else int(size)
+
+    @retried_while_unreachable
+    def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
+        with self._read() as s:
+            row = s.get(DeadLetterRow, dead_letter_id)
+            return None if row is None else _dead_letter(row)
 
 
 def _unique_by_key(events: Sequence[Event]) -> list[Event]:
@@ -701,6 +711,12 @@ _SUMMARY_COLUMNS = (
     EventRow.updated_at,
 )
 """The columns of :class:`EventSummary` (then the cut ``last_error``): never ``envelope``."""
+
+
+def _dead_letter(r: DeadLetterRow) -> DeadLetter:
+    return DeadLetter(
+        r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
+    )
 
 
 def _summary(row: Any, actions: tuple[ActionRecord, ...]) -> EventSummary:
