@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
@@ -45,7 +46,11 @@ class RayJobSettings(SettingsModel):
 class ArgoSettings(SettingsModel):
     server_url: str = Field(default="https://argo-server.argo:2746", pattern=r"^https?://")
     namespace: str = "mlops"
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(default=None, description="Bearer token for the Argo Server (outside Kubernetes).")
+    token_file: Path | None = Field(
+        default=None,
+        description="File holding the bearer token, re-read when it changes: the projected service-account token.",
+    )
     verify_tls: bool = True
     request_timeout_seconds: float = Field(default=10.0, gt=0, description="Time-out of one Argo Server call.")
     image: str = "ghcr.io/example/mlops-gitops:latest"
@@ -66,6 +71,12 @@ class ArgoSettings(SettingsModel):
     cluster_mode: bool = Field(default=True, description="Run Spark as SparkApplication and Ray as RayJob resources.")
     spark: SparkApplicationSettings = Field(default_factory=SparkApplicationSettings)
     ray: RayJobSettings = Field(default_factory=RayJobSettings)
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> ArgoSettings:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set workflows.argo.token or workflows.argo.token_file, not both")
+        return self
 
 
 class LocalSettings(SettingsModel):
@@ -94,3 +105,12 @@ class WorkflowSettings(SettingsModel):
     )
     argo: ArgoSettings = Field(default_factory=ArgoSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
+
+    @model_validator(mode="after")
+    def _argo_has_a_token(self) -> WorkflowSettings:
+        if self.backend == "argo" and self.argo.token is None and self.argo.token_file is None:
+            raise ValueError(
+                "the argo backend needs workflows.argo.token_file (a projected service-account token) "
+                "or workflows.argo.token"
+            )
+        return self

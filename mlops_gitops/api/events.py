@@ -6,6 +6,9 @@ shell access to the ledger. Every endpoint needs a bearer token
 summaries: the event's envelope fields, state, matched rules and actions,
 never its payload, which the ledger does not even read for them. The payload
 (a push's commits, author e-mails, clone URL) is fetched one event at a time.
+Dead letters are listed the same way: origin, reason and the payload's size,
+which the database measures without handing the payload over; one dead
+letter's payload is fetched on its own.
 No answer exceeds ``max_response_bytes``: a list stops before it would and
 says where to go on (``next_offset``); a single answer over it is a 413, and
 a payload's size is asked of the database before the payload is loaded.
@@ -15,6 +18,7 @@ event or an error message is masked here too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,7 +31,7 @@ from core.errors import PermanentError
 from core.logging import redactor
 from mlops_gitops.api.auth import BearerTokens
 from triggers.ledger import EventState, EventSummary, Ledger
-from triggers.ledger.store import ActionRecord
+from triggers.ledger.store import ActionRecord, DeadLetter, DeadLetterSummary
 
 _AUTH_ANSWERS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token"},
@@ -66,13 +70,41 @@ class EventPage(BaseModel):
     """Where the next page starts, or ``None`` when this page holds the last event."""
 
 
+class DeadLetterSummaryView(BaseModel):
+    id: int
+    origin: str
+    origin_key: str
+    reason: str
+    payload_bytes: int
+    event_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, summary: DeadLetterSummary) -> DeadLetterSummaryView:
+        return cls.model_validate(redactor.scrub(asdict(summary)))
+
+
 class DeadLetterView(BaseModel):
     id: int
     origin: str
     origin_key: str
     reason: str
     payload: str
+    """The payload as received, decoded as UTF-8 (undecodable bytes replaced)."""
+    headers: dict[str, Any]
+    event_id: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterView:
+        fields = asdict(letter) | {"payload": letter.payload.decode("utf-8", "replace")}
+        return cls.model_validate(redactor.scrub(fields))
+
+
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetterSummaryView]
+    next_offset: int | None
+    """Where the next page starts, or ``None`` when this page holds the last dead letter."""
 
 
 class Queued(BaseModel):
@@ -96,10 +128,10 @@ class _Budget:
             raise HTTPException(
                 status.HTTP_413_CONTENT_TOO_LARGE,
                 f"{what} is {size} bytes, over server.max_response_bytes ({self.max_bytes}); "
-                "read it from the ledger with 'mlops-gitops events show'",
+                "read it from the ledger with 'mlops-gitops events show' or 'events dead-letter'",
             )
 
-    def items(self, views: list[BaseModel]) -> list[bytes]:
+    def items(self, views: Sequence[BaseModel]) -> list[bytes]:
         """The leading ``views`` whose JSON fits, with room for the envelope of the answer."""
         room, kept = self.max_bytes - 64, []
         for view in views:
@@ -111,6 +143,14 @@ class _Budget:
         if views and not kept:
             self.check(len(views[0].model_dump_json()), "the first item")
         return kept
+
+    def page(self, name: str, views: Sequence[BaseModel], *, limit: int, offset: int) -> Response:
+        """``{name: [...], "next_offset": ...}`` of the leading ``views`` that fit, out of a page of ``limit``."""
+        kept = self.items(views)
+        more = len(kept) < len(views) or len(views) == limit
+        next_offset = str(offset + len(kept)) if more else "null"
+        body = b'{"' + name.encode() + b'":[' + b",".join(kept) + b'],"next_offset":' + next_offset.encode() + b"}"
+        return Response(body, media_type=_JSON)
 
 
 def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: int) -> APIRouter:
@@ -130,11 +170,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
         summaries = ledger.summaries(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
-        kept = budget.items([EventSummaryView.of(s) for s in summaries])
-        more = len(kept) < len(summaries) or len(summaries) == limit
-        next_offset = str(offset + len(kept)) if more else "null"
-        body = b'{"events":[' + b",".join(kept) + b'],"next_offset":' + next_offset.encode() + b"}"
-        return Response(body, media_type=_JSON)
+        return budget.page("events", [EventSummaryView.of(s) for s in summaries], limit=limit, offset=offset)
 
     @router.get(
         "/events/{event_id}",
@@ -182,23 +218,34 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
 
     @router.get(
         "/dead-letters",
-        response_model=list[DeadLetterView],
+        response_model=DeadLetterPage,
         dependencies=admin,
-        summary="Input that could not become an event, with the reason, newest first (admin token)",
+        summary="Input that could not become an event, newest first, with the reason and the payload's size "
+        "(admin token)",
         responses=_TOO_LARGE,
     )
-    def dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
-        views: list[BaseModel] = [
-            DeadLetterView(
-                id=d.id,
-                origin=d.origin,
-                origin_key=d.origin_key,
-                reason=redactor.scrub(d.reason),
-                payload=redactor.scrub(d.payload.decode("utf-8", "replace")),
-                created_at=d.created_at,
-            )
-            for d in ledger.dead_letters(limit=limit)
-        ]
-        return Response(b"[" + b",".join(budget.items(views)) + b"]", media_type=_JSON)
+    def dead_letters(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> Response:
+        summaries = ledger.dead_letter_summaries(limit=limit, offset=offset)
+        return budget.page("dead_letters", [DeadLetterSummaryView.of(d) for d in summaries], limit=limit, offset=offset)
+
+    @router.get(
+        "/dead-letters/{dead_letter_id}",
+        response_model=DeadLetterView,
+        dependencies=admin,
+        summary="One dead letter with its payload and headers (admin token)",
+        responses={404: {"description": "No such dead letter"}, **_TOO_LARGE},
+    )
+    def get_dead_letter(dead_letter_id: int) -> Response:
+        size = ledger.dead_letter_size(dead_letter_id)
+        if size is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
+        budget.check(size, "this dead letter's payload")
+        letter = ledger.get_dead_letter(dead_letter_id)
+        if letter is None:  # pruned between the two reads
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
+        return budget.one(DeadLetterView.of(letter))
 
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlops_gitops.api.events import DeadLetterView
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
@@ -124,29 +126,29 @@ def replay(
 def dead_letters(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="How many of the newest to skip.")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List input that could not become an event (poison Kafka records), with the reason."""
-    rows = _ledger(config).dead_letters(limit=limit)
+    """List input that could not become an event (poison Kafka records): the reason and the payload's size."""
+    rows = _ledger(config).dead_letter_summaries(limit=limit, offset=offset)
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "origin": d.origin,
-                        "origin_key": d.origin_key,
-                        "reason": d.reason,
-                        "created_at": d.created_at.isoformat(),
-                        "payload": d.payload.decode("utf-8", "replace"),
-                    }
-                    for d in rows
-                ],
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps([{**asdict(d), "created_at": d.created_at.isoformat()} for d in rows], indent=2))
         return
-    table = Table("when", "origin", "key", "reason")
+    table = Table("when", "origin", "key", "payload bytes", "reason")
     for d in rows:
-        table.add_row(d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, d.reason)
+        table.add_row(
+            d.created_at.strftime("%Y-%m-%d %H:%M:%S"), d.origin, d.origin_key, str(d.payload_bytes), d.reason
+        )
     Console().print(table)
+
+
+@app.command("dead-letter")
+def dead_letter(
+    dead_letter_id: Annotated[int, typer.Argument(help="Dead letter id.")], config: ConfigOption = None
+) -> None:
+    """Show one dead letter with its payload (decoded as UTF-8) and headers, as JSON, secrets masked."""
+    letter = _ledger(config).get_dead_letter(dead_letter_id)
+    if letter is None:
+        typer.echo(f"no dead letter with id {dead_letter_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(DeadLetterView.of(letter).model_dump_json(indent=2))

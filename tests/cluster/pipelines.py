@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from mlops_gitops.settings import load_settings
 from tests.cluster.kube import Kube, wait_for
 from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
@@ -25,6 +23,7 @@ from workflows.naming import run_name
 from workflows.pipelines import build_workflow
 from workflows.pipelines.context import WORK_VOLUME
 from workflows.settings import ArgoSettings
+from workflows.trust import named_repositories
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
@@ -35,6 +34,10 @@ POD_TIMEOUT = 120.0
 
 class SpecMismatchError(AssertionError):
     """A pod the controller created differs from what the service rendered."""
+
+
+SAMPLE_REPOS = sorted({repo for params in SAMPLE_PARAMS.values() for repo in named_repositories(params)})
+"""The ML repositories the sample runs name: listed in ``workflows.code_repos``, as an operator lists the team's."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,18 @@ class Submitted:
 def service_settings(
     configmap_data: dict[str, str], tmp: Path, *, server_url: str, namespace: str, token: str
 ) -> ArgoSettings:
-    """The Argo settings the deployed service runs with: its ConfigMap, plus what the Deployment injects."""
+    """The Argo settings the deployed service runs with: its ConfigMap, plus what the Deployment injects.
+
+    The token goes into a file, as the kubelet projects it into the pod, and ``token_file`` points there.
+    """
     (tmp / "config.yaml").write_text(configmap_data["config.yaml"])
     (tmp / "rules.yaml").write_text(configmap_data["rules.yaml"])
     deployed = load_settings(tmp / "config.yaml").workflows.argo
+    assert deployed.token_file is not None, "the deployed config reads the projected service-account token"
+    token_file = tmp / "token"
+    token_file.write_text(token)
     return deployed.model_copy(
-        update={"server_url": server_url, "namespace": namespace, "token": SecretStr(token), "verify_tls": False}
+        update={"server_url": server_url, "namespace": namespace, "token_file": token_file, "verify_tls": False}
     )
 
 

@@ -14,6 +14,7 @@ import requests
 
 from core.errors import PermanentError
 from tests.cluster.kube import Kube
+from tests.cluster.pipelines import SAMPLE_REPOS
 from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
 from workflows.argo.backend import ArgoBackend
 from workflows.settings import ArgoSettings
@@ -24,7 +25,7 @@ class RbacMismatchError(AssertionError):
 
 
 def _status(settings: ArgoSettings, method: str, path: str) -> int:
-    token = settings.token.get_secret_value() if settings.token else ""
+    token = settings.token_file.read_text() if settings.token_file else ""
     response = requests.request(
         method, settings.server_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
@@ -48,7 +49,7 @@ def check_rbac(
         "delete": _status(settings, "DELETE", f"/api/v1/workflows/{namespace}/{run}"),
         "list": _status(settings, "GET", f"/api/v1/workflows/{namespace}"),
     }
-    elsewhere = ArgoBackend(settings.model_copy(update={"namespace": other_namespace}))
+    elsewhere = ArgoBackend(settings.model_copy(update={"namespace": other_namespace}), code_repos=SAMPLE_REPOS)
     try:
         elsewhere.submit("feature-apply", SAMPLE_PARAMS["feature-apply"], run_name="elsewhere-0", labels=SAMPLE_LABELS)
         refused[f"create in {other_namespace}"] = HTTPStatus.OK

@@ -23,7 +23,7 @@ from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.manifests import apply_all, provide_work_volume
 from tests.cluster.nodes import start_nodes
-from tests.cluster.pipelines import check_workflow, configmap_data, service_settings, submit_all
+from tests.cluster.pipelines import SAMPLE_REPOS, check_workflow, configmap_data, service_settings, submit_all
 from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.rbac import check_rbac
@@ -75,7 +75,7 @@ def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPl
             token=token,
         )
         provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim)
-    backend = ArgoBackend(settings)
+    backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
     try:
         with report.step(2, "submit through argo-server"):
             submitted = submit_all(backend, settings)

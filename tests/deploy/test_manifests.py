@@ -78,7 +78,6 @@ def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
         "NetworkPolicy",
         "PersistentVolumeClaim",
         *["Role", "RoleBinding", "ServiceAccount"] * 2,  # the service's and the pipelines'
-        "Secret",
         "Service",
     ]
     if overlay == "prod":
@@ -221,11 +220,28 @@ def test_secrets_are_referenced_never_stored(objects: list[dict[str, Any]]) -> N
             continue  # a file path, no credentials in it
         assert "value" not in env[name], f"{name} must come from a Secret"
         assert "secretKeyRef" in env[name]["valueFrom"], name
-    assert (
-        env["MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
-        == (the(objects, "Secret")["metadata"]["name"])
-    )
     assert env["MLOPS_GITOPS_WORKFLOWS__ARGO__NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_the_argo_token_is_a_projected_short_lived_service_account_token(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    container = container_of(objects)
+    (tmp_path / "config.yaml").write_text(the(objects, "ConfigMap")["data"]["config.yaml"])
+    argo = load_settings(tmp_path / "config.yaml").workflows.argo
+
+    assert argo.token is None and argo.token_file is not None
+    [mount] = [m for m in container["volumeMounts"] if argo.token_file.parent == Path(m["mountPath"])]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    [source] = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["path"] == argo.token_file.name
+    assert token["audience"] and 600 <= token["expirationSeconds"] <= 3600
+    assert not [s for s in of_kind(objects, "Secret") if s.get("type") == "kubernetes.io/service-account-token"]
+    env = {variable["name"] for variable in container["env"]}
+    assert "MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN" not in env, "the environment would override the file"
 
 
 def test_ingress_exposes_only_the_webhook_path(objects: list[dict[str, Any]]) -> None:

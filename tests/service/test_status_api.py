@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from core.logging import redactor
 from listeners.http.app import create_app
 from mlops_gitops.api.auth import BearerTokens
 from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
+from mlops_gitops.cli import app as cli
 from tests.listeners.conftest import listener_settings
 from triggers.event import Commit, DataArrival, Event, EventType, PushData
 from triggers.ledger import Ledger
@@ -123,7 +126,7 @@ def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> N
     api = client(ledger)
     assert api.get("/dead-letters").status_code == 401
     assert api.get("/dead-letters", headers=READ).status_code == 401
-    [letter] = api.get("/dead-letters", headers=ADMIN).json()
+    [letter] = api.get("/dead-letters", headers=ADMIN).json()["dead_letters"]
     assert letter["origin_key"] == "kafka:t:0:1" and secret not in letter["reason"]
     detail = api.get(f"/events/{stored.event_id}", headers=READ).json()["actions"][0]["detail"]
     assert detail["token"] == "***" and secret not in detail["message"]
@@ -212,3 +215,65 @@ def test_an_event_shows_which_action_failed_and_why_with_secrets_masked(ledger: 
     assert actions["notify:e"]["state"]["attempts"] == 3
     assert actions["notify:e"]["state"]["last_error"] == "gave up after 3 attempts: 401 for ***"
     assert actions["etl:e"]["state"]["last_error"] is None
+
+
+def test_dead_letters_are_summaries_paged_under_the_configured_size(ledger: Ledger) -> None:
+    budget = 16 * 1024
+    poison = b'{"secret": "' + b"p" * (2 * budget) + b'"}'
+    for n in range(300):
+        ledger.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
+    api = client(ledger, max_response_bytes=budget)
+    api.headers.update(ADMIN)
+
+    seen: list[str] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        pages += 1
+        answer = api.get("/dead-letters", params={"limit": 1000, "offset": offset})
+        assert answer.status_code == 200 and len(answer.content) <= budget
+        page = answer.json()
+        assert all(d["payload_bytes"] == len(poison) and "payload" not in d for d in page["dead_letters"])
+        seen += [d["origin_key"] for d in page["dead_letters"]]
+        offset = page["next_offset"]
+    assert pages > 1, "the summaries alone outgrow one answer"
+    assert seen == [f"kafka:t:0:{n}" for n in reversed(range(300))], "newest first, each once"
+
+
+def test_one_dead_letter_is_read_with_its_payload_unless_it_is_too_large(ledger: Ledger) -> None:
+    budget = 16 * 1024
+    secret = "hunter3-broker-password"
+    redactor.add([secret])
+    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:1", reason="too big", payload=b"p" * (2 * budget))
+    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:2", reason="not JSON", payload=b"\xff{" + secret.encode())
+    api = client(ledger, max_response_bytes=budget)
+    big, small = (d["id"] for d in reversed(api.get("/dead-letters", headers=ADMIN).json()["dead_letters"]))
+
+    assert api.get(f"/dead-letters/{small}", headers=READ).status_code == 401
+    letter = api.get(f"/dead-letters/{small}", headers=ADMIN).json()
+    assert letter["origin_key"] == "kafka:t:0:2" and letter["payload"].startswith("\ufffd{")
+    assert secret not in letter["payload"]
+    refused = api.get(f"/dead-letters/{big}", headers=ADMIN)
+    assert refused.status_code == 413 and "events dead-letter" in refused.json()["detail"]
+    assert api.get("/dead-letters/999999", headers=ADMIN).status_code == 404
+
+
+def test_the_cli_lists_dead_letters_by_payload_size_and_pages_with_offset(tmp_path: Path, ledger: Ledger) -> None:
+    poison = b"\xff" + b"q" * 100_000
+    for n in range(3):
+        ledger.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.db'}\n")
+
+    result = CliRunner().invoke(cli, ["events", "dead-letters", "--config", str(config), "--json", "--offset", "1"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert [d["origin_key"] for d in listed] == ["kafka:t:0:1", "kafka:t:0:0"]
+    assert all(d["payload_bytes"] == len(poison) and "payload" not in d for d in listed)
+    assert "qqqq" not in result.output
+
+    shown = CliRunner().invoke(cli, ["events", "dead-letter", str(listed[0]["id"]), "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["payload"] == poison.decode("utf-8", "replace")
+    missing = CliRunner().invoke(cli, ["events", "dead-letter", "999999", "--config", str(config)])
+    assert missing.exit_code == 1

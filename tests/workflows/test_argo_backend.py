@@ -8,13 +8,16 @@ server itself; ``server.rejected`` stays empty when they all pass.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from core.errors import PermanentError, TemporaryError
 from tests.workflows.argo_server import FakeArgoServer, Fault
@@ -115,6 +118,55 @@ def test_a_wrong_token_is_permanent_and_names_the_setting(server: FakeArgoServer
     with pytest.raises(PermanentError, match=r"401.*workflows\.argo\.token"):
         submit_retrain(backend)
     assert server.workflows == {}
+
+
+def project_token(directory: Path, token: str, generation: int) -> Path:
+    """Write ``token`` the way the kubelet updates a projected volume: a new data directory swapped in atomically."""
+    data = directory / f"..{generation}"
+    data.mkdir()
+    (data / "token").write_text(token)
+    (directory / "..data_tmp").symlink_to(data.name)
+    os.replace(directory / "..data_tmp", directory / "..data")
+    if not (directory / "token").is_symlink():
+        (directory / "token").symlink_to("..data/token")
+    return directory / "token"
+
+
+def test_a_rotated_token_file_is_used_from_the_next_call_on(server: FakeArgoServer, tmp_path: Path) -> None:
+    token_file = project_token(tmp_path, TOKEN, 1)
+    backend = ArgoBackend(
+        ArgoSettings(server_url=server.url, token_file=token_file, namespace=NAMESPACE), code_repos=[CHURN_REPO]
+    )
+    name = submit_retrain(backend)
+    assert backend.status(name).phase == RunPhase.PENDING
+
+    server.token = "rotated-argo-token"
+    with pytest.raises(PermanentError, match="401"):
+        backend.status(name)
+    project_token(tmp_path, "rotated-argo-token", 2)
+    assert backend.status(name).phase == RunPhase.PENDING, "the new token is sent without a new backend"
+    backend.close()
+
+
+def test_an_unreadable_token_file_is_temporary_and_names_the_setting(server: FakeArgoServer, tmp_path: Path) -> None:
+    backend = ArgoBackend(
+        ArgoSettings(server_url=server.url, token_file=tmp_path / "absent", namespace=NAMESPACE),
+        code_repos=[CHURN_REPO],
+    )
+    with pytest.raises(TemporaryError, match=r"workflows\.argo\.token_file"):
+        submit_retrain(backend)
+    (tmp_path / "absent").write_text("\n")
+    with pytest.raises(TemporaryError, match="empty"):
+        submit_retrain(backend)
+    assert server.workflows == {}
+
+
+def test_the_argo_backend_takes_exactly_one_token_source(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        ArgoSettings(token=TOKEN, token_file=tmp_path / "token")
+    with pytest.raises(ValidationError, match=r"workflows\.argo\.token_file"):
+        WorkflowSettings(backend="argo")
+    assert WorkflowSettings(backend="argo", argo=ArgoSettings(token_file=tmp_path / "token")).argo.token is None
 
 
 def test_a_timed_out_submit_is_temporary_and_its_retry_finds_the_run(server: FakeArgoServer) -> None:

@@ -211,6 +211,19 @@ class DeadLetter:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class DeadLetterSummary:
+    """What the status API lists of a dead letter: where it came from and why, the payload only by its size."""
+
+    id: int
+    origin: str
+    origin_key: str
+    reason: str
+    payload_bytes: int
+    event_id: str | None
+    created_at: datetime
+
+
 def _aware(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; everything here is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -773,12 +786,50 @@ class Ledger:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._read() as s:
             rows = s.execute(select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)).scalars()
+            return [_dead_letter(r) for r in rows]
+
+    @retried_while_unreachable
+    def dead_letter_summaries(
+        self, *, limit: int = 100, offset: int = 0, reason_chars: int = 2000
+    ) -> list[DeadLetterSummary]:
+        """Dead letters newest first, their payloads measured by the database and never read.
+
+        ``reason`` is cut to ``reason_chars`` in the query, as :meth:`summaries` cuts ``last_error``.
+        """
+        query = (
+            select(
+                DeadLetterRow.id,
+                DeadLetterRow.origin,
+                DeadLetterRow.origin_key,
+                func.substr(DeadLetterRow.reason, 1, reason_chars),
+                func.length(DeadLetterRow.payload),
+                DeadLetterRow.event_id,
+                DeadLetterRow.created_at,
+            )
+            .order_by(DeadLetterRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._read() as s:
             return [
-                DeadLetter(
-                    r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
-                )
-                for r in rows
+                DeadLetterSummary(row_id, origin, key, reason, int(size or 0), event_id, _aware(created))
+                for row_id, origin, key, reason, size, event_id, created in s.execute(query)
             ]
+
+    @retried_while_unreachable
+    def dead_letter_size(self, dead_letter_id: int) -> int | None:
+        """One dead letter's payload size in bytes, measured by the database without loading it."""
+        with self._read() as s:
+            size = s.execute(
+                select(func.length(DeadLetterRow.payload)).where(DeadLetterRow.id == dead_letter_id)
+            ).scalar_one_or_none()
+            return None if size is None else int(size)
+
+    @retried_while_unreachable
+    def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
+        with self._read() as s:
+            row = s.get(DeadLetterRow, dead_letter_id)
+            return None if row is None else _dead_letter(row)
 
 
 ACTIONS = ActionRow.__table__
@@ -864,6 +915,12 @@ _SUMMARY_COLUMNS = (
     EventRow.updated_at,
 )
 """The columns of :class:`EventSummary` (then the cut ``last_error``): never ``envelope``."""
+
+
+def _dead_letter(r: DeadLetterRow) -> DeadLetter:
+    return DeadLetter(
+        r.id, r.origin, r.origin_key, r.reason, r.payload, dict(r.headers), r.event_id, _aware(r.created_at)
+    )
 
 
 def _summary(row: Any, actions: tuple[ActionRecord, ...]) -> EventSummary:

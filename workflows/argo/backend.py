@@ -21,6 +21,7 @@ from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.argo.session import ArgoSession, classify, status_code
 from workflows.argo.status import run_status
+from workflows.argo.token import BearerToken
 from workflows.backend import RunStatus
 from workflows.pipelines import build_workflow
 from workflows.settings import ArgoSettings
@@ -35,10 +36,13 @@ class ArgoBackend:
     def __init__(self, settings: ArgoSettings, *, code_repos: Collection[str]) -> None:
         self._settings = settings
         self._code_repos = frozenset(code_repos)
-        self._session = ArgoSession(timeout_seconds=settings.request_timeout_seconds)
+        token = BearerToken(
+            literal=settings.token.get_secret_value() if settings.token else None, path=settings.token_file
+        )
+        self._session = ArgoSession(timeout_seconds=settings.request_timeout_seconds, token=token)
         self._service = WorkflowsService(
             host=settings.server_url.rstrip("/") + "/",
-            token=settings.token.get_secret_value() if settings.token else None,
+            token=None,  # the session sets it per request: a token file is re-read when rotated
             namespace=settings.namespace,
             verify_ssl=settings.verify_tls,
             session=self._session,

@@ -1,14 +1,17 @@
-"""An HTTP session that makes every Argo Server call bounded and every failure classified.
+"""An HTTP session that makes every Argo Server call bounded, authenticated and every failure classified.
 
 Hera's ``WorkflowsService`` sends requests through a ``requests.Session`` but
 sets no time-out, and for status codes it has no exception class for (502,
 503, 504, 429) it raises a bare ``HeraException`` that no longer says which
 status it was. This session fixes both below Hera: each request gets a
 time-out, and any non-2xx answer raises ``requests.HTTPError`` carrying the
-response, before Hera looks at it. ``classify`` then turns every ``requests``
-failure into the service's own error taxonomy; a 429 or 5xx that says when
-to come back (``Retry-After``) becomes a ``TemporaryError`` with that delay,
-which the dispatcher waits out instead of its own backoff.
+response, before Hera looks at it. Hera reads its token once, but a projected
+service-account token is rotated, so the session sets the bearer header on
+every request from :class:`~workflows.argo.token.BearerToken`. ``classify``
+then turns every ``requests`` failure into the service's own error taxonomy; a
+429 or 5xx that says when to come back (``Retry-After``) becomes a
+``TemporaryError`` with that delay, which the dispatcher waits out instead of
+its own backoff.
 """
 
 from __future__ import annotations
@@ -21,19 +24,24 @@ from typing import Any
 import requests
 
 from core.errors import PermanentError, TemporaryError
+from workflows.argo.token import BearerToken
 
 _RETRYABLE_STATUSES = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS})
 
 
 class ArgoSession(requests.Session):
-    """``requests.Session`` with a default time-out that raises on any non-2xx response."""
+    """``requests.Session`` with a default time-out and the current bearer token that raises on any non-2xx."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float, token: BearerToken) -> None:
         super().__init__()
         self._timeout_seconds = timeout_seconds
+        self._token = token
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout_seconds)
+        token = self._token.current()
+        if token is not None:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
         response = super().request(method, url, *args, **kwargs)
         response.raise_for_status()
         return response
@@ -59,7 +67,7 @@ def classify(error: requests.RequestException, doing: str) -> PermanentError | T
     if code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
         return PermanentError(
             f"Argo Server refused the credentials ({code}) while {doing}: {detail}; "
-            "check workflows.argo.token and the service account's RBAC"
+            "check workflows.argo.token (or token_file) and the service account's RBAC"
         )
     return PermanentError(f"Argo Server rejected the request ({code}) while {doing}: {detail}")
 
