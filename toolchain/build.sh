@@ -2,7 +2,7 @@
 # Build a pinned upstream Go program once and print the path of its binary.
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
-#   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | etcd | kwok
+#   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | etcd | kwok | argocd
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -112,8 +112,25 @@ kwok() {
     printf '%s\n' "$out"
 }
 
+# Argo CD: one binary that acts as the program its name (or ARGOCD_BINARY_NAME) says, e.g.
+# argocd-application-controller and argocd-repo-server. Its go.mod points gitops-engine at ./gitops-engine, a nested
+# module the module zip leaves out, so the copy drops that replace and takes the released gitops-engine module of
+# the same version its require line names. It needs Go 1.27, which the go command fetches as GO_TOOLCHAIN.
+argo_cd() {
+    local out=$tools/argo-cd-$ARGO_CD_VERSION/argocd
+    if [ ! -x "$out" ]; then
+        local src
+        src=$(writable_copy ARGO_CD "$ARGO_CD_VERSION")
+        sed -i '/^replace github.com\/argoproj\/argo-cd\/gitops-engine\/v3 => .\/gitops-engine$/d' "$src/go.mod"
+        GOTOOLCHAIN=$GO_TOOLCHAIN go_build "$src" ./cmd "$out" \
+            "-X $ARGO_CD_MODULE/common.version=${ARGO_CD_VERSION#v}"
+    fi
+    printf '%s\n' "$out"
+}
+
 case $tool in
     argo | workflow-controller | argoexec) argo_workflows "$tool" ;;
+    argocd) argo_cd ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) kubernetes "$tool" ;;
     etcd) etcd ;;
     kwok) kwok ;;
