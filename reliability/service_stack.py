@@ -84,7 +84,7 @@ def write_service_config(
         "workflows": {
             "backend": "argo",
             "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
-            "code_repos": ["https://git.example.com/acme/churn-model.git"],
+            "code_repos": ["https://github.com/acme/churn-model.git"],
         },
     }
     path = tmp_path / "config.yaml"

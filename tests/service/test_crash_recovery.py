@@ -57,12 +57,14 @@ def write_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:
     config = {
         "ledger": {"url": ledger_url},
         "rules": {"path": str(rules)},
-        "dispatcher": {"poll_interval_seconds": 0.2, "backoff_initial_seconds": 0.5},
+        # The dispatcher wakes when an event is stored, so the killed process may already hold the event's lease:
+        # a short one lets the restarted process take it over well within the test's wait.
+        "dispatcher": {"poll_interval_seconds": 0.2, "backoff_initial_seconds": 0.5, "lease_seconds": 5},
         "listeners": {"webhooks": {"github": {"secrets": [SECRET]}}, "registry_watcher": {"enabled": False}},
         "workflows": {
             "backend": "argo",
             "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
-            "code_repos": ["https://git.example.com/acme/churn-model.git"],
+            "code_repos": ["https://github.com/acme/churn-model.git"],
         },
     }
     path = tmp_path / "config.yaml"

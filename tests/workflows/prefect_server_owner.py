@@ -14,7 +14,7 @@ from workflows.settings import LocalSettings
 
 
 def main() -> None:
-    backend = LocalBackend(LocalSettings(work_dir=sys.argv[1]))
+    backend = LocalBackend(LocalSettings(work_dir=sys.argv[1]), code_repos=())
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()  # the one a flow's client starts on first use

@@ -10,7 +10,7 @@ import pytest
 
 from workflows.mlrepo.hooks import repository_frames
 from workflows.mlrepo.model import RepoModel
-from workflows.steps.contract import RayRuntime
+from workflows.steps.contract import LOOPBACK, RayRuntime
 from workflows.steps.ray_xgboost import CallbackError, ensure_ray, shutdown_ray, train_distributed
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,7 @@ def test_a_custom_objective_and_metric_train_the_distributed_booster(
         model.booster_params(),
         10,
         2,
+        tracker_ip=LOOPBACK,
         callbacks=(model.callback("objective"), model.callback("custom_metric")),
     )
 
@@ -92,7 +93,13 @@ def test_a_raising_objective_comes_back_with_its_repository_frames(
 
     with pytest.raises(CallbackError) as caught:
         train_distributed(
-            features, labels, model.booster_params(), 10, 2, callbacks=(model.callback("objective"), None)
+            features,
+            labels,
+            model.booster_params(),
+            10,
+            2,
+            tracker_ip=LOOPBACK,
+            callbacks=(model.callback("objective"), None),
         )
 
     error = caught.value
