@@ -18,10 +18,10 @@ event or an error message is masked here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel
@@ -112,11 +112,24 @@ class Queued(BaseModel):
     state: EventState
 
 
+_Loaded = TypeVar("_Loaded")
+
+
 class _Budget:
     """Serialises answers and refuses (413) or cuts (lists) whatever would exceed ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
+
+    def load_within(self, size: int | None, load: Callable[[], _Loaded | None], *, what: str, missing: str) -> _Loaded:
+        """``load()`` once the database's ``size`` of it fits (413 otherwise); 404 when it is gone, before or after."""
+        if size is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+        self.check(size, what)
+        loaded = load()
+        if loaded is None:  # pruned between the two reads
+            raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+        return loaded
 
     def one(self, value: BaseModel | dict[str, Any]) -> Response:
         body = value.model_dump_json().encode() if isinstance(value, BaseModel) else to_json(value)
@@ -191,13 +204,12 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         responses={404: {"description": "No such event"}, **_TOO_LARGE},
     )
     def get_payload(event_id: str) -> Response:
-        size = ledger.envelope_size(event_id)
-        if size is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
-        budget.check(size, "this event's payload")
-        record = ledger.get(event_id)
-        if record is None:  # pruned between the two reads
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
+        record = budget.load_within(
+            ledger.envelope_size(event_id),
+            lambda: ledger.get(event_id),
+            what="this event's payload",
+            missing=f"no event with id {event_id!r}",
+        )
         envelope = redactor.scrub(record.event.model_dump(mode="json"))
         return budget.one(envelope)
 
@@ -239,13 +251,12 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         responses={404: {"description": "No such dead letter"}, **_TOO_LARGE},
     )
     def get_dead_letter(dead_letter_id: int) -> Response:
-        size = ledger.dead_letter_size(dead_letter_id)
-        if size is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
-        budget.check(size, "this dead letter's payload")
-        letter = ledger.get_dead_letter(dead_letter_id)
-        if letter is None:  # pruned between the two reads
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter with id {dead_letter_id}")
+        letter = budget.load_within(
+            ledger.dead_letter_size(dead_letter_id),
+            lambda: ledger.get_dead_letter(dead_letter_id),
+            what="this dead letter's payload",
+            missing=f"no dead letter with id {dead_letter_id}",
+        )
         return budget.one(DeadLetterView.of(letter))
 
     return router
