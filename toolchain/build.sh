@@ -2,7 +2,8 @@
 # Build a pinned upstream Go program once and print the path of its binary.
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
-#   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | etcd | kwok | argocd
+#   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy
+#                      | etcd | kwok | argocd
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -69,7 +70,8 @@ check_pin() {
 }
 
 kubernetes() {
-    # All four control-plane programs in one go build, so they share its compile work; $1 is the one to print.
+    # The four control-plane programs and the two node programs in one go build, so they share its compile work; $1 is
+    # the one to print.
     local version=$KUBERNETES_VERSION dir=$tools/kubernetes-$KUBERNETES_VERSION
     if [ ! -x "$dir/$1" ]; then
         check_pin kubernetes k8s.io/kubernetes "$version"
@@ -82,12 +84,13 @@ kubernetes() {
             ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
             ldflags+=" -X $pkg.gitTreeState=clean"
         done
-        log "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $version (cold: 20-40 min)"
+        log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and kube-proxy $version (cold: 20-40 min)"
         local partial=$dir.partial.$$
         mkdir -p "$partial"
         (cd "$here/kubernetes" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
             -o "$partial/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-            k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+            k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+            k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
         mv -T "$partial" "$dir" 2>/dev/null || rm -rf "$partial" # another run got there first
     fi
     printf '%s\n' "$dir/$1"
@@ -131,7 +134,7 @@ argo_cd() {
 case $tool in
     argo | workflow-controller | argoexec) argo_workflows "$tool" ;;
     argocd) argo_cd ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) kubernetes "$tool" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) kubernetes "$tool" ;;
     etcd) etcd ;;
     kwok) kwok ;;
     *)
