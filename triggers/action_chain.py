@@ -8,11 +8,10 @@ and a crash at any point costs at most a repeat of an idempotent call:
 * ``<rule>:<event id>`` (or ``<rule>:batch-<batch id>`` when debounced) is the
   first action; follow-ups add ``/then-<n>``; a replay adds ``~<replays>`` so a
   replayed event really runs again.
-* Debounce: the first event of a batch leads it and waits (the event is
-  deferred) until the batch falls due; later events join it and are done. The
-  leader then closes the batch and acts once for all of its events.
-* Concurrency (``queue``/``replace``) holds a slot per rule and key for the
-  whole chain; rate limits count chain starts per window.
+* Before the first action, the rule's gates (:mod:`triggers.gates`) may hold
+  the chain: a debounce batch still gathering (its leader event is deferred,
+  the others are done), a concurrency slot held by another chain, a rate
+  limit. The chain records what they decide; a held chain is come back to.
 * A workflow run is followed until it finishes (the event is deferred
   meanwhile); then the next ``then`` step reads its outputs.
 * Each action keeps its own state (``ActionState``): its attempts, when it
@@ -52,7 +51,8 @@ from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, Acti
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
 from triggers.event import Event
-from triggers.ledger.coordination import Coordination, SlotHolder
+from triggers.gates import Gates, Gathering, Held, Joined
+from triggers.ledger.coordination import Coordination
 from triggers.ledger.store import ActionRecord, ActionState, ActionWrite, ClaimedEvent, Ledger
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
@@ -123,9 +123,8 @@ class ActionChain:
         settings: DispatcherSettings,
         clock: Clock | None = None,
     ) -> None:
-        self._ledger = ledger
-        self._coordination = coordination
         self._kinds = kinds
+        self._gates = Gates(ledger, coordination, settings)
         self._settings = settings
         self._clock = clock or ledger.clock
 
@@ -165,36 +164,14 @@ class ActionChain:
     # ---- debounce -------------------------------------------------------
 
     def _debounce(self, run: _Run, replays: int) -> _Run | Progress:
-        debounce = run.rule.debounce
-        assert debounce is not None
-        batch_key = debounce.key.render(run.context({}))
-        membership = self._coordination.join_batch(
-            rule=run.rule.name,
-            key=batch_key,
-            event_id=run.owner.id,
-            quiet=debounce.quiet,
-            max_wait=debounce.max_wait,
-            now=run.now,
-        )
-        if membership.leader_event_id != run.owner.id:
-            coalesced = ActionOutcome(
-                ActionStatus.COALESCED,
-                membership.batch_id,
-                detail={"leader_event": membership.leader_event_id, "key": batch_key},
-            )
-            self._record(run, run.key, run.rule.stages[0], coalesced)
-            return Finished(f"coalesced into batch {membership.batch_id} led by event {membership.leader_event_id}")
-        key = action_key(run.rule.name, f"batch-{membership.batch_id}", replays)
-        if not membership.closed and membership.due_at > run.now:
-            debouncing = ActionOutcome(
-                ActionStatus.DEBOUNCING,
-                membership.batch_id,
-                detail={"key": batch_key, "size": membership.size, "due_at": membership.due_at.isoformat()},
-            )
-            self._record(run, key, run.rule.stages[0], debouncing)
-            return Waiting(membership.due_at, f"debouncing {batch_key!r}")
-        events = tuple(self._coordination.close_batch(membership.batch_id, run.now))
-        return _Run(run.rule, run.owner, events, key, run.now, run.recorded, run.writes)
+        batch = self._gates.debounce(run.rule, run.owner, run.context({}), run.now)
+        if isinstance(batch, Joined):
+            self._record(run, run.key, run.rule.stages[0], batch.outcome)
+            return Finished(batch.summary)
+        key = action_key(run.rule.name, f"batch-{batch.batch_id}", replays)
+        if isinstance(batch, Gathering):
+            return self._hold(run, key, run.rule.stages[0], batch.held)
+        return _Run(run.rule, run.owner, batch.events, key, run.now, run.recorded, run.writes)
 
     # ---- one step of the chain -----------------------------------------
 
@@ -219,9 +196,9 @@ class ActionChain:
         if status == ActionStatus.RUNNING and record is not None:
             return self._follow(run, key, stage, kind, record)
         if index == 0 and status in _STARTABLE:
-            gate = self._gates(run, key, stage)
-            if gate is not None:
-                return gate
+            held = self._gates.admit(run.rule, key, event=run.owner, context=run.context({}), kind=kind, now=run.now)
+            if held is not None:
+                return self._hold(run, key, stage, held)
         replays = record.state.replays if record is not None else 0
         request_key = f"{key}~r{replays}" if replays else key  # a replayed action is a new one to its kind
         request = ActionRequest(run.rule.name, request_key, stage.field, run.owner, run.events, context)
@@ -338,68 +315,14 @@ class ActionChain:
     def _timeout(self, rule: Rule) -> timedelta:
         return rule.timeout or timedelta(seconds=self._settings.action_timeout_seconds)
 
-    # ---- concurrency and rate limit ------------------------------------
-
-    def _slot(self, run: _Run) -> str | None:
-        concurrency = run.rule.concurrency
-        if concurrency is None or concurrency.policy == "allow":
-            return None
-        return f"{run.rule.name}:{concurrency.key.render(run.context({}))}"
-
-    def _gates(self, run: _Run, key: str, stage: Stage) -> Waiting | None:
-        slot = self._slot(run)
-        concurrency = run.rule.concurrency
-        if slot is not None and concurrency is not None:
-            claim = self._coordination.acquire_slot(
-                slot=slot, holder_key=key, event_id=run.owner.id, replace=concurrency.policy == "replace", now=run.now
-            )
-            if not claim.acquired:
-                queued = ActionOutcome(ActionStatus.QUEUED, "", detail={"slot": slot, "behind": claim.holder_key})
-                self._record(run, key, stage, queued)
-                until = run.now + timedelta(seconds=self._settings.queue_poll_seconds)
-                return Waiting(until, f"queued behind {claim.holder_key}")
-            if claim.displaced is not None:
-                self._supersede(claim.displaced, key, stage)
-        limit = run.rule.rate_limit
-        if limit is not None:
-            reopens = self._coordination.take_rate_token(
-                name=run.rule.name, limit=limit.max_runs, per=limit.per, now=run.now
-            )
-            if reopens is not None:
-                if slot is not None:
-                    self._coordination.release_slot(slot=slot, holder_key=key)
-                limited = ActionOutcome(
-                    ActionStatus.RATE_LIMITED,
-                    "",
-                    detail={"max_runs": limit.max_runs, "per_seconds": limit.per.total_seconds()},
-                )
-                self._record(run, key, stage, limited)
-                return Waiting(reopens, "rate limited")
-        return None
-
-    def _supersede(self, displaced: SlotHolder, key: str, stage: Stage) -> None:
-        """Policy ``replace``: cancel the older running action if its kind can, and mark it superseded."""
-        older = self._ledger.get_action(displaced.holder_key)
-        if older is None or older.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
-            return
-        cancelled = older.status == ActionStatus.RUNNING and self._kinds[stage.spec.kind].cancel(older.target)
-        self._ledger.record_action(
-            displaced.event_id,
-            action_key=displaced.holder_key,
-            kind=older.kind,
-            rule=older.rule,
-            target=older.target,
-            status=ActionStatus.SUPERSEDED,
-            detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
-            state=older.state,
-        )
-
     def _release(self, run: _Run) -> None:
-        slot = self._slot(run)
-        if slot is not None:
-            self._coordination.release_slot(slot=slot, holder_key=run.key)
+        self._gates.release(run.rule, run.key, run.context({}))
 
     # ---- ledger ---------------------------------------------------------
+
+    def _hold(self, run: _Run, key: str, stage: Stage, held: Held) -> Waiting:
+        self._record(run, key, stage, held.outcome)
+        return Waiting(held.until, held.reason)
 
     def _record(
         self, run: _Run, key: str, stage: Stage, outcome: ActionOutcome, state: ActionState | None = None

@@ -1,0 +1,168 @@
+"""The gates a rule's chain passes before it starts: debounce, concurrency and rate limit.
+
+Each gate answers one question about a rule and one event, from what the
+ledger's coordination tables say, and changes nothing else:
+
+* Debounce: the first event of a batch leads it and waits until the batch
+  falls due (``quiet`` after the last notice, at most ``max_wait`` after the
+  first); later events join it and are done. Once due, the leader closes the
+  batch and the chain acts once for all of its events.
+* Concurrency (``queue``/``replace``) holds a slot per rule and key for the
+  whole chain; ``replace`` takes the slot from the older chain, cancelling its
+  running action where its kind can.
+* Rate limit: chain starts per window; a start over the limit waits for the
+  window to reopen.
+
+What a gate decides comes back as a value (:class:`Held`, :class:`Joined`,
+:class:`Gathering`, :class:`Due`); the action chain records it under its own
+action keys, so the key scheme and the outcome writes stay in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from triggers.actions.base import ActionKind, ActionOutcome, ActionStatus
+from triggers.event import Event
+from triggers.ledger.coordination import Coordination, SlotHolder
+from triggers.ledger.store import Ledger
+from triggers.rules.rule import Rule
+from triggers.settings import DispatcherSettings
+
+
+@dataclass(frozen=True)
+class Held:
+    """The gate holds the chain back: record ``outcome`` and come back at ``until``."""
+
+    outcome: ActionOutcome
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The event joined a batch another event leads: record ``outcome``; the rule is done for this event."""
+
+    outcome: ActionOutcome
+    summary: str
+
+
+@dataclass(frozen=True)
+class Gathering:
+    """The event leads batch ``batch_id``, which is not due yet: record ``held.outcome`` on the batch's key."""
+
+    batch_id: str
+    held: Held
+
+
+@dataclass(frozen=True)
+class Due:
+    """The event leads batch ``batch_id``, now closed: the chain acts once for ``events``."""
+
+    batch_id: str
+    events: tuple[Event, ...]
+
+
+class Gates:
+    def __init__(self, ledger: Ledger, coordination: Coordination, settings: DispatcherSettings) -> None:
+        self._ledger = ledger
+        self._coordination = coordination
+        self._settings = settings
+
+    def debounce(self, rule: Rule, event: Event, context: Mapping[str, Any], now: datetime) -> Joined | Gathering | Due:
+        """Where ``event`` stands in its debounce batch; ``rule`` must have a ``debounce`` block."""
+        debounce = rule.debounce
+        assert debounce is not None
+        batch_key = debounce.key.render(context)
+        membership = self._coordination.join_batch(
+            rule=rule.name, key=batch_key, event_id=event.id, quiet=debounce.quiet, max_wait=debounce.max_wait, now=now
+        )
+        if membership.leader_event_id != event.id:
+            coalesced = ActionOutcome(
+                ActionStatus.COALESCED,
+                membership.batch_id,
+                detail={"leader_event": membership.leader_event_id, "key": batch_key},
+            )
+            summary = f"coalesced into batch {membership.batch_id} led by event {membership.leader_event_id}"
+            return Joined(coalesced, summary)
+        if not membership.closed and membership.due_at > now:
+            debouncing = ActionOutcome(
+                ActionStatus.DEBOUNCING,
+                membership.batch_id,
+                detail={"key": batch_key, "size": membership.size, "due_at": membership.due_at.isoformat()},
+            )
+            return Gathering(membership.batch_id, Held(debouncing, membership.due_at, f"debouncing {batch_key!r}"))
+        return Due(membership.batch_id, tuple(self._coordination.close_batch(membership.batch_id, now)))
+
+    def admit(
+        self,
+        rule: Rule,
+        key: str,
+        *,
+        event: Event,
+        context: Mapping[str, Any],
+        kind: ActionKind[Any],
+        now: datetime,
+    ) -> Held | None:
+        """Let the chain of action ``key`` start (None), or hold it: queued behind a slot's holder, or rate limited.
+
+        Under policy ``replace`` the older holder of the slot is superseded, and cancelled through ``kind``.
+        """
+        slot = self._slot(rule, context)
+        concurrency = rule.concurrency
+        if slot is not None and concurrency is not None:
+            claim = self._coordination.acquire_slot(
+                slot=slot, holder_key=key, event_id=event.id, replace=concurrency.policy == "replace", now=now
+            )
+            if not claim.acquired:
+                queued = ActionOutcome(ActionStatus.QUEUED, "", detail={"slot": slot, "behind": claim.holder_key})
+                until = now + timedelta(seconds=self._settings.queue_poll_seconds)
+                return Held(queued, until, f"queued behind {claim.holder_key}")
+            if claim.displaced is not None:
+                self._supersede(claim.displaced, key, kind)
+        limit = rule.rate_limit
+        if limit is not None:
+            reopens = self._coordination.take_rate_token(name=rule.name, limit=limit.max_runs, per=limit.per, now=now)
+            if reopens is not None:
+                if slot is not None:
+                    self._coordination.release_slot(slot=slot, holder_key=key)
+                limited = ActionOutcome(
+                    ActionStatus.RATE_LIMITED,
+                    "",
+                    detail={"max_runs": limit.max_runs, "per_seconds": limit.per.total_seconds()},
+                )
+                return Held(limited, reopens, "rate limited")
+        return None
+
+    def release(self, rule: Rule, key: str, context: Mapping[str, Any]) -> None:
+        """The chain of action ``key`` ended (finished or failed): free its concurrency slot, if it holds one."""
+        slot = self._slot(rule, context)
+        if slot is not None:
+            self._coordination.release_slot(slot=slot, holder_key=key)
+
+    @staticmethod
+    def _slot(rule: Rule, context: Mapping[str, Any]) -> str | None:
+        concurrency = rule.concurrency
+        if concurrency is None or concurrency.policy == "allow":
+            return None
+        return f"{rule.name}:{concurrency.key.render(context)}"
+
+    def _supersede(self, displaced: SlotHolder, key: str, kind: ActionKind[Any]) -> None:
+        """Policy ``replace``: cancel the older running action if its kind can, and mark it superseded."""
+        older = self._ledger.get_action(displaced.holder_key)
+        if older is None or older.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+            return
+        cancelled = older.status == ActionStatus.RUNNING and kind.cancel(older.target)
+        self._ledger.record_action(
+            displaced.event_id,
+            action_key=displaced.holder_key,
+            kind=older.kind,
+            rule=older.rule,
+            target=older.target,
+            status=ActionStatus.SUPERSEDED,
+            detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
+            state=older.state,
+        )
