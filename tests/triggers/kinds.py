@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from core.errors import PermanentError, TemporaryError
-from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec, ActionStatus
+from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionStatus
 from triggers.actions.registry import ACTION_SPECS
-from triggers.rules.config import TemplateText
+from triggers.rules.config import ActionSpec, TemplateText
 
 
 class AppendSpec(ActionSpec):

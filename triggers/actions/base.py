@@ -1,7 +1,8 @@
 """What every action kind provides, and what the dispatcher hands it.
 
 An action kind is one module: a pydantic spec model (the ``action:`` block
-of a rule, selected by its ``kind``) and an ``ActionKind`` that performs it.
+of a rule, selected by its ``kind``; a subclass of the rules file's
+``ActionSpec``) and an ``ActionKind`` that performs it.
 The dispatcher owns everything around the call (the action key, retries,
 recording the outcome, debounce, concurrency); an action kind only turns a
 spec plus the triggering events into a side effect, and must be idempotent on
@@ -19,19 +20,10 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
 from core.errors import PermanentError
 from triggers.event import Event
+from triggers.rules.config import ActionSpec
 from triggers.rules.templating import FieldTemplate, render_tree
-
-
-class ActionSpec(BaseModel):
-    """Base of every action kind's ``action:`` block."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: str
 
 
 class ActionStatus(StrEnum):

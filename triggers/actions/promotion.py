@@ -18,9 +18,9 @@ from gitops.policy import Promote, PromotionPolicy
 from gitops.promotion import PromotionRequest
 from gitops.registry import ModelRegistry
 from gitops.writer import GitOpsWriter
-from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec
+from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest
 from triggers.actions.gitops_common import commits_outcome, registry_transition
-from triggers.rules.config import TemplateText
+from triggers.rules.config import ActionSpec, TemplateText
 
 
 class PromotionActionSpec(ActionSpec):

@@ -14,10 +14,11 @@ from typing import Any
 from gitops.policy import PromotionPolicy
 from gitops.registry import ModelRegistry
 from gitops.writer import GitOpsWriter
-from triggers.actions.base import ActionKind, ActionSpec
+from triggers.actions.base import ActionKind
 from triggers.actions.promotion import GitOpsPromotionAction
 from triggers.actions.rollback import GitOpsRollbackAction
 from triggers.actions.workflow import WorkflowPipelineAction
+from triggers.rules.config import ActionSpec
 from workflows.backend import WorkflowBackend
 
 ActionKinds = Mapping[str, ActionKind[Any]]

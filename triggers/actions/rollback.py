@@ -13,10 +13,10 @@ from typing import Literal
 
 from gitops.policy import PromotionPolicy, Rollback
 from gitops.writer import GitOpsWriter
-from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec
+from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest
 from triggers.actions.gitops_common import commits_outcome, registry_transition
 from triggers.event import ModelChange
-from triggers.rules.config import TemplateText
+from triggers.rules.config import ActionSpec, TemplateText
 
 
 class RollbackActionSpec(ActionSpec):

@@ -20,7 +20,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import Field, ValidationError, field_validator
 
 from core.errors import PermanentError
-from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionSpec, ActionStatus
+from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionStatus
+from triggers.rules.config import ActionSpec
 from triggers.rules.templating import check_template
 from workflows.backend import EVENT_ID_LABEL, RunPhase, WorkflowBackend
 from workflows.naming import run_name

@@ -32,6 +32,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class ActionSpec(BaseModel):
+    """Base of every action kind's ``action:`` block; each kind's module in ``triggers.actions`` subclasses it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+
+
 class StageTransition(_Strict):
     """Registry stage move; ``None`` matches any stage on that side. Compared case-insensitively."""
 

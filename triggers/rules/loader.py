@@ -20,8 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from core.errors import PermanentError
-from triggers.actions.base import ActionSpec
-from triggers.rules.config import RulesFileConfig, TriggerConfig
+from triggers.rules.config import ActionSpec, RulesFileConfig, TriggerConfig
 from triggers.rules.expressions import Expression
 from triggers.rules.filters import EventFilter, inapplicable_filters
 from triggers.rules.rule import Concurrency, Debounce, RateLimit, Rule, Stage

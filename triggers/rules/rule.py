@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from triggers.actions.base import ActionSpec
 from triggers.event import Event, EventType
+from triggers.rules.config import ActionSpec
 from triggers.rules.expressions import Expression
 from triggers.rules.filters import EventFilter
 from triggers.rules.templating import FieldTemplate
