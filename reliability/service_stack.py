@@ -79,7 +79,14 @@ def write_service_config(
     config = {
         "ledger": {"url": ledger_url},
         "rules": {"path": str(rules)},
-        "dispatcher": {"poll_interval_seconds": 0.2, "backoff_initial_seconds": 0.5, "batch_size": 50},
+        # A dispatcher woken on store may hold events' leases at a SIGKILL: a short lease lets the restarted
+        # process take them over well within the scenario's wait.
+        "dispatcher": {
+            "poll_interval_seconds": 0.2,
+            "backoff_initial_seconds": 0.5,
+            "batch_size": 50,
+            "lease_seconds": 5,
+        },
         "listeners": listeners,
         "workflows": {
             "backend": "argo",
