@@ -15,19 +15,16 @@ configured tables and decides:
 * a mapped alias removed from the deployed version rolls that environment
   back.
 
-The decision (:meth:`PromotionPolicy.decide`) is pure; :meth:`PromotionPolicy.apply`
-carries it out through the writer and the registry.
+The decision (:meth:`PromotionPolicy.decide`) is pure; the GitOps action kinds
+(``triggers.actions.promotion`` and ``rollback``) carry it out through the
+writer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import PermanentError
-from gitops.promotion import CommitResult, PromotionRequest
-from gitops.registry import ModelRegistry
 from gitops.settings import PolicySettings
-from gitops.writer import GitOpsWriter
 
 
 @dataclass(frozen=True)
@@ -41,8 +38,6 @@ class RegistryTransition:
     to_stage: str | None = None
     alias: str | None = None
     alias_removed: bool = False
-    training_commit: str | None = None
-    argo_workflow: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,44 +84,3 @@ class PromotionPolicy:
         source = self._rank.get((transition.from_stage or "").casefold())
         target = self._rank.get((transition.to_stage or "").casefold())
         return source is not None and target is not None and target > source
-
-    def apply(
-        self, transition: RegistryTransition, writer: GitOpsWriter, registry: ModelRegistry
-    ) -> list[CommitResult]:
-        """Carry out every decision for the transition; the commits written (or found already in place)."""
-        results = []
-        for decision in self.decide(transition):
-            if isinstance(decision, Promote):
-                results.append(writer.promote(self._request(transition, decision.environment, registry)))
-            else:
-                # An alias removal names no version: it withdraws whatever the alias deployed.
-                results.append(
-                    writer.rollback(
-                        transition.model_name,
-                        decision.environment,
-                        reason=decision.reason,
-                        trigger_event_id=transition.trigger_event_id,
-                        only_if_deployed=transition.version,
-                    )
-                )
-        return results
-
-    @staticmethod
-    def _request(transition: RegistryTransition, environment: str, registry: ModelRegistry) -> PromotionRequest:
-        if transition.version is None:
-            raise PermanentError(f"a promotion of {transition.model_name} needs a version; the event carried none")
-        registered = registry.get_version(transition.model_name, transition.version)
-        if registered is None:
-            raise PermanentError(
-                f"{transition.model_name} version {transition.version} does not exist in the model registry"
-            )
-        return PromotionRequest.checked(
-            model_name=transition.model_name,
-            version=transition.version,
-            model_uri=registered.registry_uri,
-            environment=environment,
-            trigger_event_id=transition.trigger_event_id,
-            run_id=registered.run_id,
-            training_commit=transition.training_commit,
-            argo_workflow=transition.argo_workflow,
-        )

@@ -131,9 +131,16 @@ class GitOpsWriter:
         """
         overlay = self._overlay(request.environment)
         registered = self._require_registered(request.model_name, request.version)
-        if request.training_commit is None and registered is not None and registered.training_commit is not None:
-            # A stage or alias change names no commit; the registered version records what it was trained from.
-            request = request.model_copy(update={"training_commit": registered.training_commit})
+        if registered is not None:
+            # A stage or alias change names no run or commit; the registered version records what it came from
+            # (checked like the rest of the request: both become trailers).
+            request = PromotionRequest.checked(
+                **request.model_dump()
+                | {
+                    "run_id": request.run_id or registered.run_id,
+                    "training_commit": request.training_commit or registered.training_commit,
+                }
+            )
 
         def plan() -> _Change:
             deployed = self._deployed(overlay)

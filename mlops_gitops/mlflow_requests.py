@@ -3,7 +3,7 @@
 MLflow's client retries a failed request itself, 7 times with exponential
 backoff by default: about four and a half minutes inside one call while the
 server is down. In the service that call runs on the dispatcher's thread, so
-every other event waits behind it, and a promotion making two lookups
+every other event waits behind it, and a promotion whose registry lookup is retried
 outlives the dispatcher's lease (another dispatcher may then take the event).
 The dispatcher already retries a failed action with its own backoff and
 dead-letter, so the calls are kept short. MLflow reads its retry policy only

@@ -25,13 +25,12 @@ from fastapi import FastAPI
 
 from core.errors import PermanentError
 from core.logging import configure_logging, get_logger
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import PromotionPolicy
-from gitops.registry import MlflowModelRegistry
 from gitops.writer import GitOpsWriter
 from listeners.http.app import create_app
 from listeners.intake import Intake
 from listeners.kafka.consumer import IngestConsumer
-from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
 from listeners.webhook_secrets import check_webhook_secrets
 from mlops_gitops.api.auth import BearerTokens
@@ -104,7 +103,9 @@ class Service:
         kafka = settings.listeners.kafka
         consumer = IngestConsumer(kafka, Intake(settings.listeners, ledger, channel="kafka")) if kafka.enabled else None
         watcher = (
-            RegistryWatcher(settings.listeners.registry_watcher, ledger, MlflowRegistry(settings.mlflow.tracking_uri))
+            RegistryWatcher(
+                settings.listeners.registry_watcher, ledger, MlflowModelRegistry(settings.mlflow.tracking_uri)
+            )
             if settings.listeners.registry_watcher.enabled
             else None
         )
@@ -126,11 +127,9 @@ class Service:
     def _dispatcher(
         settings: Settings, ledger: Ledger, rules: tuple[Rule, ...], backend: WorkflowBackend
     ) -> Dispatcher:
-        registry = MlflowModelRegistry(settings.mlflow.tracking_uri)
         actions = build_action_kinds(
             backend=backend,
-            writer=GitOpsWriter(settings.gitops, registry),
-            registry=registry,
+            writer=GitOpsWriter(settings.gitops, MlflowModelRegistry(settings.mlflow.tracking_uri)),
             policy=PromotionPolicy(settings.gitops.policy),
         )
         engine = RulesEngine(rules, bot_email=settings.gitops.bot_email)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from core.errors import TemporaryError
+from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
+from gitops.registry import ModelRegistry, ModelSnapshot
 from listeners import metrics
 from listeners.model_positions import PositionsBatch, positions_batch
 from listeners.settings import RegistryWatcherSettings
-from listeners.watcher.registry import ModelRegistry, ModelSnapshot
 from triggers.event import Event
 from triggers.ledger import Ledger
 
@@ -50,12 +50,18 @@ class RegistryWatcher:
         return new
 
     def run(self, stop: threading.Event) -> None:
-        """Poll every ``interval_seconds`` until ``stop`` is set; an unreachable registry is retried next time."""
+        """Poll every ``interval_seconds`` until ``stop`` is set; a failed poll is tried again next time.
+
+        A refusal (credentials, say) is logged as an error, for an operator to fix; the watcher keeps polling so it
+        resumes without a restart once the registry accepts it again.
+        """
         while not stop.is_set():
             try:
                 self.poll_once()
             except TemporaryError as e:
                 log.warning("registry poll failed; retrying next interval", error=str(e))
+            except PermanentError as e:
+                log.error("registry refused the poll; fix the watcher's access, retrying next interval", error=str(e))
             stop.wait(self._settings.interval_seconds)
 
 

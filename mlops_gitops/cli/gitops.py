@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from pydantic import TypeAdapter, ValidationError
 
-from core.errors import PermanentError
 from core.identifiers import ModelName
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.promotion import CommitResult, PromotionRequest
-from gitops.registry import MlflowModelRegistry
+from gitops.registry import registry_uri
 from gitops.scaffold import init_repo
 from gitops.writer import GitOpsWriter
 from mlops_gitops.cli.options import ConfigOption
@@ -73,19 +73,14 @@ def promote(
 ) -> None:
     """Deploy a registered model version to an environment with one GitOps commit."""
     settings = load_settings(config)
-    registry = _registry(settings.mlflow)
-    registered = registry.get_version(model, version)
-    if registered is None:
-        raise PermanentError(f"{model} version {version} does not exist in {settings.mlflow.tracking_uri}")
     request = PromotionRequest.checked(
         model_name=model,
         version=version,
-        model_uri=registered.registry_uri,
+        model_uri=registry_uri(model, version),
         environment=env,
-        run_id=registered.run_id,
         trigger_event_id=f"cli-{uuid.uuid4()}",
     )
-    _report(GitOpsWriter(settings.gitops, registry).promote(request))
+    _report(GitOpsWriter(settings.gitops, _registry(settings.mlflow)).promote(request))
 
 
 def rollback(

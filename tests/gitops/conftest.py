@@ -13,8 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from gitops.checkout import LOG_FORMAT, LoggedCommit, parse_log
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.promotion import PromotionRequest
-from gitops.registry import MlflowModelRegistry
 from gitops.scaffold import init_repo
 from gitops.settings import GitOpsSettings
 from tests.gitops.repos import BOT

@@ -1,4 +1,9 @@
-"""Promotion policy: registry stages and aliases become promotions, demotions become rollbacks."""
+"""Promotion policy: registry stages and aliases become promotions, demotions become rollbacks.
+
+The decisions are checked on their own; carried out, they go through the GitOps action kinds the service runs
+(``gitops-rollback``, then ``gitops-promotion``, as the example rules order them) against a real GitOps remote and
+a real MLflow registry.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,18 @@ from mlflow.tracking import MlflowClient
 
 from core.errors import PermanentError
 from gitops import lineage
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import Promote, PromotionPolicy, RegistryTransition, Rollback
-from gitops.registry import TRAINING_COMMIT_TAG, MlflowModelRegistry
+from gitops.promotion import CommitResult
+from gitops.registry import TRAINING_COMMIT_TAG
 from gitops.settings import GitOpsSettings, PolicySettings
 from gitops.writer import GitOpsWriter
 from tests.gitops.conftest import RegisteredModel, deployed_literal, remote_log
+from triggers.actions.base import ActionRequest
+from triggers.actions.promotion import GitOpsPromotionAction, PromotionActionSpec
+from triggers.actions.rollback import GitOpsRollbackAction, RollbackActionSpec
+from triggers.event import Event, EventType, ModelChange
+from triggers.rules.engine import action_context
 
 policy = PromotionPolicy(PolicySettings())
 
@@ -66,17 +78,33 @@ def client(mlflow_server: Any) -> MlflowClient:
     return MlflowClient(tracking_uri=mlflow_server.tracking_uri, registry_uri=mlflow_server.tracking_uri)
 
 
-def move_stage(client: MlflowClient, version: int, stage: str) -> RegistryTransition:
-    """Transition the version in the real registry; the change as the registry watcher reports it."""
-    before = client.get_model_version("churn-xgb", str(version)).current_stage
-    after = client.transition_model_version_stage("churn-xgb", str(version), stage).current_stage
-    return RegistryTransition(
-        model_name="churn-xgb",
-        version=str(version),
-        from_stage=before,
-        to_stage=after,
-        trigger_event_id=f"stage-{version}-{after}",
+def registry_event(event_type: EventType, change: ModelChange) -> Event:
+    return Event(
+        source="mlflow/registry",
+        type=event_type,
+        subject=f"{change.model_name}/{change.version}",
+        data=change,
+        idempotency_key=f"{event_type}:{change.model_name}:{change.version}:{change.to_stage}:{change.alias}",
     )
+
+
+def move_stage(client: MlflowClient, version: int, stage: str, name: str = "churn-xgb") -> Event:
+    """Transition the version in the real registry; the change as the registry watcher reports it."""
+    before = client.get_model_version(name, str(version)).current_stage
+    after = client.transition_model_version_stage(name, str(version), stage).current_stage
+    change = ModelChange(model_name=name, version=str(version), from_stage=before, to_stage=after)
+    return registry_event(EventType.MODEL_STAGE_CHANGED, change)
+
+
+def carry_out(writer: GitOpsWriter, event: Event) -> list[CommitResult]:
+    """What the policy decides for a registry event, carried out by the two GitOps action kinds; their commits."""
+    request = ActionRequest("registry", f"registry:{event.id}", "action", event, (event,), action_context(event))
+    outcomes = [
+        GitOpsRollbackAction(writer, policy).perform(RollbackActionSpec(), request),
+        GitOpsPromotionAction(writer, policy).perform(PromotionActionSpec(), request),
+    ]
+    commits = [commit for outcome in outcomes for commit in outcome.outputs.get("commits", [])]
+    return [CommitResult.model_validate(commit) for commit in commits]
 
 
 def test_promotions_then_demotions_roll_back_step_by_step(
@@ -86,12 +114,12 @@ def test_promotions_then_demotions_roll_back_step_by_step(
     client: MlflowClient,
 ) -> None:
     writer = GitOpsWriter(make_settings(), registered_model.registry)
-    apply = lambda change: policy.apply(change, writer, registered_model.registry)  # noqa: E731
     for version in (14, 15, 16):
-        apply(move_stage(client, version, "Staging"))
+        carry_out(writer, move_stage(client, version, "Staging"))
     assert deployed_literal(gitops_remote, "MODEL_VERSION") == "16"
 
-    (rollback,) = apply(move_stage(client, 16, "Archived"))
+    archived = move_stage(client, 16, "Archived")
+    (rollback,) = carry_out(writer, archived)
 
     head = remote_log(gitops_remote)[-1]
     trailers = lineage.parse_trailers(head.message)
@@ -99,14 +127,14 @@ def test_promotions_then_demotions_roll_back_step_by_step(
     assert head.message.startswith("Roll back churn-xgb in staging to version 15\n\nchurn-xgb version 16 left stage")
     assert (trailers["Model-Version"], trailers["Rollback-Of"]) == ("15", "16")
     assert trailers["MLflow-Run-Id"] == registered_model.run_ids["15"]
-    assert trailers["Trigger-Event-Id"] == "stage-16-Archived"
+    assert trailers["Trigger-Event-Id"] == archived.id
     assert deployed_literal(gitops_remote, "MODEL_URI") == "models:/churn-xgb/15"
     assert deployed_literal(gitops_remote, "MODEL_RUN_ID") == registered_model.run_ids["15"]
 
-    (not_deployed,) = apply(move_stage(client, 14, "Archived"))
+    (not_deployed,) = carry_out(writer, move_stage(client, 14, "Archived"))
     assert (not_deployed.sha, not_deployed.version) == (None, "15"), "14 is not running: nothing to roll back"
 
-    (second,) = apply(move_stage(client, 15, "None"))
+    (second,) = carry_out(writer, move_stage(client, 15, "None"))
     assert second.version == "14", "the stack skips 16, which was rolled back already"
     assert deployed_literal(gitops_remote, "MODEL_VERSION") == "14"
 
@@ -123,14 +151,12 @@ def test_alias_moves_promote_and_alias_removal_rolls_back(
     writer = GitOpsWriter(make_settings(), registered_model.registry)
     for version in ("9", "10"):
         client.set_registered_model_alias("churn-xgb", "champion", version)
-        change = RegistryTransition(model_name="churn-xgb", version=version, alias="champion", trigger_event_id=version)
-        policy.apply(change, writer, registered_model.registry)
+        moved = ModelChange(model_name="churn-xgb", version=version, alias="champion")
+        carry_out(writer, registry_event(EventType.MODEL_ALIAS_CHANGED, moved))
     client.delete_registered_model_alias("churn-xgb", "champion")
 
-    removal = RegistryTransition(
-        model_name="churn-xgb", version=None, alias="champion", alias_removed=True, trigger_event_id="alias-deleted"
-    )
-    (result,) = policy.apply(removal, writer, registered_model.registry)
+    removal = ModelChange(model_name="churn-xgb", alias="champion")
+    (result,) = carry_out(writer, registry_event(EventType.MODEL_ALIAS_DELETED, removal))
 
     assert result.version == "9"
     assert deployed_literal(gitops_remote, "MODEL_VERSION", "production") == "9"
@@ -143,8 +169,9 @@ def test_a_transition_of_an_unregistered_version_is_refused(
     before = remote_log(gitops_remote)
     writer = GitOpsWriter(make_settings(), registered_model.registry)
 
+    unregistered = ModelChange(model_name="churn-xgb", version="404", from_stage="Staging", to_stage="Production")
     with pytest.raises(PermanentError, match="does not exist in the model registry"):
-        policy.apply(transition(version="404", to_stage="Production"), writer, registered_model.registry)
+        carry_out(writer, registry_event(EventType.MODEL_STAGE_CHANGED, unregistered))
 
     assert remote_log(gitops_remote) == before
 
@@ -165,11 +192,7 @@ def test_a_stage_change_promotion_carries_the_training_commit_the_registry_recor
 
     trailers = {}
     for version in ("1", "2"):
-        staged = client.transition_model_version_stage(name, version, "Staging")
-        change = RegistryTransition(
-            model_name=name, version=version, from_stage="None", to_stage=staged.current_stage, trigger_event_id=version
-        )
-        (result,) = policy.apply(change, writer, registry)
+        (result,) = carry_out(writer, move_stage(client, int(version), "Staging", name))
         head = remote_log(gitops_remote)[-1]
         assert result.sha == head.sha
         trailers[version] = lineage.parse_trailers(head.message)

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from gitops.mlflow_registry import MlflowModelRegistry
 from listeners.http.app import create_app
 from listeners.settings import RegistryWatcherSettings
-from listeners.watcher.registry import MlflowRegistry
 from listeners.watcher.watcher import RegistryWatcher
 from mlops_gitops.devstack.mlflow_server import MlflowServer
 from mlops_gitops.devstack.senders import mlflow_headers
@@ -59,7 +59,7 @@ def test_registry_webhooks_and_the_watcher_record_each_change_once(
     mlflow_server: MlflowServer, ledger: Ledger, app_url: str
 ) -> None:
     client = MlflowClient(tracking_uri=mlflow_server.tracking_uri, registry_uri=mlflow_server.tracking_uri)
-    watcher = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowRegistry(mlflow_server.tracking_uri))
+    watcher = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowModelRegistry(mlflow_server.tracking_uri))
     assert watcher.poll_once() == 0  # the baseline
     client.create_webhook(
         name=f"listener-{uuid.uuid4().hex[:8]}",
@@ -85,7 +85,7 @@ def test_registry_webhooks_and_the_watcher_record_each_change_once(
     stage = _change(_event(ledger, f"mlflow:stage:{model}:{first}:1:Production"))
     assert (stage.from_stage, stage.to_stage, stage.version) == ("None", "Production", first)
 
-    restarted = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowRegistry(mlflow_server.tracking_uri))
+    restarted = RegistryWatcher(RegistryWatcherSettings(), ledger, MlflowModelRegistry(mlflow_server.tracking_uri))
     assert restarted.poll_once() == 0, "a restart re-emits nothing"
 
     client.set_registered_model_alias(model, "champion", _register_version(client, model))

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import PromotionPolicy
-from gitops.registry import MlflowModelRegistry
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter
 from tests.triggers.events import BOT_EMAIL, data_notice, push
@@ -66,7 +66,7 @@ def dispatcher(sqlite_ledger: Ledger, argo: FakeArgoServer, tmp_path: Path) -> I
     gitops = GitOpsSettings(repo_url=str(tmp_path / "unused.git"), work_dir=str(tmp_path / "checkout"))
     registry = MlflowModelRegistry(f"sqlite:///{tmp_path / 'unused-registry.db'}")
     kinds = build_action_kinds(
-        backend=backend, writer=GitOpsWriter(gitops, registry), registry=registry, policy=PromotionPolicy(gitops.policy)
+        backend=backend, writer=GitOpsWriter(gitops, registry), policy=PromotionPolicy(gitops.policy)
     )
     yield Dispatcher(sqlite_ledger, engine, kinds, FAST)
     backend.close()

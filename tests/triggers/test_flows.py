@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from gitops.checkout import LOG_FORMAT, LoggedCommit, parse_log
 from gitops.lineage import parse_trailers
+from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import PromotionPolicy
-from gitops.registry import MlflowModelRegistry
 from gitops.scaffold import init_repo
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter
@@ -151,7 +151,6 @@ def flows(
     kinds = build_action_kinds(
         backend=backend,
         writer=GitOpsWriter(gitops_settings, registry),
-        registry=registry,
         policy=PromotionPolicy(gitops_settings.policy),
     )
     engine = RulesEngine(parse_rules(RULES, ACTION_SPECS), bot_email=gitops_settings.bot_email)

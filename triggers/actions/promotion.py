@@ -4,19 +4,19 @@ The environment is the one the action names, or the ones the promotion
 policy maps the event's stage or alias to. Model name and version are
 templates, so the same kind serves a registry event (``{{ data.version }}``)
 and a follow-up on a training run (``{{ outputs.register.version }}``). The
-version is looked up in the model registry for its URI and run id before
-anything is written; the writer refuses stale writes and turns a repeat into a
-no-op, which is what makes a retried promotion safe.
+writer looks the version up in the model registry once, before anything is
+written (refusing a version it does not know, filling in the run id and
+training commit), refuses stale writes and turns a repeat into a no-op, which
+is what makes a retried promotion safe.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from core.errors import PermanentError
 from gitops.policy import Promote, PromotionPolicy
 from gitops.promotion import PromotionRequest
-from gitops.registry import ModelRegistry
+from gitops.registry import registry_uri
 from gitops.writer import GitOpsWriter
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest
 from triggers.actions.gitops_common import commits_outcome, registry_transition
@@ -35,9 +35,8 @@ class GitOpsPromotionAction(ActionKind[PromotionActionSpec]):
     kind = "gitops-promotion"
     spec_model = PromotionActionSpec
 
-    def __init__(self, writer: GitOpsWriter, registry: ModelRegistry, policy: PromotionPolicy) -> None:
+    def __init__(self, writer: GitOpsWriter, policy: PromotionPolicy) -> None:
         self._writer = writer
-        self._registry = registry
         self._policy = policy
 
     def perform(self, spec: PromotionActionSpec, request: ActionRequest) -> ActionOutcome:
@@ -51,21 +50,14 @@ class GitOpsPromotionAction(ActionKind[PromotionActionSpec]):
         model_name = request.render(spec.model_name, "model_name")
         version = request.render(spec.version, "version")
         training_commit = request.render(spec.training_commit, "training_commit") if spec.training_commit else None
-        registered = self._registry.get_version(model_name, version)
-        if registered is None:
-            raise PermanentError(
-                f"trigger {request.rule!r}: {model_name} version {version} is not in the model registry; "
-                "check the action's model_name and version templates"
-            )
         results = [
             self._writer.promote(
                 PromotionRequest.checked(
                     model_name=model_name,
                     version=version,
-                    model_uri=registered.registry_uri,
+                    model_uri=registry_uri(model_name, version),
                     environment=environment,
                     trigger_event_id=request.event.id,
-                    run_id=registered.run_id,
                     training_commit=training_commit,
                 )
             )

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitops.policy import PromotionPolicy
-from gitops.registry import ModelRegistry
 from gitops.writer import GitOpsWriter
 from triggers.actions.base import ActionKind
 from triggers.actions.promotion import GitOpsPromotionAction
@@ -32,12 +31,11 @@ def build_action_kinds(
     *,
     backend: WorkflowBackend,
     writer: GitOpsWriter,
-    registry: ModelRegistry,
     policy: PromotionPolicy,
 ) -> dict[str, ActionKind[Any]]:
     kinds: list[ActionKind[Any]] = [
         WorkflowPipelineAction(backend),
-        GitOpsPromotionAction(writer, registry, policy),
+        GitOpsPromotionAction(writer, policy),
         GitOpsRollbackAction(writer, policy),
     ]
     return {kind.kind: kind for kind in kinds}
