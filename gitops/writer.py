@@ -199,13 +199,6 @@ class GitOpsWriter:
             raise outcome
         return outcome
 
-    def deployed_version(self, environment: str) -> str:
-        """The version the environment's overlay names on the remote branch right now."""
-        overlay = self._overlay(environment)
-        with self._lock.hold():
-            self._checkout.sync()
-            return self._deployed(overlay)
-
     def _overlay(self, environment: str) -> str:
         try:
             return self._settings.environments[environment]

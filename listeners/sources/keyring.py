@@ -13,7 +13,7 @@ Repository names are compared case-folded, as the git hosts treat them:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from listeners.rejections import UnauthorizedError
@@ -51,9 +51,6 @@ class Keyring:
     @property
     def empty(self) -> bool:
         return not self._credentials
-
-    def __iter__(self) -> Iterator[Credential]:
-        return iter(self._credentials)
 
     def first_match(self, matches: Callable[[bytes], bool]) -> Credential:
         """The first credential whose secret ``matches`` (a constant-time check), or 401."""

@@ -74,7 +74,7 @@ def test_an_older_version_is_refused_as_stale(writer: GitOpsWriter, gitops_remot
         writer.promote(make_request(4))
 
     assert remote_log(gitops_remote) == before
-    assert writer.deployed_version("staging") == "5"
+    assert deployed_literal(gitops_remote, "MODEL_VERSION") == "5"
 
 
 def test_unknown_environment_and_unregistered_version_are_refused(

@@ -78,10 +78,3 @@ PIPELINE_TASKS: dict[str, tuple[Task, ...]] = {
     ),
     "feature-apply": (Task("feast-apply"),),
 }
-
-# The step whose outputs are the pipeline's outputs (the dispatcher chains GitOps promotion on retrain's).
-PIPELINE_RESULT_STEP: dict[str, str] = {
-    "data-etl": "materialize",
-    "retrain": "register",
-    "feature-apply": "feast-apply",
-}
