@@ -54,7 +54,7 @@ cluster-test: venv ## a real control plane, Argo and kwok on loopback; the servi
 	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults
-	$(BIN)/python -m mlops_gitops.demo
+	$(BIN)/python -m devtools.demo
 
 bench: test-deps ## every benchmark; results land in bench/results/
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

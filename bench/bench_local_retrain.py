@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from workflows.datagen import generate_raw_partitions
+from devtools.datagen import generate_raw_partitions
+from devtools.devstack.mlflow_server import MlflowServer
 from workflows.mlrepo.scaffold import init_ml_repo
 from workflows.params import EtlParams, FeatureApplyParams, RetrainParams
 from workflows.steps import PIPELINE_TASKS, STEPS

@@ -24,7 +24,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
-from workflows.datagen import customer_snapshot
+from devtools.datagen import customer_snapshot
 from workflows.steps.contract import RayRuntime
 from workflows.steps.datasets import contract_for
 from workflows.steps.ray_xgboost import ensure_ray, tracker_host, train_distributed

@@ -41,8 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.process import free_port, start, stop, wait_until
 from services.model_server.metrics import ServingMetrics
 from services.model_server.predictor import open_predictor
 from services.model_server.settings import ModelServerSettings

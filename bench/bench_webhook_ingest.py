@@ -115,7 +115,7 @@ def signed_requests(count: int) -> Signed:
 
 class Server:
     def __init__(self, kind: str, ledger_url: str) -> None:
-        from mlops_gitops.devstack.process import free_port
+        from devtools.devstack.process import free_port
 
         self.port = free_port()
         self.proc = subprocess.Popen(

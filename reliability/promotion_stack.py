@@ -19,9 +19,9 @@ import httpx
 import yaml
 from mlflow.tracking import MlflowClient
 
+from devtools.devstack.senders import mlflow_headers
 from gitops import lineage
 from gitops.checkout import LoggedCommit
-from mlops_gitops.devstack.senders import mlflow_headers
 from reliability.scoreboard import ScenarioFigures
 from tests.gitops.conftest import MODEL_NAME, remote_log
 from tests.gitops.repos import BOT

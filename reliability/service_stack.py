@@ -27,8 +27,8 @@ import httpx
 import yaml
 from kafka import KafkaProducer
 
+from devtools.devstack.senders import github_headers
 from listeners.sources.git_push import push_key as git_push_key
-from mlops_gitops.devstack.senders import github_headers
 from tests.infra.kafka import KafkaBroker
 from tests.service.test_crash_recovery import RULES, SECRET, TOKEN, push_payload
 from tests.workflows.argo_server import FakeArgoServer

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from mlops_gitops.devstack.senders import github_headers
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.senders import github_headers
+from devtools.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from tests.service.test_crash_recovery import SECRET, push_payload, wait_for_state, write_config
 from tests.workflows.argo_server import FakeArgoServer, Fault

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from tests.service.test_crash_recovery import write_config
 from triggers.event import Commit, Event, EventType, PushData

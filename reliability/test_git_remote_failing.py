@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.service_process import ServiceProcess
 from reliability import outside_writer
 from reliability.promotion_stack import (
     commits_by_event,

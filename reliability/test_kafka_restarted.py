@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from reliability.service_stack import NoticeProducer, notice_acts, notice_key, outcome, settle, write_service_config
 from tests.infra.kafka import KafkaBroker

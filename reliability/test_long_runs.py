@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
+from devtools.devstack.senders import github_headers
 from listeners.intake import Intake
 from listeners.sources.base import Delivery
-from mlops_gitops.devstack.senders import github_headers
 from reliability.scoreboard import ScenarioFigures
 from tests.clock import ManualClock
 from tests.listeners.conftest import GITHUB_SECRET, listener_settings

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.service_process import ServiceProcess
 from reliability.promotion_stack import (
     commits_by_event,
     register_versions,

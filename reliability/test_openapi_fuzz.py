@@ -26,11 +26,11 @@ from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
+from devtools.devstack.senders import github_headers
 from listeners.http.app import create_app
 from mlops_gitops.api.auth import BearerTokens
 from mlops_gitops.api.docs import docs_router
 from mlops_gitops.api.events import events_router
-from mlops_gitops.devstack.senders import github_headers
 from reliability.scoreboard import ScenarioFigures
 from reliability.sources_under_test import CASES
 from tests.listeners.conftest import GITHUB_SECRET, listener_settings

@@ -24,11 +24,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from devtools.devstack.senders import github_headers
+from devtools.devstack.service_process import ServiceProcess
 from listeners.http.app import create_app
 from mlops_gitops.api.auth import BearerTokens
 from mlops_gitops.api.events import events_router
-from mlops_gitops.devstack.senders import github_headers
-from mlops_gitops.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from tests.listeners.conftest import listener_settings
 from tests.service.test_crash_recovery import SECRET, TOKEN, push_payload, wait_for_state, write_config

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from reliability.service_stack import (
     NoticeProducer,

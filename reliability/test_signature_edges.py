@@ -1,7 +1,7 @@
 """Signature edge cases for every signed source, sent through the real webhook app.
 
 Each case starts from a correctly signed delivery (built the way the sender
-signs, :mod:`mlops_gitops.devstack.senders`) and breaks one thing. The
+signs, :mod:`devtools.devstack.senders`) and breaks one thing. The
 answer must be a 4xx refusal that stores nothing, never a 5xx and never an
 acceptance.
 """
@@ -16,9 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from listeners.http.app import create_app
-from listeners.settings import ListenerSettings
-from mlops_gitops.devstack.senders import (
+from devtools.devstack.senders import (
     databricks_headers,
     gitea_headers,
     github_headers,
@@ -26,6 +24,8 @@ from mlops_gitops.devstack.senders import (
     mlflow_headers,
     standard_webhooks_headers,
 )
+from listeners.http.app import create_app
+from listeners.settings import ListenerSettings
 from reliability.scoreboard import ScenarioFigures
 from reliability.sources_under_test import CASES
 from tests.listeners.conftest import (

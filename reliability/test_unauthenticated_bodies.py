@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.service_process import ServiceProcess
 from reliability.scoreboard import ScenarioFigures
 from reliability.test_bounded_reads import peak_rss_bytes
 from tests.service.test_crash_recovery import write_config

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
+from devtools.devstack.mlflow_server import MlflowServer
 from tests.infra.git_remote import GitRemoteFactory
 from tests.infra.kafka import KafkaBroker
 from tests.infra.postgres import PostgresCluster

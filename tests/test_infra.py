@@ -8,7 +8,7 @@ import httpx
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
+from devtools.devstack.mlflow_server import MlflowServer
 from tests.infra.git_remote import GitRemoteFactory
 from tests.infra.kafka import KafkaBroker
 from tests.infra.postgres import PostgresCluster

@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from core.errors import TemporaryError
+from devtools.devstack.process import free_port
 from gitops.mlflow_registry import MlflowModelRegistry
-from mlops_gitops.devstack.process import free_port
 
 
 @pytest.fixture

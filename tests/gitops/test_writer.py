@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from core.errors import PermanentError, TemporaryError
+from devtools.devstack.process import free_port
 from gitops import lineage
 from gitops.loop_prevention import is_bot_commit
 from gitops.promotion import PromotionRequest
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter, StaleWriteError
-from mlops_gitops.devstack.process import free_port
 from tests.gitops.conftest import BOT, RegisteredModel, deployed_literal, make_request, remote_log
 from tests.gitops.http_servers import git_http_server
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.process import free_port, start, stop, wait_until
 
 KAFKA_DIR = Path(__file__).with_name("kafka")
 LIBS = KAFKA_DIR / "target" / "libs"

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_gitops.devstack.process import free_port, wait_until
+from devtools.devstack.process import free_port, wait_until
 
 PG_CTL_TIMEOUT_SECONDS = 120
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from mlops_gitops.devstack.process import free_port
+from devtools.devstack.process import free_port
 
 
 @contextmanager

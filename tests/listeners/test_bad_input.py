@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from devtools.devstack.senders import gitea_headers, github_headers, gitlab_headers, mlflow_headers
 from listeners.http.app import create_app
 from listeners.settings import ListenerSettings
-from mlops_gitops.devstack.senders import gitea_headers, github_headers, gitlab_headers, mlflow_headers
 from tests.listeners.conftest import GITEA_SECRET, GITHUB_SECRET, GITLAB_TOKEN, MLFLOW_SECRET, listener_settings
 from tests.listeners.serving import serve
 from triggers.event import PushData

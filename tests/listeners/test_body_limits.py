@@ -10,9 +10,9 @@ import socket
 import pytest
 from fastapi.testclient import TestClient
 
+from devtools.devstack.senders import github_headers, standard_webhooks_headers
 from listeners.http.app import create_app
 from listeners.http.large_bodies import INLINE_BODY_BYTES, BusyError, LargeBodySlots
-from mlops_gitops.devstack.senders import github_headers, standard_webhooks_headers
 from tests.listeners.conftest import DATA_WHSEC, GITHUB_SECRET, listener_settings
 from tests.listeners.serving import serve
 from triggers.ledger import Ledger

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from devtools.devstack.senders import github_headers
 from listeners.http.app import create_app
-from mlops_gitops.devstack.senders import github_headers
 from tests.listeners.conftest import GITHUB_SECRET, listener_settings
 from tests.listeners.serving import serve
 from triggers.ledger import Ledger

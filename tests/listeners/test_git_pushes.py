@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops_gitops.devstack.git_payloads import (
+from devtools.devstack.git_payloads import (
     ZERO,
     Push,
     describe_push,
@@ -17,7 +17,7 @@ from mlops_gitops.devstack.git_payloads import (
     github_payload,
     gitlab_payload,
 )
-from mlops_gitops.devstack.senders import gitea_headers, github_headers, gitlab_headers
+from devtools.devstack.senders import gitea_headers, github_headers, gitlab_headers
 from tests.infra.git_remote import GitRemoteFactory
 from tests.listeners.conftest import GITEA_SECRET, GITHUB_OLD_SECRET, GITHUB_SECRET, GITLAB_TOKEN
 from triggers.event import EventType, PushData

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.senders import mlflow_headers
 from gitops.mlflow_registry import MlflowModelRegistry
 from listeners.http.app import create_app
 from listeners.settings import RegistryWatcherSettings
 from listeners.watcher.watcher import RegistryWatcher
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.senders import mlflow_headers
 from tests.listeners.conftest import MLFLOW_SECRET, listener_settings
 from tests.listeners.serving import serve
 from triggers.event import Event, EventType, ModelChange

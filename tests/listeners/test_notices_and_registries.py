@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops_gitops.devstack.senders import databricks_headers, mlflow_headers, standard_webhooks_headers
+from devtools.devstack.senders import databricks_headers, mlflow_headers, standard_webhooks_headers
 from tests.listeners.conftest import DATA_WHSEC, DATABRICKS_SECRET, MINIO_TOKEN, MLFLOW_SECRET
 from triggers.event import DataArrival, Event, EventType, ModelChange
 from triggers.ledger import Ledger

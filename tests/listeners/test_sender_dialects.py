@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
+from devtools.devstack.senders import github_headers
 from listeners.http.app import create_app
 from listeners.intake import Intake
 from listeners.kafka.records import delivery_of
 from listeners.rejections import TooLargeError
 from listeners.settings import ListenerSettings
 from listeners.sources import Ignored
-from mlops_gitops.devstack.senders import github_headers
 from tests.listeners.conftest import GITHUB_SECRET, listener_settings
 from tests.listeners.test_bad_input import push_body
 from triggers.event import PushData

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from devtools.devstack.senders import github_headers
 from listeners.http.app import create_app
 from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
 from listeners.webhook_secrets import WebhookSecretsMissingError, check_webhook_secrets
-from mlops_gitops.devstack.senders import github_headers
 from tests.listeners.conftest import GITHUB_SECRET
 from triggers.ledger import Ledger
 

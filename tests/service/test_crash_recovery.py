@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
-from mlops_gitops.devstack.senders import github_headers
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.devstack.senders import github_headers
+from devtools.devstack.service_process import ServiceProcess
 from tests.workflows.argo_server import FakeArgoServer
 from triggers.ledger import EventState, Ledger
 

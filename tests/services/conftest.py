@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.process import free_port, start, stop, wait_until
 from tests.services.serving_stack import ServingStack, build_serving_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -26,12 +26,12 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
+from devtools.demo.workspace import BUCKET, DATASET_PATH, DERIVED_FEATURE, Scenario, Workspace
+from devtools.demo.world import World
+from devtools.devstack.git_payloads import git
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.service_process import ServiceProcess
 from gitops.lineage import MLFLOW_RUN_ID, MODEL_NAME, MODEL_VERSION, TRAINING_COMMIT, TRIGGER_EVENT_ID, parse_trailers
-from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, DERIVED_FEATURE, Scenario, Workspace
-from mlops_gitops.demo.world import World
-from mlops_gitops.devstack.git_payloads import git
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.service_process import ServiceProcess
 from tests.infra.git_remote import GitRemoteFactory
 from triggers.event import DataArrival, EventType, ModelChange, PushData
 from triggers.ledger.store import ActionRecord, EventRecord, EventState, Ledger

@@ -19,10 +19,10 @@ import pytest
 from feast import FeatureStore
 from mlflow import MlflowClient
 
-from mlops_gitops.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
+from devtools.datagen import GeneratedData, generate_raw_partitions
+from devtools.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
 from tests.workflows.ml_repos import push_change, scaffolded_remote
 from workflows.backend import RunPhase, RunStatus
-from workflows.datagen import GeneratedData, generate_raw_partitions
 from workflows.local import LocalBackend
 from workflows.params import EtlParams, EvalGate, FeatureApplyParams, RetrainParams
 from workflows.settings import LocalSettings

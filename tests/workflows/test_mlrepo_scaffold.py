@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from devtools.datagen import customer_snapshot
 from mlops_gitops.cli import app
-from workflows.datagen import customer_snapshot
 from workflows.mlrepo.contract import load_contract
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

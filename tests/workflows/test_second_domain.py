@@ -24,7 +24,7 @@ import pytest
 from feast import FeatureStore
 from mlflow import MlflowClient
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
+from devtools.devstack.mlflow_server import MlflowServer
 from workflows.backend import RunPhase, RunStatus
 from workflows.local import LocalBackend
 from workflows.params import EtlParams, EvalGate, FeatureApplyParams, RetrainParams

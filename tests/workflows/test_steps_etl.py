@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from core.errors import PermanentError
+from devtools.datagen import GeneratedData, generate_raw_partitions
 from tests.workflows.ml_repos import push_change, scaffolded_remote
-from workflows.datagen import GeneratedData, generate_raw_partitions
 from workflows.mlrepo.hooks import HookError
 from workflows.params import EtlParams
 from workflows.steps.contract import SparkRuntime, StepRequest, StepRuntime

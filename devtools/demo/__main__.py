@@ -1,4 +1,4 @@
-"""Run the demo: ``python -m mlops_gitops.demo`` (what ``make demo`` runs)."""
+"""Run the demo: ``python -m devtools.demo`` (what ``make demo`` runs)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from mlops_gitops.demo.timeline import print_timeline
-from mlops_gitops.demo.workspace import BUCKET, DATASET_PATH, MLFLOW_SECRET, MODEL, Scenario, Workspace, init_bare_repo
-from mlops_gitops.demo.world import World, last_registered_version, last_training
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from mlops_gitops.devstack.service_process import ServiceProcess
+from devtools.demo.timeline import print_timeline
+from devtools.demo.workspace import BUCKET, DATASET_PATH, MLFLOW_SECRET, MODEL, Scenario, Workspace, init_bare_repo
+from devtools.demo.world import World, last_registered_version, last_training
+from devtools.devstack.mlflow_server import MlflowServer
+from devtools.devstack.service_process import ServiceProcess
 
 ROOT = Path("demo-work").resolve()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.process import free_port, start, stop, wait_until
 
 
 @dataclass

@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from devtools.datagen import generate_raw_partitions
+from devtools.devstack.git_payloads import git
+from devtools.devstack.mlflow_server import MlflowServer
 from gitops.scaffold import init_repo
-from mlops_gitops.devstack.git_payloads import git
-from mlops_gitops.devstack.mlflow_server import MlflowServer
-from workflows.datagen import generate_raw_partitions
 from workflows.mlrepo.scaffold import init_ml_repo
 
 MODEL = "churn-xgb"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from mlflow import MlflowClient
 
-from mlops_gitops.demo.workspace import (
+from devtools.demo.workspace import (
     BUCKET,
     DATA_TOKEN,
     DATASET_PATH,
@@ -30,8 +30,8 @@ from mlops_gitops.demo.workspace import (
     Workspace,
     add_derived_feature,
 )
-from mlops_gitops.devstack.git_payloads import describe_push, git, github_payload
-from mlops_gitops.devstack.senders import github_headers
+from devtools.devstack.git_payloads import describe_push, git, github_payload
+from devtools.devstack.senders import github_headers
 
 Say = Callable[[str], None]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from cryptography.fernet import Fernet
 
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.process import free_port, start, stop, wait_until
 
 
 def mlflow_server_env() -> dict[str, str]:
