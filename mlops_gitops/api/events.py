@@ -23,7 +23,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
 from pydantic_core import to_json
 
@@ -41,6 +41,8 @@ _TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {"description": "The answer would exceed server.max_response_bytes"}
 }
 _JSON = "application/json"
+_MAX_ROW_ID = 2**63 - 1
+"""Row ids are 64-bit signed integers in both databases: a larger id is no id, refused with 422."""
 
 
 class EventSummaryView(BaseModel):
@@ -250,7 +252,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         summary="One dead letter with its payload and headers (admin token)",
         responses={404: {"description": "No such dead letter"}, **_TOO_LARGE},
     )
-    def get_dead_letter(dead_letter_id: int) -> Response:
+    def get_dead_letter(dead_letter_id: Annotated[int, Path(ge=1, le=_MAX_ROW_ID)]) -> Response:
         letter = budget.load_within(
             ledger.dead_letter_size(dead_letter_id),
             lambda: ledger.get_dead_letter(dead_letter_id),

@@ -256,6 +256,8 @@ def test_one_dead_letter_is_read_with_its_payload_unless_it_is_too_large(ledger:
     refused = api.get(f"/dead-letters/{big}", headers=ADMIN)
     assert refused.status_code == 413 and "events dead-letter" in refused.json()["detail"]
     assert api.get("/dead-letters/999999", headers=ADMIN).status_code == 404
+    for beyond_any_row in ("0", str(2**63)):  # the database cannot hold such an id: refused before it is asked
+        assert api.get(f"/dead-letters/{beyond_any_row}", headers=ADMIN).status_code == 422
 
 
 def test_the_cli_lists_dead_letters_by_payload_size_and_pages_with_offset(tmp_path: Path, ledger: Ledger) -> None:
