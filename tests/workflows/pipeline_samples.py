@@ -32,3 +32,6 @@ SAMPLE_PARAMS: dict[str, BaseModel] = {
         repo_url="https://git.example.com/acme/churn-model.git", commit="9fceb02d0ae598e95dc970b74767f19372d61af8"
     ),
 }
+
+# The image an ML repository's CI built at the sample retrain's commit (``dependencies.image`` in its mlops.yaml).
+SAMPLE_REPOSITORY_IMAGE = "registry.example.com/ml/churn-model:9fceb02d0ae598e95dc970b74767f19372d61af8"
