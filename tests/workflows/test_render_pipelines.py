@@ -237,7 +237,7 @@ def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
     """The Argo artifact pre-fills the path ``workflows.steps.checkout`` uses, so steps reuse it instead of cloning."""
     remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
     commit = Repo(remote).head.commit.hexsha
-    params = RetrainParams(repo_url=f"file://{remote}", commit=commit)
+    params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", commit=commit)
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
     (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
@@ -276,7 +276,7 @@ def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_r
 ) -> None:
     """No commit: Argo checks out the branch; the step records the SHA of that checkout, not the branch name."""
     remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
-    params = RetrainParams(repo_url=f"file://{remote}", branch="main")
+    params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", branch="main")
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
     assert errors(argo_workflow_validator(), workflow) == []

@@ -43,11 +43,11 @@ def image_repo(tmp_path: Path) -> tuple[str, str, str]:
 
 def test_the_image_is_tagged_with_the_commit_whose_mlops_yaml_names_it(image_repo: tuple[str, str, str]) -> None:
     url, first, second = image_repo
-    params, image = repository_image(RetrainParams(repo_url=url, commit=second), [REGISTRY])
+    params, image = repository_image(RetrainParams(model_name="churn-xgb", repo_url=url, commit=second), [REGISTRY])
     assert image == f"{IMAGE}:{second}"
     assert params.commit == second
 
-    params, image = repository_image(RetrainParams(repo_url=url, commit=first), [REGISTRY])
+    params, image = repository_image(RetrainParams(model_name="churn-xgb", repo_url=url, commit=first), [REGISTRY])
     assert image is None, "the scaffold's first commit names no image: its code runs in the service's image"
 
 
@@ -55,7 +55,9 @@ def test_a_run_of_the_branch_head_is_pinned_to_the_head_the_image_was_built_from
     image_repo: tuple[str, str, str],
 ) -> None:
     url, _, head = image_repo
-    given = RetrainParams(repo_url=url, branch="main", etl=EtlParams(source_uri="/data/raw", partitions=("d=1",)))
+    given = RetrainParams(
+        model_name="churn-xgb", repo_url=url, branch="main", etl=EtlParams(source_uri="/data/raw", partitions=("d=1",))
+    )
     params, image = repository_image(given, [REGISTRY])
     assert image == f"{IMAGE}:{head}"
     assert params.commit == head
@@ -68,15 +70,17 @@ def test_a_run_of_the_branch_head_is_pinned_to_the_head_the_image_was_built_from
 def test_an_image_outside_the_allowed_registries_is_refused(image_repo: tuple[str, str, str]) -> None:
     url, _, commit = image_repo
     with pytest.raises(PermanentError, match=r"names the image registry\.example\.com/ml/churn-ml, which is not under"):
-        repository_image(RetrainParams(repo_url=url, commit=commit), ["registry.example.com/other"])
+        repository_image(
+            RetrainParams(model_name="churn-xgb", repo_url=url, commit=commit), ["registry.example.com/other"]
+        )
     with pytest.raises(PermanentError, match="not under"):
-        repository_image(RetrainParams(repo_url=url, commit=commit), ["registry.example.com/m"])
+        repository_image(RetrainParams(model_name="churn-xgb", repo_url=url, commit=commit), ["registry.example.com/m"])
 
 
 def test_without_allowed_registries_or_repository_code_nothing_is_fetched() -> None:
     unreachable = "https://git.invalid/acme/churn-model.git"
     commit = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-    retrain = RetrainParams(repo_url=unreachable, commit=commit)
+    retrain = RetrainParams(model_name="churn-xgb", repo_url=unreachable, commit=commit)
     assert repository_image(retrain, []) == (retrain, None)
     apply = FeatureApplyParams(repo_url=unreachable, commit=commit)
     assert repository_image(apply, [REGISTRY]) == (apply, None)
@@ -97,7 +101,7 @@ def test_a_missing_contract_or_commit_is_permanent_and_an_unreachable_repository
     bare, clone, _ = scaffolded_remote(tmp_path, "no-contract")
     without = push_change(bare, clone, {"mlops.yaml": None}, "Drop the contract")
     with pytest.raises(ContractError, match=f"no mlops.yaml at {without[:12]}"):
-        repository_image(RetrainParams(repo_url=f"file://{bare}", commit=without), [REGISTRY])
+        repository_image(RetrainParams(model_name="churn-xgb", repo_url=f"file://{bare}", commit=without), [REGISTRY])
 
 
 @pytest.fixture
@@ -114,7 +118,9 @@ def test_the_argo_backend_submits_the_repository_steps_in_the_image_at_the_pushe
     settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace="mlops", repository_images=[REGISTRY])
     backend = ArgoBackend(settings, code_repos=[url])
     try:
-        name = backend.submit("retrain", RetrainParams(repo_url=url), run_name="retrain-image-0", labels={})
+        name = backend.submit(
+            "retrain", RetrainParams(model_name="churn-xgb", repo_url=url), run_name="retrain-image-0", labels={}
+        )
     finally:
         backend.close()
     assert argo.rejected == []

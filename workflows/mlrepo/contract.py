@@ -216,14 +216,15 @@ class RepoContract(_Strict):
             return {**data, "datasets": datasets}
         return data
 
-    def labelled_dataset(self, key: str | None) -> DatasetContract:
-        """The dataset whose clean rows give training its labels: ``key``, or the only one there is."""
-        if key is None and len(self.datasets) > 1:
-            known = ", ".join(sorted(self.datasets))
-            raise PermanentError(f"{CONTRACT_FILE} has several datasets ({known}); name the one to train on")
-        return self.dataset(key) if key is not None else next(iter(self.datasets.values()))
-
-    def dataset(self, key: str) -> DatasetContract:
+    def dataset(self, key: str | None) -> DatasetContract:
+        """The dataset named ``key``, or the only one there is when none is named."""
+        if key is None:
+            if len(self.datasets) > 1:
+                known = ", ".join(sorted(self.datasets))
+                raise PermanentError(
+                    f"{CONTRACT_FILE} has several datasets ({known}); name one with the run's dataset parameter"
+                )
+            return next(iter(self.datasets.values()))
         try:
             return self.datasets[key]
         except KeyError as e:
