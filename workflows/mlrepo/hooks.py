@@ -27,7 +27,8 @@ from typing import Any
 
 from core.errors import PermanentError
 
-_IMPORT_LOCK = threading.Lock()
+IMPORT_PATH_LOCK = threading.Lock()
+"""Held by whoever changes ``sys.path`` for repository code, so one run never undoes another's change."""
 _MAX_TRACEBACK_CHARS = 4000
 
 
@@ -101,7 +102,7 @@ def repository_imports(*roots: str) -> Iterator[None]:
     and every module imported from those paths is dropped, so the next run's
     repository, or commit, is imported afresh.
     """
-    with _IMPORT_LOCK:
+    with IMPORT_PATH_LOCK:
         path_before, modules_before = list(sys.path), set(sys.modules)
         sys.path[:0] = roots
         try:
