@@ -19,12 +19,14 @@ fetching only that commit, without a working copy.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from pathlib import Path
 
 from git import Git, GitCommandError, Repo
 
 from core.errors import PermanentError, TemporaryError
+from core.identifiers import GIT_SHA_PATTERN
 
 
 def checkouts_root(repo_url: str, work_dir: str) -> Path:
@@ -61,7 +63,10 @@ def resolve_head(repo_url: str, branch: str) -> str:
         raise TemporaryError(f"cannot list the branches of {repo_url}: {e.stderr.strip()}; check the URL") from e
     if not listing:
         raise PermanentError(f"branch {branch} does not exist in {repo_url}; give an existing branch or a commit")
-    return listing.split(maxsplit=1)[0]
+    sha = listing.split(maxsplit=1)[0]
+    if not re.fullmatch(GIT_SHA_PATTERN, sha):  # it names paths and image tags: the remote's answer is checked too
+        raise PermanentError(f"{repo_url} answered {sha[:80]!r} for the head of {branch}, which is not a commit id")
+    return sha
 
 
 def checkout_revision(repo_url: str, commit: str | None, branch: str, work_dir: str) -> tuple[Path, str]:
