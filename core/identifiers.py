@@ -52,6 +52,10 @@ ARTIFACT_URI_PATTERN = (
 _REPO_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-]+"
 REPO_PATTERN = rf"^{_REPO_SEGMENT}(?:/{_REPO_SEGMENT})+$"
 
+# A container image repository without a tag or digest (``registry.example.com:5000/ml/churn``): the tag is
+# always added by the service (the commit a step runs), never taken from what a repository declares.
+IMAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*(?::[0-9]{1,5})?(?:/[a-z0-9][a-z0-9._\-]*)*$"
+
 # Kubernetes-style names (environments, overlays, namespaces).
 DNS_LABEL_PATTERN = r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$"
 
@@ -78,6 +82,7 @@ BranchName = Annotated[str, StringConstraints(pattern=BRANCH_PATTERN, max_length
 ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN, max_length=256), SINGLE_LINE]
 GitSha = Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN), SINGLE_LINE]
 ModelUri = Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN, max_length=1024), SINGLE_LINE]
+ImageName = Annotated[str, StringConstraints(pattern=IMAGE_NAME_PATTERN, max_length=255), SINGLE_LINE]
 RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255), SINGLE_LINE]
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63), SINGLE_LINE]
 

@@ -57,9 +57,13 @@ class EtlParams(_Params):
     With ``repo_url`` the dataset's rules and transform hook come from that ML
     repository's ``mlops.yaml`` at ``commit`` (else the head of ``branch``);
     without it, from the reference repository ``mlops-gitops init ml-repo`` writes.
+    No dataset or model is named by default: which ones a team has is its
+    repository's and its rules' business, never the service's.
     """
 
-    dataset: DatasetKey = Field(default="churn/customer_activity", description="Dataset contract to enforce.")
+    dataset: DatasetKey | None = Field(
+        default=None, description="Dataset of the repository's mlops.yaml to enforce; none: its only one."
+    )
     repo_url: GitUrl | None = Field(default=None, description="ML repository whose mlops.yaml defines the dataset.")
     commit: GitSha | None = Field(default=None, description="Commit of that repository; none: the head of branch.")
     branch: BranchName = "main"
@@ -104,7 +108,7 @@ class RetrainParams(_Params):
     dataset: DatasetKey | None = Field(
         default=None, description="Dataset of the repository's mlops.yaml holding the labels; none: its only one."
     )
-    model_name: ModelName = "churn-xgb"
+    model_name: ModelName = Field(description="Registered model (and MLflow experiment) the trained version joins.")
     feature_service: FeastName | None = Field(
         default=None, description="Overrides the training feature service named in the repository's mlops.yaml."
     )

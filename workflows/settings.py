@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
+from core.identifiers import ImageName
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
 from workflows.steps.contract import LOOPBACK, HostAddress, S3Runtime
@@ -54,6 +55,13 @@ class ArgoSettings(SettingsModel):
     verify_tls: bool = True
     request_timeout_seconds: float = Field(default=10.0, gt=0, description="Time-out of one Argo Server call.")
     image: str = "ghcr.io/example/mlops-gitops:latest"
+    repository_images: list[ImageName] = Field(
+        default_factory=list,
+        description=(
+            "Image repositories (registry/path, no tag) that an ML repository's mlops.yaml may name as "
+            "dependencies.image; its code then runs in <image>:<commit>. Empty: repository code runs in image."
+        ),
+    )
     app_dir: str = Field(default="/app", description="Working directory of the image, holding feature_repo/.")
     steps_main_file: str = Field(
         default="/opt/venv/lib/python3.11/site-packages/workflows/steps/__main__.py",

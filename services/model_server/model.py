@@ -1,7 +1,10 @@
 """The served model: one MLflow model version behind its pyfunc interface.
 
 The model is loaded as pyfunc, which every flavour provides, so the server
-serves whatever the training pipeline registered. When the pyfunc wraps a
+serves whatever the training pipeline registered: the pipelines register a
+pyfunc model that runs the ML repository's feature preparation before its
+booster, so a model with derived features takes the feature service's raw
+features like any other. When the pyfunc wraps a
 native XGBoost ``Booster``, the booster is called directly with
 ``inplace_predict`` on one thread, on a plain float64 matrix built straight
 from the feature columns: the numbers are the ones pyfunc's ``DMatrix`` path

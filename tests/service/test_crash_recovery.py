@@ -35,7 +35,7 @@ RULES = {
             "action": {
                 "kind": "workflow",
                 "pipeline": "retrain",
-                "params": {"repo_url": "{{ data.clone_url }}", "commit": "{{ data.after }}"},
+                "params": {"repo_url": "{{ data.clone_url }}", "commit": "{{ data.after }}", "model_name": "churn-xgb"},
             },
         }
     ],

@@ -104,6 +104,21 @@ triggers:
     assert any(p.startswith("triggers:") and "repeated: twice" in p for p in problems)
 
 
+def test_a_workflow_rule_must_give_the_parameters_that_have_no_default() -> None:
+    """No model or dataset is named by the service: a rule that names none is refused when it loads."""
+    problems = problems_of(
+        """
+triggers:
+  - name: retrain-on-push
+    on: [git.push]
+    action: {kind: workflow, pipeline: retrain, params: {repo_url: "{{ data.clone_url }}"}}
+"""
+    )
+    assert problems == [
+        "trigger 'retrain-on-push': action: pipeline retrain needs params model_name: they have no default"
+    ]
+
+
 def test_broken_yaml_and_unreadable_files_are_one_clear_line(tmp_path: Path) -> None:
     assert len(problems_of("triggers: [unclosed")) == 1
     with pytest.raises(RulesError, match="cannot read the rules file"):

@@ -13,6 +13,7 @@ SAMPLE_LABELS = {
 }
 
 _ETL = EtlParams(
+    dataset="churn/customer_activity",
     source_uri="s3://raw-data/churn/customer_activity",
     partitions=("date=2026-11-25", "date=2026-11-26"),
     trigger_event_id="3f2b9c1e-5d4a-4e8b-9f00-1c2d3e4f5a6b",
@@ -21,6 +22,7 @@ _ETL = EtlParams(
 SAMPLE_PARAMS: dict[str, BaseModel] = {
     "data-etl": _ETL,
     "retrain": RetrainParams(
+        model_name="churn-xgb",
         repo_url="https://git.example.com/acme/churn-model.git",
         commit="9fceb02d0ae598e95dc970b74767f19372d61af8",
         etl=_ETL,
@@ -32,3 +34,6 @@ SAMPLE_PARAMS: dict[str, BaseModel] = {
         repo_url="https://git.example.com/acme/churn-model.git", commit="9fceb02d0ae598e95dc970b74767f19372d61af8"
     ),
 }
+
+# The image an ML repository's CI built at the sample retrain's commit (``dependencies.image`` in its mlops.yaml).
+SAMPLE_REPOSITORY_IMAGE = "registry.example.com/ml/churn-model:9fceb02d0ae598e95dc970b74767f19372d61af8"

@@ -4,23 +4,30 @@ One module-wide setup applies the Feast definitions and runs ``retrain`` of
 the scaffolded ML repository with an ETL of 50,000 generated rows; the tests
 then check what that run left behind, exercise the evaluation gate both ways
 against a champion, and push code: a derived feature in the repository's model
-class is what the next model is trained on, and a model class that raises
-fails the run with the repository's own traceback.
+class is what the next model is trained on (and what the model server, run as
+its own process on the online store, computes before scoring), and a model
+class that raises fails the run with the repository's own traceback.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 from feast import FeatureStore
 from mlflow import MlflowClient
 
 from devtools.datagen import GeneratedData, generate_raw_partitions
 from devtools.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
+from devtools.devstack.process import free_port, start, stop, wait_until
 from tests.workflows.ml_repos import push_change, scaffolded_remote
 from workflows.backend import RunPhase, RunStatus
 from workflows.local import LocalBackend
@@ -39,6 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROWS = 50_000
 MODEL = "churn-local-e2e"
+CHURN_SERVICE = "churn_model"  # features.training_service of the scaffold's mlops.yaml
 PARAMS_FILE = """\
 # Hyperparameters of the churn classifier
 max_depth: 4
@@ -226,16 +234,22 @@ def test_a_failing_step_fails_the_run_with_its_name_and_submit_is_idempotent(
     assert again == name and backend.status(name) == status
 
 
-def test_a_pushed_feature_in_the_model_class_is_what_the_next_model_is_trained_on(
-    first_run: RunStatus, backend: LocalBackend, scaffold: tuple[Path, Path, str], client: MlflowClient
-) -> None:
+@pytest.fixture(scope="module")
+def derived_run(first_run: RunStatus, backend: LocalBackend, scaffold: tuple[Path, Path, str]) -> tuple[RunStatus, str]:
+    """A push adding a derived feature to the model class, retrained; the repository is put back afterwards."""
     bare, clone, _ = scaffold
     source = (clone / MODEL_PATH).read_text()
     commit = push_change(bare, clone, {MODEL_PATH: add_derived_feature(source)}, "charges per month of tenure")
     params = retrain_params((str(bare), commit), gate=EvalGate(threshold=0.55, champion_margin=0.0))
-
     status = wait_for(backend, backend.submit("retrain", params, run_name="retrain-derived", labels={}))
+    push_change(bare, clone, {MODEL_PATH: source}, "back to the plain features")
+    return status, commit
 
+
+def test_a_pushed_feature_in_the_model_class_is_what_the_next_model_is_trained_on(
+    first_run: RunStatus, derived_run: tuple[RunStatus, str], client: MlflowClient
+) -> None:
+    status, commit = derived_run
     assert status.phase is RunPhase.SUCCEEDED, status.message
     trained = status.outputs["train"]
     assert trained["features"][-1] == DERIVED_FEATURE
@@ -248,7 +262,58 @@ def test_a_pushed_feature_in_the_model_class_is_what_the_next_model_is_trained_o
     assert (
         status.outputs["evaluate"]["champion_metric"] is not None or "champion" in status.outputs["evaluate"]["reason"]
     )
-    push_change(bare, clone, {MODEL_PATH: source}, "back to the plain features")
+
+
+def test_the_model_server_derives_the_pushed_feature_from_the_online_features(
+    derived_run: tuple[RunStatus, str], work_dir: Path, mlflow_server: object, tmp_path: Path
+) -> None:
+    """The registered version carries the commit's prepare: the server's scores are the booster's on the derived
+    feature computed here from the online features."""
+    status, _ = derived_run
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    registered = status.outputs["register"]
+    tracking_uri: str = mlflow_server.tracking_uri  # type: ignore[attr-defined]
+    store_dir = work_dir / "feature_store"
+    entity_ids = [1, 2, 3, 42, 4999]
+    store = FeatureStore(repo_path=str(store_dir))
+    online = store.get_online_features(
+        features=store.get_feature_service(CHURN_SERVICE), entity_rows=[{"customer_id": i} for i in entity_ids]
+    ).to_df()
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(status.outputs["train"]["model_uri"], tracking_uri=tracking_uri)
+    )
+    booster = xgb.Booster()
+    booster.load_model(next(model_dir.rglob("booster.ubj")))
+    *raw, derived = booster.feature_names or []
+    assert derived == DERIVED_FEATURE and set(raw) == set(online.columns) - {"customer_id"}
+    by_hand = online[raw].astype(np.float32)
+    by_hand[DERIVED_FEATURE] = by_hand["monthly_charges"] / (by_hand["tenure_months"] + 1)
+    expected = booster.inplace_predict(by_hand[booster.feature_names].to_numpy(np.float32))
+
+    environment = {
+        "MODEL_NAME": MODEL,
+        "MODEL_VERSION": registered["model_version"],
+        "MODEL_URI": registered["model_uri"],
+        "MODEL_RUN_ID": registered["run_id"],
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "FEAST_REPO_PATH": str(store_dir),
+        "FEAST_FEATURE_SERVICE": CHURN_SERVICE,
+        "ENTITY_KEY": "customer_id",
+    }
+    port, log = free_port(), tmp_path / "model-server.log"
+    command = [sys.executable, "-m", "services.model_server", "--host", "127.0.0.1", "--port", str(port)]
+    server = start(command, log=log, env=environment, cwd=REPO_ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=300, what="model server", log=log)
+        answer = httpx.post(f"{url}/predict", json={"entity_ids": entity_ids}, timeout=30)
+    finally:
+        stop(server)
+
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    assert [p["entity_id"] for p in predictions] == entity_ids
+    assert [p["prediction"] for p in predictions] == [float(value) for value in expected]
 
 
 def test_a_model_class_that_raises_fails_the_run_with_its_own_traceback(

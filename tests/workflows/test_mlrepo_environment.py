@@ -87,7 +87,9 @@ def test_the_repository_tests_run_in_its_layer(tmp_path: Path, offline: None) ->
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
     request = StepRequest[RetrainParams](
-        params=RetrainParams(repo_url=str(bare), commit=commit), runtime=runtime, workflow_name="retrain-layer"
+        params=RetrainParams(model_name="churn-xgb", repo_url=str(bare), commit=commit),
+        runtime=runtime,
+        workflow_name="retrain-layer",
     )
 
     output = run_repo_tests(request)

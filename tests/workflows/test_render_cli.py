@@ -15,6 +15,7 @@ from workflows.backend import EVENT_ID_LABEL
 RETRAIN_PARAMS = [
     "-p", "repo_url=https://git.example.com/acme/churn-model.git",
     "-p", "commit=9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "-p", "model_name=churn-xgb",
     "-p", "etl.source_uri=s3://raw-data/churn/customer_activity",
     "-p", "etl.partitions=date=2026-11-25",
     "-p", "etl.partitions=date=2026-11-26",
@@ -51,6 +52,7 @@ def test_render_names_the_run_after_its_parameters() -> None:
     ("args", "complaint"),
     [
         (["retrain", "-p", "repo_url=https://git.example.com/a/b.git", "-p", "commit=$(reboot)"], "commit"),
+        (["retrain", "-p", "repo_url=https://git.example.com/a/b.git"], "model_name: Field required"),
         (["data-etl", "-p", "source_uri=s3://raw/x", "-p", "partitions=../../etc"], "partitions"),
         (["data-etl", "-p", "source_uri=s3://raw/x"], "partitions: Field required"),
         (["data-etl", "-p", "nonsense"], "is not key=value"),

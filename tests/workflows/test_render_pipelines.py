@@ -1,7 +1,8 @@
 """Every pipeline renders to a Workflow that the Argo, spark-operator and KubeRay schemas accept.
 
-Each also matches its golden file; regenerate those after an intended change with
-``UPDATE_GOLDEN=1 .venv/bin/pytest tests/workflows/test_render_pipelines.py`` and review the diff.
+Each, and retrain in a repository's own image, also matches its golden file; regenerate those after an
+intended change with ``UPDATE_GOLDEN=1 .venv/bin/pytest tests/workflows/test_render_pipelines.py`` and
+review the diff.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from git import Repo
 from core.errors import PermanentError
 from tests.infra.git_remote import GitRemoteFactory
 from tests.upstream import REPO_ROOT
-from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS, SAMPLE_REPOSITORY_IMAGE
 from tests.workflows.schemas import argo_workflow_validator, crd_validator, errors
 from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL
 from workflows.params import RetrainParams
@@ -30,6 +31,12 @@ from workflows.steps.checkout import checkout, checkout_revision
 
 GOLDEN_DIR = REPO_ROOT / "tests" / "golden" / "workflows"
 PIPELINES = sorted(SAMPLE_PARAMS)
+# Each golden file: the pipeline rendered with the sample parameters, in the service's image or, for the
+# steps running the repository's code, in the image its mlops.yaml names.
+GOLDEN_CASES: dict[str, tuple[str, str | None]] = {
+    **{pipeline: (pipeline, None) for pipeline in PIPELINES},
+    "retrain-repository-image": ("retrain", SAMPLE_REPOSITORY_IMAGE),
+}
 
 
 def render(pipeline: str, *, cluster_mode: bool = True, params: Any = None) -> dict[str, Any]:
@@ -200,26 +207,28 @@ def test_a_pipeline_refuses_another_pipelines_params() -> None:
         build_workflow("data-etl", SAMPLE_PARAMS["feature-apply"], run_name="x-0", labels={}, settings=ArgoSettings())
 
 
-@pytest.mark.parametrize("pipeline", PIPELINES)
-def test_matches_golden_file(pipeline: str) -> None:
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_matches_golden_file(case: str) -> None:
+    pipeline, repository_image = GOLDEN_CASES[case]
     rendered = build_workflow(
         pipeline,
         SAMPLE_PARAMS[pipeline],
         run_name=f"{pipeline}-0123456789ab",
         labels=SAMPLE_LABELS,
         settings=ArgoSettings(),
+        repository_image=repository_image,
     ).to_yaml()
-    golden = GOLDEN_DIR / f"{pipeline}.yaml"
+    golden = GOLDEN_DIR / f"{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(rendered)
     assert golden.exists(), f"{golden} is missing; create it with UPDATE_GOLDEN=1"
-    assert rendered == golden.read_text(), f"{pipeline} renders differently from {golden}; see module docstring"
+    assert rendered == golden.read_text(), f"{case} renders differently from {golden}; see module docstring"
     assert errors(argo_workflow_validator(), yaml.safe_load(golden.read_text())) == []
 
 
-def test_golden_files_exist_for_every_pipeline_and_no_other() -> None:
-    assert sorted(path.stem for path in GOLDEN_DIR.glob("*.yaml")) == PIPELINES
+def test_golden_files_exist_for_every_case_and_no_other() -> None:
+    assert sorted(path.stem for path in GOLDEN_DIR.glob("*.yaml")) == sorted(GOLDEN_CASES)
 
 
 def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
@@ -228,7 +237,7 @@ def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
     """The Argo artifact pre-fills the path ``workflows.steps.checkout`` uses, so steps reuse it instead of cloning."""
     remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
     commit = Repo(remote).head.commit.hexsha
-    params = RetrainParams(repo_url=f"file://{remote}", commit=commit)
+    params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", commit=commit)
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
     (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
@@ -267,7 +276,7 @@ def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_r
 ) -> None:
     """No commit: Argo checks out the branch; the step records the SHA of that checkout, not the branch name."""
     remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
-    params = RetrainParams(repo_url=f"file://{remote}", branch="main")
+    params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", branch="main")
     run = "retrain-0123456789ab"
     workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
     assert errors(argo_workflow_validator(), workflow) == []
@@ -278,3 +287,46 @@ def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_r
     Repo.clone_from(params.repo_url, delivered, branch="main")
     path, sha = checkout_revision(params.repo_url, None, "main", str(tmp_path))
     assert path == delivered and sha == Repo(remote).head.commit.hexsha
+
+
+def pod_images(workflow: dict[str, Any]) -> dict[str, set[str]]:
+    """The images each template's pods run, keyed by template name (a RayJob's head and workers included)."""
+    found: dict[str, set[str]] = {}
+    for template in workflow["spec"]["templates"]:
+        if "container" in template:
+            found[template["name"]] = {template["container"]["image"]}
+        elif "resource" in template:
+            spec = yaml.safe_load(template["resource"]["manifest"])["spec"]
+            if "rayClusterSpec" in spec:
+                cluster = spec["rayClusterSpec"]
+                pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+                found[template["name"]] = {c["image"] for pod in pods for c in pod["template"]["spec"]["containers"]}
+            else:
+                found[template["name"]] = {spec["image"]}
+    return found
+
+
+@pytest.mark.parametrize("cluster_mode", [True, False], ids=["cluster", "containers"])
+def test_only_the_steps_running_repository_code_run_in_the_repository_image(cluster_mode: bool) -> None:
+    workflow = build_workflow(
+        "retrain",
+        SAMPLE_PARAMS["retrain"],
+        run_name="retrain-0123456789ab",
+        labels={},
+        settings=ArgoSettings(cluster_mode=cluster_mode),
+        repository_image=SAMPLE_REPOSITORY_IMAGE,
+    ).to_dict()
+    in_repository_image = {name for name, images in pod_images(workflow).items() if images == {SAMPLE_REPOSITORY_IMAGE}}
+    in_service_image = {name for name, images in pod_images(workflow).items() if images == {ArgoSettings().image}}
+    if cluster_mode:
+        assert in_repository_image == {"repo-tests", "etl-sparkapplication", "train-rayjob", "evaluate"}
+        assert in_service_image == {
+            "etl",
+            "materialize",
+            "build-training-set",
+            "train",
+            "register",
+        }  # etl, train: collectors
+    else:
+        assert in_repository_image == {"repo-tests", "etl", "train", "evaluate"}
+        assert in_service_image == {"materialize", "build-training-set", "register"}

@@ -44,7 +44,7 @@ def request(tmp_path: Path, bare: Path, commit: str, **params: object) -> StepRe
         feature_repo_source=str(tmp_path / "unused"),
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
-    retrain = RetrainParams(repo_url=str(bare), commit=commit, **params)  # type: ignore[arg-type]
+    retrain = RetrainParams(model_name="churn-xgb", repo_url=str(bare), commit=commit, **params)  # type: ignore[arg-type]
     return StepRequest[RetrainParams](params=retrain, runtime=runtime, workflow_name="retrain-tests")
 
 
@@ -99,7 +99,12 @@ def test_a_failing_test_ends_the_local_run_before_training(tmp_path: Path, ml_re
     settings = LocalSettings(work_dir=str(tmp_path / "local"), mlflow_tracking_uri="http://127.0.0.1:1")
     backend = LocalBackend(settings, code_repos=[str(bare)])
     try:
-        backend.submit("retrain", RetrainParams(repo_url=str(bare), commit=commit), run_name="retrain-red", labels={})
+        backend.submit(
+            "retrain",
+            RetrainParams(model_name="churn-xgb", repo_url=str(bare), commit=commit),
+            run_name="retrain-red",
+            labels={},
+        )
         deadline = time.monotonic() + 600
         while not (status := backend.status("retrain-red")).finished and time.monotonic() < deadline:
             time.sleep(1)

@@ -41,7 +41,7 @@ def test_etl_refuses_unsafe_partitions(partition: str) -> None:
 )
 def test_retrain_refuses_unsafe_repo_urls(repo_url: str) -> None:
     with pytest.raises(ValidationError):
-        RetrainParams(repo_url=repo_url, commit=SHA)
+        RetrainParams(model_name="churn-xgb", repo_url=repo_url, commit=SHA)
 
 
 @pytest.mark.parametrize(
@@ -61,14 +61,18 @@ def test_retrain_refuses_unsafe_repo_urls(repo_url: str) -> None:
 )
 def test_retrain_refuses_bad_fields(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
-        RetrainParams.model_validate({"repo_url": "https://git.example.com/ml/churn.git", "commit": SHA, field: value})
+        RetrainParams.model_validate(
+            {"repo_url": "https://git.example.com/ml/churn.git", "commit": SHA, "model_name": "churn-xgb", field: value}
+        )
 
 
 @pytest.mark.parametrize(
     "repo_url", ["https://git.example.com/ml/churn.git", "git@github.com:ml/churn.git", "file:///srv/git/churn.git"]
 )
 def test_retrain_accepts_real_clone_urls(repo_url: str) -> None:
-    params = RetrainParams(repo_url=repo_url, commit=SHA, hyperparameters={"objective": "binary:logistic"})
+    params = RetrainParams(
+        model_name="churn-xgb", repo_url=repo_url, commit=SHA, hyperparameters={"objective": "binary:logistic"}
+    )
     assert RetrainParams.model_validate_json(params.model_dump_json()) == params
 
 

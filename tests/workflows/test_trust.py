@@ -21,7 +21,9 @@ ETL = EtlParams(source_uri="/data/raw", partitions=("date=2026-11-26",))
 
 
 def test_every_repository_a_run_names_is_found_nested_or_not() -> None:
-    retrain = RetrainParams(repo_url=TRUSTED, commit=SHA, etl=ETL.model_copy(update={"repo_url": STRANGER}))
+    retrain = RetrainParams(
+        model_name="churn-xgb", repo_url=TRUSTED, commit=SHA, etl=ETL.model_copy(update={"repo_url": STRANGER})
+    )
 
     assert sorted(named_repositories(retrain)) == sorted([TRUSTED, STRANGER])
     assert list(named_repositories(ETL)) == []
@@ -31,8 +33,13 @@ def test_every_repository_a_run_names_is_found_nested_or_not() -> None:
 @pytest.mark.parametrize(
     ("pipeline", "params"),
     [
-        ("retrain", RetrainParams(repo_url=STRANGER, commit=SHA)),
-        ("retrain", RetrainParams(repo_url=TRUSTED, commit=SHA, etl=ETL.model_copy(update={"repo_url": STRANGER}))),
+        ("retrain", RetrainParams(model_name="churn-xgb", repo_url=STRANGER, commit=SHA)),
+        (
+            "retrain",
+            RetrainParams(
+                model_name="churn-xgb", repo_url=TRUSTED, commit=SHA, etl=ETL.model_copy(update={"repo_url": STRANGER})
+            ),
+        ),
         ("data-etl", ETL.model_copy(update={"repo_url": STRANGER})),
         ("feature-apply", FeatureApplyParams(repo_url=STRANGER, commit=SHA)),
     ],
@@ -52,7 +59,12 @@ def test_the_argo_backend_refuses_them_before_anything_reaches_the_server() -> N
     try:
         backend = ArgoBackend(ArgoSettings(server_url=server.url, token="t"), code_repos=[TRUSTED])
         with pytest.raises(PermanentError, match=r"not in workflows\.code_repos"):
-            backend.submit("retrain", RetrainParams(repo_url=STRANGER, commit=SHA), run_name="r-1", labels={})
+            backend.submit(
+                "retrain",
+                RetrainParams(model_name="churn-xgb", repo_url=STRANGER, commit=SHA),
+                run_name="r-1",
+                labels={},
+            )
         assert server.workflows == {}
         backend.close()
     finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core.errors import PermanentError
 from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, ActionStatus
@@ -47,6 +47,16 @@ class WorkflowActionSpec(ActionSpec):
     def _templates_parse(cls, params: dict[str, Any]) -> dict[str, Any]:
         _check_templates(params)
         return params
+
+    @model_validator(mode="after")
+    def _required_params_given(self) -> WorkflowActionSpec:
+        """A parameter without a default (a run's model name, its data) must be in the rule, not found missing
+        at the first event."""
+        fields = PIPELINES[self.pipeline].model_fields
+        missing = sorted(name for name, field in fields.items() if field.is_required() and name not in self.params)
+        if missing:
+            raise ValueError(f"pipeline {self.pipeline} needs params {', '.join(missing)}: they have no default")
+        return self
 
 
 def _check_templates(value: Any) -> None:

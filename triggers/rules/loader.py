@@ -135,7 +135,8 @@ def _action_spec(
     try:
         return model.model_validate(block)
     except ValidationError as e:
-        problems += [f"{where}.{_dotted(err['loc'])}: {_message(err)}" for err in e.errors()]
+        # An error of the whole action (loc ``()``) is reported at the action itself.
+        problems += [f"{'.'.join(filter(None, (where, _dotted(err['loc']))))}: {_message(err)}" for err in e.errors()]
         return None
 
 

@@ -2,7 +2,8 @@
 
 Building and sending are kept apart: ``workflows.pipelines.build_workflow``
 renders the Hera ``Workflow`` without touching the network, and this class
-only talks to the Argo Server. The run name is the Workflow's
+talks to the Argo Server (and, before rendering, looks up the image a
+repository's code runs in: ``workflows.argo.repository_image``). The run name is the Workflow's
 ``metadata.name`` and is deterministic, so the Argo Server's 409 on create is
 the proof that an earlier attempt already submitted this action.
 """
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from core.errors import PermanentError
 from core.logging import get_logger
+from workflows.argo.repository_image import repository_image
 from workflows.argo.session import ArgoSession, classify, status_code
 from workflows.argo.status import run_status
 from workflows.argo.token import BearerToken
@@ -50,7 +52,10 @@ class ArgoBackend:
 
     def submit(self, pipeline: str, params: BaseModel, *, run_name: str, labels: Mapping[str, str]) -> str:
         refuse_untrusted(params, self._code_repos)
-        workflow = build_workflow(pipeline, params, run_name=run_name, labels=labels, settings=self._settings)
+        params, image = repository_image(params, self._settings.repository_images)
+        workflow = build_workflow(
+            pipeline, params, run_name=run_name, labels=labels, settings=self._settings, repository_image=image
+        )
         return self.submit_workflow(workflow)
 
     def submit_workflow(self, workflow: Workflow) -> str:

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from core.errors import PermanentError
-from core.identifiers import SINGLE_LINE, DatasetKey
+from core.identifiers import SINGLE_LINE, DatasetKey, ImageName
 from core.validation import validation_problems
 from workflows.params import FeastName, RelativePath
 
@@ -41,11 +41,6 @@ CONTRACT_VERSION = 1
 
 ColumnType = Literal["long", "int", "double", "timestamp", "string"]
 ColumnName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128), SINGLE_LINE]
-ImageName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]*(?::[0-9]{1,5})?(?:/[a-z0-9][a-z0-9._\-]*)*$", max_length=255),
-    SINGLE_LINE,
-]
 _NUMERIC = ("long", "int", "double")
 _RELATIVE_PATH: TypeAdapter[str] = TypeAdapter(RelativePath, config=ConfigDict(regex_engine="python-re"))
 
@@ -221,14 +216,15 @@ class RepoContract(_Strict):
             return {**data, "datasets": datasets}
         return data
 
-    def labelled_dataset(self, key: str | None) -> DatasetContract:
-        """The dataset whose clean rows give training its labels: ``key``, or the only one there is."""
-        if key is None and len(self.datasets) > 1:
-            known = ", ".join(sorted(self.datasets))
-            raise PermanentError(f"{CONTRACT_FILE} has several datasets ({known}); name the one to train on")
-        return self.dataset(key) if key is not None else next(iter(self.datasets.values()))
-
-    def dataset(self, key: str) -> DatasetContract:
+    def dataset(self, key: str | None) -> DatasetContract:
+        """The dataset named ``key``, or the only one there is when none is named."""
+        if key is None:
+            if len(self.datasets) > 1:
+                known = ", ".join(sorted(self.datasets))
+                raise PermanentError(
+                    f"{CONTRACT_FILE} has several datasets ({known}); name one with the run's dataset parameter"
+                )
+            return next(iter(self.datasets.values()))
         try:
             return self.datasets[key]
         except KeyError as e:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
+from workflows.mlrepo.hooks import IMPORT_PATH_LOCK
 
 log = get_logger(__name__)
 
@@ -71,8 +72,9 @@ def add_to_process(requirements: tuple[str, ...], cache_dir: Path) -> None:
     if not requirements:
         return
     site_dir = str(_site_packages(repo_python(requirements, cache_dir).parents[1]))
-    if site_dir not in sys.path:
-        sys.path.append(site_dir)
+    with IMPORT_PATH_LOCK:
+        if site_dir not in sys.path:
+            sys.path.append(site_dir)
 
 
 def repo_python(requirements: tuple[str, ...], cache_dir: Path) -> Path:

@@ -5,6 +5,8 @@ Its file is executed as a module of its own, with the repository root on the
 import path only while it loads, and every module the repository brought in
 is dropped from ``sys.modules`` afterwards: two runs of different commits (or
 different repositories) in one service process never see each other's code.
+Registered models carrying repository code are loaded the same way
+(:func:`repository_imports`).
 
 A hook that raises is a bug in the repository, not a hiccup: it becomes a
 :class:`HookError`, a permanent failure that is never retried, whose message
@@ -25,7 +27,8 @@ from typing import Any
 
 from core.errors import PermanentError
 
-_IMPORT_LOCK = threading.Lock()
+IMPORT_PATH_LOCK = threading.Lock()
+"""Held by whoever changes ``sys.path`` for repository code, so one run never undoes another's change."""
 _MAX_TRACEBACK_CHARS = 4000
 
 
@@ -90,6 +93,30 @@ def _hook_file(repo_dir: Path, reference: str) -> tuple[Path, str]:
     return path, name
 
 
+@contextmanager
+def repository_imports(*roots: str) -> Iterator[None]:
+    """Import repository code with ``roots`` on the import path, leaving neither the paths nor the modules behind.
+
+    Whatever the block adds to ``sys.path`` (``roots``, or the code directory
+    MLflow adds when it loads a model with ``code_paths``) is taken off again,
+    and every module imported from those paths is dropped, so the next run's
+    repository, or commit, is imported afresh.
+    """
+    with IMPORT_PATH_LOCK:
+        path_before, modules_before = list(sys.path), set(sys.modules)
+        sys.path[:0] = roots
+        try:
+            yield
+        finally:
+            added_paths = tuple(path for path in sys.path if path not in path_before)
+            sys.path[:] = path_before
+            for name in set(sys.modules) - modules_before:
+                module = sys.modules[name]
+                locations = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
+                if any(str(location).startswith(added_paths) for location in locations):
+                    del sys.modules[name]
+
+
 def load_hook(step: str, repo_dir: Path, reference: str) -> Any:
     """The object ``reference`` names in the repository checked out at ``repo_dir``."""
     path, name = _hook_file(repo_dir, reference)
@@ -97,17 +124,8 @@ def load_hook(step: str, repo_dir: Path, reference: str) -> Any:
     if spec is None or spec.loader is None:
         raise PermanentError(f"hook {reference}: {path.name} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
-    root = str(repo_dir.resolve())
-    with _IMPORT_LOCK, calling(step, reference, repo_dir):
-        before = set(sys.modules)
-        sys.path.insert(0, root)
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(root)
-            for added in set(sys.modules) - before:
-                if (getattr(sys.modules[added], "__file__", None) or "").startswith(root):
-                    del sys.modules[added]
+    with repository_imports(str(repo_dir.resolve())), calling(step, reference, repo_dir):
+        spec.loader.exec_module(module)
     if not hasattr(module, name):
         raise PermanentError(f"hook {reference}: {path.name} defines no {name!r}")
     return getattr(module, name)

@@ -60,7 +60,7 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "type": "Python",
             "pythonVersion": "3",
             "mode": "cluster",
-            "image": settings.image,
+            "image": context.image(step),
             "sparkVersion": spark.spark_version,
             "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
@@ -99,7 +99,7 @@ def ray_job(
                 "rayVersion": ray.ray_version,
                 "headGroupSpec": {
                     "rayStartParams": {},
-                    "template": _ray_pod(context, "ray-head", ray.head),
+                    "template": _ray_pod(context, step, "ray-head", ray.head),
                 },
                 "workerGroupSpecs": [
                     {
@@ -108,7 +108,7 @@ def ray_job(
                         "minReplicas": workers,
                         "maxReplicas": workers,
                         "rayStartParams": {},
-                        "template": _ray_pod(context, "ray-worker", ray.worker),
+                        "template": _ray_pod(context, step, "ray-worker", ray.worker),
                     }
                 ],
             },
@@ -154,7 +154,7 @@ def _spark_pod(context: RenderContext) -> dict[str, Any]:
     }
 
 
-def _ray_pod(context: RenderContext, container: str, resources: StepResources) -> dict[str, Any]:
+def _ray_pod(context: RenderContext, step: str, container: str, resources: StepResources) -> dict[str, Any]:
     limits = {"cpu": resources.cpu, "memory": resources.memory}
     return {
         "metadata": {"labels": context.labels},
@@ -163,7 +163,7 @@ def _ray_pod(context: RenderContext, container: str, resources: StepResources) -
             "containers": [
                 {
                     "name": container,
-                    "image": context.settings.image,
+                    "image": context.image(step),
                     "resources": {"requests": limits, "limits": limits},
                     "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
                 }

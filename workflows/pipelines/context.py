@@ -1,10 +1,10 @@
 """Everything one rendering of a pipeline needs to know besides its parameters.
 
 A ``RenderContext`` fixes where a run keeps its files on the shared work
-volume, which runtime locations the steps are told about, and which labels
-every object the run creates carries. Computing these once keeps the
-container templates, the cluster resources and the result collectors in
-agreement about paths.
+volume, which runtime locations the steps are told about, which labels
+every object the run creates carries, and which image each step runs in.
+Computing these once keeps the container templates, the cluster resources
+and the result collectors in agreement about paths and images.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from workflows.settings import ArgoSettings
+from workflows.steps import STEPS
 from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
 
 WORK_VOLUME = "work"
@@ -39,6 +40,13 @@ class RenderContext:
     run_name: str
     settings: ArgoSettings
     extra_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    repository_image: str | None = None
+
+    def image(self, step: str) -> str:
+        """The image ``step`` runs in: the repository's own for a step running its code, if it has one."""
+        if self.repository_image is not None and STEPS[step].runs_repo_code:
+            return self.repository_image
+        return self.settings.image
 
     @property
     def labels(self) -> dict[str, str]:

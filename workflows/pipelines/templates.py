@@ -1,4 +1,4 @@
-"""Argo templates that run one pipeline step in the service's own image.
+"""Argo templates that run one pipeline step in the service's image (or the ML repository's, for its code).
 
 A step always runs as ``python -m workflows.steps <step> --params <request>
 --output <file>`` (see ``workflows.steps``), where the request is the JSON of
@@ -101,7 +101,7 @@ def step_container(
     resources = context.settings.step_resources
     return Container(
         name=step,
-        image=context.settings.image,
+        image=context.image(step),
         command=step_command(step, request, CONTAINER_RESULT_PATH),
         inputs=[*upstream_inputs(upstream), *inputs],
         outputs=[result_output(CONTAINER_RESULT_PATH)],

@@ -24,12 +24,18 @@ StepFunction = Callable[[StepRequest[Any]], BaseModel]
 
 @dataclass(frozen=True)
 class Step:
-    """One unit of work: what it accepts, which step outputs it reads, and where its code is."""
+    """One unit of work: what it accepts, which step outputs it reads, and where its code is.
+
+    ``runs_repo_code`` marks the steps that call the ML repository's own code
+    (its tests, the ETL transform, the model class, the evaluation hook): in
+    Argo they run in the repository's image when its ``mlops.yaml`` names one.
+    """
 
     name: str
     entrypoint: str
     params_model: type[BaseModel]
     reads: tuple[str, ...] = ()
+    runs_repo_code: bool = False
 
     def load(self) -> StepFunction:
         module_name, _, function_name = self.entrypoint.partition(":")
@@ -54,12 +60,18 @@ class Task:
 STEPS: dict[str, Step] = {
     step.name: step
     for step in (
-        Step("repo-tests", "workflows.steps.repo_tests:run_repo_tests", RetrainParams),
-        Step("etl", "workflows.steps.etl:run_etl", EtlParams),
+        Step("repo-tests", "workflows.steps.repo_tests:run_repo_tests", RetrainParams, runs_repo_code=True),
+        Step("etl", "workflows.steps.etl:run_etl", EtlParams, runs_repo_code=True),
         Step("materialize", "workflows.steps.materialize:materialize", EtlParams, reads=("etl",)),
         Step("build-training-set", "workflows.steps.training_set:build_training_set", RetrainParams),
-        Step("train", "workflows.steps.train:train", RetrainParams, reads=("build-training-set",)),
-        Step("evaluate", "workflows.steps.evaluate:evaluate", RetrainParams, reads=("build-training-set", "train")),
+        Step("train", "workflows.steps.train:train", RetrainParams, reads=("build-training-set",), runs_repo_code=True),
+        Step(
+            "evaluate",
+            "workflows.steps.evaluate:evaluate",
+            RetrainParams,
+            reads=("build-training-set", "train"),
+            runs_repo_code=True,
+        ),
         Step("register", "workflows.steps.register:register", RetrainParams, reads=("train", "evaluate")),
         Step("feast-apply", "workflows.steps.feast_apply:feast_apply", FeatureApplyParams),
     )

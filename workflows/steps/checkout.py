@@ -11,16 +11,22 @@ at that moment, and from then on the run works with that SHA like any other:
 it is what gets checked out and what the lineage records. In Argo the branch
 arrives as a git artifact in the run's own directory (``heads/<branch>``);
 its checked-out commit is the resolved SHA, so nothing is cloned in the pod.
+
+One file at one commit (``mlops.yaml``, when a run is submitted) is read by
+fetching only that commit, without a working copy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
 from pathlib import Path
 
 from git import Git, GitCommandError, Repo
 
 from core.errors import PermanentError, TemporaryError
+from core.identifiers import GIT_SHA_PATTERN
 
 
 def checkouts_root(repo_url: str, work_dir: str) -> Path:
@@ -57,7 +63,10 @@ def resolve_head(repo_url: str, branch: str) -> str:
         raise TemporaryError(f"cannot list the branches of {repo_url}: {e.stderr.strip()}; check the URL") from e
     if not listing:
         raise PermanentError(f"branch {branch} does not exist in {repo_url}; give an existing branch or a commit")
-    return listing.split(maxsplit=1)[0]
+    sha = listing.split(maxsplit=1)[0]
+    if not re.fullmatch(GIT_SHA_PATTERN, sha):  # it names paths and image tags: the remote's answer is checked too
+        raise PermanentError(f"{repo_url} answered {sha[:80]!r} for the head of {branch}, which is not a commit id")
+    return sha
 
 
 def checkout_revision(repo_url: str, commit: str | None, branch: str, work_dir: str) -> tuple[Path, str]:
@@ -67,3 +76,31 @@ def checkout_revision(repo_url: str, commit: str | None, branch: str, work_dir: 
         return delivered, Repo(delivered).head.commit.hexsha
     target = checkout(repo_url, commit or resolve_head(repo_url, branch), work_dir)
     return target, Repo(target).head.commit.hexsha
+
+
+def file_at(repo_url: str, commit: str, path: str) -> str | None:
+    """The text of ``path`` in ``repo_url`` at ``commit`` (``None`` if it has no such file), with no checkout.
+
+    Only that commit is fetched, without its history, into a throw-away repository.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlops-file-at-") as scratch:
+        repo = Repo.init(scratch)
+        try:
+            repo.git.fetch("--depth=1", "--no-tags", "--", repo_url, commit)
+        except GitCommandError as e:
+            raise _fetch_failure(repo_url, commit, e) from e
+        try:
+            return str(repo.git.show(f"{commit}:{path}"))
+        except GitCommandError:
+            return None
+
+
+def _fetch_failure(repo_url: str, commit: str, error: GitCommandError) -> TemporaryError | PermanentError:
+    """Why fetching ``commit`` failed: the repository answers, so it lacks the commit; or it cannot be reached."""
+    try:
+        Git().ls_remote("--", repo_url, "HEAD")
+    except GitCommandError:
+        return TemporaryError(
+            f"cannot fetch {commit} from {repo_url}: {error.stderr.strip()}; check the URL and access"
+        )
+    return PermanentError(f"commit {commit} is not in {repo_url}: {error.stderr.strip()}")

@@ -28,8 +28,8 @@ def reference_contract() -> RepoContract:
     return load_contract(template_root())
 
 
-def contract_for(dataset: str) -> DatasetContract:
-    """``dataset`` of the reference repository."""
+def contract_for(dataset: str | None) -> DatasetContract:
+    """``dataset`` of the reference repository (none: its only one)."""
     return reference_contract().dataset(dataset)
 
 

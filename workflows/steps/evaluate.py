@@ -2,10 +2,13 @@
 
 Candidate and champion are scored on the same hold-out rows, with the metric,
 the absolute threshold and the required margin over the champion all taken
-from the pipeline parameters. The hold-out rows go through the repository's
-model class first, so derived features exist for both models; the gate's
-metric is computed by the repository's evaluation hook when ``mlops.yaml``
-names one (``fn(truth, probabilities) -> float``, its direction that of
+from the pipeline parameters. Each is loaded as it is served (a pyfunc model
+that applies its own commit's ``prepare`` to the feature service's features),
+so the gate compares what would serve. The hold-out rows also go through the
+candidate's model class, for the label and for a champion logged as a bare
+booster on prepared columns. The gate's metric is computed by the
+repository's evaluation hook when ``mlops.yaml`` names one
+(``fn(truth, probabilities) -> float``, its direction that of
 ``gate.metric``), otherwise by the built-in one. The decision and both scores
 are logged to the candidate's MLflow run so a reviewer sees why it was (not)
 promoted.
@@ -20,8 +23,10 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PyFuncModel
+from mlflow.types import Schema
 from pydantic import BaseModel
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
@@ -29,7 +34,7 @@ from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.mlrepo.contract import load_contract
 from workflows.mlrepo.environment import add_to_process
-from workflows.mlrepo.hooks import calling, load_hook
+from workflows.mlrepo.hooks import calling, load_hook, repository_imports
 from workflows.mlrepo.model import RepoModel
 from workflows.params import EvalGate, RetrainParams
 from workflows.steps.checkout import checkout_revision
@@ -55,13 +60,31 @@ class EvaluateOutput(BaseModel):
 MetricFunction = Callable[[np.ndarray, np.ndarray], float]
 
 
-def score(booster: xgb.Booster, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
-    """``metric`` of ``booster`` on ``holdout``, using the features the booster was trained on."""
-    names = booster.feature_names or []
+def load_registered(model_uri: str) -> PyFuncModel:
+    """A logged or registered model as pyfunc; repository code it carries is not left importable afterwards."""
+    with repository_imports():
+        model: PyFuncModel = mlflow.pyfunc.load_model(model_uri)
+    return model
+
+
+def score(model: PyFuncModel, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
+    """``metric`` of ``model`` on ``holdout``: the columns of its input signature, with the signature's types.
+
+    A model logged by the train step takes the feature service's features and prepares them itself; a booster
+    logged on its own (before models carried their preparation) takes the prepared columns.
+    """
+    signature: ModelSignature | None = model.metadata.signature
+    schema = signature.inputs if signature is not None else None
+    if not isinstance(schema, Schema) or not schema.has_input_names():
+        raise PermanentError("the model has no input signature naming its columns; it cannot be compared")
+    names = [str(name) for name in schema.input_names()]
     missing = sorted(set(names) - set(holdout.columns))
     if missing:
         raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
-    return metric(truth, booster.inplace_predict(holdout[names].to_numpy(np.float32)))
+    typed = pd.DataFrame(
+        {name: holdout[name].astype(dtype) for name, dtype in zip(names, schema.numpy_types(), strict=True)}
+    )
+    return metric(truth, np.asarray(model.predict(typed), dtype=np.float64).reshape(-1))
 
 
 def built_in_metric(name: str) -> MetricFunction:
@@ -109,14 +132,18 @@ def _repository_metric(repo: Path, reference: str) -> MetricFunction:
 def _prepared_holdout(
     request: StepRequest[RetrainParams], trained: TrainOutput, holdout: pd.DataFrame
 ) -> tuple[pd.DataFrame, np.ndarray, str, MetricFunction]:
-    """Hold-out rows with the repository's derived features added, their truth, and the gate's metric and name."""
+    """Hold-out rows with the repository's derived features added, their truth, and the gate's metric and name.
+
+    The derived columns serve a champion logged as a bare booster; a model carrying its preparation derives its own.
+    """
     params = request.params
     repo, _ = checkout_revision(params.repo_url, trained.training_commit, params.branch, request.runtime.work_dir)
     contract = load_contract(repo)
     add_to_process(contract.dependencies.requirements, environments_dir(request.runtime))
     hooks = contract.hooks
     features, truth = RepoModel("evaluate", repo, hooks.model, trained.hyperparameters).prepare(holdout)
-    prepared = holdout.assign(**{str(name): features[name] for name in features.columns})
+    derived = [name for name in features.columns if name not in holdout.columns]
+    prepared = holdout.assign(**{str(name): features[name] for name in derived})
     if hooks.evaluate is None:
         return prepared, truth, params.gate.metric, built_in_metric(params.gate.metric)
     return prepared, truth, hooks.evaluate.rpartition(":")[2], _repository_metric(repo, hooks.evaluate)
@@ -133,17 +160,12 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
     client = MlflowClient(request.runtime.mlflow_tracking_uri)
     mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
     with mlflow_errors("load the candidate and the champion"):
-        metric = score(mlflow.xgboost.load_model(trained.model_uri), holdout, truth, gate_metric)
+        metric = score(load_registered(trained.model_uri), holdout, truth, gate_metric)
         champion = find_champion(client, params.model_name)
         champion_metric = (
             None
             if champion is None
-            else score(
-                mlflow.xgboost.load_model(f"models:/{params.model_name}/{champion.version}"),
-                holdout,
-                truth,
-                gate_metric,
-            )
+            else score(load_registered(f"models:/{params.model_name}/{champion.version}"), holdout, truth, gate_metric)
         )
     promote, reason = decide(gate, metric, champion_metric, metric_name)
     with mlflow_errors("log the evaluation"):

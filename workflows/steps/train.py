@@ -7,8 +7,11 @@ from the repository's params file (merged with pipeline overrides). So a push
 that changes feature engineering, the model or its parameters is what gets
 trained. The service keeps the distribution (Ray workers, sharding, the
 tracker). The MLflow run carries everything needed to reproduce and audit the
-model: parameters, the feature list, the lineage tags and the model with its
-input signature, which the model server uses to shape its requests.
+model: parameters, the feature list, the lineage tags and the model, logged
+with the repository's ``prepare`` in front of the booster
+(``workflows.steps.model_logging``) so serving derives features as training
+did; its input signature, the feature service's features, shapes the model
+server's requests.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
 from pydantic import BaseModel
 
 from core.errors import PermanentError
@@ -34,6 +36,7 @@ from workflows.params import RetrainParams
 from workflows.steps.checkout import checkout_revision
 from workflows.steps.contract import StepRequest, environments_dir
 from workflows.steps.hyperparams import read_params_file, resolve
+from workflows.steps.model_logging import log_served_model
 from workflows.steps.model_registry import (
     TAG_DATA_PARTITIONS,
     TAG_FEATURE_SERVICE,
@@ -48,8 +51,6 @@ from workflows.steps.ray_xgboost import CallbackError, ensure_ray, tracker_host,
 from workflows.steps.training_set import TrainingSetOutput
 
 log = get_logger(__name__)
-
-_SIGNATURE_SAMPLE_ROWS = 100
 
 
 class TrainOutput(BaseModel):
@@ -139,9 +140,14 @@ def train(request: StepRequest[RetrainParams]) -> TrainOutput:
                 {"features": feature_names, "label": training_set.label, "model_hook": model_hook},
                 "feature_list.json",
             )
-            sample = features.head(_SIGNATURE_SAMPLE_ROWS)
-            signature = infer_signature(sample, booster.inplace_predict(sample.to_numpy(np.float32)))
-            model_info = mlflow.xgboost.log_model(booster, name="model", signature=signature, model_format="ubj")
+            model_info = log_served_model(
+                booster,
+                model,
+                frame[training_set.features],
+                label=training_set.label,
+                hyperparameters=hyper.booster,
+                repository_requirements=contract.dependencies.requirements,
+            )
     output = TrainOutput(
         run_id=run.info.run_id,
         model_uri=model_info.model_uri,

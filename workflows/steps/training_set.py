@@ -67,7 +67,7 @@ def build_training_set(request: StepRequest[RetrainParams]) -> TrainingSetOutput
     params = request.params
     repo, _ = checkout_revision(params.repo_url, params.commit, params.branch, request.runtime.work_dir)
     repo_contract = load_contract(repo)
-    contract = repo_contract.labelled_dataset(params.dataset or (params.etl.dataset if params.etl else None))
+    contract = repo_contract.dataset(params.dataset or (params.etl.dataset if params.etl else None))
     service_name = params.feature_service or repo_contract.features.training_service
     store = open_store(request.runtime)
     service = _feature_service(store, service_name)
