@@ -31,6 +31,8 @@ RAY_SUCCESS = "status.jobStatus == SUCCEEDED"
 RAY_FAILURE = "status.jobStatus == FAILED, status.jobDeploymentStatus == Failed"
 
 _IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc:443"
+# The variables S3A's environment credentials provider reads, each the key of the same name in the Secret.
+S3_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def spark_application_template(context: RenderContext, step: str, params: BaseModel) -> Resource:
@@ -66,10 +68,14 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "arguments": step_arguments(step, request, context.result_path(step)),
             "restartPolicy": {"type": "Never"},
             "volumes": [_work_volume(context)],
-            "driver": {**_spark_pod(context), "cores": spark.driver_cores, "memory": spark.driver_memory},
+            "driver": {
+                **_spark_pod(context),
+                **_cores(spark.driver_cores, spark.driver_core_request),
+                "memory": spark.driver_memory,
+            },
             "executor": {
                 **_spark_pod(context),
-                "cores": spark.executor_cores,
+                **_cores(spark.executor_cores, spark.executor_core_request),
                 "memory": spark.executor_memory,
                 "instances": spark.executor_instances,
             },
@@ -146,12 +152,27 @@ def _work_volume(context: RenderContext) -> dict[str, Any]:
 
 
 def _spark_pod(context: RenderContext) -> dict[str, Any]:
-    """Pod settings shared by the Spark driver and executors."""
-    return {
-        "serviceAccount": context.settings.spark.service_account,
+    """Pod settings shared by the Spark driver and executors.
+
+    The store's keys come from a Secret through ``envSecretKeyRefs``, which spark-submit itself turns into the
+    pods' ``secretKeyRef`` variables: no mutating webhook is needed, unlike the ``env`` field.
+    """
+    spark = context.settings.spark
+    pod: dict[str, Any] = {
+        "serviceAccount": spark.service_account,
         "labels": context.labels,
         "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
     }
+    if spark.s3_credentials_secret is not None:
+        pod["envSecretKeyRefs"] = {
+            variable: {"name": spark.s3_credentials_secret, "key": variable} for variable in S3_CREDENTIAL_VARIABLES
+        }
+    return pod
+
+
+def _cores(cores: int, request: str | None) -> dict[str, Any]:
+    """Spark's cores (its task slots), and the CPU the pod requests when that is to be smaller."""
+    return {"cores": cores} if request is None else {"cores": cores, "coreRequest": request}
 
 
 def _ray_pod(context: RenderContext, container: str, resources: StepResources) -> dict[str, Any]:
