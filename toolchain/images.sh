@@ -6,6 +6,9 @@
 #   toolchain/images.sh project   the project's Dockerfile (service target) FROM the base
 #   toolchain/images.sh pause     Kubernetes' pause, compiled from the pinned kubernetes module's C source
 #   toolchain/images.sh argoexec  Argo's executor, from the pinned Go module
+#   toolchain/images.sh spark-operator  spark-operator's controller, FROM the project image (its spark-submit)
+#   toolchain/images.sh ray-operator    the KubeRay operator, FROM the base
+#   toolchain/images.sh operators       both operators
 #   toolchain/images.sh all       all of the above
 #
 # Archives live in $MLOPS_GITOPS_IMAGES (default ~/.cache/mlops-gitops/images), named after their image and a key
@@ -157,12 +160,38 @@ build_argoexec() {
 
 argoexec() { archive argoexec "$ARGO_WORKFLOWS_VERSION-$(base_tag | cut -c1-8)" build_argoexec; }
 
-case ${1:?usage: images.sh base|project|pause|argoexec|all} in
+# An image FROM FROM_REF that runs the pinned Go program BINARY as USER; $1 the image's reference.
+program_image() {
+    local ref=$1 from_ref=$2 binary=$3 user=$4 ctr
+    ctr=$(buildah from "$from_ref")
+    buildah copy --quiet --chmod 0755 "$ctr" "$binary" "/usr/local/bin/$(basename "$binary")" >/dev/null
+    buildah config --cmd '[]' --user "$user" --entrypoint "[\"/usr/local/bin/$(basename "$binary")\"]" "$ctr"
+    buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+}
+
+# spark-operator submits applications with spark-submit from SPARK_HOME: the project image has that Spark (the one
+# its driver and executor pods run, S3A included) and its Java, and sets SPARK_HOME.
+build_spark_operator() {
+    program_image "$1" "$(load "$(project)")" "$("$here/build.sh" spark-operator)" 10001:10001
+}
+
+spark_operator() {
+    archive spark-operator "$SPARK_OPERATOR_VERSION-$(project_tag | cut -c1-8)" build_spark_operator
+}
+
+build_ray_operator() { program_image "$1" "$(load "$(base)")" "$("$here/build.sh" ray-operator)" 65532:65532; }
+
+ray_operator() { archive ray-operator "$KUBERAY_VERSION-$(base_tag | cut -c1-8)" build_ray_operator; }
+
+case ${1:?usage: images.sh base|project|pause|argoexec|spark-operator|ray-operator|operators|all} in
     base) base ;;
     project) project ;;
     pause) pause ;;
     argoexec) argoexec ;;
-    all) base && project && pause && argoexec ;;
+    spark-operator) spark_operator ;;
+    ray-operator) ray_operator ;;
+    operators) spark_operator && ray_operator ;;
+    all) base && project && pause && argoexec && spark_operator && ray_operator ;;
     *)
         log "unknown image $1"
         exit 2
