@@ -77,7 +77,7 @@ def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
         "Ingress",
         "NetworkPolicy",
         "PersistentVolumeClaim",
-        *["Role", "RoleBinding", "ServiceAccount"] * 2,  # the service's and the pipelines'
+        *["Role", "RoleBinding", "ServiceAccount"] * 3,  # the service's, the pipelines' and the Spark driver's
         "Service",
     ]
     if overlay == "prod":
@@ -208,6 +208,14 @@ def test_spark_driver_runs_as_the_account_the_settings_name_and_may_only_manage_
     assert {"create", "delete"} <= grants["configmaps"]
     assert "secrets" not in grants, "the keys reach the pods as secretKeyRef variables, never through the API"
     assert spark.s3_credentials_secret == "mlops-s3-credentials", "the Secret kustomization.yaml documents"
+
+
+def test_pipelines_register_models_in_the_mlflow_server_the_service_watches(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    settings = config_of(objects, tmp_path)
+
+    assert settings.workflows.argo.mlflow_tracking_uri == settings.mlflow.tracking_uri
 
 
 def test_work_volume_is_sized_by_the_overlays_settings_which_are_not_deployed(
