@@ -113,7 +113,8 @@ go_install() {
         log "building $4 from $2@$3 (a cold build takes minutes)"
         local partial=$tools/$1.partial.$$
         mkdir -p "$partial"
-        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN=$partial go install -trimpath -ldflags "${5:-}" "$2@$3")
+        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN=$partial go install -trimpath -ldflags "${5:-}" "$2@$3") ||
+            { rm -rf "$partial"; return 1; }
         mkdir -p "$(dirname "$out")"
         mv "$partial/$4" "$out"
         rmdir "$partial"
@@ -161,7 +162,8 @@ case $tool in
     ray-operator) go_install "kuberay-$KUBERAY_VERSION" "$KUBERAY_MODULE" "$KUBERAY_VERSION" ray-operator ;;
     minio) go_install "minio-$MINIO_VERSION" "$MINIO_MODULE" "$MINIO_VERSION" minio ;;
     metrics-server)
-        go_install "metrics-server-$METRICS_SERVER_VERSION" "$METRICS_SERVER_MODULE/cmd/metrics-server" \
+        # v0.9.1 needs Go 1.26.10 or newer.
+        GOTOOLCHAIN=$GO_TOOLCHAIN go_install "metrics-server-$METRICS_SERVER_VERSION" "$METRICS_SERVER_MODULE/cmd/metrics-server" \
             "$METRICS_SERVER_VERSION" metrics-server "-X k8s.io/component-base/version.gitVersion=$METRICS_SERVER_VERSION"
         ;;
     *)
