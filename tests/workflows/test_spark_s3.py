@@ -122,3 +122,14 @@ def test_a_secret_name_or_cpu_request_that_kubernetes_would_refuse_is_refused_in
 ) -> None:
     with pytest.raises(ValidationError):
         ArgoSettings(spark={field: value})
+
+
+def test_the_work_claim_is_mounted_by_sparks_own_settings_not_the_operators_webhook() -> None:
+    spec = _spark_application(ArgoSettings(work_volume_claim="team-work"))["spec"]
+
+    for role in ("driver", "executor"):
+        prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.work"
+        assert spec["sparkConf"][f"{prefix}.options.claimName"] == "team-work"
+        assert spec["sparkConf"][f"{prefix}.mount.path"] == "/work"
+        assert "volumeMounts" not in spec[role], "applied only by spark-operator's webhook"
+    assert "volumes" not in spec

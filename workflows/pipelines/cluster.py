@@ -67,7 +67,7 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
             "restartPolicy": {"type": "Never"},
-            "volumes": [_work_volume(context)],
+            "sparkConf": _spark_work_volume(context),
             "driver": {
                 **_spark_pod(context),
                 **_cores(spark.driver_cores, spark.driver_core_request),
@@ -158,16 +158,27 @@ def _spark_pod(context: RenderContext) -> dict[str, Any]:
     pods' ``secretKeyRef`` variables: no mutating webhook is needed, unlike the ``env`` field.
     """
     spark = context.settings.spark
-    pod: dict[str, Any] = {
-        "serviceAccount": spark.service_account,
-        "labels": context.labels,
-        "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
-    }
+    pod: dict[str, Any] = {"serviceAccount": spark.service_account, "labels": context.labels}
     if spark.s3_credentials_secret is not None:
         pod["envSecretKeyRefs"] = {
             variable: {"name": spark.s3_credentials_secret, "key": variable} for variable in S3_CREDENTIAL_VARIABLES
         }
     return pod
+
+
+def _spark_work_volume(context: RenderContext) -> dict[str, str]:
+    """The work claim mounted in the driver and executors by Spark's own volume settings.
+
+    The SparkApplication's ``volumes`` and ``volumeMounts`` fields reach the pods only through spark-operator's
+    mutating webhook (without it, the driver starts with no /work and the step finds nothing); these
+    ``spark.kubernetes.*.volumes`` settings are applied by spark-submit and the driver themselves.
+    """
+    claim = context.settings.work_volume_claim
+    conf: dict[str, str] = {}
+    for role in ("driver", "executor"):
+        prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.{WORK_VOLUME}"
+        conf |= {f"{prefix}.options.claimName": claim, f"{prefix}.mount.path": WORK_MOUNT}
+    return conf
 
 
 def _cores(cores: int, request: str | None) -> dict[str, Any]:
