@@ -2,8 +2,9 @@
 
 Each operator runs as a process of the run, as the Argo controller does, with a TokenRequest token of the
 ServiceAccount its upstream kustomize RBAC (``config/rbac`` of the pinned module) binds: the permissions the
-operator needs are the upstream ones, and this run proves them. The RBAC is placed in the operator's namespace
-here (upstream leaves ``system`` or ``default`` for kustomize to replace). Health and metrics listen on loopback.
+operator needs are the upstream ones, and this run proves them; what they lack for the versions run here is added
+by name (``extra_rules``). The RBAC is placed in the operator's namespace here (upstream leaves ``system`` or
+``default`` for kustomize to replace). Health and metrics listen on loopback.
 
 spark-operator submits each SparkApplication with Spark's own ``spark-submit``, from ``SPARK_HOME``: the project's
 pyspark install, the same Spark the project image runs. ``spark-submit`` finds the apiserver through the
@@ -29,6 +30,7 @@ from tests.cluster.ports import LOOPBACK, free_port
 from tests.cluster.processes import Supervisor
 from tests.upstream import module_dir, tool
 
+RBAC_API = "rbac.authorization.k8s.io/v1"
 RBAC_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
 START_TIMEOUT = 120.0
 
@@ -42,6 +44,7 @@ class OperatorSpec:
     rbac: tuple[str, ...]  # kustomize directories or files of the module holding its RBAC
     argv: Callable[[str, str], list[str]]  # (health address, namespaces to watch) -> arguments
     submits_with_spark: bool = False  # runs spark-submit, which needs SPARK_HOME and the apiserver's address
+    extra_rules: tuple[dict[str, Any], ...] = ()  # what the upstream RBAC lacks for the versions we run
 
 
 SPARK_OPERATOR = OperatorSpec(
@@ -61,6 +64,15 @@ SPARK_OPERATOR = OperatorSpec(
         "--zap-log-level=info",
     ],
     submits_with_spark=True,
+    # Spark 4's spark-submit gives each driver a NetworkPolicy (ingress from its own application's pods only);
+    # spark-operator v2.5.2's RBAC predates that, and without these the submission fails with 403.
+    extra_rules=(
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+    ),
 )
 
 RAY_OPERATOR = OperatorSpec(
@@ -95,7 +107,22 @@ def upstream_rbac(kube: Kube, spec: OperatorSpec) -> list[dict[str, Any]]:
                 subject["namespace"] = spec.namespace
     if not any(o["kind"] == "ServiceAccount" and o["metadata"]["name"] == spec.account for o in objects):
         raise LookupError(f"{spec.upstream}'s {', '.join(spec.rbac)} has no ServiceAccount {spec.account}")
-    return objects
+    return objects + _extra_rbac(spec)
+
+
+def _extra_rbac(spec: OperatorSpec) -> list[dict[str, Any]]:
+    if not spec.extra_rules:
+        return []
+    name = f"{spec.account}-supplement"
+    role = {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": {"name": name}, "rules": list(spec.extra_rules)}
+    binding = {
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": spec.account, "namespace": spec.namespace}],
+    }
+    return [role, binding]
 
 
 def _environment(spec: OperatorSpec, kube: Kube, kubeconfig: Path) -> dict[str, str]:

@@ -122,17 +122,18 @@ def check_spark(kube: Kube, settings: ArgoSettings, node: str) -> dict[str, Any]
     arguments = container["args"]
     request = json.loads(arguments[arguments.index("--params") + 1])
     _expect(f"{where} S3 store in the step request", request["runtime"]["spark"]["s3"], spark.s3.model_dump())
-    state = wait_for(
-        f"{name} to be reported submitted",
-        lambda: (
-            kube.get(f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{namespace}/sparkapplications/{name}")
-            .get("status", {})
-            .get("applicationState", {})
-            .get("state")
-        ),
-        RECONCILE_TIMEOUT,
-    )
+    state = wait_for(f"spark-operator to report {name} submitted", lambda: _submitted(kube, namespace, name), 60)
     return {"sparkapplication": name, "state": state, "driver": _pod_summary(pod)}
+
+
+def _submitted(kube: Kube, namespace: str, name: str) -> str | None:
+    """The application's state once spark-submit has returned; a failed submission fails with its message."""
+    path = f"/apis/sparkoperator.k8s.io/v1beta2/namespaces/{namespace}/sparkapplications/{name}"
+    state = kube.get(path).get("status", {}).get("applicationState", {})
+    if state.get("state") in ("FAILED", "SUBMISSION_FAILED"):
+        message = " ".join(str(state.get("errorMessage", "")).split())
+        raise SpecMismatchError(f"{name} {state['state']}: {message[:1500]}")
+    return state.get("state") if state.get("state") in ("SUBMITTED", "RUNNING") else None
 
 
 def check_ray(kube: Kube, settings: ArgoSettings, node: str) -> dict[str, Any]:
