@@ -15,6 +15,8 @@
 # made of every input (suite, package list, pinned version, the sources and Dockerfile), so a warm run only checks
 # that the archive exists and a changed input builds afresh. Images are built with buildah as root.
 set -euo pipefail
+# A failed build inside $(...) (an image built FROM another one) must stop the script, not go on without it.
+shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=versions.env
@@ -58,7 +60,7 @@ packages() { grep -v '^#' "$here/images/base-packages.txt" | grep -v '^$' | past
 
 # Certificate authorities this host adds to its trust store (a TLS-inspecting egress proxy, a company CA): the base
 # trusts them too, or builds FROM it could not reach PyPI or Maven Central from here.
-host_cas() { find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
+host_cas() { [ -d /usr/local/share/ca-certificates ] || return 0; find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
 
 base_tag() { { echo bookworm "$mirror"; cat "$here/images/base-packages.txt"; host_cas | xargs -r cat; } | key; }
 
@@ -172,14 +174,22 @@ program_image() {
 # spark-operator submits applications with spark-submit from SPARK_HOME: the project image has that Spark (the one
 # its driver and executor pods run, S3A included) and its Java, and sets SPARK_HOME.
 build_spark_operator() {
-    program_image "$1" "$(load "$(project)")" "$("$here/build.sh" spark-operator)" 10001:10001
+    local from binary
+    from=$(load "$(project)")
+    binary=$("$here/build.sh" spark-operator)
+    program_image "$1" "$from" "$binary" 10001:10001
 }
 
 spark_operator() {
     archive spark-operator "$SPARK_OPERATOR_VERSION-$(project_tag | cut -c1-8)" build_spark_operator
 }
 
-build_ray_operator() { program_image "$1" "$(load "$(base)")" "$("$here/build.sh" ray-operator)" 65532:65532; }
+build_ray_operator() {
+    local from binary
+    from=$(load "$(base)")
+    binary=$("$here/build.sh" ray-operator)
+    program_image "$1" "$from" "$binary" 65532:65532
+}
 
 ray_operator() { archive ray-operator "$KUBERAY_VERSION-$(base_tag | cut -c1-8)" build_ray_operator; }
 
