@@ -4,7 +4,8 @@ The manifests are the ones the service renders into its ``data-etl`` and ``retra
 templates Argo's executor would create), sized for this machine through the settings. They are created here
 directly, since kwok runs no executor that would create them; spark-operator then submits the application with
 ``spark-submit`` and KubeRay builds the Ray cluster. Each pod is compared with what the settings ask for: image,
-service account, the S3 store and its keys' Secret, resources, the work volume, and a kwok node.
+service account, the S3 store and its keys' Secret, Ray's authentication token, resources, the work volume, and
+a kwok node.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from workflows.pipelines.context import WORK_MOUNT
 from workflows.settings import ArgoSettings, RayJobSettings, SparkApplicationSettings
 
 RECONCILE_TIMEOUT = 180.0
+RAY_TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # what KubeRay gives each pod of a cluster with token authentication
 # What fits the pipelines on this 2-core, 24 GiB machine: applied as settings, the way an operator sizes them.
 MACHINE_SIZING: dict[str, Any] = {
     "spark": {
@@ -162,6 +164,8 @@ def check_ray(kube: Kube, settings: ArgoSettings, node: str) -> dict[str, Any]:
         _check_common(where, pod, settings.service_account, settings, node)
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
         _expect(f"{where} limits", (limits["cpu"], limits["memory"]), (resources.cpu, resources.memory))
+        if RAY_TOKEN_VARIABLE not in _secret_variables(pod["spec"]["containers"][0]):
+            raise SpecMismatchError(f"{where} has no {RAY_TOKEN_VARIABLE} from a Secret: its head would refuse it")
         summaries.append({"node_type": kind, **_pod_summary(pod)})
     status = kube.get(f"/apis/ray.io/v1/namespaces/{namespace}/rayjobs/{name}")["status"]
     return {

@@ -103,6 +103,9 @@ def ray_job(
             "backoffLimit": 0,
             "rayClusterSpec": {
                 "rayVersion": ray.ray_version,
+                # Ray's head requires a token of every client, the job submitter and the workers included;
+                # KubeRay makes one per cluster, keeps it in a Secret and gives it to each pod it creates.
+                "authOptions": {"mode": "token"},
                 "headGroupSpec": {
                     "rayStartParams": {},
                     "template": _ray_pod(context, "ray-head", ray.head),
