@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install the project with its dev tools
 
-test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI and the pinned upstream schemas
+test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI, MinIO and the pinned upstream schemas
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 	@ls tests/infra/kafka/target/libs/kafka_2.13-*.jar >/dev/null 2>&1 || \
@@ -32,8 +32,9 @@ test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI
 	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	@for upstream in ARGO_WORKFLOWS ARGO_CD SPARK_OPERATOR KUBERAY; do toolchain/upstream.sh $$upstream >/dev/null; done
 	@toolchain/build.sh argo >/dev/null
+	@toolchain/build.sh minio >/dev/null
 
-images: ## the cluster's images (Debian base, project, pause, argoexec) as OCI archives; as root, cached by input
+images: ## the cluster's images (Debian base, project, pause, argoexec, spark-operator, ray-operator) as OCI archives; as root, cached by input
 	@command -v debootstrap >/dev/null && command -v buildah >/dev/null && command -v runc >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap buildah runc >/dev/null)
 	toolchain/images.sh all

@@ -3,7 +3,7 @@
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
 #   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy
-#                      | etcd | kwok | argocd
+#                      | etcd | kwok | argocd | spark-operator | ray-operator | minio | metrics-server
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -105,12 +105,33 @@ etcd() {
     printf '%s\n' "$out"
 }
 
-kwok() {
-    local out=$tools/kwok-$KWOK_VERSION/kwok
+# go install PACKAGE@VERSION into DIR: for modules whose go.mod has no replace directive pointing into the module.
+# $1: the directory's name under $tools, $2: the package, $3: the version, $4: the binary's name, $5: ldflags.
+go_install() {
+    local out=$tools/$1/$4
     if [ ! -x "$out" ]; then
-        log "building kwok $KWOK_VERSION (a cold build takes minutes)"
+        log "building $4 from $2@$3 (a cold build takes minutes)"
+        local partial=$tools/$1.partial.$$
+        mkdir -p "$partial"
+        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN=$partial go install -trimpath -ldflags "${5:-}" "$2@$3") ||
+            { rm -rf "$partial"; return 1; }
         mkdir -p "$(dirname "$out")"
-        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN="$(dirname "$out")" go install -trimpath "$KWOK_MODULE/cmd/kwok@$KWOK_VERSION")
+        mv "$partial/$4" "$out"
+        rmdir "$partial"
+    fi
+    printf '%s\n' "$out"
+}
+
+kwok() { go_install "kwok-$KWOK_VERSION" "$KWOK_MODULE/cmd/kwok" "$KWOK_VERSION" kwok; }
+
+# spark-operator's one binary: `spark-operator controller start` and `spark-operator webhook start`. Its go.mod pins
+# the Kubernetes libraries with replace directives, which only a build inside the module honours.
+spark_operator() {
+    local version=$SPARK_OPERATOR_VERSION out=$tools/spark-operator-$SPARK_OPERATOR_VERSION/spark-operator
+    if [ ! -x "$out" ]; then
+        local src
+        src=$(writable_copy SPARK_OPERATOR "$version")
+        go_build "$src" ./cmd/operator "$out" "-X k8s.io/component-base/version.gitVersion=$version"
     fi
     printf '%s\n' "$out"
 }
@@ -137,6 +158,14 @@ case $tool in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) kubernetes "$tool" ;;
     etcd) etcd ;;
     kwok) kwok ;;
+    spark-operator) spark_operator ;;
+    ray-operator) go_install "kuberay-$KUBERAY_VERSION" "$KUBERAY_MODULE" "$KUBERAY_VERSION" ray-operator ;;
+    minio) go_install "minio-$MINIO_VERSION" "$MINIO_MODULE" "$MINIO_VERSION" minio ;;
+    metrics-server)
+        # v0.9.1 needs Go 1.26.10 or newer.
+        GOTOOLCHAIN=$GO_TOOLCHAIN go_install "metrics-server-$METRICS_SERVER_VERSION" "$METRICS_SERVER_MODULE/cmd/metrics-server" \
+            "$METRICS_SERVER_VERSION" metrics-server "-X k8s.io/component-base/version.gitVersion=$METRICS_SERVER_VERSION"
+        ;;
     *)
         log "unknown tool $tool"
         exit 2

@@ -6,12 +6,17 @@
 #   toolchain/images.sh project   the project's Dockerfile (service target) FROM the base
 #   toolchain/images.sh pause     Kubernetes' pause, compiled from the pinned kubernetes module's C source
 #   toolchain/images.sh argoexec  Argo's executor, from the pinned Go module
+#   toolchain/images.sh spark-operator  spark-operator's controller, FROM the project image (its spark-submit)
+#   toolchain/images.sh ray-operator    the KubeRay operator, FROM the base
+#   toolchain/images.sh operators       both operators
 #   toolchain/images.sh all       all of the above
 #
 # Archives live in $MLOPS_GITOPS_IMAGES (default ~/.cache/mlops-gitops/images), named after their image and a key
 # made of every input (suite, package list, pinned version, the sources and Dockerfile), so a warm run only checks
 # that the archive exists and a changed input builds afresh. Images are built with buildah as root.
 set -euo pipefail
+# A failed build inside $(...) (an image built FROM another one) must stop the script, not go on without it.
+shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 # shellcheck source=versions.env
@@ -55,7 +60,7 @@ packages() { grep -v '^#' "$here/images/base-packages.txt" | grep -v '^$' | past
 
 # Certificate authorities this host adds to its trust store (a TLS-inspecting egress proxy, a company CA): the base
 # trusts them too, or builds FROM it could not reach PyPI or Maven Central from here.
-host_cas() { find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
+host_cas() { [ -d /usr/local/share/ca-certificates ] || return 0; find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
 
 base_tag() { { echo bookworm "$mirror"; cat "$here/images/base-packages.txt"; host_cas | xargs -r cat; } | key; }
 
@@ -157,12 +162,46 @@ build_argoexec() {
 
 argoexec() { archive argoexec "$ARGO_WORKFLOWS_VERSION-$(base_tag | cut -c1-8)" build_argoexec; }
 
-case ${1:?usage: images.sh base|project|pause|argoexec|all} in
+# An image FROM FROM_REF that runs the pinned Go program BINARY as USER; $1 the image's reference.
+program_image() {
+    local ref=$1 from_ref=$2 binary=$3 user=$4 ctr
+    ctr=$(buildah from "$from_ref")
+    buildah copy --quiet --chmod 0755 "$ctr" "$binary" "/usr/local/bin/$(basename "$binary")" >/dev/null
+    buildah config --cmd '[]' --user "$user" --entrypoint "[\"/usr/local/bin/$(basename "$binary")\"]" "$ctr"
+    buildah commit --quiet --rm "$ctr" "$ref" >/dev/null
+}
+
+# spark-operator submits applications with spark-submit from SPARK_HOME: the project image has that Spark (the one
+# its driver and executor pods run, S3A included) and its Java, and sets SPARK_HOME.
+build_spark_operator() {
+    local from binary
+    from=$(load "$(project)")
+    binary=$("$here/build.sh" spark-operator)
+    program_image "$1" "$from" "$binary" 10001:10001
+}
+
+spark_operator() {
+    archive spark-operator "$SPARK_OPERATOR_VERSION-$(project_tag | cut -c1-8)" build_spark_operator
+}
+
+build_ray_operator() {
+    local from binary
+    from=$(load "$(base)")
+    binary=$("$here/build.sh" ray-operator)
+    program_image "$1" "$from" "$binary" 65532:65532
+}
+
+ray_operator() { archive ray-operator "$KUBERAY_VERSION-$(base_tag | cut -c1-8)" build_ray_operator; }
+
+case ${1:?usage: images.sh base|project|pause|argoexec|spark-operator|ray-operator|operators|all} in
     base) base ;;
     project) project ;;
     pause) pause ;;
     argoexec) argoexec ;;
-    all) base && project && pause && argoexec ;;
+    spark-operator) spark_operator ;;
+    ray-operator) ray_operator ;;
+    operators) spark_operator && ray_operator ;;
+    all) base && project && pause && argoexec && spark_operator && ray_operator ;;
     *)
         log "unknown image $1"
         exit 2

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
-from core.identifiers import ImageName
+from core.identifiers import DnsLabel, ImageName
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
 from workflows.steps.contract import LOOPBACK, HostAddress, S3Runtime
+
+# A Kubernetes CPU quantity: whole cores ("2", "0.5") or millicores ("250m").
+CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")]
 
 
 class StepResources(SettingsModel):
@@ -26,10 +29,21 @@ class SparkApplicationSettings(SettingsModel):
     spark_version: str = "4.3.0"
     service_account: str = "mlops-spark"
     driver_cores: int = Field(default=1, ge=1)
+    driver_core_request: CpuQuantity | None = Field(
+        default=None, description="CPU the driver pod requests, when less than driver_cores (e.g. 250m)."
+    )
     driver_memory: str = "2g"
     executor_cores: int = Field(default=2, ge=1)
+    executor_core_request: CpuQuantity | None = Field(
+        default=None, description="CPU each executor pod requests, when less than executor_cores (e.g. 500m)."
+    )
     executor_memory: str = "4g"
     executor_instances: int = Field(default=2, ge=1)
+    s3_credentials_secret: DnsLabel | None = Field(
+        default="mlops-s3-credentials",
+        description="Secret whose AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY the driver and executors get as "
+        "environment variables (S3A reads them there); none: the pods' own identity (e.g. IRSA).",
+    )
     driver_host: HostAddress | None = Field(
         default=None, description="Address the driver advertises to executors; none: the driver pod's own address."
     )

@@ -3,6 +3,10 @@
 Webhooks need a SQL backend store; the environment below is what MLflow reads
 to keep the webhook secret stable across its workers and to allow plain-HTTP
 loopback targets (the service under test listens on 127.0.0.1).
+
+Artifacts go to a local directory unless an ``artifacts_destination`` (such as
+``s3://bucket/prefix``) is given; the server proxies them either way, so only
+the server needs the store's keys (``environment``), never its clients.
 """
 
 from __future__ import annotations
@@ -38,9 +42,12 @@ class MlflowServer:
     log: Path
     command: list[str]
     proc: subprocess.Popen[bytes]
+    environment: dict[str, str]
 
     @classmethod
-    def start(cls, work_dir: Path) -> MlflowServer:
+    def start(
+        cls, work_dir: Path, *, artifacts_destination: str | None = None, environment: dict[str, str] | None = None
+    ) -> MlflowServer:
         import mlflow
 
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +61,7 @@ class MlflowServer:
             "--backend-store-uri",
             f"sqlite:///{work_dir / 'mlflow.db'}",
             "--artifacts-destination",
-            str(work_dir / "artifacts"),
+            artifacts_destination or str(work_dir / "artifacts"),
             "--host",
             "127.0.0.1",
             "--port",
@@ -62,8 +69,9 @@ class MlflowServer:
             "--workers",
             "1",
         ]
-        proc = start(cmd, log=log, env=mlflow_server_env(), cwd=work_dir)
-        server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, cmd, proc)
+        env = mlflow_server_env() | (environment or {})
+        proc = start(cmd, log=log, env=env, cwd=work_dir)
+        server = cls(f"http://127.0.0.1:{port}", mlflow.__version__, port, work_dir, log, cmd, proc, env)
         try:
             wait_until(server._healthy, timeout=300, what="mlflow server", log=log)
         except BaseException:
@@ -82,7 +90,7 @@ class MlflowServer:
 
     def start_again(self) -> None:
         """Start the stopped server once more, on the same port and backend store."""
-        self.proc = start(self.command, log=self.log, env=mlflow_server_env(), cwd=self.work_dir)
+        self.proc = start(self.command, log=self.log, env=self.environment, cwd=self.work_dir)
         wait_until(self._healthy, timeout=300, what="mlflow server", log=self.log)
 
     def stop(self) -> None:

@@ -20,7 +20,7 @@ ESTABLISH_TIMEOUT = 180.0
 CRD_SOURCES = (
     ("ARGO_WORKFLOWS", "manifests/base/crds/full", "argoproj.io_*.yaml"),
     ("ARGO_CD", "manifests/crds", "*-crd.yaml"),
-    ("SPARK_OPERATOR", "config/crd/bases", "sparkoperator.k8s.io_sparkapplications.yaml"),
+    ("SPARK_OPERATOR", "config/crd/bases", "sparkoperator.k8s.io_*.yaml"),  # the controller watches every kind
     ("KUBERAY", "config/crd/bases", "ray.io_*.yaml"),
 )
 

@@ -22,7 +22,9 @@ LEVELS = {
     "overlays by server-side apply",
     2: "the real Argo controller accepted all three pipelines submitted by the service through argo-server with "
     "its own service account's token, scheduled their DAGs and created pods with the expected spec; the "
-    "service's RBAC allows submit, get and stop and refuses the rest",
+    "service's RBAC allows submit, get and stop and refuses the rest; MinIO serves the buckets, and spark-operator "
+    "and KubeRay turn the ETL's SparkApplication and the training's RayJob into driver and Ray head and worker "
+    "pods with the expected spec",
 }
 
 
@@ -45,6 +47,7 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # each step that passed, and how long it took
     pipelines: dict[str, Any] = field(default_factory=dict)
     rbac: dict[str, Any] = field(default_factory=dict)
+    workloads: dict[str, Any] = field(default_factory=dict)  # what the operators made of the pipelines' resources
     failure: Failure | None = None
     cleanup: dict[str, Any] = field(default_factory=dict)
 

@@ -5,7 +5,10 @@ up; the Argo Workflows, Argo CD, spark-operator and KubeRay CRDs are installed f
 service's ``deploy/`` overlays and the GitOps template's overlays are accepted by server-side apply.
 Level 2: the real workflow-controller and argo-server run; the service, with a TokenRequest token of its own
 ServiceAccount, submits each pipeline through argo-server; the controller accepts each one and creates its
-first pods with the rendered spec on the kwok node; the service can get and stop a run and nothing more.
+first pods with the rendered spec on the kwok node; the service can get and stop a run and nothing more. MinIO
+serves the buckets, and spark-operator and KubeRay, running as their upstream RBAC allows, turn the ETL's
+SparkApplication and the training's RayJob (rendered by the service, sized by settings) into a Spark driver pod
+and a Ray head with its workers, with the image, accounts, S3 store and keys' Secret the settings name.
 
 Everything runs in a temporary directory that is removed at the end, with every process stopped; the report
 and the programs' logs are kept in the output directory.
@@ -22,14 +25,21 @@ from tests.cluster.argo import start_argo
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.manifests import apply_all, provide_work_volume
+from tests.cluster.mlflow import NAMESPACE as MLFLOW_NAMESPACE
+from tests.cluster.mlflow import start_mlflow
 from tests.cluster.nodes import start_nodes
+from tests.cluster.operators import RAY_OPERATOR, SPARK_OPERATOR, start_operator
 from tests.cluster.pipelines import SAMPLE_REPOS, check_workflow, configmap_data, service_settings, submit_all
 from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
+from tests.cluster.s3 import SECRET as STORE_SECRET
+from tests.cluster.s3 import start_store
+from tests.cluster.workloads import check_ray, check_spark, sized
 from tests.upstream import tool
 from workflows.argo.backend import ArgoBackend
+from workflows.settings import ArgoSettings
 
 # The overlay whose namespace the service runs in; its Deployment submits into its own namespace.
 SERVICE_NAMESPACE = "mlops-gitops-dev"
@@ -57,7 +67,7 @@ def level_1(report: Report, supervisor: Supervisor, work: Path) -> tuple[Control
     return plane, node
 
 
-def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str) -> None:
+def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str) -> ArgoSettings:
     for name in ARGO_TOOLS:
         with report.step(2, f"build {name}"):
             tool(name)
@@ -86,7 +96,32 @@ def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPl
             report.rbac = check_rbac(kube, backend, settings, submitted[-1].name, OTHER_NAMESPACE)
     finally:
         backend.close()
-    report.reached(2)
+    return settings
+
+
+def level_2_operators(
+    report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str, deployed: ArgoSettings
+) -> None:
+    """spark-operator and KubeRay, and the S3 store, reconcile the pipelines' SparkApplication and RayJob."""
+    for spec in (SPARK_OPERATOR, RAY_OPERATOR):
+        with report.step(2, f"build {spec.name}"):
+            tool(spec.name)
+    with report.step(2, "build minio"):
+        tool("minio")
+    kube, namespace = plane.kube, deployed.namespace
+    with report.step(2, "minio, buckets and the S3 keys' Secret"):
+        store = start_store(supervisor, kube, work, namespaces=[namespace, MLFLOW_NAMESPACE])
+        report.steps["s3"] = {"endpoint": store.endpoint, "buckets": store.buckets, "secret": STORE_SECRET}
+    settings = sized(deployed, store.endpoint)
+    with report.step(2, "mlflow server in the cluster"):
+        report.workloads["mlflow"] = start_mlflow(kube, settings.image, store.endpoint, STORE_SECRET, node)
+    for spec in (SPARK_OPERATOR, RAY_OPERATOR):
+        with report.step(2, spec.name):
+            start_operator(supervisor, kube, work, spec, [namespace])
+    with report.step(2, "spark-operator: data-etl's SparkApplication"):
+        report.workloads["spark"] = check_spark(kube, settings, node)
+    with report.step(2, "KubeRay: retrain's RayJob"):
+        report.workloads["ray"] = check_ray(kube, settings, node)
 
 
 def run(output: Path) -> Report:
@@ -100,7 +135,9 @@ def run(output: Path) -> Report:
     supervisor = Supervisor(log_dir=logs)
     try:
         plane, node = level_1(report, supervisor, work)
-        level_2(report, supervisor, work, plane, node)
+        settings = level_2(report, supervisor, work, plane, node)
+        level_2_operators(report, supervisor, work, plane, node, settings)
+        report.reached(2)
     except StepFailedError:
         pass
     finally:

@@ -77,7 +77,7 @@ def test_overlay_builds_into_valid_kubernetes_objects_in_its_namespace(
         "Ingress",
         "NetworkPolicy",
         "PersistentVolumeClaim",
-        *["Role", "RoleBinding", "ServiceAccount"] * 2,  # the service's and the pipelines'
+        *["Role", "RoleBinding", "ServiceAccount"] * 3,  # the service's, the pipelines' and the Spark driver's
         "Service",
     ]
     if overlay == "prod":
@@ -186,6 +186,36 @@ def test_pipelines_role_lets_the_executor_report_and_the_steps_run_their_resourc
         assert grants[resource] == {"create", "get", "list", "watch"}, resource
     assert not any("delete" in verbs or "*" in verbs for verbs in grants.values())
     assert ("", "secrets") not in grants
+
+
+def test_spark_driver_runs_as_the_account_the_settings_name_and_may_only_manage_its_executors(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    spark = config_of(objects, tmp_path).workflows.argo.spark
+    account = the(objects, "ServiceAccount", spark.service_account)
+    binding = the(objects, "RoleBinding", spark.service_account)
+    grants = {
+        resource: set(rule["verbs"])
+        for rule in the(objects, "Role", spark.service_account)["rules"]
+        for resource in rule["resources"]
+    }
+
+    assert binding["roleRef"]["name"] == spark.service_account
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": spark.service_account, "namespace": account["metadata"]["namespace"]}
+    ]
+    assert {"create", "watch", "delete"} <= grants["pods"]
+    assert {"create", "delete"} <= grants["configmaps"]
+    assert "secrets" not in grants, "the keys reach the pods as secretKeyRef variables, never through the API"
+    assert spark.s3_credentials_secret == "mlops-s3-credentials", "the Secret kustomization.yaml documents"
+
+
+def test_pipelines_register_models_in_the_mlflow_server_the_service_watches(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    settings = config_of(objects, tmp_path)
+
+    assert settings.workflows.argo.mlflow_tracking_uri == settings.mlflow.tracking_uri
 
 
 def test_work_volume_is_sized_by_the_overlays_settings_which_are_not_deployed(

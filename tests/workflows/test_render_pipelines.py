@@ -108,6 +108,12 @@ def test_cluster_steps_use_the_operators_conditions() -> None:
     assert manifests(workflow)["RayJob"]["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["replicas"] == 3
 
 
+def test_the_ray_cluster_authenticates_with_a_token_kuberay_hands_every_pod() -> None:
+    cluster = manifests(render("retrain"))["RayJob"]["spec"]["rayClusterSpec"]
+
+    assert cluster["authOptions"] == {"mode": "token"}, "Ray's head refuses the job submitter without one"
+
+
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_workflow_carries_run_settings_and_trace_labels(pipeline: str) -> None:
     workflow = render(pipeline)

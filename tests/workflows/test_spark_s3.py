@@ -9,6 +9,7 @@ environment. The Hadoop configuration is read back from a real session.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
@@ -76,3 +77,59 @@ def test_the_etl_spark_application_tells_the_step_where_the_store_is() -> None:
     request = json.loads(arguments[arguments.index("--params") + 1])
 
     assert request["runtime"]["spark"]["s3"] == store
+
+
+def _spark_application(settings: ArgoSettings) -> dict[str, Any]:
+    workflow = build_workflow(
+        "data-etl", SAMPLE_PARAMS["data-etl"], run_name="data-etl-0123456789ab", labels=SAMPLE_LABELS, settings=settings
+    ).to_dict()
+    [manifest] = [
+        t["resource"]["manifest"]
+        for t in workflow["spec"]["templates"]
+        if "SparkApplication" in t.get("resource", {}).get("manifest", "")
+    ]
+    application: dict[str, Any] = yaml.safe_load(manifest)
+    return application
+
+
+def test_driver_and_executors_take_the_keys_from_the_named_secret_and_request_the_set_cpu() -> None:
+    settings = ArgoSettings(
+        spark={"s3_credentials_secret": "store-keys", "driver_core_request": "250m", "executor_core_request": "0.5"}
+    )
+    spec = _spark_application(settings)["spec"]
+
+    for role in ("driver", "executor"):
+        assert spec[role]["envSecretKeyRefs"] == {
+            "AWS_ACCESS_KEY_ID": {"name": "store-keys", "key": "AWS_ACCESS_KEY_ID"},
+            "AWS_SECRET_ACCESS_KEY": {"name": "store-keys", "key": "AWS_SECRET_ACCESS_KEY"},
+        }
+    assert (spec["driver"]["cores"], spec["driver"]["coreRequest"]) == (1, "250m")
+    assert (spec["executor"]["cores"], spec["executor"]["coreRequest"]) == (2, "0.5")
+
+
+def test_without_a_secret_the_pods_get_no_keys_and_cores_are_requested_whole() -> None:
+    spec = _spark_application(ArgoSettings(spark={"s3_credentials_secret": None}))["spec"]
+
+    for role in ("driver", "executor"):
+        assert "envSecretKeyRefs" not in spec[role]
+        assert "coreRequest" not in spec[role]
+
+
+@pytest.mark.parametrize("field", ["s3_credentials_secret", "driver_core_request"])
+@pytest.mark.parametrize("value", ["Bad_Name", "250 m", "1;rm -rf /", ""])
+def test_a_secret_name_or_cpu_request_that_kubernetes_would_refuse_is_refused_in_the_settings(
+    field: str, value: str
+) -> None:
+    with pytest.raises(ValidationError):
+        ArgoSettings(spark={field: value})
+
+
+def test_the_work_claim_is_mounted_by_sparks_own_settings_not_the_operators_webhook() -> None:
+    spec = _spark_application(ArgoSettings(work_volume_claim="team-work"))["spec"]
+
+    for role in ("driver", "executor"):
+        prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.work"
+        assert spec["sparkConf"][f"{prefix}.options.claimName"] == "team-work"
+        assert spec["sparkConf"][f"{prefix}.mount.path"] == "/work"
+        assert "volumeMounts" not in spec[role], "applied only by spark-operator's webhook"
+    assert "volumes" not in spec

@@ -31,6 +31,8 @@ RAY_SUCCESS = "status.jobStatus == SUCCEEDED"
 RAY_FAILURE = "status.jobStatus == FAILED, status.jobDeploymentStatus == Failed"
 
 _IN_CLUSTER_MASTER = "k8s://https://kubernetes.default.svc:443"
+# The variables S3A's environment credentials provider reads, each the key of the same name in the Secret.
+S3_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def spark_application_template(context: RenderContext, step: str, params: BaseModel) -> Resource:
@@ -65,11 +67,15 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
             "restartPolicy": {"type": "Never"},
-            "volumes": [_work_volume(context)],
-            "driver": {**_spark_pod(context), "cores": spark.driver_cores, "memory": spark.driver_memory},
+            "sparkConf": _spark_work_volume(context),
+            "driver": {
+                **_spark_pod(context),
+                **_cores(spark.driver_cores, spark.driver_core_request),
+                "memory": spark.driver_memory,
+            },
             "executor": {
                 **_spark_pod(context),
-                "cores": spark.executor_cores,
+                **_cores(spark.executor_cores, spark.executor_core_request),
                 "memory": spark.executor_memory,
                 "instances": spark.executor_instances,
             },
@@ -97,6 +103,9 @@ def ray_job(
             "backoffLimit": 0,
             "rayClusterSpec": {
                 "rayVersion": ray.ray_version,
+                # Ray's head requires a token of every client, the job submitter and the workers included;
+                # KubeRay makes one per cluster, keeps it in a Secret and gives it to each pod it creates.
+                "authOptions": {"mode": "token"},
                 "headGroupSpec": {
                     "rayStartParams": {},
                     "template": _ray_pod(context, step, "ray-head", ray.head),
@@ -146,12 +155,38 @@ def _work_volume(context: RenderContext) -> dict[str, Any]:
 
 
 def _spark_pod(context: RenderContext) -> dict[str, Any]:
-    """Pod settings shared by the Spark driver and executors."""
-    return {
-        "serviceAccount": context.settings.spark.service_account,
-        "labels": context.labels,
-        "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
-    }
+    """Pod settings shared by the Spark driver and executors.
+
+    The store's keys come from a Secret through ``envSecretKeyRefs``, which spark-submit itself turns into the
+    pods' ``secretKeyRef`` variables: no mutating webhook is needed, unlike the ``env`` field.
+    """
+    spark = context.settings.spark
+    pod: dict[str, Any] = {"serviceAccount": spark.service_account, "labels": context.labels}
+    if spark.s3_credentials_secret is not None:
+        pod["envSecretKeyRefs"] = {
+            variable: {"name": spark.s3_credentials_secret, "key": variable} for variable in S3_CREDENTIAL_VARIABLES
+        }
+    return pod
+
+
+def _spark_work_volume(context: RenderContext) -> dict[str, str]:
+    """The work claim mounted in the driver and executors by Spark's own volume settings.
+
+    The SparkApplication's ``volumes`` and ``volumeMounts`` fields reach the pods only through spark-operator's
+    mutating webhook (without it, the driver starts with no /work and the step finds nothing); these
+    ``spark.kubernetes.*.volumes`` settings are applied by spark-submit and the driver themselves.
+    """
+    claim = context.settings.work_volume_claim
+    conf: dict[str, str] = {}
+    for role in ("driver", "executor"):
+        prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.{WORK_VOLUME}"
+        conf |= {f"{prefix}.options.claimName": claim, f"{prefix}.mount.path": WORK_MOUNT}
+    return conf
+
+
+def _cores(cores: int, request: str | None) -> dict[str, Any]:
+    """Spark's cores (its task slots), and the CPU the pod requests when that is to be smaller."""
+    return {"cores": cores} if request is None else {"cores": cores, "coreRequest": request}
 
 
 def _ray_pod(context: RenderContext, step: str, container: str, resources: StepResources) -> dict[str, Any]:

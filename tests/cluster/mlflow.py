@@ -1,0 +1,114 @@
+"""An ``mlflow server`` in the cluster, from the project image: the tracking server the pipelines register in.
+
+Its backend store is SQLite on the pod's own volume (a test cluster's registry lives as long as the run) and
+its artifacts go to the run's S3 bucket. The server proxies artifacts, so it alone holds the store's keys (from
+the Secret in its namespace); the Ray workers and the service log and read artifacts through it. Its Service
+``mlflow.mlflow.svc:5000`` is the address deploy/'s config gives both the service and the pipelines. MLflow
+refuses Host headers other than localhost and private addresses unless they are allowed, so the Service's
+names are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.cluster.kube import Kube, wait_for
+from tests.cluster.pipelines import SpecMismatchError
+from tests.cluster.s3 import MLFLOW_BUCKET
+from workflows.pipelines.cluster import S3_CREDENTIAL_VARIABLES
+
+NAMESPACE = "mlflow"
+NAME = "mlflow"
+PORT = 5000
+SCHEDULE_TIMEOUT = 120.0
+
+
+def allowed_hosts() -> str:
+    names = (NAME, f"{NAME}.{NAMESPACE}", f"{NAME}.{NAMESPACE}.svc", f"{NAME}.{NAMESPACE}.svc.cluster.local")
+    return ",".join(f"{name}:{PORT}" for name in names) + ",localhost:5000,127.0.0.1:5000"
+
+
+def server_command() -> list[str]:
+    return [
+        "mlflow",
+        "server",
+        "--backend-store-uri=sqlite:////mlflow/mlflow.db",
+        f"--artifacts-destination=s3://{MLFLOW_BUCKET}/artifacts",
+        "--host=0.0.0.0",
+        f"--port={PORT}",
+        "--workers=1",
+        f"--allowed-hosts={allowed_hosts()}",
+    ]
+
+
+def manifests(image: str, s3_endpoint: str, secret: str) -> list[dict[str, Any]]:
+    labels = {"app.kubernetes.io/name": NAME}
+    keys = [
+        {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": variable}}}
+        for variable in S3_CREDENTIAL_VARIABLES
+    ]
+    container = {
+        "name": NAME,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": server_command(),
+        "env": [
+            {"name": "MLFLOW_S3_ENDPOINT_URL", "value": s3_endpoint},
+            # The background job runner is a pool of processes serving features the pipelines do not use.
+            {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+            *keys,
+        ],
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5},
+        "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "volumeMounts": [{"name": "store", "mountPath": "/mlflow"}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},  # one writer on the SQLite store
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "containers": [container],
+                    "volumes": [{"name": "store", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+    }
+    return [deployment, service]
+
+
+def start_mlflow(kube: Kube, image: str, s3_endpoint: str, secret: str, node: str) -> dict[str, Any]:
+    """Deploy the server and wait for its pod on ``node``; returns what the report lists of it."""
+    kube.apply(yaml.safe_dump_all(manifests(image, s3_endpoint, secret)))
+
+    def placed() -> dict[str, Any] | None:
+        pods = kube.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app.kubernetes.io%2Fname%3D{NAME}")
+        ready = [p for p in pods["items"] if p["spec"].get("nodeName")]
+        return ready[0] if ready else None
+
+    pod = wait_for("the mlflow server's pod", placed, SCHEDULE_TIMEOUT)
+    container = pod["spec"]["containers"][0]
+    if pod["spec"]["nodeName"] != node or container["image"] != image or container["command"] != server_command():
+        raise SpecMismatchError(f"mlflow pod {pod['metadata']['name']} differs from its Deployment: {container}")
+    return {
+        "pod": pod["metadata"]["name"],
+        "phase": pod.get("status", {}).get("phase"),
+        "tracking_uri": f"http://{NAME}.{NAMESPACE}.svc:{PORT}",
+        "artifacts": f"s3://{MLFLOW_BUCKET}/artifacts",
+    }
