@@ -19,7 +19,7 @@ import boto3
 import requests
 from botocore.config import Config
 
-from mlops_gitops.devstack.process import free_port, start, stop, wait_until
+from devtools.devstack.process import free_port, start, stop, wait_until
 from tests.upstream import tool
 
 REGION = "us-east-1"

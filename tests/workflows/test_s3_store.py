@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlops_gitops.devstack.mlflow_server import MlflowServer
+from devtools.devstack.mlflow_server import MlflowServer
 from tests.infra.minio import MinioServer, create_buckets, s3_client
 from tests.upstream import REPO_ROOT
 
