@@ -54,6 +54,10 @@ class ArgoSettings(SettingsModel):
     verify_tls: bool = True
     request_timeout_seconds: float = Field(default=10.0, gt=0, description="Time-out of one Argo Server call.")
     image: str = "ghcr.io/example/mlops-gitops:latest"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent",
+        description="Of every pod a run makes; Never for a node whose images are loaded into its runtime directly.",
+    )
     app_dir: str = Field(default="/app", description="Working directory of the image, holding feature_repo/.")
     steps_main_file: str = Field(
         default="/opt/venv/lib/python3.11/site-packages/workflows/steps/__main__.py",

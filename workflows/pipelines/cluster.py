@@ -61,6 +61,7 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "pythonVersion": "3",
             "mode": "cluster",
             "image": settings.image,
+            "imagePullPolicy": settings.image_pull_policy,
             "sparkVersion": spark.spark_version,
             "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
@@ -164,6 +165,7 @@ def _ray_pod(context: RenderContext, container: str, resources: StepResources) -
                 {
                     "name": container,
                     "image": context.settings.image,
+                    "imagePullPolicy": context.settings.image_pull_policy,
                     "resources": {"requests": limits, "limits": limits},
                     "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
                 }
