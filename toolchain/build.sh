@@ -3,7 +3,7 @@
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
 #   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy
-#                      | etcd | kwok | argocd
+#                      | etcd | kwok | argocd | coredns
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -115,6 +115,16 @@ kwok() {
     printf '%s\n' "$out"
 }
 
+coredns() {
+    local out=$tools/coredns-$COREDNS_VERSION/coredns
+    if [ ! -x "$out" ]; then
+        log "building coredns $COREDNS_VERSION (a cold build takes minutes)"
+        mkdir -p "$(dirname "$out")"
+        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN="$(dirname "$out")" go install -trimpath "$COREDNS_MODULE@$COREDNS_VERSION")
+    fi
+    printf '%s\n' "$out"
+}
+
 # Argo CD: one binary that acts as the program its name (or ARGOCD_BINARY_NAME) says, e.g.
 # argocd-application-controller and argocd-repo-server. Its go.mod points gitops-engine at ./gitops-engine, a nested
 # module the module zip leaves out, so the copy drops that replace and takes the released gitops-engine module of
@@ -137,6 +147,7 @@ case $tool in
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) kubernetes "$tool" ;;
     etcd) etcd ;;
     kwok) kwok ;;
+    coredns) coredns ;;
     *)
         log "unknown tool $tool"
         exit 2

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import requests
 import yaml
 
-from tests.cluster.pki import Pki
+from tests.cluster.pki import ClientCertificate, Pki
 
 T = TypeVar("T")
 
@@ -43,10 +43,19 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
 
 
 def write_kubeconfig(
-    path: Path, server: str, pki: Pki, *, token: str | None = None, namespace: str = "default"
+    path: Path,
+    server: str,
+    pki: Pki,
+    *,
+    token: str | None = None,
+    client: ClientCertificate | None = None,
+    namespace: str = "default",
 ) -> Path:
-    """A kubeconfig for ``server``: as the admin (client certificate), or as the owner of ``token``."""
-    user = {"token": token} if token else {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}
+    """A kubeconfig for ``server``: as the owner of ``token``, of ``client``'s certificate, or else as the admin."""
+    certificate = client or ClientCertificate(cert=pki.admin_cert, key=pki.admin_key)
+    user = (
+        {"token": token} if token else {"client-certificate": str(certificate.cert), "client-key": str(certificate.key)}
+    )
     config = {
         "apiVersion": "v1",
         "kind": "Config",

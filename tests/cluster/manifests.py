@@ -2,7 +2,8 @@
 server-side, so the real apiserver's admission, CRD schemas and RBAC judge every object.
 
 Namespaces go first (an overlay names its own namespace but does not create it). The work-volume claim that
-``deploy/`` ships is given a volume here, as a cluster administrator would: the run has no storage provisioner.
+``deploy/`` ships is given a volume here, as a cluster administrator would: the run has no storage provisioner,
+so it is a directory of the run's own on the node (one node: ReadWriteMany holds).
 """
 
 from __future__ import annotations
@@ -66,8 +67,14 @@ def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
     return applied
 
 
-def provide_work_volume(kube: Kube, namespace: str, claim: str) -> None:
-    """A ReadWriteMany volume bound to ``claim`` (never mounted: kwok runs no containers), then wait for Bound."""
+def provide_work_volume(kube: Kube, namespace: str, claim: str, directory: Path) -> None:
+    """A ReadWriteMany volume in ``directory`` bound to ``claim``, then wait for Bound.
+
+    The steps run as the image's unprivileged user, and a hostPath volume takes no fsGroup: the directory is
+    writable by all (sticky, like /tmp), which is fine for a throwaway directory of the run's.
+    """
+    directory.mkdir(parents=True)
+    directory.chmod(0o1777)
     requested = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
     volume = {
         "apiVersion": "v1",
@@ -79,7 +86,7 @@ def provide_work_volume(kube: Kube, namespace: str, claim: str) -> None:
             "persistentVolumeReclaimPolicy": "Retain",
             "storageClassName": requested["spec"].get("storageClassName") or "",
             "claimRef": {"namespace": namespace, "name": claim},
-            "hostPath": {"path": f"/nonexistent/cluster-test/{namespace}/{claim}", "type": ""},
+            "hostPath": {"path": str(directory), "type": "Directory"},
         },
     }
     kube.apply(yaml.safe_dump(volume))

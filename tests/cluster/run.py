@@ -1,14 +1,21 @@
-"""One ``make cluster-test`` run: build what is missing, start the cluster on loopback, prove a level, clean up.
+"""One ``make cluster-test`` run: build what is missing, start the cluster, prove a level, clean up.
 
-Level 1: etcd, kube-apiserver (RBAC, service-account tokens), controller-manager, scheduler and a kwok node are
-up; the Argo Workflows, Argo CD, spark-operator and KubeRay CRDs are installed from their pinned modules; the
-service's ``deploy/`` overlays and the GitOps template's overlays are accepted by server-side apply.
-Level 2: the real workflow-controller and argo-server run; the service, with a TokenRequest token of its own
-ServiceAccount, submits each pipeline through argo-server; the controller accepts each one and creates its
-first pods with the rendered spec on the kwok node; the service can get and stop a run and nothing more.
+Level 1: etcd, kube-apiserver (Node and RBAC authorization, service-account tokens), controller-manager and
+scheduler are up, and a real node is Ready: containerd with runc, a kubelet, the bridge CNI network, kube-proxy
+in iptables mode and CoreDNS; the Argo Workflows, Argo CD, spark-operator and KubeRay CRDs are installed from
+their pinned modules; the service's ``deploy/`` overlays and the GitOps template's overlays are accepted by
+server-side apply.
+Level 2: the real workflow-controller and argo-server run with the argoexec image on the node; the service,
+with a TokenRequest token of its own ServiceAccount, submits each pipeline through argo-server; the controller
+accepts each one and binds its first pods, with the rendered spec, to the node; the service can get and stop a
+run and nothing more.
+Level 3: pods really run. A pod in the project image resolves Service names through CoreDNS and reaches the
+apiserver through the ``kubernetes`` ClusterIP; the service's ``feature-apply`` runs to Succeeded under Argo's
+emissary executor, and the service reads its step's output back through argo-server.
 
-Everything runs in a temporary directory that is removed at the end, with every process stopped; the report
-and the programs' logs are kept in the output directory.
+The node needs root (a bridge, iptables rules, sysctls, mounts). Everything runs in a temporary directory that
+is removed at the end, with every process stopped and every host change undone; the report and the programs'
+logs are kept in the output directory.
 """
 
 from __future__ import annotations
@@ -17,53 +24,84 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.cluster.argo import start_argo
+from tests.cluster.containerd import archive_reference
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
+from tests.cluster.dns import check_pod_networking
+from tests.cluster.execution import run_to_completion
+from tests.cluster.images import image_archive
 from tests.cluster.manifests import apply_all, provide_work_volume
-from tests.cluster.nodes import start_nodes
-from tests.cluster.pipelines import SAMPLE_REPOS, check_workflow, configmap_data, service_settings, submit_all
+from tests.cluster.node import Node, start_node
+from tests.cluster.pipelines import (
+    SAMPLE_REPOS,
+    Submitted,
+    check_workflow,
+    configmap_data,
+    delete_runs,
+    service_settings,
+    submit_all,
+)
 from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.upstream import tool
 from workflows.argo.backend import ArgoBackend
+from workflows.settings import ArgoSettings
 
 # The overlay whose namespace the service runs in; its Deployment submits into its own namespace.
 SERVICE_NAMESPACE = "mlops-gitops-dev"
 SERVICE_ACCOUNT = "mlops-gitops"
 OTHER_NAMESPACE = "mlops-gitops"  # the prod overlay's namespace: the dev service must not reach it
-TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+TOOLS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+    "coredns",
+)
 ARGO_TOOLS = ("workflow-controller", "argo")
 
 
-def level_1(report: Report, supervisor: Supervisor, work: Path) -> tuple[ControlPlane, str]:
+def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
     for name in TOOLS:
         with report.step(1, f"build {name}"):
             tool(name)
+    with report.step(1, "node network"):
+        node.network.create()
     with report.step(1, "certificates"):
         pki = make_pki(work / "pki")
     with report.step(1, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler"):
         plane = start_control_plane(supervisor, work, pki)
-    with report.step(1, "kwok"):
-        node = start_nodes(supervisor, plane.kube, plane.kubeconfig, work)
+    start_node(node, supervisor, plane.kube, pki, work, report)
     with report.step(1, "CRDs"):
         report.steps["crds"] = install_crds(plane.kube)
     with report.step(1, "server-side apply of the overlays"):
         report.steps["applied"] = apply_all(plane.kube, work)
     report.reached(1)
-    return plane, node
+    return plane
 
 
-def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str) -> None:
+def level_2(
+    report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: Node
+) -> tuple[ArgoSettings, Path]:
     for name in ARGO_TOOLS:
         with report.step(2, f"build {name}"):
             tool(name)
+    assert node.runtime is not None, "level 1 started the node's runtime"
+    with report.step(2, "argoexec image"):
+        node.images["argoexec"] = node.runtime.import_image(image_archive("argoexec"))
+    with report.step(2, "project image"):
+        project = image_archive("project")
     kube = plane.kube
     with report.step(2, "workflow-controller, argo-server"):
-        argo = start_argo(supervisor, kube, work)
+        argo = start_argo(supervisor, kube, work, node.images["argoexec"])
     with report.step(2, "service settings and token"):
         token = kube.service_account_token(SERVICE_NAMESPACE, SERVICE_ACCOUNT)
         (work / "service").mkdir()
@@ -73,20 +111,49 @@ def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPl
             server_url=argo.server_url,
             namespace=SERVICE_NAMESPACE,
             token=token,
+            image=archive_reference(project),
         )
-        provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim)
+        provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim, work / "volumes" / "work")
     backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
+    submitted: list[Submitted] = []
     try:
         with report.step(2, "submit through argo-server"):
             submitted = submit_all(backend, settings)
         for run in submitted:
             with report.step(2, f"controller: {run.pipeline}"):
-                report.pipelines[run.pipeline] = check_workflow(kube, run, settings, node)
+                report.pipelines[run.pipeline] = check_workflow(kube, run, settings, node.name)
         with report.step(2, "service RBAC through argo-server"):
             report.rbac = check_rbac(kube, backend, settings, submitted[-1].name, OTHER_NAMESPACE)
     finally:
         backend.close()
+    # Their steps name a git host no pod can reach: they would only fail and retry on the node level 3 uses.
+    with report.step(2, "delete the sample runs"):
+        delete_runs(kube, settings.namespace, [run.name for run in submitted])
     report.reached(2)
+    return settings, project
+
+
+def level_3(report: Report, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path) -> None:
+    assert node.runtime is not None, "level 1 started the node's runtime"
+    with report.step(3, "import the project image"):
+        node.images["project"] = node.runtime.import_image(project)
+    with report.step(3, "pod networking: DNS and the kubernetes ClusterIP"):
+        report.steps["pod_networking"] = check_pod_networking(plane.kube, settings.namespace, node.images["project"])
+    backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
+    try:
+        with report.step(3, "feature-apply on the node"):
+            report.steps["executed"] = run_to_completion(plane.kube, backend, settings)
+    finally:
+        backend.close()
+    report.reached(3)
+
+
+def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
+    try:
+        node.before_stop()
+    finally:
+        killed = supervisor.stop_all()
+    return {"killed_after_grace": killed, "left_behind": node.after_stop(killed, work)}
 
 
 def run(output: Path) -> Report:
@@ -98,14 +165,16 @@ def run(output: Path) -> Report:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="mlops-cluster-test-"))
     supervisor = Supervisor(log_dir=logs)
+    node = Node()
     try:
-        plane, node = level_1(report, supervisor, work)
-        level_2(report, supervisor, work, plane, node)
+        plane = level_1(report, supervisor, work, node)
+        settings, project = level_2(report, supervisor, work, plane, node)
+        level_3(report, plane, node, settings, project)
     except StepFailedError:
         pass
     finally:
         report.cleanup = {
-            "killed_after_grace": supervisor.stop_all(),
+            **teardown(supervisor, node, work),
             "removed": str(work),
             "seconds": round(time.monotonic() - started, 1),
         }
