@@ -9,7 +9,8 @@ kube-proxy's iptables rules.
 
 The node needs packet forwarding between the bridge's ports and the host (``net.ipv4.ip_forward``) and bridged
 traffic passed through iptables (``net.bridge.bridge-nf-call-iptables``), or a pod's reply to another pod on the
-bridge would skip the un-DNAT of a ClusterIP. Both sysctls are set for the run and restored afterwards.
+bridge would skip the un-DNAT of a ClusterIP. Both sysctls are set for the run and restored afterwards, and the
+``KUBE-`` iptables chains that the kubelet and kube-proxy add are deleted (``tests.cluster.iptables``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import contextlib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.cluster.iptables import KubeChains
 
 BRIDGE = "mlopstest0"
 POD_SUBNET = "10.244.0.0/24"
@@ -46,10 +49,12 @@ class NodeNetwork:
     saved_sysctls: dict[str, str] = field(default_factory=dict)
     bridge_created: bool = False
     rule_added: bool = False
+    kube_chains: KubeChains = field(default_factory=KubeChains)
 
     def create(self) -> None:
         if Path(f"/sys/class/net/{BRIDGE}").exists():
             raise NetworkInUseError(f"network interface {BRIDGE} already exists")
+        self.kube_chains.note_existing()
         _run("ip", "link", "add", BRIDGE, "type", "bridge")
         self.bridge_created = True
         _run("ip", "addr", "add", f"{NODE_IP}/{POD_SUBNET.split('/')[1]}", "dev", BRIDGE)
@@ -63,7 +68,8 @@ class NodeNetwork:
 
     def remove(self) -> list[str]:
         """Undo everything ``create`` did, whatever failed on the way; returns what could not be undone."""
-        problems: list[str] = []
+        problems = self.kube_chains.remove_new()
+        self.kube_chains.before.clear()
         for name, value in self.saved_sysctls.items():
             try:
                 (Path("/proc/sys") / name).write_text(value)

@@ -4,7 +4,7 @@
 first pod, the kubelet before kube-proxy reads its node) and records each part in a ``Node`` as it starts, so
 ``Node.teardown`` undoes exactly what was started even when a start failed half-way: the pods' containers
 first, then (after the supervisor stopped the programs) the shims, network namespaces, mounts, the pods'
-cgroups, kube-proxy's iptables chains, the bridge and the sysctls.
+cgroups, the bridge, the ``KUBE-`` iptables chains and the sysctls.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.cluster.mounts import unmount_under
 from tests.cluster.network import NodeNetwork
 from tests.cluster.pki import Pki
 from tests.cluster.processes import Supervisor
-from tests.cluster.proxy import clean_up_rules, start_proxy
+from tests.cluster.proxy import start_proxy
 from tests.cluster.report import Report
 
 
@@ -30,7 +30,6 @@ class Node:
     network: NodeNetwork = field(default_factory=NodeNetwork)
     runtime: Runtime | None = None
     kubelet_started: bool = False
-    proxy_started: bool = False
     name: str = ""
     images: dict[str, str] = field(default_factory=dict)  # image -> reference in the node's containerd
 
@@ -47,8 +46,6 @@ class Node:
         problems += [f"still mounted: {point}" for point in unmount_under(work)]
         if self.kubelet_started:
             problems += remove_pod_cgroups()
-        if self.proxy_started:
-            problems += [complaint for complaint in [clean_up_rules()] if complaint]
         problems += self.network.remove()
         return problems
 
@@ -64,7 +61,6 @@ def start_node(node: Node, supervisor: Supervisor, kube: Kube, pki: Pki, work: P
         node.kubelet_started = True
         node.name = start_kubelet(supervisor, kube, pki, node.runtime, work)
     with report.step(1, "kube-proxy"):
-        node.proxy_started = True
         start_proxy(supervisor, kube, pki, work)
     with report.step(1, "coredns"):
         start_dns(supervisor, kube, pki, work)

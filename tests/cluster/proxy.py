@@ -2,13 +2,12 @@
 
 It authenticates as ``system:kube-proxy``, the user the apiserver's bootstrap RBAC binds to
 ``system:node-proxier``. Its health and metrics servers stay on loopback, NodePorts answer on the node's bridge
-address only, and it may not touch ``route_localnet`` (no NodePorts on localhost). Its rules live in chains of
-its own; ``kube-proxy --cleanup`` deletes them when the run ends.
+address only, and it may not touch ``route_localnet`` (no NodePorts on localhost). Its rules live in ``KUBE-``
+chains, which the run deletes at its end (``tests.cluster.iptables``).
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -46,9 +45,3 @@ def start_proxy(supervisor: Supervisor, kube: Kube, pki: Pki, work: Path) -> Non
     config = directory / "config.yaml"
     config.write_text(yaml.safe_dump(proxy_config(kubeconfig)))
     supervisor.start("kube-proxy", [str(tool("kube-proxy")), f"--config={config}"])
-
-
-def clean_up_rules() -> str:
-    """Delete every rule and chain kube-proxy made; returns its complaint, if any."""
-    done = subprocess.run([str(tool("kube-proxy")), "--cleanup"], capture_output=True, text=True, check=False)
-    return "" if done.returncode == 0 else f"kube-proxy --cleanup: {done.stderr.strip()[-500:]}"
