@@ -3,7 +3,9 @@
 containerd's CRI plugin is what the kubelet talks to. It runs pods with runc (Debian's crun refuses this kind
 of VM's hybrid cgroup v1 layout) under the cgroupfs driver, starts each pod's sandbox from the ``pause`` image
 that ``toolchain/images.sh`` builds, and networks pods with the CNI configuration of ``tests.cluster.network``.
-The run's images come from OCI archives (``ctr images import``): there is no registry to pull from.
+The run's images come from OCI archives (``ctr images import``): there is no registry to pull from, and a pod
+that asks for a pull anyway must not reach the outside world, so containerd's HTTP proxy is a closed port on
+loopback (``NO_PULLS``): a pull fails at once, without a DNS lookup of the registry.
 
 Stopping it is more than a signal: each container runs under a ``containerd-shim-runc-v2`` process that leaves
 containerd's process group on purpose, and pods leave mounts and network namespaces behind. ``stop_runtime``
@@ -32,6 +34,12 @@ RUNC = "/usr/sbin/runc"
 CNI_PLUGINS = "/usr/lib/cni"
 NAMESPACE = "k8s.io"  # the CRI plugin's containerd namespace
 SHIM_STOP_SECONDS = 10.0
+_CLOSED_PORT = "http://127.0.0.1:9"  # discard: nothing listens there
+NO_PULLS = {
+    **{name: _CLOSED_PORT for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+    "NO_PROXY": "",
+    "no_proxy": "",
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ def start_runtime(supervisor: Supervisor, work: Path, sandbox_image: str) -> Run
     config = directory / "config.toml"
     config.write_text(containerd_config(directory, sandbox_image))
     runtime = Runtime(socket=directory / "containerd.sock", directory=directory, netns_before=frozenset(netns_names()))
-    supervisor.start("containerd", [CONTAINERD, f"--config={config}"])
+    supervisor.start("containerd", [CONTAINERD, f"--config={config}"], env=NO_PULLS)
 
     def serving() -> bool | None:
         supervisor.check_alive()
