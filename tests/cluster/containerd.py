@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tests.cluster.kube import wait_for
 from tests.cluster.network import cni_config, netns_names, remove_netns
-from tests.cluster.processes import Supervisor
+from tests.cluster.processes import Supervisor, resident_mib
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -150,6 +150,11 @@ def stop_runtime(runtime: Runtime, supervisor_stop: list[str]) -> list[str]:
     problems += [f"shim {pid} still running" for pid in _shim_pids(runtime.socket)]
     problems += remove_netns(netns_names() - runtime.netns_before)
     return problems
+
+
+def shims_rss_mib(runtime: Runtime) -> float:
+    """Resident memory of all of this run's shims together, in MiB (one per pod)."""
+    return round(sum(resident_mib(pid) for pid in _shim_pids(runtime.socket)), 1)
 
 
 def _shim_pids(socket: Path) -> list[int]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cluster.argo import start_argo
-from tests.cluster.containerd import archive_reference
+from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.dns import check_pod_networking
@@ -133,7 +133,9 @@ def level_2(
     return settings, project
 
 
-def level_3(report: Report, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path) -> None:
+def level_3(
+    report: Report, supervisor: Supervisor, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path
+) -> None:
     assert node.runtime is not None, "level 1 started the node's runtime"
     with report.step(3, "import the project image"):
         node.images["project"] = node.runtime.import_image(project)
@@ -145,6 +147,7 @@ def level_3(report: Report, plane: ControlPlane, node: Node, settings: ArgoSetti
             report.steps["executed"] = run_to_completion(plane.kube, backend, settings)
     finally:
         backend.close()
+    report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
 
 
@@ -169,7 +172,7 @@ def run(output: Path) -> Report:
     try:
         plane = level_1(report, supervisor, work, node)
         settings, project = level_2(report, supervisor, work, plane, node)
-        level_3(report, plane, node, settings, project)
+        level_3(report, supervisor, plane, node, settings, project)
     except StepFailedError:
         pass
     finally:
