@@ -3,7 +3,7 @@
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
 #   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy
-#                      | etcd | kwok | argocd | coredns
+#                      | etcd | argocd | coredns
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -105,16 +105,6 @@ etcd() {
     printf '%s\n' "$out"
 }
 
-kwok() {
-    local out=$tools/kwok-$KWOK_VERSION/kwok
-    if [ ! -x "$out" ]; then
-        log "building kwok $KWOK_VERSION (a cold build takes minutes)"
-        mkdir -p "$(dirname "$out")"
-        (cd "${TMPDIR:-/tmp}" && CGO_ENABLED=0 GOBIN="$(dirname "$out")" go install -trimpath "$KWOK_MODULE/cmd/kwok@$KWOK_VERSION")
-    fi
-    printf '%s\n' "$out"
-}
-
 coredns() {
     local out=$tools/coredns-$COREDNS_VERSION/coredns
     if [ ! -x "$out" ]; then
@@ -146,7 +136,6 @@ case $tool in
     argocd) argo_cd ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) kubernetes "$tool" ;;
     etcd) etcd ;;
-    kwok) kwok ;;
     coredns) coredns ;;
     *)
         log "unknown tool $tool"
