@@ -45,7 +45,6 @@ NO_PULLS = {
 @dataclass(frozen=True)
 class Runtime:
     socket: Path
-    directory: Path
     netns_before: frozenset[str]
 
     @property
@@ -125,7 +124,7 @@ def start_runtime(supervisor: Supervisor, work: Path, sandbox_image: str) -> Run
     directory.mkdir()
     config = directory / "config.toml"
     config.write_text(containerd_config(directory, sandbox_image))
-    runtime = Runtime(socket=directory / "containerd.sock", directory=directory, netns_before=frozenset(netns_names()))
+    runtime = Runtime(socket=directory / "containerd.sock", netns_before=frozenset(netns_names()))
     supervisor.start("containerd", [CONTAINERD, f"--config={config}"], env=NO_PULLS)
 
     def serving() -> bool | None:

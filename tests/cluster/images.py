@@ -1,6 +1,7 @@
-"""The cluster's images: built (or found in the cache) by ``toolchain/images.sh``, then imported into the run's
-containerd, since the node has no registry to pull from. Pods must therefore never pull: the pipelines' pods
-run with ``workflows.argo.image_pull_policy: Never`` and Argo's executor with ``imagePullPolicy: Never``.
+"""The cluster's images: built (or found in the cache) by ``toolchain/images.sh``, as OCI archives that the run
+imports into its containerd (``Runtime.import_image``), since the node has no registry to pull from. Pods must
+therefore never pull: the pipelines' pods run with ``workflows.argo.image_pull_policy: Never`` and Argo's
+executor with ``imagePullPolicy: Never``.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.cluster.containerd import Runtime
 from tests.upstream import REPO_ROOT
 
 IMAGES_SCRIPT = REPO_ROOT / "toolchain" / "images.sh"
@@ -20,8 +20,3 @@ def image_archive(image: str) -> Path:
     if done.returncode != 0:
         raise RuntimeError(f"toolchain/images.sh {image} failed: {done.stderr.strip()[-2000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
-
-
-def load_image(runtime: Runtime, image: str) -> str:
-    """Build or find ``image`` and import it into the run's containerd; returns its reference."""
-    return runtime.import_image(image_archive(image))
