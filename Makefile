@@ -51,7 +51,10 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
-cluster-test: venv ## a real control plane, Argo and kwok on loopback; the service submits its pipelines (level 2)
+cluster-test: venv images ## as root: a real control plane, node and Argo; the service's pipeline runs in real pods (level 3)
+	@command -v containerd >/dev/null && command -v iptables >/dev/null && test -x /usr/lib/cni/bridge || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc \
+	    containernetworking-plugins iptables >/dev/null)
 	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults

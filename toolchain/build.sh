@@ -3,7 +3,7 @@
 #
 #   toolchain/build.sh argo        -> ~/.cache/mlops-gitops/tools/argo-workflows-v3.7.9/argo
 #   toolchain/build.sh kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy
-#                      | etcd | kwok | argocd | spark-operator | ray-operator | minio | metrics-server
+#                      | etcd | argocd | coredns | spark-operator | ray-operator | minio | metrics-server
 #
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
@@ -122,8 +122,6 @@ go_install() {
     printf '%s\n' "$out"
 }
 
-kwok() { go_install "kwok-$KWOK_VERSION" "$KWOK_MODULE/cmd/kwok" "$KWOK_VERSION" kwok; }
-
 # spark-operator's one binary: `spark-operator controller start` and `spark-operator webhook start`. Its go.mod pins
 # the Kubernetes libraries with replace directives, which only a build inside the module honours.
 spark_operator() {
@@ -157,7 +155,7 @@ case $tool in
     argocd) argo_cd ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) kubernetes "$tool" ;;
     etcd) etcd ;;
-    kwok) kwok ;;
+    coredns) go_install "coredns-$COREDNS_VERSION" "$COREDNS_MODULE" "$COREDNS_VERSION" coredns ;;
     spark-operator) spark_operator ;;
     ray-operator) go_install "kuberay-$KUBERAY_VERSION" "$KUBERAY_MODULE" "$KUBERAY_VERSION" ray-operator ;;
     minio) go_install "minio-$MINIO_VERSION" "$MINIO_MODULE" "$MINIO_VERSION" minio ;;

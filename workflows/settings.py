@@ -76,6 +76,10 @@ class ArgoSettings(SettingsModel):
             "dependencies.image; its code then runs in <image>:<commit>. Empty: repository code runs in image."
         ),
     )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent",
+        description="Of every pod a run makes; Never for a node whose images are loaded into its runtime directly.",
+    )
     app_dir: str = Field(default="/app", description="Working directory of the image, holding feature_repo/.")
     steps_main_file: str = Field(
         default="/opt/venv/lib/python3.11/site-packages/workflows/steps/__main__.py",

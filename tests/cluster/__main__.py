@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.cluster.run import run
 from tests.upstream import REPO_ROOT
 
-TARGET_LEVEL = 2
+TARGET_LEVEL = 3
 
 
 def main() -> int:

@@ -3,7 +3,9 @@
 argo-server runs with ``--auth-mode=client``: it acts with each caller's own bearer token, so the service's
 RBAC is what decides. It has no bind-address option and listens on all interfaces (plain HTTP, a free port);
 the workflow-controller's health endpoint is fixed at :6060, also on all interfaces. Every client in this run
-talks to both over loopback only. Metrics servers are turned off in the controller's ConfigMap.
+talks to both over loopback only. Metrics servers are turned off in the controller's ConfigMap, which also
+names the executor image (argoexec, built by ``toolchain/images.sh`` and imported into the node, never pulled):
+its ``init`` and ``wait`` containers and the emissary that wraps each step's command run on the real node.
 
 Both run as their own ServiceAccounts with the RBAC of Argo's upstream cluster install (from the pinned
 module), each with a TokenRequest token, as their Deployments would: that RBAC is part of what is proven.
@@ -29,7 +31,9 @@ CONTROLLER_ACCOUNT, SERVER_ACCOUNT = "argo", "argo-server"
 CONTROLLER_HEALTH = f"http://{LOOPBACK}:6060/healthz"
 START_TIMEOUT = 120.0
 
-CONTROLLER_CONFIG = f"""
+
+def controller_config(executor_image: str) -> str:
+    return f"""
 apiVersion: v1
 kind: Namespace
 metadata:
@@ -45,6 +49,9 @@ data:
     enabled: false
   telemetryConfig: |
     enabled: false
+  executor: |
+    image: {executor_image}
+    imagePullPolicy: Never
 """
 
 
@@ -65,16 +72,16 @@ def account_kubeconfig(kube: Kube, path: Path, account: str) -> Path:
     return write_kubeconfig(path, kube.server, kube.pki, token=token, namespace=NAMESPACE)
 
 
-def start_argo(supervisor: Supervisor, kube: Kube, work: Path) -> Argo:
-    kube.apply(CONTROLLER_CONFIG)
+def start_argo(supervisor: Supervisor, kube: Kube, work: Path, executor_image: str) -> Argo:
+    kube.apply(controller_config(executor_image))
     install_rbac(kube)
-    controller_config = account_kubeconfig(kube, work / "workflow-controller.kubeconfig", CONTROLLER_ACCOUNT)
+    controller_kubeconfig = account_kubeconfig(kube, work / "workflow-controller.kubeconfig", CONTROLLER_ACCOUNT)
     server_config = account_kubeconfig(kube, work / "argo-server.kubeconfig", SERVER_ACCOUNT)
     controller = tool("workflow-controller")
     argo = tool("argo")
     supervisor.start(
         "workflow-controller",
-        [str(controller), f"--kubeconfig={controller_config}", "--executor-image-pull-policy=IfNotPresent"],
+        [str(controller), f"--kubeconfig={controller_kubeconfig}"],
         env={"LEADER_ELECTION_DISABLE": "true"},
     )
     port = free_port()

@@ -1,9 +1,14 @@
-"""etcd, kube-apiserver, kube-controller-manager and kube-scheduler, bound to loopback on free ports.
+"""etcd, kube-apiserver, kube-controller-manager and kube-scheduler on free ports.
 
-The apiserver runs with RBAC and real service-account tokens (signed with the run's key, issuer set), so every
-request the service makes is authorized as it would be in a cluster. The controller-manager is needed even
-with fake nodes: it lifts the nodes' not-ready taint, creates each namespace's default service account, and
-binds claims to volumes. Node IPAM is off because nodes come from kwok with no pod CIDR.
+etcd, the controller-manager and the scheduler listen on loopback. The apiserver listens on the node's address
+on the run's pod bridge (``tests.cluster.network``): pods reach it there through the ``kubernetes`` Service,
+whose endpoint it advertises itself, and the host reaches it as a local address.
+
+The apiserver runs with the Node authorizer and NodeRestriction admission for the kubelet, RBAC for everyone
+else, and real service-account tokens (signed with the run's key, issuer set), so every request is authorized
+as it would be in a cluster. The controller-manager creates each namespace's default service account and
+publishes the cluster's CA to every namespace, and binds claims to volumes. Node IPAM is off: the node's pod
+addresses come from the CNI configuration.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.cluster.kube import Kube, wait_for, write_kubeconfig
+from tests.cluster.network import NODE_IP, SERVICE_CIDR
 from tests.cluster.pki import Pki
 from tests.cluster.ports import LOOPBACK, free_port
 from tests.cluster.processes import Supervisor
 from tests.upstream import tool
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-SERVICE_CIDR = "10.96.0.0/16"
 START_TIMEOUT = 120.0
 
 
@@ -54,21 +59,25 @@ def start_apiserver(supervisor: Supervisor, etcd: str, pki: Pki) -> str:
         [
             str(tool("kube-apiserver")),
             f"--etcd-servers={etcd}",
-            f"--bind-address={LOOPBACK}",
-            f"--advertise-address={LOOPBACK}",
+            f"--bind-address={NODE_IP}",
+            f"--advertise-address={NODE_IP}",
             f"--secure-port={port}",
             f"--tls-cert-file={pki.server_cert}",
             f"--tls-private-key-file={pki.server_key}",
             f"--client-ca-file={pki.ca_cert}",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            # For logs and exec: the kubelet authorizes this identity (system:masters) through the apiserver.
+            f"--kubelet-client-certificate={pki.admin_cert}",
+            f"--kubelet-client-key={pki.admin_key}",
+            "--kubelet-preferred-address-types=InternalIP",
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={pki.service_account_public}",
             f"--service-account-signing-key-file={pki.service_account_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--endpoint-reconciler-type=none",  # its own loopback address is no endpoint a pod could reach
         ],
     )
-    return f"https://{LOOPBACK}:{port}"
+    return f"https://{NODE_IP}:{port}"
 
 
 def start_controllers(supervisor: Supervisor, kubeconfig: Path, pki: Pki) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import requests
 import yaml
 
-from tests.cluster.pki import Pki
+from tests.cluster.pki import ClientCertificate, Pki
 
 T = TypeVar("T")
 
@@ -43,10 +43,19 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval:
 
 
 def write_kubeconfig(
-    path: Path, server: str, pki: Pki, *, token: str | None = None, namespace: str = "default"
+    path: Path,
+    server: str,
+    pki: Pki,
+    *,
+    token: str | None = None,
+    client: ClientCertificate | None = None,
+    namespace: str = "default",
 ) -> Path:
-    """A kubeconfig for ``server``: as the admin (client certificate), or as the owner of ``token``."""
-    user = {"token": token} if token else {"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}
+    """A kubeconfig for ``server``: as the owner of ``token``, of ``client``'s certificate, or else as the admin."""
+    certificate = client or ClientCertificate(cert=pki.admin_cert, key=pki.admin_key)
+    user = (
+        {"token": token} if token else {"client-certificate": str(certificate.cert), "client-key": str(certificate.key)}
+    )
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -105,9 +114,13 @@ class Kube:
             raise KubectlError(f"kubectl {' '.join(args[:3])}: {done.stderr.strip()}")
         return done.stdout
 
-    def apply(self, manifests: str | Sequence[Path], *, field_manager: str = "cluster-test") -> str:
-        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it."""
+    def apply(
+        self, manifests: str | Sequence[Path], *, field_manager: str = "cluster-test", dry_run: bool = False
+    ) -> str:
+        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it;
+        with ``dry_run`` the apiserver judges the objects and stores none of them."""
         common = ["apply", "--server-side", f"--field-manager={field_manager}", "--force-conflicts"]
+        common += ["--dry-run=server"] if dry_run else []
         if isinstance(manifests, str):
             return self.kubectl(*common, "-f", "-", stdin=manifests)
         return self.kubectl(*common, *[arg for path in manifests for arg in ("-f", str(path))])

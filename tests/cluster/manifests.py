@@ -1,8 +1,11 @@
 """The service's ``deploy/`` overlays and a GitOps repository made by ``mlops-gitops gitops init``, applied
 server-side, so the real apiserver's admission, CRD schemas and RBAC judge every object.
 
-Namespaces go first (an overlay names its own namespace but does not create it). The work-volume claim that
-``deploy/`` ships is given a volume here, as a cluster administrator would: the run has no storage provisioner.
+Namespaces go first (an overlay names its own namespace but does not create it). Workloads (Deployments and
+the like) are judged by a server-side dry run and not stored: on the run's real node they would start pods of
+images it does not have (the overlays name a registry's) on cores the pipelines need. The work-volume claim that
+``deploy/`` ships is given a volume here, as a cluster administrator would: the run has no storage provisioner,
+so it is a directory of the run's own on the node (one node: ReadWriteMany holds).
 """
 
 from __future__ import annotations
@@ -34,10 +37,22 @@ def _ensure_namespaces(kube: Kube, objects: list[dict[str, Any]]) -> None:
     )
 
 
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"})
+
+
 def _apply_objects(kube: Kube, objects: list[dict[str, Any]]) -> list[str]:
     _ensure_namespaces(kube, objects)
-    kube.apply(yaml.safe_dump_all(objects))
-    return [f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in objects]
+    stored = [o for o in objects if o["kind"] not in WORKLOADS]
+    judged = [o for o in objects if o["kind"] in WORKLOADS]
+    if stored:
+        kube.apply(yaml.safe_dump_all(stored))
+    if judged:
+        kube.apply(yaml.safe_dump_all(judged), dry_run=True)
+    return [
+        f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}"
+        + (" (server-side dry run)" if o["kind"] in WORKLOADS else "")
+        for o in objects
+    ]
 
 
 def gitops_repository(directory: Path) -> Path:
@@ -66,8 +81,14 @@ def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
     return applied
 
 
-def provide_work_volume(kube: Kube, namespace: str, claim: str) -> None:
-    """A ReadWriteMany volume bound to ``claim`` (never mounted: kwok runs no containers), then wait for Bound."""
+def provide_work_volume(kube: Kube, namespace: str, claim: str, directory: Path) -> None:
+    """A ReadWriteMany volume in ``directory`` bound to ``claim``, then wait for Bound.
+
+    The steps run as the image's unprivileged user, and a hostPath volume takes no fsGroup: the directory is
+    writable by all (sticky, like /tmp), which is fine for a throwaway directory of the run's.
+    """
+    directory.mkdir(parents=True)
+    directory.chmod(0o1777)
     requested = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
     volume = {
         "apiVersion": "v1",
@@ -79,7 +100,7 @@ def provide_work_volume(kube: Kube, namespace: str, claim: str) -> None:
             "persistentVolumeReclaimPolicy": "Retain",
             "storageClassName": requested["spec"].get("storageClassName") or "",
             "claimRef": {"namespace": namespace, "name": claim},
-            "hostPath": {"path": f"/nonexistent/cluster-test/{namespace}/{claim}", "type": ""},
+            "hostPath": {"path": str(directory), "type": "Directory"},
         },
     }
     kube.apply(yaml.safe_dump(volume))

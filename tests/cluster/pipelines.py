@@ -3,8 +3,9 @@
 Submission goes through the service's own Argo backend (Hera's REST client) with the settings of the deployed
 ConfigMap, the namespace and a TokenRequest token of the service's ServiceAccount, as the Deployment wires
 them. Each pod the controller creates is compared with the template the service rendered for it: its image,
-command, resources, service account and work volume, and it must be scheduled onto a kwok node. With kwok
-nothing runs, so a step with outputs stays Running and its successors Pending; that is expected here.
+command, resources, service account and work volume, and it must be bound to the run's node. The sample runs
+name repositories on git.example.com, which no pod can reach, so their first steps cannot succeed; level 2
+proves only what the controller made of them (``tests.cluster.execution`` runs a pipeline to its end).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from workflows.argo.backend import ArgoBackend
 from workflows.naming import run_name
 from workflows.pipelines import build_workflow
 from workflows.pipelines.context import WORK_VOLUME
-from workflows.settings import ArgoSettings
+from workflows.settings import ArgoSettings, StepResources
 from workflows.trust import named_repositories
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
@@ -48,10 +49,35 @@ class Submitted:
     task_templates: dict[str, str]  # DAG task -> template
 
 
+def node_sizing(deployed: ArgoSettings) -> dict[str, Any]:
+    """What the pipelines' pods ask for on this 2-core, 24 GiB node (the deployed defaults size a real cluster):
+    three steps of three pipelines at once in 1.5 cores, one Spark executor and 1 GiB JVMs, Ray pods of half a core.
+    """
+    half_core = StepResources(cpu="500m", memory="1Gi")
+    return {
+        "step_resources": half_core,
+        "spark": deployed.spark.model_copy(
+            update={
+                "driver_cores": 1,
+                "driver_core_request": "250m",
+                "driver_memory": "1g",
+                "executor_cores": 1,
+                "executor_core_request": "250m",
+                "executor_memory": "1g",
+                "executor_instances": 1,
+            }
+        ),
+        "ray": deployed.ray.model_copy(
+            update={"head": StepResources(cpu="500m", memory="2Gi"), "worker": StepResources(cpu="500m", memory="2Gi")}
+        ),
+    }
+
+
 def service_settings(
-    configmap_data: dict[str, str], tmp: Path, *, server_url: str, namespace: str, token: str
+    configmap_data: dict[str, str], tmp: Path, *, server_url: str, namespace: str, token: str, image: str
 ) -> ArgoSettings:
-    """The Argo settings the deployed service runs with: its ConfigMap, plus what the Deployment injects.
+    """The Argo settings the deployed service runs with: its ConfigMap, plus what the Deployment injects, with
+    the image the run built (imported into the node, so never pulled) and pods sized for this machine.
 
     The token goes into a file, as the kubelet projects it into the pod, and ``token_file`` points there.
     """
@@ -62,7 +88,15 @@ def service_settings(
     token_file = tmp / "token"
     token_file.write_text(token)
     return deployed.model_copy(
-        update={"server_url": server_url, "namespace": namespace, "token_file": token_file, "verify_tls": False}
+        update={
+            "server_url": server_url,
+            "namespace": namespace,
+            "token_file": token_file,
+            "verify_tls": False,
+            "image": image,
+            "image_pull_policy": "Never",
+            **node_sizing(deployed),
+        }
     )
 
 
@@ -151,10 +185,10 @@ def check_pod(
 
 
 def check_workflow(kube: Kube, submitted: Submitted, settings: ArgoSettings, node: str) -> dict[str, Any]:
-    """Wait until the controller runs the DAG with pods that kwok reports Running, then check each pod.
+    """Wait until the controller runs the DAG with pods bound to the node, then check each pod.
 
-    Proof of scheduling: the workflow is Running, each pod is a node of its status, and the DAG's other tasks
-    have no node yet (they wait on results that only a real executor writes).
+    Proof of scheduling: the workflow is Running, each pod is a node of its status and bound to the run's node,
+    and the DAG's later tasks have no node yet (they wait on their predecessors' results).
     """
     namespace = settings.namespace
     path = f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{submitted.name}"
@@ -170,7 +204,7 @@ def check_workflow(kube: Kube, submitted: Submitted, settings: ArgoSettings, nod
             status.get("phase") == "Running"
             and pods
             and all(p["metadata"]["annotations"].get(NODE_NAME_ANNOTATION) in node_names for p in pods)
-            and all(p.get("status", {}).get("phase") == "Running" for p in pods)
+            and all(p["spec"].get("nodeName") == node for p in pods)
         )
         return (workflow, pods) if ready else None
 
@@ -201,3 +235,14 @@ def configmap_data(kube: Kube, namespace: str) -> dict[str, str]:
     listing = kube.get(f"/api/v1/namespaces/{namespace}/configmaps")
     (found,) = [c for c in listing["items"] if c["metadata"]["name"].startswith("mlops-gitops-config")]
     return {key: str(value) for key, value in found["data"].items()}
+
+
+def delete_runs(kube: Kube, namespace: str, names: list[str]) -> None:
+    """Delete workflows as the cluster's admin (their pods go with them) and wait until their pods are gone."""
+    for name in names:
+        kube.request("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{name}")
+
+    def gone() -> bool | None:
+        return None if any(_pods(kube, namespace, name) for name in names) else True
+
+    wait_for("the deleted runs' pods to go", gone, POD_TIMEOUT)

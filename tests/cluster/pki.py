@@ -1,5 +1,7 @@
 """The run's certificates and keys, made with ``openssl``: a throwaway CA, the apiserver's serving certificate,
 a client certificate for the cluster's own components, and the key pair that signs service-account tokens.
+Node programs get client certificates of their own (``client_certificate``), so the apiserver's Node authorizer
+and the bootstrap RBAC roles (``system:node-proxier``) judge them as they would a real node's.
 
 Everything is valid for one day and lives in the run's directory, which the run deletes at the end.
 """
@@ -10,8 +12,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Names the apiserver answers to: loopback for this run, and the in-cluster names a pod would use.
-SERVER_NAMES = "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+from tests.cluster.network import KUBERNETES_SERVICE_IP, NODE_IP
+
+# Names the apiserver answers to: loopback, and the in-cluster names a pod would use (the node's address on the
+# run's pod bridge and the ClusterIP of the ``kubernetes`` Service, which kube-proxy sends there).
+SERVER_NAMES = (
+    f"IP:127.0.0.1,IP:{NODE_IP},IP:{KUBERNETES_SERVICE_IP},DNS:localhost,"
+    "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+)
+CLIENT_EXTENSIONS = "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment"
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,12 @@ class Pki:
     admin_key: Path
     service_account_key: Path
     service_account_public: Path
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    cert: Path
+    key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -60,7 +75,7 @@ def make_pki(directory: Path) -> Pki:
         directory,
         "admin",
         "/O=system:masters/CN=cluster-test-admin",
-        "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment",
+        CLIENT_EXTENSIONS,
     )
     _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key", cwd=directory)
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
@@ -74,3 +89,10 @@ def make_pki(directory: Path) -> Pki:
         service_account_key=directory / "sa.key",
         service_account_public=directory / "sa.pub",
     )
+
+
+def client_certificate(pki: Pki, name: str, subject: str) -> ClientCertificate:
+    """A client certificate for ``subject`` (``/O=group/CN=user``), signed by the run's CA."""
+    directory = pki.ca_cert.parent
+    _signed(directory, name, subject, CLIENT_EXTENSIONS)
+    return ClientCertificate(cert=directory / f"{name}.crt", key=directory / f"{name}.key")

@@ -67,6 +67,10 @@ class Supervisor:
         for started in self.running:
             started.check_alive()
 
+    def rss_mib(self) -> dict[str, float]:
+        """Resident memory of each running program, in MiB (what the report records for sizing a machine)."""
+        return {started.name: resident_mib(started.process.pid) for started in self.running}
+
     def stop_all(self) -> list[str]:
         """Stop everything; return the names of those that needed SIGKILL."""
         killed: list[str] = []
@@ -94,3 +98,13 @@ def _stop(process: subprocess.Popen[bytes]) -> bool:
 def _signal_session(pid: int, signal_number: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal_number)  # the session's leader is the program itself (start_new_session)
+
+
+def resident_mib(pid: int) -> float:
+    """VmRSS of ``pid`` in MiB, 0 for a process that is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return round(kib / 1024, 1)

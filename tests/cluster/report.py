@@ -17,14 +17,18 @@ from typing import Any
 
 LEVELS = {
     0: "nothing proven",
-    1: "a real control plane (etcd, kube-apiserver with RBAC and service-account tokens, controller-manager, "
-    "scheduler, kwok node) with Argo, Argo CD, spark-operator and KubeRay CRDs accepted the deploy/ and GitOps "
-    "overlays by server-side apply",
+    1: "a real control plane (etcd, kube-apiserver with Node and RBAC authorization and service-account tokens, "
+    "controller-manager, scheduler) and a real node (containerd with runc, kubelet, bridge CNI, kube-proxy, "
+    "CoreDNS) Ready; Argo, Argo CD, spark-operator and KubeRay CRDs accepted the deploy/ and GitOps overlays by "
+    "server-side apply",
     2: "the real Argo controller accepted all three pipelines submitted by the service through argo-server with "
-    "its own service account's token, scheduled their DAGs and created pods with the expected spec; the "
-    "service's RBAC allows submit, get and stop and refuses the rest; MinIO serves the buckets, and spark-operator "
-    "and KubeRay turn the ETL's SparkApplication and the training's RayJob into driver and Ray head and worker "
-    "pods with the expected spec",
+    "its own service account's token, scheduled their DAGs and bound pods with the expected spec to the node; "
+    "the service's RBAC allows submit, get and stop and refuses the rest; MinIO serves the buckets, and "
+    "spark-operator and KubeRay turn the ETL's SparkApplication and the training's RayJob into driver and Ray head "
+    "and worker pods with the expected spec",
+    3: "pods run on the real node: a pod resolved Service names through CoreDNS and reached the apiserver by its "
+    "ClusterIP, and feature-apply ran to Succeeded under Argo's emissary executor with its output read back by "
+    "the service",
 }
 
 

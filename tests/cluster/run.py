@@ -1,17 +1,24 @@
-"""One ``make cluster-test`` run: build what is missing, start the cluster on loopback, prove a level, clean up.
+"""One ``make cluster-test`` run: build what is missing, start the cluster, prove a level, clean up.
 
-Level 1: etcd, kube-apiserver (RBAC, service-account tokens), controller-manager, scheduler and a kwok node are
-up; the Argo Workflows, Argo CD, spark-operator and KubeRay CRDs are installed from their pinned modules; the
-service's ``deploy/`` overlays and the GitOps template's overlays are accepted by server-side apply.
-Level 2: the real workflow-controller and argo-server run; the service, with a TokenRequest token of its own
-ServiceAccount, submits each pipeline through argo-server; the controller accepts each one and creates its
-first pods with the rendered spec on the kwok node; the service can get and stop a run and nothing more. MinIO
-serves the buckets, and spark-operator and KubeRay, running as their upstream RBAC allows, turn the ETL's
-SparkApplication and the training's RayJob (rendered by the service, sized by settings) into a Spark driver pod
-and a Ray head with its workers, with the image, accounts, S3 store and keys' Secret the settings name.
+Level 1: etcd, kube-apiserver (Node and RBAC authorization, service-account tokens), controller-manager and
+scheduler are up, and a real node is Ready: containerd with runc, a kubelet, the bridge CNI network, kube-proxy
+in iptables mode and CoreDNS; the Argo Workflows, Argo CD, spark-operator and KubeRay CRDs are installed from
+their pinned modules; the service's ``deploy/`` overlays and the GitOps template's overlays are accepted by
+server-side apply.
+Level 2: the real workflow-controller and argo-server run with the argoexec image on the node; the service,
+with a TokenRequest token of its own ServiceAccount, submits each pipeline through argo-server; the controller
+accepts each one and binds its first pods, with the rendered spec, to the node; the service can get and stop a
+run and nothing more. MinIO serves the buckets, and spark-operator and KubeRay, running as their upstream
+RBAC allows, turn the ETL's SparkApplication and the training's RayJob (rendered by the service, sized by
+settings) into a Spark driver pod and a Ray head with its workers bound to the node, with the image, accounts,
+S3 store and keys' Secret the settings name; an MLflow server is deployed in the cluster.
+Level 3: pods really run. A pod in the project image resolves Service names through CoreDNS and reaches the
+apiserver through the ``kubernetes`` ClusterIP; the service's ``feature-apply`` runs to Succeeded under Argo's
+emissary executor, and the service reads its step's output back through argo-server.
 
-Everything runs in a temporary directory that is removed at the end, with every process stopped; the report
-and the programs' logs are kept in the output directory.
+The node needs root (a bridge, iptables rules, sysctls, mounts). Everything runs in a temporary directory that
+is removed at the end, with every process stopped and every host change undone; the report and the programs'
+logs are kept in the output directory.
 """
 
 from __future__ import annotations
@@ -20,23 +27,37 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.cluster.argo import start_argo
+from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
+from tests.cluster.dns import check_pod_networking
+from tests.cluster.execution import run_to_completion
+from tests.cluster.images import image_archive
 from tests.cluster.manifests import apply_all, provide_work_volume
 from tests.cluster.mlflow import NAMESPACE as MLFLOW_NAMESPACE
 from tests.cluster.mlflow import start_mlflow
-from tests.cluster.nodes import start_nodes
+from tests.cluster.network import NODE_IP
+from tests.cluster.node import Node, start_node
 from tests.cluster.operators import RAY_OPERATOR, SPARK_OPERATOR, start_operator
-from tests.cluster.pipelines import SAMPLE_REPOS, check_workflow, configmap_data, service_settings, submit_all
+from tests.cluster.pipelines import (
+    SAMPLE_REPOS,
+    Submitted,
+    check_workflow,
+    configmap_data,
+    delete_runs,
+    service_settings,
+    submit_all,
+)
 from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import start_store
-from tests.cluster.workloads import check_ray, check_spark, sized
+from tests.cluster.workloads import check_ray, check_spark, delete_workloads, with_store
 from tests.upstream import tool
 from workflows.argo.backend import ArgoBackend
 from workflows.settings import ArgoSettings
@@ -45,35 +66,52 @@ from workflows.settings import ArgoSettings
 SERVICE_NAMESPACE = "mlops-gitops-dev"
 SERVICE_ACCOUNT = "mlops-gitops"
 OTHER_NAMESPACE = "mlops-gitops"  # the prod overlay's namespace: the dev service must not reach it
-TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+TOOLS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kubelet",
+    "kube-proxy",
+    "coredns",
+)
 ARGO_TOOLS = ("workflow-controller", "argo")
 
 
-def level_1(report: Report, supervisor: Supervisor, work: Path) -> tuple[ControlPlane, str]:
+def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
     for name in TOOLS:
         with report.step(1, f"build {name}"):
             tool(name)
+    with report.step(1, "node network"):
+        node.network.create()
     with report.step(1, "certificates"):
         pki = make_pki(work / "pki")
     with report.step(1, "etcd, kube-apiserver, kube-controller-manager, kube-scheduler"):
         plane = start_control_plane(supervisor, work, pki)
-    with report.step(1, "kwok"):
-        node = start_nodes(supervisor, plane.kube, plane.kubeconfig, work)
+    start_node(node, supervisor, plane.kube, pki, work, report)
     with report.step(1, "CRDs"):
         report.steps["crds"] = install_crds(plane.kube)
     with report.step(1, "server-side apply of the overlays"):
         report.steps["applied"] = apply_all(plane.kube, work)
     report.reached(1)
-    return plane, node
+    return plane
 
 
-def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str) -> ArgoSettings:
+def level_2(
+    report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: Node
+) -> tuple[ArgoSettings, Path]:
     for name in ARGO_TOOLS:
         with report.step(2, f"build {name}"):
             tool(name)
+    assert node.runtime is not None, "level 1 started the node's runtime"
+    with report.step(2, "argoexec image"):
+        node.images["argoexec"] = node.runtime.import_image(image_archive("argoexec"))
+    with report.step(2, "project image"):
+        project = image_archive("project")
     kube = plane.kube
     with report.step(2, "workflow-controller, argo-server"):
-        argo = start_argo(supervisor, kube, work)
+        argo = start_argo(supervisor, kube, work, node.images["argoexec"])
     with report.step(2, "service settings and token"):
         token = kube.service_account_token(SERVICE_NAMESPACE, SERVICE_ACCOUNT)
         (work / "service").mkdir()
@@ -83,24 +121,29 @@ def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPl
             server_url=argo.server_url,
             namespace=SERVICE_NAMESPACE,
             token=token,
+            image=archive_reference(project),
         )
-        provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim)
+        provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim, work / "volumes" / "work")
     backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
+    submitted: list[Submitted] = []
     try:
         with report.step(2, "submit through argo-server"):
             submitted = submit_all(backend, settings)
         for run in submitted:
             with report.step(2, f"controller: {run.pipeline}"):
-                report.pipelines[run.pipeline] = check_workflow(kube, run, settings, node)
+                report.pipelines[run.pipeline] = check_workflow(kube, run, settings, node.name)
         with report.step(2, "service RBAC through argo-server"):
             report.rbac = check_rbac(kube, backend, settings, submitted[-1].name, OTHER_NAMESPACE)
     finally:
         backend.close()
-    return settings
+    # Their steps name a git host no pod can reach: they would only fail and retry on the node level 3 uses.
+    with report.step(2, "delete the sample runs"):
+        delete_runs(kube, settings.namespace, [run.name for run in submitted])
+    return settings, project
 
 
 def level_2_operators(
-    report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: str, deployed: ArgoSettings
+    report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: Node, deployed: ArgoSettings
 ) -> None:
     """spark-operator and KubeRay, and the S3 store, reconcile the pipelines' SparkApplication and RayJob."""
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
@@ -110,18 +153,47 @@ def level_2_operators(
         tool("minio")
     kube, namespace = plane.kube, deployed.namespace
     with report.step(2, "minio, buckets and the S3 keys' Secret"):
-        store = start_store(supervisor, kube, work, namespaces=[namespace, MLFLOW_NAMESPACE])
+        store = start_store(supervisor, kube, work, namespaces=[namespace, MLFLOW_NAMESPACE], host=NODE_IP)
         report.steps["s3"] = {"endpoint": store.endpoint, "buckets": store.buckets, "secret": STORE_SECRET}
-    settings = sized(deployed, store.endpoint)
+    settings = with_store(deployed, store.endpoint)
     with report.step(2, "mlflow server in the cluster"):
-        report.workloads["mlflow"] = start_mlflow(kube, settings.image, store.endpoint, STORE_SECRET, node)
+        report.workloads["mlflow"] = start_mlflow(kube, settings.image, store.endpoint, STORE_SECRET, node.name)
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
         with report.step(2, spec.name):
             start_operator(supervisor, kube, work, spec, [namespace])
     with report.step(2, "spark-operator: data-etl's SparkApplication"):
-        report.workloads["spark"] = check_spark(kube, settings, node)
+        report.workloads["spark"] = check_spark(kube, settings, node.name)
     with report.step(2, "KubeRay: retrain's RayJob"):
-        report.workloads["ray"] = check_ray(kube, settings, node)
+        report.workloads["ray"] = check_ray(kube, settings, node.name)
+    # Checked for their spec; left alone they would start on the node once level 3 imports the project image.
+    with report.step(2, "delete the checked SparkApplication and RayJob"):
+        delete_workloads(kube, namespace)
+
+
+def level_3(
+    report: Report, supervisor: Supervisor, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path
+) -> None:
+    assert node.runtime is not None, "level 1 started the node's runtime"
+    with report.step(3, "import the project image"):
+        node.images["project"] = node.runtime.import_image(project)
+    with report.step(3, "pod networking: DNS and the kubernetes ClusterIP"):
+        report.steps["pod_networking"] = check_pod_networking(plane.kube, settings.namespace, node.images["project"])
+    backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
+    try:
+        with report.step(3, "feature-apply on the node"):
+            report.steps["executed"] = run_to_completion(plane.kube, backend, settings)
+    finally:
+        backend.close()
+    report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
+    report.reached(3)
+
+
+def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
+    try:
+        node.before_stop()
+    finally:
+        killed = supervisor.stop_all()
+    return {"killed_after_grace": killed, "left_behind": node.after_stop(killed, work)}
 
 
 def run(output: Path) -> Report:
@@ -133,16 +205,18 @@ def run(output: Path) -> Report:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="mlops-cluster-test-"))
     supervisor = Supervisor(log_dir=logs)
+    node = Node()
     try:
-        plane, node = level_1(report, supervisor, work)
-        settings = level_2(report, supervisor, work, plane, node)
+        plane = level_1(report, supervisor, work, node)
+        settings, project = level_2(report, supervisor, work, plane, node)
         level_2_operators(report, supervisor, work, plane, node, settings)
         report.reached(2)
+        level_3(report, supervisor, plane, node, settings, project)
     except StepFailedError:
         pass
     finally:
         report.cleanup = {
-            "killed_after_grace": supervisor.stop_all(),
+            **teardown(supervisor, node, work),
             "removed": str(work),
             "seconds": round(time.monotonic() - started, 1),
         }

@@ -2,8 +2,8 @@
 
 MinIO runs on the host, beside the control plane, not as a pod: a production cluster also reaches its object
 store (S3, a MinIO or Ceph of its own) at a URL outside the workloads it serves, the store then outlives the
-run's pods, and it is up before any node is. It listens on ``host``: loopback while pods are kwok's (only this
-harness and host processes talk to it), an address the pods can route to once they run for real. Pods get the
+run's pods, and it is up before any node is. It listens on ``host``: the node's bridge address, which the pods route to
+and the host reaches too. Pods get the
 keys from the Secret ``SECRET``, created in each namespace given; the pipelines' settings name it in
 ``workflows.argo.spark.s3_credentials_secret``.
 """

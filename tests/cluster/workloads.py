@@ -2,10 +2,10 @@
 
 The manifests are the ones the service renders into its ``data-etl`` and ``retrain`` workflows (the resource
 templates Argo's executor would create), sized for this machine through the settings. They are created here
-directly, since kwok runs no executor that would create them; spark-operator then submits the application with
+directly, so that the operators are checked apart from Argo's executor; spark-operator then submits the application with
 ``spark-submit`` and KubeRay builds the Ray cluster. Each pod is compared with what the settings ask for: image,
 service account, the S3 store and its keys' Secret, Ray's authentication token, resources, the work volume, and
-a kwok node.
+the run's node.
 """
 
 from __future__ import annotations
@@ -23,36 +23,23 @@ from workflows.naming import run_name
 from workflows.pipelines import build_workflow
 from workflows.pipelines.cluster import S3_CREDENTIAL_VARIABLES
 from workflows.pipelines.context import WORK_MOUNT
-from workflows.settings import ArgoSettings, RayJobSettings, SparkApplicationSettings
+from workflows.settings import ArgoSettings, SparkApplicationSettings
 
 RECONCILE_TIMEOUT = 180.0
 RAY_TOKEN_VARIABLE = "RAY_AUTH_TOKEN"  # what KubeRay gives each pod of a cluster with token authentication
-# What fits the pipelines on this 2-core, 24 GiB machine: applied as settings, the way an operator sizes them.
-MACHINE_SIZING: dict[str, Any] = {
-    "spark": {
-        "driver_cores": 1,
-        "driver_core_request": "250m",
-        "driver_memory": "768m",
-        "executor_instances": 1,
-        "executor_cores": 1,
-        "executor_core_request": "250m",
-        "executor_memory": "768m",
-    },
-    "ray": {"head": {"cpu": "500m", "memory": "2Gi"}, "worker": {"cpu": "500m", "memory": "2Gi"}},
-}
 
 
-def sized(settings: ArgoSettings, s3_endpoint: str) -> ArgoSettings:
-    """``settings`` with this machine's sizes and the run's S3 store and keys, validated as a config file's are."""
-    spark = settings.spark.model_dump(mode="json") | MACHINE_SIZING["spark"]
+def with_store(settings: ArgoSettings, s3_endpoint: str) -> ArgoSettings:
+    """``settings`` (already sized for this machine, ``tests.cluster.pipelines.node_sizing``) with the run's S3
+    store and its keys' Secret, validated as a config file's are."""
+    spark = settings.spark.model_dump(mode="json")
     spark |= {"s3": {"endpoint": s3_endpoint, "path_style_access": True}, "s3_credentials_secret": SECRET}
-    ray = settings.ray.model_dump(mode="json") | MACHINE_SIZING["ray"]
-    return settings.model_copy(
-        update={
-            "spark": SparkApplicationSettings.model_validate(spark),
-            "ray": RayJobSettings.model_validate(ray),
-        }
-    )
+    return settings.model_copy(update={"spark": SparkApplicationSettings.model_validate(spark)})
+
+
+def delete_workloads(kube: Kube, namespace: str) -> None:
+    """Delete the SparkApplications and RayJobs of ``namespace``; their operators then remove the pods."""
+    kube.kubectl("delete", "sparkapplications.sparkoperator.k8s.io,rayjobs.ray.io", "--all", "-n", namespace)
 
 
 def rendered_resources(pipeline: str, settings: ArgoSettings) -> list[dict[str, Any]]:

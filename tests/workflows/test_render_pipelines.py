@@ -39,13 +39,15 @@ GOLDEN_CASES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def render(pipeline: str, *, cluster_mode: bool = True, params: Any = None) -> dict[str, Any]:
+def render(
+    pipeline: str, *, cluster_mode: bool = True, params: Any = None, settings: ArgoSettings | None = None
+) -> dict[str, Any]:
     workflow = build_workflow(
         pipeline,
         params or SAMPLE_PARAMS[pipeline],
         run_name=f"{pipeline}-0123456789ab",
         labels=SAMPLE_LABELS,
-        settings=ArgoSettings(cluster_mode=cluster_mode),
+        settings=settings or ArgoSettings(cluster_mode=cluster_mode),
     )
     rendered: dict[str, Any] = workflow.to_dict()
     return rendered
@@ -131,6 +133,22 @@ def test_workflow_carries_run_settings_and_trace_labels(pipeline: str) -> None:
             assert template["container"]["image"] == settings.image
             assert template["container"]["resources"]["requests"]
             assert template["retryStrategy"]["limit"] == str(settings.step_retry_limit)
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_every_pod_of_a_run_takes_the_image_pull_policy_of_the_settings(pipeline: str) -> None:
+    """A node whose images are imported into its runtime (no registry) needs Never on every pod a run makes."""
+    workflow = render(pipeline, settings=ArgoSettings(image_pull_policy="Never"))
+    policies = [t["container"]["imagePullPolicy"] for t in workflow["spec"]["templates"] if "container" in t]
+    for kind, manifest in manifests(workflow).items():
+        if kind == "SparkApplication":
+            policies.append(manifest["spec"]["imagePullPolicy"])
+        else:
+            cluster = manifest["spec"]["rayClusterSpec"]
+            pods = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+            policies += [c["imagePullPolicy"] for pod in pods for c in pod["template"]["spec"]["containers"]]
+    assert policies
+    assert set(policies) == {"Never"}
 
 
 def test_label_values_that_do_not_fit_are_folded_and_kept_verbatim_as_annotations() -> None:

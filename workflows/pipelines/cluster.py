@@ -63,6 +63,7 @@ def spark_application(context: RenderContext, step: str, params: BaseModel) -> d
             "pythonVersion": "3",
             "mode": "cluster",
             "image": context.image(step),
+            "imagePullPolicy": settings.image_pull_policy,
             "sparkVersion": spark.spark_version,
             "mainApplicationFile": f"local://{settings.steps_main_file}",
             "arguments": step_arguments(step, request, context.result_path(step)),
@@ -199,6 +200,7 @@ def _ray_pod(context: RenderContext, step: str, container: str, resources: StepR
                 {
                     "name": container,
                     "image": context.image(step),
+                    "imagePullPolicy": context.settings.image_pull_policy,
                     "resources": {"requests": limits, "limits": limits},
                     "volumeMounts": [{"name": WORK_VOLUME, "mountPath": WORK_MOUNT}],
                 }

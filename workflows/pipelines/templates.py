@@ -102,6 +102,7 @@ def step_container(
     return Container(
         name=step,
         image=context.image(step),
+        image_pull_policy=context.settings.image_pull_policy,
         command=step_command(step, request, CONTAINER_RESULT_PATH),
         inputs=[*upstream_inputs(upstream), *inputs],
         outputs=[result_output(CONTAINER_RESULT_PATH)],
@@ -127,6 +128,7 @@ def result_collector(context: RenderContext, step: str) -> Container:
     return Container(
         name=step,
         image=context.settings.image,
+        image_pull_policy=context.settings.image_pull_policy,
         command=["cat", path],
         outputs=[result_output(path)],
         resources=Resources(cpu_request="50m", memory_request="64Mi", memory_limit="64Mi"),
