@@ -47,9 +47,9 @@ from tests.triggers.kinds import TEST_SPECS, AppendAction, AppendSpec
 from triggers.actions.base import ActionOutcome, ActionRequest
 from triggers.dispatcher import Dispatcher
 from triggers.event import Event
+from triggers.ledger import Ledger
 from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.schema import EventRow
-from triggers.ledger.store import Ledger
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 from triggers.settings import DispatcherSettings
@@ -104,13 +104,13 @@ def figure(events: int, seconds: float, **extra: Any) -> dict[str, Any]:
 
 def raw_baseline(ledger: Ledger, events: list[Event]) -> dict[str, Any]:
     """Insert the rows and update each one's state, with the ledger's own driver and nothing else."""
-    insert = IngestInsert(ledger.engine.dialect)
-    now = ledger.clock()
+    insert = IngestInsert(ledger.database.engine.dialect)
+    now = ledger.database.clock()
     mark = update(EventRow).where(EventRow.id == bindparam("event_id")).values(state="done", updated_at=now)
     started = time.perf_counter()
-    with ledger.engine.begin() as conn:
+    with ledger.database.engine.begin() as conn:
         insert.run(conn, events, state="received", now=now)
-    with ledger.engine.begin() as conn:
+    with ledger.database.engine.begin() as conn:
         conn.execute(mark, [{"event_id": e.id} for e in events])
     return figure(len(events), time.perf_counter() - started)
 
@@ -122,7 +122,7 @@ def drained(ledger: Ledger, events: list[Event], batch_size: int, tmp: Path) -> 
     dispatch = Dispatcher(
         ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), settings
     )
-    ledger.record_many(events)
+    ledger.events.record_many(events)
     started = time.perf_counter()
     while _finished(ledger) < len(events):
         if dispatch.run_once() == 0:
@@ -135,7 +135,7 @@ def _kinds(append: TimedAppend) -> dict[str, Any]:
 
 
 def _finished(ledger: Ledger) -> int:
-    counts = ledger.count_by_state()
+    counts = ledger.reads.count_by_state()
     return sum(counts.get(s, 0) for s in ("done", "ignored", "dead_lettered"))
 
 
@@ -155,7 +155,7 @@ def with_dispatcher_running(
         return work(append)
     finally:
         stop.set()
-        ledger.wakeup.notify()
+        ledger.database.wakeup.notify()
         worker.join(30)
 
 
@@ -163,7 +163,7 @@ def latency(ledger: Ledger, append: TimedAppend) -> dict[str, Any]:
     samples = []
     for _ in range(LATENCY_SAMPLES):
         event = push(paths=("src/train.py",))
-        ledger.record(event)
+        ledger.events.record(event)
         stored = time.perf_counter()
         key = f"retrain-on-push:{event.id}"
         while key not in append.started:
@@ -177,7 +177,7 @@ def latency(ledger: Ledger, append: TimedAppend) -> dict[str, Any]:
 def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     events = [data_notice(dataset=f"churn/set-{i % DATASETS}", partition=f"date={i}") for i in range(notices)]
     for start in range(0, notices, 500):  # as a Kafka consumer stores them
-        ledger.record_many(events[start : start + 500])
+        ledger.events.record_many(events[start : start + 500])
     last_notice = time.perf_counter()
     deadline = last_notice + QUIET_SECONDS + 900
     while _finished(ledger) < notices:

@@ -52,8 +52,9 @@ from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, Acti
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
 from triggers.event import Event
+from triggers.ledger.action_log import ActionLog, ActionWrite
 from triggers.ledger.coordination import Coordination, SlotHolder
-from triggers.ledger.store import ActionRecord, ActionState, ActionWrite, ClaimedEvent, Ledger
+from triggers.ledger.records import ActionRecord, ActionState, ClaimedEvent
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
 from triggers.settings import DispatcherSettings
@@ -117,17 +118,17 @@ class _Run:
 class ActionChain:
     def __init__(
         self,
-        ledger: Ledger,
+        actions: ActionLog,
         coordination: Coordination,
         kinds: ActionKinds,
         settings: DispatcherSettings,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
-        self._ledger = ledger
+        self._actions = actions
         self._coordination = coordination
         self._kinds = kinds
         self._settings = settings
-        self._clock = clock or ledger.clock
+        self._clock = clock
 
     def advance(
         self,
@@ -363,7 +364,7 @@ class ActionChain:
         limit = run.rule.rate_limit
         if limit is not None:
             reopens = self._coordination.take_rate_token(
-                name=run.rule.name, limit=limit.max_runs, per=limit.per, now=run.now
+                name=run.rule.name, holder_key=key, limit=limit.max_runs, per=limit.per, now=run.now
             )
             if reopens is not None:
                 if slot is not None:
@@ -379,19 +380,16 @@ class ActionChain:
 
     def _supersede(self, displaced: SlotHolder, key: str, stage: Stage) -> None:
         """Policy ``replace``: cancel the older running action if its kind can, and mark it superseded."""
-        older = self._ledger.get_action(displaced.holder_key)
+        older = self._actions.get(displaced.holder_key)
         if older is None or older.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
             return
         cancelled = older.status == ActionStatus.RUNNING and self._kinds[stage.spec.kind].cancel(older.target)
-        self._ledger.record_action(
+        superseded = {**older.detail, "superseded_by": key, "cancelled": cancelled}
+        self._actions.record(
             displaced.event_id,
-            action_key=displaced.holder_key,
-            kind=older.kind,
-            rule=older.rule,
-            target=older.target,
-            status=ActionStatus.SUPERSEDED,
-            detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
-            state=older.state,
+            ActionWrite(
+                older.action_key, older.kind, older.rule, older.target, ActionStatus.SUPERSEDED, superseded, older.state
+            ),
         )
 
     def _release(self, run: _Run) -> None:

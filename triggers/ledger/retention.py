@@ -13,7 +13,8 @@ next poll announce all its moves again.
 
 Deletes run in chunks of short transactions, so a first prune of a large
 ledger does not hold SQLite's write lock (and the webhooks waiting on it) for
-long.
+long. Each chunk is a ledger operation (``triggers.ledger.database``): a
+delete run again after a lost commit acknowledgement finds nothing more to do.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from sqlalchemy import Delete, Select, delete, select
 
 from core.clock import Clock
 from core.logging import get_logger
+from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.records import TERMINAL
 from triggers.ledger.schema import ActionRow, BatchMemberRow, DeadLetterRow, DebounceBatchRow, EventRow
-from triggers.ledger.store import TERMINAL, Ledger
 
 log = get_logger(__name__)
 
@@ -45,12 +47,12 @@ class Pruned:
 
 
 class Pruner:
-    def __init__(self, ledger: Ledger, retention: timedelta, clock: Clock | None = None) -> None:
+    def __init__(self, database: LedgerDatabase, retention: timedelta, clock: Clock | None = None) -> None:
         if retention < MINIMUM_RETENTION:
             raise ValueError(f"retention must keep idempotency keys at least {MINIMUM_RETENTION.days} days")
-        self._ledger = ledger
+        self._db = database
         self._retention = retention
-        self._clock = clock or ledger.clock
+        self._clock = clock or database.clock
 
     def prune_once(self) -> Pruned:
         cutoff = self._clock() - self._retention
@@ -84,14 +86,17 @@ class Pruner:
     def _chunks(self, chosen: Select[Any], deletes: Callable[[list[Any]], list[Delete]]) -> int:
         """Delete what ``chosen`` selects, a chunk per transaction; return how many rows it selected in all."""
         total = 0
-        while True:
-            with self._ledger.engine.begin() as conn:
-                ids = list(conn.execute(chosen).scalars())
-                if not ids:
-                    return total
-                for statement in deletes(ids):
-                    conn.execute(statement)
-            total += len(ids)
+        while deleted := self._delete_chunk(chosen, deletes):
+            total += deleted
+        return total
+
+    @operation
+    def _delete_chunk(self, chosen: Select[Any], deletes: Callable[[list[Any]], list[Delete]]) -> int:
+        with self._db.transaction() as s:
+            ids = list(s.execute(chosen).scalars())
+            for statement in deletes(ids) if ids else ():
+                s.execute(statement)
+        return len(ids)
 
     @staticmethod
     def _delete_events(ids: list[Any]) -> list[Delete]:

@@ -129,10 +129,11 @@ class ConcurrencySlotRow(Base):
 
 
 class RateWindowRow(Base):
-    """A fixed-window counter of actions started per rate-limited rule."""
+    """The actions started in the current fixed window of a rate-limited rule, by action key."""
 
     __tablename__ = "rate_windows"
 
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     window_start: Mapped[datetime]
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    counted_keys: Mapped[list[Any]] = mapped_column(default=list)
+    """The action keys let start in this window; their number is the window's count (a key counts once)."""
