@@ -15,18 +15,24 @@ For each database, over fresh ledgers in one process:
   claim, rules);
 * burst: many data notices across five datasets, which should become exactly
   five runs (more when dispatching them outlasts ``max_wait_seconds``), and
-  how long after the last notice the last run started, against ``quiet_seconds``.
+  how long after the last notice the last run started, against ``quiet_seconds``;
+* flood: many data notices for one dataset, stored in deliveries of 100 while
+  the dispatcher idles, then one push: how long after it was stored the push's
+  action started, against how long the dispatcher took to get through the
+  flood (what the push would wait behind it if events were claimed in arrival
+  order).
 
     .venv/bin/python bench/bench_dispatch.py [--events 2000] [--batch-size 100] [--databases sqlite,postgresql]
 
 Reports events per second and each figure's ratio to its database's baseline.
-Writes bench/results/bench_dispatch.json.
+Writes bench/results/bench_dispatch.json, with the load average at the start and at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -195,8 +201,38 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     }
 
 
+def flood(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
+    flooded = [data_notice(dataset="churn/flooded", partition=f"date={i}") for i in range(notices)]
+    for start in range(0, notices, 100):  # deliveries of at most listeners.max_events_per_delivery (100)
+        ledger.events.record_many(flooded[start : start + 100])
+    other = push(paths=("src/train.py",))
+    ledger.events.record(other)
+    stored = time.perf_counter()
+    key = f"retrain-on-push:{other.id}"
+    deadline = stored + 1800
+    while key not in append.started:
+        assert time.perf_counter() < deadline, "the push behind the flood never acted"
+        time.sleep(0.001)
+    waited = append.started[key] - stored
+    while _finished(ledger) < notices + 1:
+        assert time.perf_counter() < deadline, "the flood never finished"
+        time.sleep(0.01)
+    drained = time.perf_counter() - stored
+    return {
+        "flood_notices": notices,
+        "other_lane_action_started_after_s": round(waited, 3),
+        "flood_dispatched_in_s": round(drained, 3),
+        "ratio_to_flood": round(waited / drained, 4),
+    }
+
+
 def bench_database(
-    database: str, cluster: PostgresCluster | None, events: int, batch_size: int, burst_notices: int
+    database: str,
+    cluster: PostgresCluster | None,
+    events: int,
+    batch_size: int,
+    burst_notices: int,
+    flood_notices: int,
 ) -> dict[str, Any]:
     names = iter(range(1, 1000))
     pushes = [push(paths=("src/train.py",)) for _ in range(events)]
@@ -228,6 +264,10 @@ def bench_database(
         result["burst"] = with_dispatcher_running(
             ledger, Path(tmp), batch_size, lambda append: burst(ledger, append, burst_notices)
         )
+    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+        result["flood"] = with_dispatcher_running(
+            ledger, Path(tmp), batch_size, lambda append: flood(ledger, append, flood_notices)
+        )
     return result
 
 
@@ -243,6 +283,12 @@ def report(database: str, result: dict[str, Any]) -> None:
         f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
         f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
     )
+    f = result["flood"]
+    print(
+        f"  flood of {f['flood_notices']} notices on one dataset: a push stored after it acted in "
+        f"{f['other_lane_action_started_after_s']} s; the flood took {f['flood_dispatched_in_s']} s "
+        f"({f['ratio_to_flood']:.4f}x)"
+    )
 
 
 def main() -> None:
@@ -250,6 +296,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--burst", type=int, default=10_000, help="data notices in the burst scenario")
+    parser.add_argument("--flood", type=int, default=5_000, help="data notices for one dataset in the flood scenario")
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     from core.logging import configure_logging
@@ -257,14 +304,20 @@ def main() -> None:
     configure_logging(level="WARNING")
     databases = args.databases.split(",")
     cluster = PostgresCluster.start() if "postgresql" in databases else None
-    results: dict[str, Any] = {"events": args.events, "batch_size": args.batch_size}
+    results: dict[str, Any] = {
+        "events": args.events,
+        "batch_size": args.batch_size,
+        "load_average_at_start": [round(n, 2) for n in os.getloadavg()],
+    }
     try:
         for database in databases:
-            results[database] = bench_database(database, cluster, args.events, args.batch_size, args.burst)
+            results[database] = bench_database(database, cluster, args.events, args.batch_size, args.burst, args.flood)
             report(database, results[database])
     finally:
         if cluster is not None:
             cluster.stop()
+    results["load_average_at_end"] = [round(n, 2) for n in os.getloadavg()]
+    print(f"load average: {results['load_average_at_start']} at the start, {results['load_average_at_end']} at the end")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
