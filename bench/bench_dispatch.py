@@ -115,7 +115,7 @@ def raw_baseline(ledger: Ledger, events: list[Event]) -> dict[str, Any]:
     mark = update(EventRow).where(EventRow.id == bindparam("event_id")).values(state="done", updated_at=now)
     started = time.perf_counter()
     with ledger.database.engine.begin() as conn:
-        insert.run(conn, events, state="received", now=now)
+        insert.run(conn, events, [0] * len(events), state="received", now=now)
     with ledger.database.engine.begin() as conn:
         conn.execute(mark, [{"event_id": e.id} for e in events])
     return figure(len(events), time.perf_counter() - started)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect, select, text, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select, text, update
 
+from tests.ledger.lost_acknowledgements import commit_acknowledgement_lost
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
 from triggers.ledger.action_log import ActionWrite
@@ -228,24 +225,6 @@ def test_upgrading_to_per_action_state_keeps_each_action_and_starts_a_running_on
     assert record is not None
     states = {a.action_key: (a.status, a.state.attempts, a.state.started_at) for a in record.actions}
     assert states == {"train:run": ("running", 1, created), "notify:wait": ("queued", 0, None)}
-
-
-@contextmanager
-def commit_acknowledgement_lost(times: int = 1) -> Iterator[list[str]]:
-    """The next ``times`` ledger commits go through, but their caller gets the error of a connection dropped before
-    the server's answer arrived (as in a PostgreSQL restart); yields the statement of each lost acknowledgement."""
-    lost: list[str] = []
-
-    def drop_the_answer(session: Session) -> None:
-        if len(lost) < times:
-            lost.append("COMMIT")
-            raise OperationalError("COMMIT", None, ConnectionResetError("server closed the connection unexpectedly"))
-
-    event.listen(Session, "after_commit", drop_the_answer)
-    try:
-        yield lost
-    finally:
-        event.remove(Session, "after_commit", drop_the_answer)
 
 
 def test_a_redelivery_whose_commit_answer_was_lost_is_counted_once(ledger: Ledger) -> None:

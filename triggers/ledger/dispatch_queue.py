@@ -3,7 +3,9 @@
 Dispatchers claim due events with a lease (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, an immediate write transaction on SQLite), so any number of
 replicas share one database without doing an event twice, and an event whose
-dispatcher died comes back when its lease runs out. A pass's outcome ends the
+dispatcher died comes back when its lease runs out. Due events are claimed in
+the fair order of ``triggers.ledger.fair_order`` (round-robin over lanes), so a
+flood on one dataset or repository holds up no other. A pass's outcome ends the
 lease: done, ignored, retried later, deferred without spending an attempt, or
 dead-lettered, written for a whole claimed batch in one transaction together
 with its actions' outcomes. Every value written is absolute (a deferral sets
@@ -29,6 +31,7 @@ from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
 from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.fair_order import FairOrder
 from triggers.ledger.records import (
     CLAIMABLE,
     UNFINISHED_ACTIONS,
@@ -91,12 +94,17 @@ class EventOutcome:
         return cls(event_id, values, actions)
 
 
+_CLAIM_ORDER = (EventRow.fair_round, EventRow.next_attempt_at, EventRow.time)
+"""Fair round first; within a round, the oldest due, then the oldest event (one delivery's events fall due together)."""
+
+
 class DispatchQueue:
     """Claims due events under a lease, ends leases with outcomes, and puts events (or one action) back."""
 
     def __init__(self, database: LedgerDatabase, actions: ActionLog) -> None:
         self._db = database
         self._actions = actions
+        self._fair_order = FairOrder(database)
         self.owner = f"{os.uname().nodename}:{os.getpid()}"
         """Whose lease a claim takes unless it names another owner."""
 
@@ -104,10 +112,11 @@ class DispatchQueue:
     def claim_due(
         self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None
     ) -> list[ClaimedEvent]:
-        """Lease up to ``limit`` due events to this worker.
+        """Lease up to ``limit`` due events to this worker, by their rounds in the fair order, then oldest due first.
 
         Due means received or retrying with ``next_attempt_at`` passed, or
-        dispatched under a lease that expired (its worker died).
+        dispatched under a lease that expired (its worker died). The claim raises
+        the round being served to its highest round (``triggers.ledger.fair_order``).
         """
         now = self._db.clock()
         owner = owner or self.owner
@@ -115,12 +124,14 @@ class DispatchQueue:
             (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
             (EventRow.state == EventState.DISPATCHED.value) & (EventRow.lease_expires_at < now),
         )
-        query = select(EventRow).where(due).order_by(EventRow.next_attempt_at).limit(limit)
+        query = select(EventRow).where(due).order_by(*_CLAIM_ORDER).limit(limit)
         if self._db.is_postgres:
             query = query.with_for_update(skip_locked=True)
         claimed = []
+        highest_round = None
         with self._db.transaction() as s:
             for row in s.execute(query).scalars():
+                highest_round = row.fair_round
                 row.updated_at = now
                 try:
                     event = Event.model_validate(row.envelope)
@@ -133,6 +144,8 @@ class DispatchQueue:
                 row.lease_expires_at = now + lease
                 row.attempts += 1
                 claimed.append(ClaimedEvent(event, row.attempts, row.replays))
+            if highest_round is not None:
+                self._fair_order.served(s.connection(), highest_round)
         return claimed
 
     @operation

@@ -4,6 +4,8 @@ Listeners acknowledge a delivery only after :meth:`EventStore.record_many` has
 committed it. The idempotency key decides what is new: a key already stored is
 a redelivery, counted on the stored event and never stored again, so a sender's
 retry, a Kafka replay or a captured delivery sent again starts nothing.
+Each new event also takes its round in the fair dispatch order
+(``triggers.ledger.fair_order``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import bindparam, select, update
 
 from triggers.event import Event
 from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.fair_order import FairOrder
 from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.records import EventState, RecordResult
 from triggers.ledger.schema import DeadLetterRow, EventRow
@@ -48,6 +51,7 @@ class EventStore:
     def __init__(self, database: LedgerDatabase) -> None:
         self._db = database
         self._insert_events = IngestInsert(database.engine.dialect)
+        self._fair_order = FairOrder(database)
 
     def record(self, event: Event) -> RecordResult:
         """Store a new event, or count a redelivery of one already stored."""
@@ -70,7 +74,8 @@ class EventStore:
         batch_id = {e.idempotency_key: e.id for e in unique}
         with self._db.transaction() as s:
             conn = s.connection()
-            inserted_rows = self._insert_events.run(conn, unique, state=EventState.RECEIVED.value, now=now)
+            rounds = self._fair_order.rounds_for(conn, unique)
+            inserted_rows = self._insert_events.run(conn, unique, rounds, state=EventState.RECEIVED.value, now=now)
             if inserted_rows == len(unique):
                 stored_id = batch_id
             else:
@@ -79,6 +84,8 @@ class EventStore:
                 stored_id = dict(conn.execute(stored).tuples().all())
             inserted = {key for key, event_id in stored_id.items() if batch_id[key] == event_id}
             if inserted_rows:
+                placed = zip(unique, rounds, strict=True)
+                self._fair_order.stored(conn, [(e, r) for e, r in placed if e.idempotency_key in inserted])
                 self._db.announce_due(s)
             redeliveries = Counter(e.idempotency_key for e in events)
             redeliveries.subtract(inserted)

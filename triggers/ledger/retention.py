@@ -7,6 +7,10 @@ row is what makes a redelivery of its idempotency key a duplicate, and
 senders retry for up to that long (GitHub redeliveries, Kafka replays after an
 outage). Events still going are never touched, whatever their age.
 
+A lane of the fair dispatch order (``triggers.ledger.fair_order``) is deleted
+once its next round is no later than the round being served: a new event of
+that lane would take the round being served either way.
+
 Cursors are kept: they hold live state (the watcher's baseline, where every
 MLflow alias points), and forgetting an unchanged model's table would make the
 next poll announce all its moves again.
@@ -31,12 +35,22 @@ from core.clock import Clock
 from core.logging import get_logger
 from triggers.ledger.database import LedgerDatabase, operation
 from triggers.ledger.records import TERMINAL
-from triggers.ledger.schema import ActionRow, BatchMemberRow, DeadLetterRow, DebounceBatchRow, EventRow
+from triggers.ledger.schema import (
+    ActionRow,
+    BatchMemberRow,
+    DeadLetterRow,
+    DebounceBatchRow,
+    DispatchLaneRow,
+    DispatchProgressRow,
+    EventRow,
+)
 
 log = get_logger(__name__)
 
 MINIMUM_RETENTION = timedelta(days=3)
 _CHUNK = 500
+_SERVED_ROUND = select(DispatchProgressRow.served_round).scalar_subquery()
+"""The round being served; a lane is forgotten only if it is still no later when it is deleted."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class Pruned:
     events: int
     dead_letters: int
     debounce_batches: int
+    lanes: int
 
 
 class Pruner:
@@ -72,8 +87,16 @@ class Pruner:
             select(DeadLetterRow.id).where(DeadLetterRow.created_at < cutoff).limit(_CHUNK),
             lambda ids: [delete(DeadLetterRow).where(DeadLetterRow.id.in_(ids))],
         )
-        pruned = Pruned(events=events, dead_letters=letters, debounce_batches=batches)
-        if events or letters or batches:
+        lanes = self._chunks(
+            select(DispatchLaneRow.lane).where(DispatchLaneRow.next_round <= _SERVED_ROUND).limit(_CHUNK),
+            lambda ids: [
+                delete(DispatchLaneRow).where(
+                    DispatchLaneRow.lane.in_(ids), DispatchLaneRow.next_round <= _SERVED_ROUND
+                )
+            ],
+        )
+        pruned = Pruned(events=events, dead_letters=letters, debounce_batches=batches, lanes=lanes)
+        if events or letters or batches or lanes:
             log.info("ledger.pruned", before=cutoff.isoformat(), **vars(pruned))
         return pruned
 
