@@ -201,8 +201,14 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     }
 
 
+def notice_as_listened(dataset: str, partition: str) -> Event:
+    """A data notice whose subject is its dataset, as ``listeners.sources.data`` makes it (the test builder's
+    subject also names the partition)."""
+    return data_notice(dataset=dataset, partition=partition).model_copy(update={"subject": dataset})
+
+
 def flood(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
-    flooded = [data_notice(dataset="churn/flooded", partition=f"date={i}") for i in range(notices)]
+    flooded = [notice_as_listened(dataset="churn/flooded", partition=f"date={i}") for i in range(notices)]
     for start in range(0, notices, 100):  # deliveries of at most listeners.max_events_per_delivery (100)
         ledger.events.record_many(flooded[start : start + 100])
     other = push(paths=("src/train.py",))
