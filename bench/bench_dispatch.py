@@ -23,9 +23,11 @@ For each database, over fresh ledgers in one process:
   order).
 
     .venv/bin/python bench/bench_dispatch.py [--events 2000] [--batch-size 100] [--databases sqlite,postgresql]
+        [--scenarios flood,...]
 
 Reports events per second and each figure's ratio to its database's baseline.
-Writes bench/results/bench_dispatch.json, with the load average at the start and at the end.
+Writes bench/results/bench_dispatch.json (``bench_dispatch_<scenarios>.json`` for a subset), with the load
+average at the start and at the end.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,7 @@ RESULTS = Path(__file__).with_name("results") / "bench_dispatch.json"
 DATASETS = 5
 QUIET_SECONDS = 1.0
 LATENCY_SAMPLES = 100
+SCENARIOS = frozenset({"ignored", "debounced", "action", "latency", "burst", "flood"})
 RULES = f"""
 triggers:
   - name: retrain-on-push
@@ -239,6 +243,7 @@ def bench_database(
     batch_size: int,
     burst_notices: int,
     flood_notices: int,
+    scenarios: frozenset[str] = SCENARIOS,
 ) -> dict[str, Any]:
     names = iter(range(1, 1000))
     pushes = [push(paths=("src/train.py",)) for _ in range(events)]
@@ -252,49 +257,51 @@ def bench_database(
         ("debounced", notices, DATASETS),
         ("action", pushes, events),
     ):
+        if label not in scenarios:
+            continue
         with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
             seconds, append = drained(ledger, batch, batch_size, Path(tmp))
             assert len(append.started) == actions, f"{label}: {len(append.started)} actions, expected {actions}"
             result[label] = figure(events, seconds, actions=actions)
             if label == "debounced":  # the leaders wait out the quiet period; it is not dispatch work
                 result[label]["includes_quiet_seconds"] = QUIET_SECONDS
-    for label in ("ignored", "debounced", "action"):
+    for label in scenarios & {"ignored", "debounced", "action"}:
         result[label]["ratio_to_baseline"] = round(
             result[label]["events_per_second"] / result["baseline"]["events_per_second"], 3
         )
-    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["latency"] = with_dispatcher_running(
-            ledger, Path(tmp), batch_size, lambda append: latency(ledger, append)
-        )
-    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["burst"] = with_dispatcher_running(
-            ledger, Path(tmp), batch_size, lambda append: burst(ledger, append, burst_notices)
-        )
-    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["flood"] = with_dispatcher_running(
-            ledger, Path(tmp), batch_size, lambda append: flood(ledger, append, flood_notices)
-        )
+    running: dict[str, Callable[[Ledger, TimedAppend], dict[str, Any]]] = {
+        "latency": latency,
+        "burst": lambda ledger, append: burst(ledger, append, burst_notices),
+        "flood": lambda ledger, append: flood(ledger, append, flood_notices),
+    }
+    for label, work in running.items():
+        if label not in scenarios:
+            continue
+        with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+            result[label] = with_dispatcher_running(ledger, Path(tmp), batch_size, partial(work, ledger))
     return result
 
 
 def report(database: str, result: dict[str, Any]) -> None:
     print(f"{database}: baseline {result['baseline']['events_per_second']:.0f} rows/s (insert + update)")
     for label in ("ignored", "debounced", "action"):
+        if label not in result:
+            continue
         run = result[label]
         print(f"  {label:<9} {run['events_per_second']:8.1f} events/s  ({run['ratio_to_baseline']:.3f}x baseline)")
-    lat = result["latency"]
-    print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
-    b = result["burst"]
-    print(
-        f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
-        f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
-    )
-    f = result["flood"]
-    print(
-        f"  flood of {f['flood_notices']} notices on one dataset: a push stored after it acted in "
-        f"{f['other_lane_action_started_after_s']} s; the flood took {f['flood_dispatched_in_s']} s "
-        f"({f['ratio_to_flood']:.4f}x)"
-    )
+    if lat := result.get("latency"):
+        print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
+    if b := result.get("burst"):
+        print(
+            f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
+            f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
+        )
+    if f := result.get("flood"):
+        print(
+            f"  flood of {f['flood_notices']} notices on one dataset: a push stored after it acted in "
+            f"{f['other_lane_action_started_after_s']} s; the flood took {f['flood_dispatched_in_s']} s "
+            f"({f['ratio_to_flood']:.4f}x)"
+        )
 
 
 def main() -> None:
@@ -304,6 +311,9 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=10_000, help="data notices in the burst scenario")
     parser.add_argument("--flood", type=int, default=5_000, help="data notices for one dataset in the flood scenario")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--scenarios", default=",".join(sorted(SCENARIOS)), help="which of them to run (the baseline always runs)"
+    )
     args = parser.parse_args()
     from core.logging import configure_logging
 
@@ -317,16 +327,21 @@ def main() -> None:
     }
     try:
         for database in databases:
-            results[database] = bench_database(database, cluster, args.events, args.batch_size, args.burst, args.flood)
+            chosen_scenarios = frozenset(args.scenarios.split(","))
+            results[database] = bench_database(
+                database, cluster, args.events, args.batch_size, args.burst, args.flood, chosen_scenarios
+            )
             report(database, results[database])
     finally:
         if cluster is not None:
             cluster.stop()
     results["load_average_at_end"] = [round(n, 2) for n in os.getloadavg()]
     print(f"load average: {results['load_average_at_start']} at the start, {results['load_average_at_end']} at the end")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    chosen = sorted(args.scenarios.split(","))
+    written = RESULTS if set(chosen) == SCENARIOS else RESULTS.with_name(f"bench_dispatch_{'_'.join(chosen)}.json")
+    written.parent.mkdir(exist_ok=True)
+    written.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {written}")
 
 
 if __name__ == "__main__":
