@@ -15,18 +15,26 @@ For each database, over fresh ledgers in one process:
   claim, rules);
 * burst: many data notices across five datasets, which should become exactly
   five runs (more when dispatching them outlasts ``max_wait_seconds``), and
-  how long after the last notice the last run started, against ``quiet_seconds``.
+  how long after the last notice the last run started, against ``quiet_seconds``;
+* flood: many data notices for one dataset, stored in deliveries of 100 while
+  the dispatcher idles, then one push: how long after it was stored the push's
+  action started, against how long the dispatcher took to get through the
+  flood (what the push would wait behind it if events were claimed in arrival
+  order).
 
     .venv/bin/python bench/bench_dispatch.py [--events 2000] [--batch-size 100] [--databases sqlite,postgresql]
+        [--scenarios flood,...]
 
 Reports events per second and each figure's ratio to its database's baseline.
-Writes bench/results/bench_dispatch.json.
+Writes bench/results/bench_dispatch.json (``bench_dispatch_<scenarios>.json`` for a subset), with the load
+average at the start and at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +56,9 @@ from tests.triggers.kinds import TEST_SPECS, AppendAction, AppendSpec
 from triggers.actions.base import ActionOutcome, ActionRequest
 from triggers.dispatcher import Dispatcher
 from triggers.event import Event
+from triggers.ledger import Ledger
 from triggers.ledger.ingest_rows import IngestInsert
 from triggers.ledger.schema import EventRow
-from triggers.ledger.store import Ledger
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 from triggers.settings import DispatcherSettings
@@ -58,6 +67,7 @@ RESULTS = Path(__file__).with_name("results") / "bench_dispatch.json"
 DATASETS = 5
 QUIET_SECONDS = 1.0
 LATENCY_SAMPLES = 100
+SCENARIOS = frozenset({"ignored", "debounced", "action", "latency", "burst", "flood"})
 RULES = f"""
 triggers:
   - name: retrain-on-push
@@ -104,13 +114,13 @@ def figure(events: int, seconds: float, **extra: Any) -> dict[str, Any]:
 
 def raw_baseline(ledger: Ledger, events: list[Event]) -> dict[str, Any]:
     """Insert the rows and update each one's state, with the ledger's own driver and nothing else."""
-    insert = IngestInsert(ledger.engine.dialect)
-    now = ledger.clock()
+    insert = IngestInsert(ledger.database.engine.dialect)
+    now = ledger.database.clock()
     mark = update(EventRow).where(EventRow.id == bindparam("event_id")).values(state="done", updated_at=now)
     started = time.perf_counter()
-    with ledger.engine.begin() as conn:
-        insert.run(conn, events, state="received", now=now)
-    with ledger.engine.begin() as conn:
+    with ledger.database.engine.begin() as conn:
+        insert.run(conn, events, [0] * len(events), state="received", now=now)
+    with ledger.database.engine.begin() as conn:
         conn.execute(mark, [{"event_id": e.id} for e in events])
     return figure(len(events), time.perf_counter() - started)
 
@@ -122,7 +132,7 @@ def drained(ledger: Ledger, events: list[Event], batch_size: int, tmp: Path) -> 
     dispatch = Dispatcher(
         ledger, RulesEngine(parse_rules(RULES, TEST_SPECS), bot_email=BOT_EMAIL), _kinds(append), settings
     )
-    ledger.record_many(events)
+    ledger.events.record_many(events)
     started = time.perf_counter()
     while _finished(ledger) < len(events):
         if dispatch.run_once() == 0:
@@ -135,7 +145,7 @@ def _kinds(append: TimedAppend) -> dict[str, Any]:
 
 
 def _finished(ledger: Ledger) -> int:
-    counts = ledger.count_by_state()
+    counts = ledger.reads.count_by_state()
     return sum(counts.get(s, 0) for s in ("done", "ignored", "dead_lettered"))
 
 
@@ -155,7 +165,7 @@ def with_dispatcher_running(
         return work(append)
     finally:
         stop.set()
-        ledger.wakeup.notify()
+        ledger.database.wakeup.notify()
         worker.join(30)
 
 
@@ -163,7 +173,7 @@ def latency(ledger: Ledger, append: TimedAppend) -> dict[str, Any]:
     samples = []
     for _ in range(LATENCY_SAMPLES):
         event = push(paths=("src/train.py",))
-        ledger.record(event)
+        ledger.events.record(event)
         stored = time.perf_counter()
         key = f"retrain-on-push:{event.id}"
         while key not in append.started:
@@ -177,7 +187,7 @@ def latency(ledger: Ledger, append: TimedAppend) -> dict[str, Any]:
 def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     events = [data_notice(dataset=f"churn/set-{i % DATASETS}", partition=f"date={i}") for i in range(notices)]
     for start in range(0, notices, 500):  # as a Kafka consumer stores them
-        ledger.record_many(events[start : start + 500])
+        ledger.events.record_many(events[start : start + 500])
     last_notice = time.perf_counter()
     deadline = last_notice + QUIET_SECONDS + 900
     while _finished(ledger) < notices:
@@ -195,8 +205,45 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
     }
 
 
+def notice_as_listened(dataset: str, partition: str) -> Event:
+    """A data notice whose subject is its dataset, as ``listeners.sources.data`` makes it (the test builder's
+    subject also names the partition)."""
+    return data_notice(dataset=dataset, partition=partition).model_copy(update={"subject": dataset})
+
+
+def flood(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
+    flooded = [notice_as_listened(dataset="churn/flooded", partition=f"date={i}") for i in range(notices)]
+    for start in range(0, notices, 100):  # deliveries of at most listeners.max_events_per_delivery (100)
+        ledger.events.record_many(flooded[start : start + 100])
+    other = push(paths=("src/train.py",))
+    ledger.events.record(other)
+    stored = time.perf_counter()
+    key = f"retrain-on-push:{other.id}"
+    deadline = stored + 1800
+    while key not in append.started:
+        assert time.perf_counter() < deadline, "the push behind the flood never acted"
+        time.sleep(0.001)
+    waited = append.started[key] - stored
+    while _finished(ledger) < notices + 1:
+        assert time.perf_counter() < deadline, "the flood never finished"
+        time.sleep(0.01)
+    drained = time.perf_counter() - stored
+    return {
+        "flood_notices": notices,
+        "other_lane_action_started_after_s": round(waited, 3),
+        "flood_dispatched_in_s": round(drained, 3),
+        "ratio_to_flood": round(waited / drained, 4),
+    }
+
+
 def bench_database(
-    database: str, cluster: PostgresCluster | None, events: int, batch_size: int, burst_notices: int
+    database: str,
+    cluster: PostgresCluster | None,
+    events: int,
+    batch_size: int,
+    burst_notices: int,
+    flood_notices: int,
+    scenarios: frozenset[str] = SCENARIOS,
 ) -> dict[str, Any]:
     names = iter(range(1, 1000))
     pushes = [push(paths=("src/train.py",)) for _ in range(events)]
@@ -210,39 +257,51 @@ def bench_database(
         ("debounced", notices, DATASETS),
         ("action", pushes, events),
     ):
+        if label not in scenarios:
+            continue
         with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
             seconds, append = drained(ledger, batch, batch_size, Path(tmp))
             assert len(append.started) == actions, f"{label}: {len(append.started)} actions, expected {actions}"
             result[label] = figure(events, seconds, actions=actions)
             if label == "debounced":  # the leaders wait out the quiet period; it is not dispatch work
                 result[label]["includes_quiet_seconds"] = QUIET_SECONDS
-    for label in ("ignored", "debounced", "action"):
+    for label in scenarios & {"ignored", "debounced", "action"}:
         result[label]["ratio_to_baseline"] = round(
             result[label]["events_per_second"] / result["baseline"]["events_per_second"], 3
         )
-    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["latency"] = with_dispatcher_running(
-            ledger, Path(tmp), batch_size, lambda append: latency(ledger, append)
-        )
-    with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-        result["burst"] = with_dispatcher_running(
-            ledger, Path(tmp), batch_size, lambda append: burst(ledger, append, burst_notices)
-        )
+    running: dict[str, Callable[[Ledger, TimedAppend], dict[str, Any]]] = {
+        "latency": latency,
+        "burst": lambda ledger, append: burst(ledger, append, burst_notices),
+        "flood": lambda ledger, append: flood(ledger, append, flood_notices),
+    }
+    for label, work in running.items():
+        if label not in scenarios:
+            continue
+        with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
+            result[label] = with_dispatcher_running(ledger, Path(tmp), batch_size, partial(work, ledger))
     return result
 
 
 def report(database: str, result: dict[str, Any]) -> None:
     print(f"{database}: baseline {result['baseline']['events_per_second']:.0f} rows/s (insert + update)")
     for label in ("ignored", "debounced", "action"):
+        if label not in result:
+            continue
         run = result[label]
         print(f"  {label:<9} {run['events_per_second']:8.1f} events/s  ({run['ratio_to_baseline']:.3f}x baseline)")
-    lat = result["latency"]
-    print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
-    b = result["burst"]
-    print(
-        f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
-        f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
-    )
+    if lat := result.get("latency"):
+        print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
+    if b := result.get("burst"):
+        print(
+            f"  burst of {b['notices']} notices: {b['runs']} runs, the last started "
+            f"{b['last_run_started_after_last_notice_s']} s after the last notice (quiet {b['quiet_seconds']} s)"
+        )
+    if f := result.get("flood"):
+        print(
+            f"  flood of {f['flood_notices']} notices on one dataset: a push stored after it acted in "
+            f"{f['other_lane_action_started_after_s']} s; the flood took {f['flood_dispatched_in_s']} s "
+            f"({f['ratio_to_flood']:.4f}x)"
+        )
 
 
 def main() -> None:
@@ -250,24 +309,39 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--burst", type=int, default=10_000, help="data notices in the burst scenario")
+    parser.add_argument("--flood", type=int, default=5_000, help="data notices for one dataset in the flood scenario")
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--scenarios", default=",".join(sorted(SCENARIOS)), help="which of them to run (the baseline always runs)"
+    )
     args = parser.parse_args()
     from core.logging import configure_logging
 
     configure_logging(level="WARNING")
     databases = args.databases.split(",")
     cluster = PostgresCluster.start() if "postgresql" in databases else None
-    results: dict[str, Any] = {"events": args.events, "batch_size": args.batch_size}
+    results: dict[str, Any] = {
+        "events": args.events,
+        "batch_size": args.batch_size,
+        "load_average_at_start": [round(n, 2) for n in os.getloadavg()],
+    }
     try:
         for database in databases:
-            results[database] = bench_database(database, cluster, args.events, args.batch_size, args.burst)
+            chosen_scenarios = frozenset(args.scenarios.split(","))
+            results[database] = bench_database(
+                database, cluster, args.events, args.batch_size, args.burst, args.flood, chosen_scenarios
+            )
             report(database, results[database])
     finally:
         if cluster is not None:
             cluster.stop()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    results["load_average_at_end"] = [round(n, 2) for n in os.getloadavg()]
+    print(f"load average: {results['load_average_at_start']} at the start, {results['load_average_at_end']} at the end")
+    chosen = sorted(args.scenarios.split(","))
+    written = RESULTS if set(chosen) == SCENARIOS else RESULTS.with_name(f"bench_dispatch_{'_'.join(chosen)}.json")
+    written.parent.mkdir(exist_ok=True)
+    written.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {written}")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def ledger_consumers(bootstrap: str, topic: str, records: int, ledger_url: str, 
             member.wait(60)
         admin.close()
     ledger = Ledger.open(ledger_url)
-    stored = sum(ledger.count_by_state().values())
+    stored = sum(ledger.reads.count_by_state().values())
     ledger.close()
     if stored != records:
         raise SystemExit(f"the ledger holds {stored} events, expected {records}")

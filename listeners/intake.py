@@ -76,9 +76,9 @@ class Intake:
         events = [event for _, group in groups for event in group]
         if any_need_settling(events):
             with positions_batch(self.ledger) as batch:
-                results = self.ledger.record_many([batch.settle(e) for e in events])
+                results = self.ledger.events.record_many([batch.settle(e) for e in events])
         else:
-            results = self.ledger.record_many(events)
+            results = self.ledger.events.record_many(events)
         answers, offset = [], 0
         for source, group in groups:
             answer = results[offset : offset + len(group)]

@@ -110,12 +110,12 @@ class PositionsBatch:
 
     def save(self) -> None:
         for model in sorted(self._dirty):
-            self._ledger.put_cursor(CURSOR_PREFIX + model, self._tables[model])
+            self._ledger.cursors.put(CURSOR_PREFIX + model, self._tables[model])
         self._dirty.clear()
 
     def _table(self, model: str) -> dict[str, Any]:
         if model not in self._tables:
-            stored = self._ledger.get_cursor(CURSOR_PREFIX + model)
+            stored = self._ledger.cursors.get(CURSOR_PREFIX + model)
             self._tables[model] = stored if stored is not None else {"aliases": {}, "stages": {}}
         return self._tables[model]
 
@@ -135,7 +135,7 @@ def positions_batch(ledger: Ledger) -> Iterator[PositionsBatch]:
 
     The table is saved when the block exits cleanly, i.e. after the caller recorded the batch's events.
     """
-    with _PROCESS_LOCK, held_across_processes(ledger.engine, _TABLE_LOCK):
+    with _PROCESS_LOCK, held_across_processes(ledger.database.engine, _TABLE_LOCK):
         batch = PositionsBatch(ledger)
         yield batch
         batch.save()

@@ -120,7 +120,7 @@ class Service:
             ],
         )
         app.title = "mlops-gitops"
-        pruner = Pruner(ledger, timedelta(days=settings.ledger.retention_days))
+        pruner = Pruner(ledger.database, timedelta(days=settings.ledger.retention_days))
         return cls(settings, ledger, app, Workers(), dispatcher, backend, consumer, watcher, pruner)
 
     @staticmethod

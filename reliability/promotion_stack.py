@@ -26,7 +26,7 @@ from reliability.scoreboard import ScenarioFigures
 from tests.gitops.conftest import MODEL_NAME, remote_log
 from tests.gitops.repos import BOT
 from triggers.ledger import EventState, Ledger
-from triggers.ledger.store import ActionRecord
+from triggers.ledger.records import ActionRecord
 
 MLFLOW_SECRET = "reliability-mlflow-webhook-secret"
 RULES = {
@@ -118,10 +118,10 @@ def wait_for_failed_attempts(ledger: Ledger, event_id: str, attempts: int, timeo
     """The event's action once it has failed ``attempts`` times and waits for its next, backed-off attempt."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        record = ledger.get(event_id)
+        record = ledger.reads.get(event_id)
         retrying = [a for a in record.actions if a.status == "retrying"] if record is not None else []
         if retrying and retrying[0].state.attempts >= attempts:
             return retrying[0]
         assert record is None or record.state is not EventState.DEAD_LETTERED, record.last_error
         time.sleep(0.2)
-    raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.get(event_id)}")
+    raise AssertionError(f"event {event_id} was not retried {attempts} times: {ledger.reads.get(event_id)}")

@@ -33,7 +33,7 @@ from tests.infra.kafka import KafkaBroker
 from tests.service.test_crash_recovery import RULES, SECRET, TOKEN, push_payload
 from tests.workflows.argo_server import FakeArgoServer
 from triggers.ledger import EventState, Ledger
-from triggers.ledger.store import TERMINAL
+from triggers.ledger.records import TERMINAL
 from workflows.backend import EVENT_ID_LABEL
 
 DATASETS = 100
@@ -188,7 +188,7 @@ def settle(ledger: Ledger, expected: int, timeout_seconds: float) -> dict[str, i
     """Wait (bounded) until the ledger holds ``expected`` events, all finished; the counts by state."""
     deadline = time.monotonic() + timeout_seconds
     while True:
-        counts = ledger.count_by_state()
+        counts = ledger.reads.count_by_state()
         finished = sum(counts.get(state.value, 0) for state in TERMINAL)
         if finished >= expected or time.monotonic() > deadline:
             return counts
@@ -212,7 +212,7 @@ class Outcome:
 
 def outcome(ledger: Ledger, argo: FakeArgoServer, expected: Mapping[str, bool]) -> Outcome:
     """Count ``expected`` (idempotency key: whether its event starts a workflow) against what happened."""
-    with ledger.engine.connect() as connection:
+    with ledger.database.engine.connect() as connection:
         rows = list(connection.exec_driver_sql("SELECT idempotency_key, id, state FROM events"))
     per_key = Counter(key for key, _, _ in rows)
     finished_as_expected = {

@@ -63,7 +63,7 @@ def test_failing_argo_is_retried_dead_lettered_and_done_on_replay(
         [event_id] = answer.json()["event_ids"]
 
         wait_for_state(ledger, event_id, EventState.DEAD_LETTERED)
-        dead = ledger.get(event_id)
+        dead = ledger.reads.get(event_id)
         assert dead is not None and dead.last_error
         assert [(a.status, a.state.attempts) for a in dead.actions] == [("failed", MAX_ATTEMPTS)]
         assert argo.workflows == {}
@@ -82,7 +82,7 @@ def test_failing_argo_is_retried_dead_lettered_and_done_on_replay(
         wait_for_state(ledger, event_id, EventState.DONE)
         figures.recovered_after(time.monotonic() - replayed_at)
 
-        done = ledger.get(event_id)
+        done = ledger.reads.get(event_id)
         assert done is not None
         # A replay is a new generation of the action (its key counts replays); only that one submitted anything.
         succeeded = [a for a in done.actions if a.status == "succeeded"]

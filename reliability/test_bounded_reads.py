@@ -73,7 +73,7 @@ def test_parallel_reads_of_huge_events_stay_bounded(tmp_path: Path, figures: Sce
     settings["server"] = {"read_tokens": [READ_TOKEN]}
     config.write_text(yaml.safe_dump(settings))
     ledger = Ledger.open(ledger_url)
-    ids = [ledger.record(huge_push(n)).event_id for n in range(1, BIG_EVENTS + 1)]
+    ids = [ledger.events.record(huge_push(n)).event_id for n in range(1, BIG_EVENTS + 1)]
     ledger.close()
 
     service = ServiceProcess.start(config, tmp_path / "service.log")

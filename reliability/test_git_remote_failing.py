@@ -92,14 +92,14 @@ def test_rejected_pushes_are_retried_keeping_outside_commits_and_refusing_a_stal
         figures.recovered_after(time.monotonic() - started)
         figures.fault(f"{REJECTIONS} bot pushes rejected as an outside writer pushed first")
         figures.fault(f"debris left in the bot's checkout after each of the {REJECTIONS} rejections")
-        done = ledger.get(promoted)
+        done = ledger.reads.get(promoted)
         assert done is not None and done.actions[0].state.attempts > REJECTIONS // PUSH_ATTEMPTS_PER_WRITE
 
         outside_writer.plan(stage, ["deploy:4"])
         stale = send_alias_moved(service.url, "challenger", 3, figures)
         wait_for_state(ledger, stale, EventState.DEAD_LETTERED, timeout=WAIT_SECONDS)
         figures.fault("a person deployed version 4 by hand while the bot pushed version 3")
-        refused = ledger.get(stale)
+        refused = ledger.reads.get(stale)
         assert refused is not None and "already runs churn-xgb version 4" in (refused.last_error or "")
     finally:
         ledger.close()

@@ -53,7 +53,7 @@ def wait_until(check: Callable[[], bool], what: str) -> None:
 
 
 def stored(ledger: Ledger, key: str) -> bool:
-    with ledger.engine.connect() as connection:
+    with ledger.database.engine.connect() as connection:
         return connection.exec_driver_sql("SELECT 1 FROM events WHERE idempotency_key = ?", (key,)).first() is not None
 
 

@@ -76,7 +76,7 @@ def test_a_promotion_during_an_mlflow_outage_is_retried_and_completes_once(
         wait_for_state(ledger, event_id, EventState.DONE, timeout=WAIT_SECONDS)
         figures.recovered_after(time.monotonic() - back_at)
 
-        done = ledger.get(event_id)
+        done = ledger.reads.get(event_id)
         assert done is not None
         commits = commits_by_event(remote)
         figures.lost += 0 if commits.get(event_id) else 1

@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 from mlops_gitops.cli import app
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
-from triggers.ledger.store import ActionState
+from triggers.ledger.action_log import ActionWrite
+from triggers.ledger.dispatch_queue import EventOutcome
+from triggers.ledger.records import ActionState
 
 
 def test_a_failed_action_is_shown_with_its_error_and_replayed_alone(tmp_path: Path) -> None:
@@ -25,19 +27,22 @@ def test_a_failed_action_is_shown_with_its_error_and_replayed_alone(tmp_path: Pa
         data=DataArrival(dataset="landing/churn"),
         idempotency_key="cli-1",
     )
-    ledger.record(event)
-    ledger.claim_due()
-    ledger.record_action(event.id, action_key="etl:1", kind="workflow", rule="etl", target="etl-1", status="succeeded")
-    ledger.record_action(
+    ledger.events.record(event)
+    ledger.queue.claim_due()
+    ledger.actions.record(event.id, ActionWrite("etl:1", "workflow", "etl", "etl-1", "succeeded", {}))
+    ledger.actions.record(
         event.id,
-        action_key="notify:1",
-        kind="workflow",
-        rule="notify",
-        target="notify-1",
-        status="failed",
-        state=ActionState(attempts=5, last_error="gave up after 5 attempts: 503 from the Argo Server"),
+        ActionWrite(
+            "notify:1",
+            "workflow",
+            "notify",
+            "notify-1",
+            "failed",
+            {},
+            ActionState(attempts=5, last_error="gave up after 5 attempts: 503 from the Argo Server"),
+        ),
     )
-    ledger.mark_dead(event.id, "notify:1: gave up after 5 attempts: 503 from the Argo Server")
+    ledger.queue.finish([EventOutcome.dead(event.id, "notify:1: gave up after 5 attempts: 503 from the Argo Server")])
     runner = CliRunner()
 
     listed = runner.invoke(app, ["events", "list", "--config", str(config)], env={"COLUMNS": "400"})
@@ -50,7 +55,7 @@ def test_a_failed_action_is_shown_with_its_error_and_replayed_alone(tmp_path: Pa
     replayed = runner.invoke(app, ["events", "replay", event.id, "--action", "notify:1", "--config", str(config)])
     assert replayed.exit_code == 0, replayed.output
     assert "to run notify:1 again" in replayed.output
-    record = ledger.get(event.id)
+    record = ledger.reads.get(event.id)
     assert record is not None and record.state == EventState.RECEIVED and record.replays == 0
     states = {a.action_key: (a.status, a.state.replays, a.state.attempts) for a in record.actions}
     assert states == {"etl:1": ("succeeded", 0, 0), "notify:1": ("queued", 1, 0)}

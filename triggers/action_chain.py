@@ -52,8 +52,9 @@ from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
 from triggers.event import Event
 from triggers.gates import Gates, Gathering, Held, Joined
+from triggers.ledger.action_log import ActionLog, ActionWrite
 from triggers.ledger.coordination import Coordination
-from triggers.ledger.store import ActionRecord, ActionState, ActionWrite, ClaimedEvent, Ledger
+from triggers.ledger.records import ActionRecord, ActionState, ClaimedEvent
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
 from triggers.settings import DispatcherSettings
@@ -117,16 +118,16 @@ class _Run:
 class ActionChain:
     def __init__(
         self,
-        ledger: Ledger,
+        actions: ActionLog,
         coordination: Coordination,
         kinds: ActionKinds,
         settings: DispatcherSettings,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self._kinds = kinds
-        self._gates = Gates(ledger, coordination, settings)
+        self._gates = Gates(actions, coordination, settings)
         self._settings = settings
-        self._clock = clock or ledger.clock
+        self._clock = clock
 
     def advance(
         self,

@@ -1,7 +1,7 @@
 """The dispatcher: claims due events from the ledger and carries their rules out.
 
 Any number of dispatchers (threads of one service, or replicas) may share a
-ledger: ``Ledger.claim_due`` leases each event to exactly one of them, and
+ledger: ``DispatchQueue.claim_due`` leases each event to exactly one of them, and
 everything else they share (debounce batches, concurrency slots, rate
 windows, action outcomes) lives in the ledger too. Per claimed event:
 
@@ -22,7 +22,7 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
 Besides the coordination rows, a claimed batch costs the dispatcher two
 commits however many events it holds: the claim, and the outcomes of all its
 events together with the outcomes of every action their passes performed
-(``Ledger.finish``). The claim cannot join the outcomes: it has to be durable
+(``DispatchQueue.finish``). The claim cannot join the outcomes: it has to be durable
 before any action has an effect, so no other dispatcher takes the event
 meanwhile and a crashed dispatcher's events come back when the lease runs out,
 and holding its transaction open across an action would hold SQLite's write
@@ -37,8 +37,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
 from core.logging import get_logger
@@ -46,8 +44,11 @@ from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiti
 from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
+from triggers.ledger import Ledger, LedgerError
+from triggers.ledger.action_log import ActionWrite
 from triggers.ledger.coordination import Coordination
-from triggers.ledger.store import ActionRecord, ActionWrite, ClaimedEvent, EventOutcome, Ledger
+from triggers.ledger.dispatch_queue import EventOutcome
+from triggers.ledger.records import ActionRecord, ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
 from triggers.rules.engine import RulesEngine
 from triggers.settings import DispatcherSettings
@@ -70,23 +71,23 @@ class Dispatcher:
         self._ledger = ledger
         self._engine = engine
         self._settings = settings
-        self._clock = clock or ledger.clock
-        self._chain = ActionChain(ledger, Coordination(ledger), actions, settings, self._clock)
+        self._clock = clock or ledger.database.clock
+        self._chain = ActionChain(ledger.actions, Coordination(ledger.database), actions, settings, self._clock)
 
     def run_once(self) -> int:
         """Claim one batch of due events, handle each, and store their outcomes together; return how many."""
-        claimed = self._ledger.claim_due(
+        claimed = self._ledger.queue.claim_due(
             limit=self._settings.batch_size, lease=timedelta(seconds=self._settings.lease_seconds)
         )
         if not claimed:
             return 0
-        recorded = self._ledger.actions_of([item.event.id for item in claimed])
+        recorded = self._ledger.actions.of_events([item.event.id for item in claimed])
         outcomes: list[EventOutcome] = []
         try:
             for item in claimed:
                 outcomes.append(self._handle(item, recorded[item.event.id]))
         finally:  # a pass that crashed on one event still stores what it did for the others
-            self._ledger.finish(outcomes)
+            self._ledger.queue.finish(outcomes)
         return len(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -96,14 +97,14 @@ class Dispatcher:
         ``poll_interval_seconds``. Events a failed pass had claimed come back to any dispatcher when their lease
         runs out.
         """
-        wakeup = self._ledger.wakeup
-        if self._ledger.engine.dialect.name == "postgresql":
-            listener = PostgresListener(self._ledger.engine, wakeup)
+        wakeup = self._ledger.database.wakeup
+        if self._ledger.database.is_postgres:
+            listener = PostgresListener(self._ledger.database.engine, wakeup)
             threading.Thread(target=listener.run, args=(stop,), name="dispatcher-listen", daemon=True).start()
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
-            except (SQLAlchemyError, TemporaryError) as e:
+            except (LedgerError, TemporaryError) as e:
                 log.warning("dispatcher.ledger_unavailable", error=str(e))
                 busy = False
             except Exception:

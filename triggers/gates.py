@@ -27,8 +27,8 @@ from typing import Any
 
 from triggers.actions.base import ActionKind, ActionOutcome, ActionStatus
 from triggers.event import Event
+from triggers.ledger.action_log import ActionLog, ActionWrite
 from triggers.ledger.coordination import Coordination, SlotHolder
-from triggers.ledger.store import Ledger
 from triggers.rules.rule import Rule
 from triggers.settings import DispatcherSettings
 
@@ -67,8 +67,8 @@ class Due:
 
 
 class Gates:
-    def __init__(self, ledger: Ledger, coordination: Coordination, settings: DispatcherSettings) -> None:
-        self._ledger = ledger
+    def __init__(self, actions: ActionLog, coordination: Coordination, settings: DispatcherSettings) -> None:
+        self._actions = actions
         self._coordination = coordination
         self._settings = settings
 
@@ -125,7 +125,9 @@ class Gates:
                 self._supersede(claim.displaced, key, kind)
         limit = rule.rate_limit
         if limit is not None:
-            reopens = self._coordination.take_rate_token(name=rule.name, limit=limit.max_runs, per=limit.per, now=now)
+            reopens = self._coordination.take_rate_token(
+                name=rule.name, holder_key=key, limit=limit.max_runs, per=limit.per, now=now
+            )
             if reopens is not None:
                 if slot is not None:
                     self._coordination.release_slot(slot=slot, holder_key=key)
@@ -152,17 +154,14 @@ class Gates:
 
     def _supersede(self, displaced: SlotHolder, key: str, kind: ActionKind[Any]) -> None:
         """Policy ``replace``: cancel the older running action if its kind can, and mark it superseded."""
-        older = self._ledger.get_action(displaced.holder_key)
+        older = self._actions.get(displaced.holder_key)
         if older is None or older.status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
             return
         cancelled = older.status == ActionStatus.RUNNING and kind.cancel(older.target)
-        self._ledger.record_action(
+        superseded = {**older.detail, "superseded_by": key, "cancelled": cancelled}
+        self._actions.record(
             displaced.event_id,
-            action_key=displaced.holder_key,
-            kind=older.kind,
-            rule=older.rule,
-            target=older.target,
-            status=ActionStatus.SUPERSEDED,
-            detail={**older.detail, "superseded_by": key, "cancelled": cancelled},
-            state=older.state,
+            ActionWrite(
+                older.action_key, older.kind, older.rule, older.target, ActionStatus.SUPERSEDED, superseded, older.state
+            ),
         )

@@ -4,8 +4,10 @@
 environment here) and mounts any extra routers the caller brings, such as the
 status API (which also serves the API description: the app has no open
 ``/docs``). Every ``DeliveryError`` becomes its 4xx with a reason; a ledger
-that cannot be reached is a 503 with ``Retry-After`` (the error's own delay
-when it carries one), so the sender retries.
+that cannot be reached (``LedgerUnavailableError``, a ``TemporaryError``) or
+refuses the write (``LedgerRefusedError``) is a 503 with ``Retry-After`` (the
+error's own delay when it carries one), so the sender retries and nothing it
+sent is lost. The app never sees the database library's errors.
 Once the server starts, the start-up heap is frozen (:mod:`core.gc_pauses`).
 """
 
@@ -17,7 +19,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import TemporaryError
 from core.gc_pauses import freeze_startup_heap
@@ -29,7 +30,7 @@ from listeners.http.webhooks import webhook_router
 from listeners.intake import Intake
 from listeners.rejections import DeliveryError
 from listeners.settings import WEBHOOK_SOURCES, ListenerSettings
-from triggers.ledger import Ledger
+from triggers.ledger import Ledger, LedgerRefusedError
 
 log = get_logger(__name__)
 RETRY_AFTER_SECONDS = "5"
@@ -90,7 +91,7 @@ def create_app(
             {"error": "busy", "detail": str(error)}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
         )
 
-    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(LedgerRefusedError)
     @app.exception_handler(TemporaryError)
     async def unavailable(_request: Request, error: Exception) -> JSONResponse:
         log.error("ledger unavailable; delivery not acknowledged", error_type=type(error).__name__)

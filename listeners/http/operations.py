@@ -12,9 +12,8 @@ from collections.abc import Callable
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy.exc import SQLAlchemyError
 
-from triggers.ledger import Ledger
+from triggers.ledger import Ledger, LedgerError
 
 
 def operations_router(ledger: Ledger, kafka_ready: Callable[[], bool] | None) -> APIRouter:
@@ -28,9 +27,9 @@ def operations_router(ledger: Ledger, kafka_ready: Callable[[], bool] | None) ->
     def readyz() -> JSONResponse:
         checks: dict[str, bool] = {}
         try:
-            ledger.ping()
+            ledger.database.ping()
             checks["ledger"] = True
-        except SQLAlchemyError:
+        except LedgerError:
             checks["ledger"] = False
         if kafka_ready is not None:
             checks["kafka"] = kafka_ready()

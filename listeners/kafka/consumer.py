@@ -30,7 +30,6 @@ from typing import Any
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import TemporaryError
 from core.gc_pauses import freeze_startup_heap
@@ -42,6 +41,7 @@ from listeners.kafka.records import DATA_SOURCE, PollOutcome, delivery_of
 from listeners.rejections import DeliveryError
 from listeners.settings import KafkaSettings
 from listeners.sources import Ignored
+from triggers.ledger import LedgerError
 
 log = get_logger(__name__)
 LEDGER_RETRY_SECONDS = 2.0
@@ -182,7 +182,7 @@ class IngestConsumer:
     def _write(self, outcome: PollOutcome) -> None:
         """On the writer thread: the batch's events and dead letters, then the DLQ copies."""
         self._intake.record(DATA_SOURCE, outcome.events)
-        self._intake.ledger.dead_letter_many(outcome.dead_letters)
+        self._intake.ledger.events.dead_letter_many(outcome.dead_letters)
         self._send_to_dlq(outcome.dead_letters)
 
     def _settle(self) -> _Batch | None:
@@ -192,7 +192,7 @@ class IngestConsumer:
             return None
         try:
             in_flight.write.result()
-        except (SQLAlchemyError, TemporaryError) as e:
+        except (LedgerError, TemporaryError) as e:
             log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__)
             return in_flight.batch
         self._written.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in in_flight.batch.next.items()})

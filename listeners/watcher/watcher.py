@@ -37,11 +37,11 @@ class RegistryWatcher:
     def poll_once(self) -> int:
         """Record the moves since the last poll; returns how many were new to the ledger."""
         snapshots = self._registry.snapshot(list(self._settings.models))
-        baseline = self._ledger.get_cursor(WATCHER_CURSOR) is None
+        baseline = self._ledger.cursors.get(WATCHER_CURSOR) is None
         with positions_batch(self._ledger) as batch:
             moves = [event for snapshot in snapshots for event in _moves(batch, snapshot)]
-            results = [] if baseline else self._ledger.record_many(moves)
-        self._ledger.put_cursor(WATCHER_CURSOR, {"polled_at": datetime.now(UTC).isoformat(), "models": len(snapshots)})
+            results = [] if baseline else self._ledger.events.record_many(moves)
+        self._ledger.cursors.put(WATCHER_CURSOR, {"polled_at": datetime.now(UTC).isoformat(), "models": len(snapshots)})
         new = sum(not r.duplicate for r in results)
         metrics.RECEIVED.labels("watcher", "mlflow").inc(new)
         metrics.DUPLICATES.labels("watcher", "mlflow").inc(len(results) - new)

@@ -31,7 +31,7 @@ from core.errors import PermanentError
 from core.logging import redactor
 from mlops_gitops.api.auth import BearerTokens
 from triggers.ledger import EventState, EventSummary, Ledger
-from triggers.ledger.store import ActionRecord, DeadLetter, DeadLetterSummary
+from triggers.ledger.records import ActionRecord, DeadLetter, DeadLetterSummary
 
 _AUTH_ANSWERS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token"},
@@ -184,7 +184,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
-        summaries = ledger.summaries(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
+        summaries = ledger.reads.summaries(states=[str(s) for s in status_filter or []], limit=limit, offset=offset)
         return budget.page("events", [EventSummaryView.of(s) for s in summaries], limit=limit, offset=offset)
 
     @router.get(
@@ -194,7 +194,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         responses={404: {"description": "No such event"}, **_TOO_LARGE},
     )
     def get_event(event_id: str) -> Response:
-        summary = ledger.summary(event_id)
+        summary = ledger.reads.summary(event_id)
         if summary is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event with id {event_id!r}")
         return budget.one(EventSummaryView.of(summary))
@@ -207,8 +207,8 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
     )
     def get_payload(event_id: str) -> Response:
         record = budget.load_within(
-            ledger.envelope_size(event_id),
-            lambda: ledger.get(event_id),
+            ledger.reads.envelope_size(event_id),
+            lambda: ledger.reads.get(event_id),
             what="this event's payload",
             missing=f"no event with id {event_id!r}",
         )
@@ -225,7 +225,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
     )
     def replay(event_id: str) -> Queued:
         try:
-            ledger.replay(event_id)
+            ledger.queue.replay(event_id)
         except PermanentError as e:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(e)) from e
         return Queued(id=event_id, state=EventState.RECEIVED)
@@ -242,7 +242,7 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
-        summaries = ledger.dead_letter_summaries(limit=limit, offset=offset)
+        summaries = ledger.reads.dead_letter_summaries(limit=limit, offset=offset)
         return budget.page("dead_letters", [DeadLetterSummaryView.of(d) for d in summaries], limit=limit, offset=offset)
 
     @router.get(
@@ -254,8 +254,8 @@ def events_router(ledger: Ledger, tokens: BearerTokens, *, max_response_bytes: i
     )
     def get_dead_letter(dead_letter_id: Annotated[int, Path(ge=1, le=_MAX_ROW_ID)]) -> Response:
         letter = budget.load_within(
-            ledger.dead_letter_size(dead_letter_id),
-            lambda: ledger.get_dead_letter(dead_letter_id),
+            ledger.reads.dead_letter_size(dead_letter_id),
+            lambda: ledger.reads.get_dead_letter(dead_letter_id),
             what="this dead letter's payload",
             missing=f"no dead letter with id {dead_letter_id}",
         )

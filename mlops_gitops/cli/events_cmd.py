@@ -16,7 +16,7 @@ from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
 from triggers.ledger import EventRecord, EventState, Ledger
 from triggers.ledger.migrate import check_schema
-from triggers.ledger.store import ActionRecord
+from triggers.ledger.records import ActionRecord
 
 app = typer.Typer(help="List, inspect and replay recorded events.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def _ledger(config: Any, *, writes: bool = False) -> Ledger:
     """Open the ledger without migrating it: the service owns the schema, this command may be another release."""
     settings = load_settings(config)
     ledger = Ledger.open(settings.ledger.url, migrate=False, sqlite_synchronous=settings.ledger.sqlite_synchronous)
-    warning = check_schema(ledger.schema_revision(), writes=writes)
+    warning = check_schema(ledger.reads.schema_revision(), writes=writes)
     if warning:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     return ledger
@@ -80,7 +80,7 @@ def list_events(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document instead of a table.")] = False,
 ) -> None:
     """List recorded events, newest first."""
-    records = _ledger(config).list_events(states=[str(s) for s in state or []], limit=limit)
+    records = _ledger(config).reads.list_events(states=[str(s) for s in state or []], limit=limit)
     if as_json:
         typer.echo(json.dumps([record_as_dict(r) for r in records], indent=2))
         return
@@ -101,7 +101,7 @@ def list_events(
 @app.command("show")
 def show(event_id: Annotated[str, typer.Argument(help="Event id.")], config: ConfigOption = None) -> None:
     """Show one event: its envelope, state, matched rules and actions, as JSON."""
-    record = _ledger(config).get(event_id)
+    record = _ledger(config).reads.get(event_id)
     if record is None:
         typer.echo(f"no event with id {event_id!r}", err=True)
         raise typer.Exit(1)
@@ -118,7 +118,7 @@ def replay(
     ] = None,
 ) -> None:
     """Queue an event again (for example after fixing the cause of a dead letter)."""
-    _ledger(config, writes=True).replay(event_id, action_key=action)
+    _ledger(config, writes=True).queue.replay(event_id, action_key=action)
     typer.echo(f"queued {event_id} for dispatch" + (f" to run {action} again" if action else ""))
 
 
@@ -130,7 +130,7 @@ def dead_letters(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List input that could not become an event (poison Kafka records): the reason and the payload's size."""
-    rows = _ledger(config).dead_letter_summaries(limit=limit, offset=offset)
+    rows = _ledger(config).reads.dead_letter_summaries(limit=limit, offset=offset)
     if as_json:
         typer.echo(json.dumps([{**asdict(d), "created_at": d.created_at.isoformat()} for d in rows], indent=2))
         return
@@ -147,7 +147,7 @@ def dead_letter(
     dead_letter_id: Annotated[int, typer.Argument(help="Dead letter id.")], config: ConfigOption = None
 ) -> None:
     """Show one dead letter with its payload (decoded as UTF-8) and headers, as JSON, secrets masked."""
-    letter = _ledger(config).get_dead_letter(dead_letter_id)
+    letter = _ledger(config).reads.get_dead_letter(dead_letter_id)
     if letter is None:
         typer.echo(f"no dead letter with id {dead_letter_id}", err=True)
         raise typer.Exit(1)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect, select, text, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select, text, update
 
+from tests.ledger.lost_acknowledgements import commit_acknowledgement_lost
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
+from triggers.ledger.action_log import ActionWrite
+from triggers.ledger.coordination import Coordination
+from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.ingest_rows import ROWS_PER_STATEMENT
 from triggers.ledger.schema import EventRow
 
@@ -36,124 +36,117 @@ def data_event(key: str, dataset: str = "churn/events") -> Event:
 
 
 def test_a_redelivery_is_counted_not_stored_again(ledger: Ledger) -> None:
-    first = ledger.record(data_event("k1"))
-    again = ledger.record(data_event("k1"))
+    first = ledger.events.record(data_event("k1"))
+    again = ledger.events.record(data_event("k1"))
     assert not first.duplicate
     assert again.duplicate and again.event_id == first.event_id
-    record = ledger.get(first.event_id)
+    record = ledger.reads.get(first.event_id)
     assert record is not None and record.duplicates == 1 and record.state is EventState.RECEIVED
-    assert len(ledger.list_events()) == 1
+    assert len(ledger.reads.list_events()) == 1
 
 
 def test_a_batch_with_repeats_stores_each_key_once(ledger: Ledger) -> None:
-    results = ledger.record_many([data_event("a"), data_event("b"), data_event("a")])
+    results = ledger.events.record_many([data_event("a"), data_event("b"), data_event("a")])
     assert [r.duplicate for r in results] == [False, False, True]
     assert results[0].event_id == results[2].event_id
-    assert ledger.count_by_state() == {"received": 2}
+    assert ledger.reads.count_by_state() == {"received": 2}
 
 
 def test_a_batch_larger_than_one_insert_statement_keeps_every_event_and_finds_stored_keys(ledger: Ledger) -> None:
-    earlier = ledger.record_many([data_event(f"k{n}") for n in range(0, ROWS_PER_STATEMENT * 2, 7)])
+    earlier = ledger.events.record_many([data_event(f"k{n}") for n in range(0, ROWS_PER_STATEMENT * 2, 7)])
     batch = [data_event(f"k{n}") for n in range(ROWS_PER_STATEMENT * 2 + 3)]
-    results = ledger.record_many(batch)
+    results = ledger.events.record_many(batch)
     stored_before = {f"k{n}" for n in range(0, ROWS_PER_STATEMENT * 2, 7)}
     assert [r.duplicate for r in results] == [e.idempotency_key in stored_before for e in batch]
     assert {r.event_id for r in results if r.duplicate} == {r.event_id for r in earlier}
-    assert ledger.count_by_state() == {"received": len(batch)}
-    stored = ledger.get(results[-1].event_id)
+    assert ledger.reads.count_by_state() == {"received": len(batch)}
+    stored = ledger.reads.get(results[-1].event_id)
     assert stored is not None and stored.event == batch[-1]
 
 
 def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Ledger) -> None:
-    ledger.record_many([data_event(f"e{i}") for i in range(5)])
-    first = ledger.claim_due(limit=3, owner="w1")
-    second = ledger.claim_due(limit=10, owner="w2")
+    ledger.events.record_many([data_event(f"e{i}") for i in range(5)])
+    first = ledger.queue.claim_due(limit=3, owner="w1")
+    second = ledger.queue.claim_due(limit=10, owner="w2")
     assert len(first) == 3 and len(second) == 2
     assert {c.event.id for c in first}.isdisjoint({c.event.id for c in second})
-    assert ledger.claim_due(owner="w3") == []
-    expired = ledger.claim_due(owner="w3", lease=timedelta(seconds=-1))
+    assert ledger.queue.claim_due(owner="w3") == []
+    expired = ledger.queue.claim_due(owner="w3", lease=timedelta(seconds=-1))
     assert expired == []  # leases of w1/w2 still run
-    ledger.mark_done(first[0].event.id, matched_rules=["r"])
-    assert ledger.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
+    ledger.queue.finish([EventOutcome.done(first[0].event.id, ["r"])])
+    assert ledger.reads.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
 
 
 def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claimed(ledger: Ledger) -> None:
-    broken, fine = ledger.record_many([data_event("broken"), data_event("fine")])
-    with ledger.engine.begin() as conn:
+    broken, fine = ledger.events.record_many([data_event("broken"), data_event("fine")])
+    with ledger.database.engine.begin() as conn:
         conn.execute(update(EventRow).where(EventRow.id == broken.event_id).values(envelope={"id": broken.event_id}))
-    [claimed] = ledger.claim_due()
+    [claimed] = ledger.queue.claim_due()
     assert claimed.event.id == fine.event_id
-    assert ledger.count_by_state() == {"dispatched": 1, "dead_lettered": 1}
-    with ledger.engine.connect() as conn:
+    assert ledger.reads.count_by_state() == {"dispatched": 1, "dead_lettered": 1}
+    with ledger.database.engine.connect() as conn:
         reason = conn.execute(select(EventRow.last_error).where(EventRow.id == broken.event_id)).scalar_one()
     assert reason is not None and reason.startswith("the stored event cannot be read back: ")
 
 
 def test_an_expired_lease_returns_the_event_with_one_more_attempt(ledger: Ledger) -> None:
-    ledger.record(data_event("lease"))
-    [claimed] = ledger.claim_due(owner="dead-worker", lease=timedelta(milliseconds=1))
+    ledger.events.record(data_event("lease"))
+    [claimed] = ledger.queue.claim_due(owner="dead-worker", lease=timedelta(milliseconds=1))
     assert claimed.attempts == 1
     import time
 
     time.sleep(0.05)
-    [reclaimed] = ledger.claim_due(owner="healthy-worker")
+    [reclaimed] = ledger.queue.claim_due(owner="healthy-worker")
     assert reclaimed.event.id == claimed.event.id and reclaimed.attempts == 2
 
 
 def test_retry_waits_for_its_time_and_replay_resets_attempts(ledger: Ledger) -> None:
-    ledger.record(data_event("retry"))
-    [claimed] = ledger.claim_due()
-    ledger.mark_retry(claimed.event.id, "argo 503", datetime.now(UTC) + timedelta(hours=1))
-    assert ledger.claim_due() == []
-    ledger.mark_dead(claimed.event.id, "gave up")
-    record = ledger.get(claimed.event.id)
+    ledger.events.record(data_event("retry"))
+    [claimed] = ledger.queue.claim_due()
+    ledger.queue.finish([EventOutcome.retry(claimed.event.id, "argo 503", datetime.now(UTC) + timedelta(hours=1))])
+    assert ledger.queue.claim_due() == []
+    ledger.queue.finish([EventOutcome.dead(claimed.event.id, "gave up")])
+    record = ledger.reads.get(claimed.event.id)
     assert record is not None and record.state is EventState.DEAD_LETTERED and record.last_error == "gave up"
-    ledger.replay(claimed.event.id)
-    [again] = ledger.claim_due()
+    ledger.queue.replay(claimed.event.id)
+    [again] = ledger.queue.claim_due()
     assert again.event.id == claimed.event.id and again.attempts == 1
 
 
 def test_actions_are_idempotent_by_key(ledger: Ledger) -> None:
-    result = ledger.record(data_event("act"))
-    ledger.record_action(
-        result.event_id, action_key="retrain:abc", kind="workflow", target="retrain-abc", status="submitted"
+    result = ledger.events.record(data_event("act"))
+    ledger.actions.record(result.event_id, ActionWrite("retrain:abc", "workflow", "", "retrain-abc", "submitted", {}))
+    ledger.actions.record(
+        result.event_id, ActionWrite("retrain:abc", "workflow", "", "retrain-abc", "succeeded", {"model_version": "3"})
     )
-    ledger.record_action(
-        result.event_id,
-        action_key="retrain:abc",
-        kind="workflow",
-        target="retrain-abc",
-        status="succeeded",
-        detail={"model_version": "3"},
-    )
-    record = ledger.get(result.event_id)
+    record = ledger.reads.get(result.event_id)
     assert record is not None and len(record.actions) == 1
     assert record.actions[0].status == "succeeded" and record.actions[0].detail == {"model_version": "3"}
 
 
 def test_dead_letters_and_cursors_persist(ledger: Ledger) -> None:
     for _ in range(2):
-        ledger.dead_letter(origin="kafka", origin_key="t/0/7", reason="not JSON", payload=b"\xff")
-    assert [d.origin_key for d in ledger.dead_letters()] == ["t/0/7"]
-    ledger.put_cursor("watcher", {"last": 1})
-    ledger.put_cursor("watcher", {"last": 2})
-    assert ledger.get_cursor("watcher") == {"last": 2}
+        ledger.events.dead_letter(origin="kafka", origin_key="t/0/7", reason="not JSON", payload=b"\xff")
+    assert [d.origin_key for d in ledger.reads.dead_letters()] == ["t/0/7"]
+    ledger.cursors.put("watcher", {"last": 1})
+    ledger.cursors.put("watcher", {"last": 2})
+    assert ledger.cursors.get("watcher") == {"last": 2}
 
 
 def test_reopening_keeps_data_and_schema_is_at_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     first = Ledger.open(url)
-    stored = first.record(data_event("keep"))
+    stored = first.events.record(data_event("keep"))
     first.close()
     reopened = Ledger.open(url)
-    assert reopened.get(stored.event_id) is not None
-    tables = set(inspect(reopened.engine).get_table_names())
+    assert reopened.reads.get(stored.event_id) is not None
+    tables = set(inspect(reopened.database.engine).get_table_names())
     assert {"events", "actions", "dead_letters", "cursors", "alembic_version"} <= tables
 
 
 def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -> None:
+    from triggers.ledger.database import create_ledger_engine
     from triggers.ledger.migrate import upgrade
-    from triggers.ledger.store import create_ledger_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_ledger_engine(url)
@@ -180,17 +173,17 @@ def test_upgrading_from_the_first_schema_keeps_recorded_events(tmp_path: Path) -
         )
     engine.dispose()
     upgraded = Ledger.open(url)
-    record = upgraded.get(event.id)
+    record = upgraded.reads.get(event.id)
     assert record is not None and record.event == event and record.state is EventState.RECEIVED
-    [claimed] = upgraded.claim_due()
+    [claimed] = upgraded.queue.claim_due()
     assert claimed.event.id == event.id
 
 
 def test_upgrading_to_per_action_state_keeps_each_action_and_starts_a_running_one_when_it_was_recorded(
     tmp_path: Path,
 ) -> None:
+    from triggers.ledger.database import create_ledger_engine
     from triggers.ledger.migrate import upgrade
-    from triggers.ledger.store import create_ledger_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_ledger_engine(url)
@@ -228,57 +221,51 @@ def test_upgrading_to_per_action_state_keeps_each_action_and_starts_a_running_on
             )
     engine.dispose()
     upgraded = Ledger.open(url)
-    record = upgraded.get(event.id)
+    record = upgraded.reads.get(event.id)
     assert record is not None
     states = {a.action_key: (a.status, a.state.attempts, a.state.started_at) for a in record.actions}
     assert states == {"train:run": ("running", 1, created), "notify:wait": ("queued", 0, None)}
 
 
-@contextmanager
-def commit_acknowledgement_lost(times: int = 1) -> Iterator[list[str]]:
-    """The next ``times`` ledger commits go through, but their caller gets the error of a connection dropped before
-    the server's answer arrived (as in a PostgreSQL restart); yields the statement of each lost acknowledgement."""
-    lost: list[str] = []
-
-    def drop_the_answer(session: Session) -> None:
-        if len(lost) < times:
-            lost.append("COMMIT")
-            raise OperationalError("COMMIT", None, ConnectionResetError("server closed the connection unexpectedly"))
-
-    event.listen(Session, "after_commit", drop_the_answer)
-    try:
-        yield lost
-    finally:
-        event.remove(Session, "after_commit", drop_the_answer)
-
-
 def test_a_redelivery_whose_commit_answer_was_lost_is_counted_once(ledger: Ledger) -> None:
-    first = ledger.record(data_event("k1"))
+    first = ledger.events.record(data_event("k1"))
     with commit_acknowledgement_lost() as lost:
-        again = ledger.record_many([data_event("k1"), data_event("k2")])
+        again = ledger.events.record_many([data_event("k1"), data_event("k2")])
     assert lost == ["COMMIT"]
     assert [r.duplicate for r in again] == [True, False] and again[0].event_id == first.event_id
-    record = ledger.get(first.event_id)
+    record = ledger.reads.get(first.event_id)
     assert record is not None and record.duplicates == 1
-    assert ledger.count_by_state() == {"received": 2}
+    assert ledger.reads.count_by_state() == {"received": 2}
 
 
 def test_a_deferral_whose_commit_answer_was_lost_gives_back_one_attempt(ledger: Ledger) -> None:
-    ledger.record(data_event("wait"))
-    [claimed] = ledger.claim_due()
+    ledger.events.record(data_event("wait"))
+    [claimed] = ledger.queue.claim_due()
     with commit_acknowledgement_lost() as lost:
-        ledger.defer(claimed, datetime.now(UTC))
+        ledger.queue.finish([EventOutcome.deferred(claimed, datetime.now(UTC))])
     assert lost == ["COMMIT"]
-    record = ledger.get(claimed.event.id)
+    record = ledger.reads.get(claimed.event.id)
     assert record is not None and record.attempts == 0 and record.state is EventState.RECEIVED
 
 
 def test_a_replay_whose_commit_answer_was_lost_starts_one_generation(ledger: Ledger) -> None:
-    ledger.record(data_event("again"))
-    [claimed] = ledger.claim_due()
-    ledger.mark_dead(claimed.event.id, "gave up")
+    ledger.events.record(data_event("again"))
+    [claimed] = ledger.queue.claim_due()
+    ledger.queue.finish([EventOutcome.dead(claimed.event.id, "gave up")])
     with commit_acknowledgement_lost() as lost:
-        ledger.replay(claimed.event.id)
+        ledger.queue.replay(claimed.event.id)
     assert lost == ["COMMIT"]
-    [again] = ledger.claim_due()
+    [again] = ledger.queue.claim_due()
     assert again.replays == 1 and again.attempts == 1
+
+
+def test_a_rate_window_counts_a_start_whose_commit_answer_was_lost_once(ledger: Ledger) -> None:
+    coordination = Coordination(ledger.database)
+    now = datetime.now(UTC)
+    window = {"name": "retrain", "limit": 2, "per": timedelta(hours=1), "now": now}
+    with commit_acknowledgement_lost() as lost:
+        assert coordination.take_rate_token(holder_key="retrain:e1", **window) is None
+    assert lost == ["COMMIT"]
+    assert coordination.take_rate_token(holder_key="retrain:e1", **window) is None  # the same start asking again
+    assert coordination.take_rate_token(holder_key="retrain:e2", **window) is None
+    assert coordination.take_rate_token(holder_key="retrain:e3", **window) == now + timedelta(hours=1)

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from mlops_gitops.cli import app
 from triggers.ledger import Ledger
+from triggers.ledger.database import create_ledger_engine
 from triggers.ledger.migrate import SchemaMismatchError, head_revision, upgrade
-from triggers.ledger.store import create_ledger_engine
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def events(ledger_url: str, tmp_path: Path, *args: str) -> tuple[int, str, BaseE
 def revision(ledger_url: str) -> str | None:
     ledger = Ledger.open(ledger_url, migrate=False)
     try:
-        return ledger.schema_revision()
+        return ledger.reads.schema_revision()
     finally:
         ledger.close()
 

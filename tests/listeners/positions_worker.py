@@ -34,7 +34,7 @@ def main() -> None:
     )
     (args.signals / f"{args.version}.entering").touch()
     with positions_batch(ledger) as batch:
-        ledger.record_many([batch.settle(webhook)])
+        ledger.events.record_many([batch.settle(webhook)])
         (args.signals / f"{args.version}.recorded").touch()
         while args.hold and not (args.signals / "go").exists():
             time.sleep(0.01)

@@ -61,7 +61,7 @@ def test_github_signature_problems_are_401_and_counted(
     assert answer.status_code == 401, why
     assert answer.json()["error"] == "unauthorized"
     assert rejected("unauthorized") == before + 1
-    assert ledger.count_by_state() == {}
+    assert ledger.reads.count_by_state() == {}
 
 
 def test_signature_over_a_different_body_is_401(client: TestClient) -> None:
@@ -256,7 +256,7 @@ def test_the_clone_url_comes_from_configuration_not_from_the_payload(client: Tes
     )
     answer = client.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET))
     assert answer.status_code == 202, answer.text
-    record = ledger.get(answer.json()["event_ids"][0])
+    record = ledger.reads.get(answer.json()["event_ids"][0])
     assert record is not None and isinstance(record.event.data, PushData)
     assert record.event.data.clone_url == "https://github.com/ml-team/churn-model.git"
 
@@ -273,7 +273,7 @@ def test_a_host_without_a_configured_clone_url_gives_none(ledger: Ledger) -> Non
     with TestClient(create_app(listener_settings(), ledger)) as api:
         answer = api.post("/webhooks/gitea", content=body, headers=gitea_headers(body, GITEA_SECRET))
     assert answer.status_code == 202, answer.text
-    record = ledger.get(answer.json()["event_ids"][0])
+    record = ledger.reads.get(answer.json()["event_ids"][0])
     assert record is not None and isinstance(record.event.data, PushData) and record.event.data.clone_url == ""
     with pytest.raises(ValueError, match="only the placeholder"):
         ListenerSettings.model_validate({"webhooks": {"clone_urls": {"gitea": "https://git.example/{owner}.git"}}})

@@ -41,4 +41,4 @@ def test_concurrent_distinct_and_repeated_deliveries(ledger: Ledger) -> None:
     repeats = answers[40:]
     assert sorted(a.status_code for a in repeats) == [200] * 19 + [202]
     assert len({a.json()["event_ids"][0] for a in repeats}) == 1
-    assert ledger.count_by_state() == {"received": 41}
+    assert ledger.reads.count_by_state() == {"received": 41}

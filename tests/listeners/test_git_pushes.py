@@ -76,7 +76,7 @@ def _assert_matches(recorded: PushData, push: Push, host: str) -> None:
 
 
 def _stored_push(ledger: Ledger, event_id: str) -> PushData:
-    record = ledger.get(event_id)
+    record = ledger.reads.get(event_id)
     assert record is not None
     assert record.event.type is EventType.GIT_PUSH
     assert isinstance(record.event.data, PushData)
@@ -95,7 +95,7 @@ def test_github_push_is_recorded_as_pushed_and_redelivery_is_a_duplicate(
     again = client.post("/webhooks/github", content=body, headers=headers)
     assert again.status_code == 200
     assert again.json() == {"duplicate": True, "event_ids": first.json()["event_ids"]}
-    assert ledger.count_by_state() == {"received": 1}
+    assert ledger.reads.count_by_state() == {"received": 1}
 
 
 @pytest.mark.parametrize("host", ["github", "gitea", "gitlab"])
@@ -119,8 +119,8 @@ def test_a_captured_push_sent_again_under_a_new_delivery_id_is_a_duplicate(
     body, headers = signed("delivery-replayed")
     replayed = client.post(f"/webhooks/{host}", content=body, headers=headers)
     assert replayed.status_code == 200 and replayed.json()["duplicate"] is True
-    assert ledger.count_by_state() == {"received": 1}
-    record = ledger.get(first.json()["event_ids"][0])
+    assert ledger.reads.count_by_state() == {"received": 1}
+    record = ledger.reads.get(first.json()["event_ids"][0])
     assert record is not None and record.event.delivery_id == "delivery-original", "kept for display"
     assert record.event.idempotency_key == (f"{host}:push:{REPO}:refs/heads/main:{pushed.before}:{pushed.after}")
 
@@ -183,7 +183,7 @@ def test_new_branch_and_branch_deletion_and_tag(
         body = json.dumps(github_payload(push)).encode()
         answer = client.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET))
         assert answer.status_code == 202, answer.text
-        record = ledger.get(answer.json()["event_ids"][0])
+        record = ledger.reads.get(answer.json()["event_ids"][0])
         assert record is not None
         recorded.append(record.event)
     assert isinstance(recorded[0].data, PushData) and recorded[0].data.created
@@ -198,4 +198,4 @@ def test_github_ping_answers_200_and_records_nothing(client: TestClient, ledger:
     answer = client.post("/webhooks/github", content=body, headers=github_headers(body, GITHUB_SECRET, event="ping"))
     assert answer.status_code == 200
     assert "ping" in answer.json()["ignored"]
-    assert ledger.count_by_state() == {}
+    assert ledger.reads.count_by_state() == {}

@@ -86,12 +86,12 @@ def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _stored_keys(ledger: Ledger) -> list[str]:
-    with ledger.engine.connect() as conn:
+    with ledger.database.engine.connect() as conn:
         return [row[0] for row in conn.exec_driver_sql("SELECT idempotency_key FROM events")]
 
 
 def _dead_letter_count(ledger: Ledger) -> int:
-    with ledger.engine.connect() as conn:
+    with ledger.database.engine.connect() as conn:
         return int(conn.exec_driver_sql("SELECT count(*) FROM dead_letters WHERE origin = 'kafka'").scalar_one())
 
 
@@ -126,7 +126,7 @@ def test_sigkill_mid_stream_then_restart_records_every_valid_record_once(
     keys = _stored_keys(ledger)
     assert len(keys) == len(set(keys)) == len(expected)
     assert set(keys) == expected
-    dead = [d for d in ledger.dead_letters(limit=RECORDS) if d.origin == "kafka"]
+    dead = [d for d in ledger.reads.dead_letters(limit=RECORDS) if d.origin == "kafka"]
     assert len(dead) == poison
     reasons = {d.reason.split(":", 1)[0] for d in dead}
     assert reasons == {"malformed", "invalid"}

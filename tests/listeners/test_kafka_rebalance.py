@@ -51,7 +51,7 @@ class _SteadyProducer(threading.Thread):
 
 def _stored(ledger: Ledger) -> tuple[int, int]:
     """Events stored, and redeliveries counted against them."""
-    with ledger.engine.connect() as conn:
+    with ledger.database.engine.connect() as conn:
         count, duplicates = conn.exec_driver_sql("SELECT count(*), coalesce(sum(duplicates), 0) FROM events").one()
     return int(count), int(duplicates)
 

@@ -2,7 +2,7 @@
 
 The consumer writes one batch while it admits the next, so a failure must
 rewind both. The ledger here is the real SQLite ledger whose first writes
-fail the way a dropped database connection does. A consume loop that ended
+fail as the ledger reports a dropped database connection. A consume loop that ended
 (a broker that went away ends it with an error) is started again by its
 supervisor on the same consumer, which must then go on where it stopped.
 """
@@ -17,30 +17,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaProducer
-from sqlalchemy.exc import OperationalError
 
 from listeners.intake import Intake
 from listeners.kafka.consumer import IngestConsumer
 from tests.infra.kafka import KafkaBroker, committed_offsets
 from tests.listeners.conftest import kafka_settings
 from triggers.event import Event
-from triggers.ledger import Ledger, RecordResult
+from triggers.ledger import Ledger, LedgerUnavailableError, RecordResult
+from triggers.ledger.database import LedgerDatabase
+from triggers.ledger.event_store import EventStore
 
 RECORDS = 3_000
 FAILED_WRITES = 3
 
 
-class LedgerThatFailsFirst(Ledger):
-    """The real ledger, except that its first ``failures`` batch writes fail before reaching the database."""
+class EventStoreThatFailsFirst(EventStore):
+    """The real event store, except that its first ``failures`` batch writes fail before reaching the database."""
 
-    def __init__(self, ledger: Ledger, failures: int) -> None:
-        super().__init__(ledger.engine)
+    def __init__(self, database: LedgerDatabase, failures: int) -> None:
+        super().__init__(database)
         self.failures_left = failures
 
     def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
         if self.failures_left > 0:
             self.failures_left -= 1
-            raise OperationalError("INSERT INTO events", {}, Exception("connection to the ledger was lost"))
+            raise LedgerUnavailableError("ledger database unavailable: connection to the ledger was lost")
         return super().record_many(events)
 
 
@@ -54,7 +55,8 @@ def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroke
     producer.flush()
     producer.close()
 
-    ledger = LedgerThatFailsFirst(Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"), FAILED_WRITES)
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    failing = ledger.events = EventStoreThatFailsFirst(ledger.database, FAILED_WRITES)
     settings = kafka_settings(
         kafka_broker.bootstrap_servers, topic, f"rewind-{uuid.uuid4().hex[:6]}", max_poll_records=200
     )
@@ -76,8 +78,8 @@ def test_failed_writes_are_read_again_and_recorded_once(kafka_broker: KafkaBroke
         thread.join(30)
         admin.close()
 
-    assert ledger.failures_left == 0
-    with ledger.engine.connect() as conn:
+    assert failing.failures_left == 0
+    with ledger.database.engine.connect() as conn:
         keys = [row[0] for row in conn.exec_driver_sql("SELECT idempotency_key FROM events")]
         dead = conn.exec_driver_sql("SELECT count(*) FROM dead_letters WHERE origin = 'kafka'").scalar_one()
     assert sorted(keys) == sorted(f"json:n-{n}" for n in range(RECORDS) if n % 100)
@@ -115,5 +117,5 @@ def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broke
             thread.join(30)
     finally:
         admin.close()
-    assert ledger.count_by_state() == {"received": 400}
+    assert ledger.reads.count_by_state() == {"received": 400}
     ledger.close()

@@ -33,10 +33,10 @@ def app_url(ledger: Ledger) -> Iterator[str]:
 def _event(ledger: Ledger, key: str, timeout: float = 60) -> Event:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with ledger.engine.connect() as conn:
+        with ledger.database.engine.connect() as conn:
             found = conn.exec_driver_sql("SELECT id FROM events WHERE idempotency_key = ?", (key,)).scalar()
         if found:
-            record = ledger.get(str(found))
+            record = ledger.reads.get(str(found))
             assert record is not None
             return record.event
         time.sleep(0.1)

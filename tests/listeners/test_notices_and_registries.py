@@ -42,7 +42,7 @@ def minio_notification(key: str, sequencer: str, event_name: str = "s3:ObjectCre
 def stored(ledger: Ledger, answer_json: dict[str, Any]) -> list[Event]:
     events = []
     for event_id in answer_json["event_ids"]:
-        record = ledger.get(event_id)
+        record = ledger.reads.get(event_id)
         assert record is not None
         events.append(record.event)
     return events
@@ -71,7 +71,7 @@ def test_object_removal_records_nothing(client: TestClient, ledger: Ledger) -> N
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {MINIO_TOKEN}"},
     )
     assert answer.status_code == 200
-    assert ledger.count_by_state() == {}
+    assert ledger.reads.count_by_state() == {}
 
 
 def test_structured_cloudevent_signed_with_standard_webhooks(client: TestClient, ledger: Ledger) -> None:

@@ -46,7 +46,9 @@ def test_a_move_seen_while_another_replica_holds_the_table_follows_that_replicas
         for process in (first, second):
             if process is not None and process.poll() is None:
                 process.kill()
-    moves = [record.event for record in ledger.list_events() if record.event.type is EventType.MODEL_ALIAS_CHANGED]
+    moves = [
+        record.event for record in ledger.reads.list_events() if record.event.type is EventType.MODEL_ALIAS_CHANGED
+    ]
     by_version = {}
     for event in moves:
         assert isinstance(event.data, ModelChange)
@@ -55,7 +57,7 @@ def test_a_move_seen_while_another_replica_holds_the_table_follows_that_replicas
         "2": (None, "mlflow:alias:churn:champion:1:2"),
         "3": ("2", "mlflow:alias:churn:champion:2:3"),
     }
-    assert ledger.get_cursor("mlflow-model:churn") == {
+    assert ledger.cursors.get("mlflow-model:churn") == {
         "aliases": {"champion": {"version": "3", "previous": "2", "move": 2}},
         "stages": {},
     }

@@ -76,7 +76,7 @@ def test_github_form_encoded_push_is_read_from_its_payload_field(client: TestCli
     headers = {**github_headers(form, GITHUB_SECRET), "Content-Type": "application/x-www-form-urlencoded"}
     answer = client.post("/webhooks/github", content=form, headers=headers)
     assert answer.status_code == 202, answer.text
-    record = ledger.get(answer.json()["event_ids"][0])
+    record = ledger.reads.get(answer.json()["event_ids"][0])
     assert record is not None and isinstance(record.event.data, PushData)
     assert record.event.data.after == json.loads(document)["after"]
 
@@ -96,7 +96,7 @@ def test_s3_test_event_is_acknowledged_and_records_nothing_over_http(client: Tes
     headers = {"Content-Type": "application/json", "Authorization": "Bearer minio-bearer-token"}
     answer = client.post("/webhooks/data", content=body, headers=headers)
     assert answer.status_code == 200 and "s3:TestEvent" in answer.json()["ignored"]
-    assert ledger.count_by_state() == {}
+    assert ledger.reads.count_by_state() == {}
 
 
 def test_s3_test_event_over_kafka_is_no_dead_letter(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_binary_cloudevent_headers_are_read_as_the_http_binding_says(client: Tes
     }
     answer = client.post("/webhooks/data", content=body, headers=headers)
     assert answer.status_code == 202, answer.text
-    record = ledger.get(answer.json()["event_ids"][0])
+    record = ledger.reads.get(answer.json()["event_ids"][0])
     assert record is not None
     assert record.event.idempotency_key == "cloudevents:urn:lake:ingest:evt 42", "percent-decoded"
     assert record.event.time.isoformat() == "2026-11-28T08:00:00+00:00"
@@ -147,7 +147,7 @@ def test_one_delivery_cannot_become_more_events_than_the_limit(client: TestClien
     refused = client.post("/webhooks/data", content=s3_notification(101), headers=headers)
     assert refused.status_code == 413
     assert "at most 100 per delivery" in refused.json()["detail"]
-    assert ledger.count_by_state() == {}
+    assert ledger.reads.count_by_state() == {}
     assert client.post("/webhooks/data", content=s3_notification(100), headers=headers).status_code == 202
 
     record = ConsumerRecord("data-arrivals", 0, 0, 8, 0, 0, None, s3_notification(101), [], None, -1, -1, -1)

@@ -96,11 +96,11 @@ def push_payload() -> bytes:
 def wait_for_state(ledger: Ledger, event_id: str, state: EventState, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        record = ledger.get(event_id)
+        record = ledger.reads.get(event_id)
         if record is not None and record.state is state:
             return
         time.sleep(0.2)
-    raise AssertionError(f"event {event_id} never reached {state}: {ledger.get(event_id)}")
+    raise AssertionError(f"event {event_id} never reached {state}: {ledger.reads.get(event_id)}")
 
 
 @pytest.mark.slow
@@ -122,9 +122,9 @@ def test_an_acknowledged_push_survives_sigkill_and_starts_one_workflow(tmp_path:
         again = httpx.post(f"{service.url}/webhooks/github", content=body, headers=headers, timeout=10)
         assert again.status_code == 200 and again.json()["duplicate"] is True
 
-        record = ledger.get(event_id)
+        record = ledger.reads.get(event_id)
         assert record is not None
-        assert [r.event.id for r in ledger.list_events()] == [event_id]
+        assert [r.event.id for r in ledger.reads.list_events()] == [event_id]
         assert len(record.actions) == 1 and record.actions[0].status == "succeeded"
         assert list(argo.workflows) == [("mlops", record.actions[0].target)]
         labels = argo.workflows[("mlops", record.actions[0].target)]["metadata"]["labels"]

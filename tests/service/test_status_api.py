@@ -20,7 +20,9 @@ from mlops_gitops.cli import app as cli
 from tests.listeners.conftest import listener_settings
 from triggers.event import Commit, DataArrival, Event, EventType, PushData
 from triggers.ledger import Ledger
-from triggers.ledger.store import ActionState
+from triggers.ledger.action_log import ActionWrite
+from triggers.ledger.dispatch_queue import EventOutcome
+from triggers.ledger.records import ActionState
 
 TOKEN = "status-api-admin-token-0123456789"
 READERS = ("status-api-read-token-old-0123456", "status-api-read-token-new-0123456")
@@ -65,18 +67,13 @@ def arrival(key: str) -> Event:
 
 
 def test_events_are_listed_by_state_and_shown_with_their_actions(ledger: Ledger) -> None:
-    done, waiting = ledger.record(arrival("a")), ledger.record(arrival("b"))
-    ledger.record_action(
+    done, waiting = ledger.events.record(arrival("a")), ledger.events.record(arrival("b"))
+    ledger.actions.record(
         done.event_id,
-        action_key="r:a",
-        kind="workflow",
-        rule="r",
-        target="data-etl-1",
-        status="succeeded",
-        detail={"outputs": {"etl": {"rows_written": 10}}},
+        ActionWrite("r:a", "workflow", "r", "data-etl-1", "succeeded", {"outputs": {"etl": {"rows_written": 10}}}),
     )
-    [claimed] = [c for c in ledger.claim_due(limit=2) if c.event.id == done.event_id]
-    ledger.mark_done(claimed.event.id, matched_rules=["r"])
+    [claimed] = [c for c in ledger.queue.claim_due(limit=2) if c.event.id == done.event_id]
+    ledger.queue.finish([EventOutcome.done(claimed.event.id, ["r"])])
     api = client(ledger)
     api.headers.update(READ)
 
@@ -92,9 +89,9 @@ def test_events_are_listed_by_state_and_shown_with_their_actions(ledger: Ledger)
 
 
 def test_replay_needs_the_admin_token_and_requeues(ledger: Ledger) -> None:
-    stored = ledger.record(arrival("c"))
-    ledger.claim_due()
-    ledger.mark_dead(stored.event_id, "gave up")
+    stored = ledger.events.record(arrival("c"))
+    ledger.queue.claim_due()
+    ledger.queue.finish([EventOutcome.dead(stored.event_id, "gave up")])
 
     assert client(ledger, token=None).post(f"/events/{stored.event_id}/replay", headers=READ).status_code == 403
     api = client(ledger)
@@ -111,17 +108,13 @@ def test_replay_needs_the_admin_token_and_requeues(ledger: Ledger) -> None:
 def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> None:
     secret = "hunter2-webhook-secret"
     redactor.add([secret])
-    ledger.dead_letter(
+    ledger.events.dead_letter(
         origin="kafka", origin_key="kafka:t:0:1", reason=f"bad signature with {secret}", payload=b"{not json"
     )
-    stored = ledger.record(arrival("d"))
-    ledger.record_action(
+    stored = ledger.events.record(arrival("d"))
+    ledger.actions.record(
         stored.event_id,
-        action_key="r:d",
-        kind="workflow",
-        target="x",
-        status="failed",
-        detail={"token": "abc", "message": f"auth {secret}"},
+        ActionWrite("r:d", "workflow", "", "x", "failed", {"token": "abc", "message": f"auth {secret}"}),
     )
     api = client(ledger)
     assert api.get("/dead-letters").status_code == 401
@@ -133,7 +126,7 @@ def test_dead_letters_need_the_token_and_secrets_are_masked(ledger: Ledger) -> N
 
 
 def test_reads_need_a_read_or_admin_token_and_either_rotated_token_works(ledger: Ledger) -> None:
-    stored = ledger.record(arrival("e"))
+    stored = ledger.events.record(arrival("e"))
     tokens = BearerTokens(read=[SecretStr(r) for r in READERS], admin=[SecretStr(TOKEN)])
     app = create_app(
         listener_settings(),
@@ -159,7 +152,7 @@ def test_reads_are_refused_when_no_token_is_configured(ledger: Ledger) -> None:
 
 
 def test_the_list_holds_summaries_and_the_payload_comes_one_event_at_a_time(ledger: Ledger) -> None:
-    stored = ledger.record(push("p", message_bytes=1000))
+    stored = ledger.events.record(push("p", message_bytes=1000))
     api = client(ledger)
     api.headers.update(READ)
     [summary] = api.get("/events").json()["events"]
@@ -173,8 +166,8 @@ def test_the_list_holds_summaries_and_the_payload_comes_one_event_at_a_time(ledg
 
 def test_no_answer_exceeds_the_configured_size(ledger: Ledger) -> None:
     budget = 64 * 1024
-    small = [ledger.record(arrival(f"s{n}")).event_id for n in range(300)]
-    big = ledger.record(push("big", message_bytes=2 * budget)).event_id
+    small = [ledger.events.record(arrival(f"s{n}")).event_id for n in range(300)]
+    big = ledger.events.record(push("big", message_bytes=2 * budget)).event_id
     api = client(ledger, max_response_bytes=budget)
     api.headers.update(READ)
 
@@ -196,17 +189,14 @@ def test_no_answer_exceeds_the_configured_size(ledger: Ledger) -> None:
 def test_an_event_shows_which_action_failed_and_why_with_secrets_masked(ledger: Ledger) -> None:
     secret = "hunter3-argo-token"
     redactor.add([secret])
-    stored = ledger.record(arrival("e"))
+    stored = ledger.events.record(arrival("e"))
     for key, status, error in (
         ("notify:e", "failed", f"gave up after 3 attempts: 401 for {secret}"),
         ("etl:e", "succeeded", None),
     ):
-        ledger.record_action(
+        ledger.actions.record(
             stored.event_id,
-            action_key=key,
-            kind="workflow",
-            status=status,
-            state=ActionState(attempts=3 if error else 1, last_error=error),
+            ActionWrite(key, "workflow", "", "", status, {}, ActionState(attempts=3 if error else 1, last_error=error)),
         )
     api = client(ledger)
     api.headers.update(READ)
@@ -221,7 +211,7 @@ def test_dead_letters_are_summaries_paged_under_the_configured_size(ledger: Ledg
     budget = 16 * 1024
     poison = b'{"secret": "' + b"p" * (2 * budget) + b'"}'
     for n in range(300):
-        ledger.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
+        ledger.events.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
     api = client(ledger, max_response_bytes=budget)
     api.headers.update(ADMIN)
 
@@ -244,8 +234,10 @@ def test_one_dead_letter_is_read_with_its_payload_unless_it_is_too_large(ledger:
     budget = 16 * 1024
     secret = "hunter3-broker-password"
     redactor.add([secret])
-    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:1", reason="too big", payload=b"p" * (2 * budget))
-    ledger.dead_letter(origin="kafka", origin_key="kafka:t:0:2", reason="not JSON", payload=b"\xff{" + secret.encode())
+    ledger.events.dead_letter(origin="kafka", origin_key="kafka:t:0:1", reason="too big", payload=b"p" * (2 * budget))
+    ledger.events.dead_letter(
+        origin="kafka", origin_key="kafka:t:0:2", reason="not JSON", payload=b"\xff{" + secret.encode()
+    )
     api = client(ledger, max_response_bytes=budget)
     big, small = (d["id"] for d in reversed(api.get("/dead-letters", headers=ADMIN).json()["dead_letters"]))
 
@@ -263,7 +255,7 @@ def test_one_dead_letter_is_read_with_its_payload_unless_it_is_too_large(ledger:
 def test_the_cli_lists_dead_letters_by_payload_size_and_pages_with_offset(tmp_path: Path, ledger: Ledger) -> None:
     poison = b"\xff" + b"q" * 100_000
     for n in range(3):
-        ledger.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
+        ledger.events.dead_letter(origin="kafka", origin_key=f"kafka:t:0:{n}", reason="not JSON", payload=poison)
     config = tmp_path / "config.yaml"
     config.write_text(f"ledger:\n  url: sqlite:///{tmp_path / 'ledger.db'}\n")
 

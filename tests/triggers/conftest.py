@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from triggers.ledger.store import Ledger
+from triggers.ledger import Ledger
 
 
 @pytest.fixture

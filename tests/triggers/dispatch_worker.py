@@ -13,7 +13,8 @@ from pathlib import Path
 from tests.triggers.events import BOT_EMAIL
 from tests.triggers.kinds import TEST_SPECS, AppendAction
 from triggers.dispatcher import Dispatcher
-from triggers.ledger.store import TERMINAL, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import TERMINAL
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 from triggers.settings import DispatcherSettings
@@ -33,7 +34,7 @@ def main(url: str, journal: str, expected: int) -> None:
     dispatcher = Dispatcher(ledger, engine, {append.kind: append}, DispatcherSettings(batch_size=20))
 
     def finished() -> int:
-        counts = ledger.count_by_state()
+        counts = ledger.reads.count_by_state()
         return sum(counts.get(state.value, 0) for state in TERMINAL)
 
     while finished() < expected:

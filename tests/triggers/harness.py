@@ -10,7 +10,8 @@ from pathlib import Path
 from tests.triggers.events import BOT_EMAIL
 from tests.triggers.kinds import TEST_SPECS, AppendAction, FileJobAction
 from triggers.dispatcher import Dispatcher
-from triggers.ledger.store import EventRecord, EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventRecord, EventState
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 from triggers.settings import DispatcherSettings
@@ -51,7 +52,7 @@ class Harness:
         return self.record(event_id).state
 
     def record(self, event_id: str) -> EventRecord:
-        found = self.ledger.get(event_id)
+        found = self.ledger.reads.get(event_id)
         assert found is not None
         return found
 

@@ -14,7 +14,8 @@ from core.errors import PermanentError
 from tests.clock import ManualClock
 from tests.triggers.events import push
 from tests.triggers.harness import FAST, Harness
-from triggers.ledger.store import ActionRecord, EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import ActionRecord, EventState
 
 RUN_POLL_SECONDS = 60.0
 SETTINGS = FAST.model_copy(update={"run_poll_seconds": RUN_POLL_SECONDS, "status_poll_failures": 3})
@@ -68,7 +69,7 @@ def test_one_rule_failing_for_good_leaves_the_other_rules_run_and_follow_up_to_f
     harness = Harness.build(ledger, RETRAIN_AND_NOTIFY, tmp_path, SETTINGS)
     (tmp_path / "broken").write_text("permanent")  # every append refuses its line for now
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     assert harness.dispatcher.run_once() == 1
     notify, retrain = f"notify:{event.id}", f"retrain:{event.id}"
     assert harness.state(event.id) == EventState.RECEIVED  # retrain's run goes on
@@ -89,7 +90,7 @@ def test_one_rule_failing_for_good_leaves_the_other_rules_run_and_follow_up_to_f
         notify: "failed",
     }
 
-    ledger.replay(event.id, action_key=notify)
+    ledger.queue.replay(event.id, action_key=notify)
     assert harness.dispatcher.run_once() == 1
     assert harness.state(event.id) == EventState.DONE
     assert sorted(line[0] for line in harness.append.lines()) == [f"{notify}~r1", f"{retrain}/then-1"]
@@ -101,12 +102,12 @@ def test_one_rule_failing_for_good_leaves_the_other_rules_run_and_follow_up_to_f
 def test_only_a_failed_action_is_replayed_alone(ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(ledger, RETRAIN_AND_NOTIFY, tmp_path, SETTINGS)
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     with pytest.raises(PermanentError, match="is running; only a failed action is replayed alone"):
-        ledger.replay(event.id, action_key=f"retrain:{event.id}")
+        ledger.queue.replay(event.id, action_key=f"retrain:{event.id}")
     with pytest.raises(PermanentError, match="has no action"):
-        ledger.replay(event.id, action_key="retrain:another-event")
+        ledger.queue.replay(event.id, action_key="retrain:another-event")
 
 
 def test_a_six_hour_run_survives_20_scattered_status_check_failures(
@@ -114,7 +115,7 @@ def test_a_six_hour_run_survives_20_scattered_status_check_failures(
 ) -> None:
     harness = Harness.build(ledger, LONG_TRAINING, tmp_path, SETTINGS)
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     key = f"train:{event.id}"
     polls = int(6 * 3600 / RUN_POLL_SECONDS)
@@ -147,7 +148,7 @@ def test_status_checks_failing_too_often_in_a_row_fail_that_action(
 ) -> None:
     harness = Harness.build(ledger, LONG_TRAINING, tmp_path, SETTINGS)
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     harness.jobs.status_reachable(False)
     for _ in range(3):
@@ -165,7 +166,7 @@ def test_a_run_past_its_rules_timeout_is_cancelled_and_fails(
 ) -> None:
     harness = Harness.build(ledger, LONG_TRAINING, tmp_path, SETTINGS)
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     (train,) = harness.record(event.id).actions
     assert train.state.started_at == clock.now
@@ -192,7 +193,7 @@ triggers:
     harness = Harness.build(ledger, rules, tmp_path, SETTINGS)
     (tmp_path / "broken").write_text("temporary")
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     patient, eager = actions(harness, event.id)[f"patient:{event.id}"], actions(harness, event.id)[f"eager:{event.id}"]
     assert (eager.status, eager.state.attempts) == ("failed", 1)
@@ -218,7 +219,7 @@ def test_an_error_that_says_when_to_come_back_is_retried_then_not_by_backoff(
     harness = Harness.build(ledger, RETRAIN_AND_NOTIFY.replace("retries: 0", "retries: 3"), tmp_path, SETTINGS)
     (tmp_path / "broken").write_text("temporary 90")
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.dispatcher.run_once()
     notify = actions(harness, event.id)[f"notify:{event.id}"]
     assert notify.status == "retrying"

@@ -14,7 +14,8 @@ from tests.triggers.events import BOT_EMAIL, data_notice, push
 from tests.triggers.harness import FAST, Harness
 from tests.triggers.kinds import TEST_SPECS
 from triggers.dispatcher import Dispatcher
-from triggers.ledger.store import EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventState
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 
@@ -31,7 +32,7 @@ def test_an_event_matching_no_rule_is_ignored_with_the_reason(sqlite_ledger: Led
     harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
     on_branch = push(ref="refs/heads/feature/x")
     a_dataset = data_notice()
-    sqlite_ledger.record_many([on_branch, a_dataset])
+    sqlite_ledger.events.record_many([on_branch, a_dataset])
     harness.settle(on_branch.id, a_dataset.id, states=(EventState.IGNORED,))
     assert harness.record(on_branch.id).last_error == (
         "journal-push: ref 'refs/heads/feature/x' is not a branch matching filters.branches"
@@ -43,7 +44,7 @@ def test_an_event_matching_no_rule_is_ignored_with_the_reason(sqlite_ledger: Led
 def test_a_matching_event_is_done_with_its_rule_and_action_recorded(ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.settle(event.id)
     record = harness.record(event.id)
     assert record.matched_rules == ["journal-push"]
@@ -62,20 +63,20 @@ def test_a_matching_event_is_done_with_its_rule_and_action_recorded(ledger: Ledg
 def test_a_redelivered_event_starts_nothing(ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
     first = push(key="gh-delivery-42")
-    ledger.record(first)
+    ledger.events.record(first)
     harness.settle(first.id)
     redelivery = push(key="gh-delivery-42")
-    assert ledger.record(redelivery).duplicate
+    assert ledger.events.record(redelivery).duplicate
     harness.dispatch_until(lambda: harness.dispatcher.run_once() == 0)
     assert len(harness.append.lines()) == 1
     assert harness.record(first.id).duplicates == 1
-    assert ledger.get(redelivery.id) is None
+    assert ledger.reads.get(redelivery.id) is None
 
 
 def test_the_bots_own_gitops_commit_starts_nothing(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
     own = push(author_email=BOT_EMAIL, message="Promote churn-xgb version 4 to staging\n\nTrigger-Event-Id: e-1")
-    sqlite_ledger.record(own)
+    sqlite_ledger.events.record(own)
     harness.settle(own.id, states=(EventState.IGNORED,))
     assert "own GitOps write-back" in (harness.record(own.id).last_error or "")
     assert harness.append.lines() == []
@@ -87,7 +88,7 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
     (tmp_path / "broken").write_text("temporary")
     event = push()
-    ledger.record(event)
+    ledger.events.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     dead = harness.record(event.id)
     assert dead.last_error == f"journal-push:{event.id}: gave up after 3 attempts: the journal is unavailable; retry"
@@ -101,7 +102,7 @@ def test_a_failing_action_is_retried_then_dead_lettered_and_a_replay_runs_it_aga
     assert harness.append.lines() == []
 
     (tmp_path / "broken").unlink()
-    ledger.replay(event.id)
+    ledger.queue.replay(event.id)
     harness.settle(event.id)
     (line,) = harness.append.lines()
     assert line[0] == f"journal-push:{event.id}~1"
@@ -117,7 +118,7 @@ def test_a_permanent_error_dead_letters_at_once(sqlite_ledger: Ledger, tmp_path:
     harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
     (tmp_path / "broken").write_text("permanent")
     event = push()
-    sqlite_ledger.record(event)
+    sqlite_ledger.events.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     record = harness.record(event.id)
     assert record.last_error == f"journal-push:{event.id}: the journal refuses this line"
@@ -135,7 +136,7 @@ triggers:
 """
     harness = Harness.build(sqlite_ledger, rules, tmp_path)
     event = data_notice()
-    sqlite_ledger.record(event)
+    sqlite_ledger.events.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     error = harness.record(event.id).last_error or ""
     assert "partition_key" in error and "trigger 'etl' action.line" in error
@@ -150,7 +151,7 @@ triggers:
 """
     harness = Harness.build(sqlite_ledger, rules, tmp_path)
     event = data_notice()
-    sqlite_ledger.record(event)
+    sqlite_ledger.events.record(event)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     assert [line[0] for line in harness.append.lines()] == [f"good:{event.id}"]
     assert (harness.record(event.id).last_error or "").startswith(f"bad:{event.id}: template for trigger 'bad'")
@@ -163,7 +164,7 @@ def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: L
     worker.start()
     try:
         event = push()
-        sqlite_ledger.record(event)
+        sqlite_ledger.events.record(event)
         for _ in range(3000):
             if harness.state(event.id) == EventState.DONE:
                 break
@@ -186,17 +187,17 @@ def test_a_claimed_batch_stores_every_outcome_in_one_commit(ledger: Ledger, tmp_
     harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path)
     pushes = [push() for _ in range(10)]
     notices = [data_notice() for _ in range(20)]
-    ledger.record_many([*pushes, *notices])
+    ledger.events.record_many([*pushes, *notices])
     commits: list[str] = []
 
     def count(_connection: object) -> None:
         commits.append("COMMIT")
 
-    sqlalchemy_event.listen(ledger.engine, "commit", count)
+    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
     try:
         assert harness.dispatcher.run_once() == 30
     finally:
-        sqlalchemy_event.remove(ledger.engine, "commit", count)
+        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
     assert [harness.state(e.id) for e in pushes] == [EventState.DONE] * 10
     assert [harness.state(e.id) for e in notices] == [EventState.IGNORED] * 20
     assert len(harness.append.lines()) == 10
@@ -208,24 +209,24 @@ def test_a_claimed_batch_stores_every_outcome_in_one_commit(ledger: Ledger, tmp_
 def test_an_event_stored_while_idle_wakes_the_dispatcher_before_its_next_poll(
     ledger: Ledger, tmp_path: Path, stored_by: str
 ) -> None:
-    if stored_by == "another ledger connection" and ledger.engine.dialect.name != "postgresql":
+    if stored_by == "another ledger connection" and ledger.database.engine.dialect.name != "postgresql":
         pytest.skip("only PostgreSQL carries the wake-up between processes; SQLite relies on the poll")
     sleepy = FAST.model_copy(update={"poll_interval_seconds": 3600})
     harness = Harness.build(ledger, APPEND_ON_PUSH, tmp_path, sleepy)
-    writer = ledger if stored_by == "this process" else Ledger.open(ledger.engine.url.render_as_string(False))
+    writer = ledger if stored_by == "this process" else Ledger.open(ledger.database.engine.url.render_as_string(False))
     stop = threading.Event()
     worker = threading.Thread(target=harness.dispatcher.run_forever, args=(stop,), name="dispatcher")
     worker.start()
     try:
         time.sleep(0.5)  # let the dispatcher's first pass find nothing and go to sleep (and its listener start)
         event = push()
-        writer.record(event)
+        writer.events.record(event)
         deadline = time.monotonic() + 120  # far below the hour it would otherwise sleep
         while harness.state(event.id) != EventState.DONE:
             assert time.monotonic() < deadline, "the dispatcher slept through the stored event"
             time.sleep(0.01)
     finally:
         stop.set()
-        ledger.wakeup.notify()
+        ledger.database.wakeup.notify()
         worker.join(timeout=30)
     assert not worker.is_alive()

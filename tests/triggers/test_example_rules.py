@@ -26,7 +26,8 @@ from tests.workflows.argo_server import FakeArgoServer
 from triggers.actions.registry import ACTION_SPECS, build_action_kinds
 from triggers.dispatcher import Dispatcher
 from triggers.event import Event, PushData
-from triggers.ledger.store import EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventState
 from triggers.rules.engine import RulesEngine
 from triggers.rules.loader import parse_rules
 from workflows.argo.backend import ArgoBackend
@@ -88,7 +89,7 @@ def test_a_code_push_submits_a_valid_retrain_workflow(
     event = event.model_copy(
         update={"data": event.data.model_copy(update={"clone_url": "https://git.example.com/acme/churn-model.git"})}
     )
-    sqlite_ledger.record(event)
+    sqlite_ledger.events.record(event)
     dispatch_until_submitted(dispatcher, argo, 1)
     assert argo.rejected == []
     ((_, name),) = argo.workflows
@@ -99,7 +100,7 @@ def test_a_burst_of_data_notices_submits_one_valid_etl_workflow_then_the_retrain
     sqlite_ledger: Ledger, dispatcher: Dispatcher, argo: FakeArgoServer
 ) -> None:
     notices: list[Event] = [data_notice(partition=f"date=2026-11-{day:02d}") for day in (24, 25, 26, 26)]
-    sqlite_ledger.record_many(notices)
+    sqlite_ledger.events.record_many(notices)
     dispatch_until_submitted(dispatcher, argo, 1)
     ((namespace, etl_name),) = argo.workflows
     assert etl_name.startswith("data-etl-")
@@ -108,5 +109,5 @@ def test_a_burst_of_data_notices_submits_one_valid_etl_workflow_then_the_retrain
     assert argo.rejected == []
     (retrain_name,) = {name for _, name in argo.workflows} - {etl_name}
     assert retrain_name.startswith("retrain-")
-    states = {sqlite_ledger.get(e.id).state for e in notices[1:]}  # type: ignore[union-attr]
+    states = {sqlite_ledger.reads.get(e.id).state for e in notices[1:]}  # type: ignore[union-attr]
     assert states == {EventState.DONE}  # coalesced into the first notice's batch

@@ -34,7 +34,8 @@ from triggers.actions.base import ActionRequest
 from triggers.actions.registry import ACTION_SPECS, ActionKinds, build_action_kinds
 from triggers.dispatcher import Dispatcher
 from triggers.event import Commit, Event, EventType, PushData
-from triggers.ledger.store import EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventState
 from triggers.rules.engine import RulesEngine, action_context
 from triggers.rules.loader import parse_rules
 from workflows.argo.backend import ArgoBackend
@@ -88,12 +89,12 @@ class Flows:
 
     def settle(self, event_id: str, state: EventState = EventState.DONE) -> None:
         for _ in range(2000):
-            record = self.ledger.get(event_id)
+            record = self.ledger.reads.get(event_id)
             assert record is not None
             if record.state == state:
                 return
             self.dispatcher.run_once()
-        pytest.fail(f"event {event_id} never reached {state}: {self.ledger.get(event_id)}")
+        pytest.fail(f"event {event_id} never reached {state}: {self.ledger.reads.get(event_id)}")
 
     def log(self) -> list[LoggedCommit]:
         command = ["git", "--git-dir", str(self.remote), "log", "-z", "--reverse", f"--format={LOG_FORMAT}", "main"]
@@ -181,7 +182,7 @@ def register_node(result: dict[str, Any]) -> dict[str, Any]:
 
 def test_push_retrains_and_a_winning_run_is_promoted_to_staging(flows: Flows) -> None:
     event = code_push()
-    flows.ledger.record(event)
+    flows.ledger.events.record(event)
     for _ in range(50):
         if flows.argo.workflows:
             break
@@ -194,20 +195,20 @@ def test_push_retrains_and_a_winning_run_is_promoted_to_staging(flows: Flows) ->
     # the Argo Server has a bad moment while the run is followed: one failed check, counted on the running action
     flows.argo.faults.append(Fault(status=503))
     for _ in range(2000):
-        (following,) = flows.ledger.get(event.id).actions  # type: ignore[union-attr]
+        (following,) = flows.ledger.reads.get(event.id).actions  # type: ignore[union-attr]
         if following.state.poll_failures:
             break
         flows.dispatcher.run_once()
     assert (following.status, following.target, following.state.poll_failures) == ("running", name, 1)
     assert "503" in (following.state.last_error or "")
-    assert flows.ledger.get(event.id).state == EventState.RECEIVED  # type: ignore[union-attr]
+    assert flows.ledger.reads.get(event.id).state == EventState.RECEIVED  # type: ignore[union-attr]
 
     version = flows.versions[0]
     result = {"model_name": MODEL, "model_version": version, "promoted": True}
     flows.argo.set_status(NAMESPACE, name, {"phase": "Succeeded", "nodes": {"register": register_node(result)}})
     flows.settle(event.id)
 
-    workflow_action, promotion = flows.ledger.get(event.id).actions  # type: ignore[union-attr]
+    workflow_action, promotion = flows.ledger.reads.get(event.id).actions  # type: ignore[union-attr]
     assert (workflow_action.kind, workflow_action.target, workflow_action.status) == ("workflow", name, "succeeded")
     assert workflow_action.detail["phase"] == "Succeeded"
     assert workflow_action.detail["params"]["commit"] == event.data.after  # type: ignore[union-attr]
@@ -223,7 +224,7 @@ def test_production_stage_deploys_demotion_rolls_back_and_the_bots_push_starts_n
     first, second = flows.versions[1], flows.versions[2]
     for version in (first, second):
         promoted = stage_change(model=MODEL, version=version, from_stage="Staging", to_stage="Production")
-        flows.ledger.record(promoted)
+        flows.ledger.events.record(promoted)
         flows.settle(promoted.id)
         assert flows.deployed("production") == version
 
@@ -249,20 +250,20 @@ def test_production_stage_deploys_demotion_rolls_back_and_the_bots_push_starts_n
         ),
         idempotency_key=f"gh-{uuid.uuid4()}",
     )
-    flows.ledger.record(own_push)
+    flows.ledger.events.record(own_push)
     flows.settle(own_push.id, EventState.IGNORED)
 
     demoted = stage_change(model=MODEL, version=second, from_stage="Production", to_stage="Archived")
-    flows.ledger.record(demoted)
+    flows.ledger.events.record(demoted)
     flows.settle(demoted.id)
     assert flows.deployed("production") == first
-    (rollback,) = flows.ledger.get(demoted.id).actions  # type: ignore[union-attr]
+    (rollback,) = flows.ledger.reads.get(demoted.id).actions  # type: ignore[union-attr]
     assert rollback.kind == "gitops-rollback" and rollback.target == flows.log()[-1].sha
 
 
 def test_a_crash_between_submitted_and_recorded_is_healed_by_the_retry(flows: Flows) -> None:
     event = code_push()
-    flows.ledger.record(event)
+    flows.ledger.events.record(event)
     stage = flows.engine.rules["retrain-on-push"].stages[0]
     key = f"retrain-on-push:{event.id}"
     # a dispatcher submitted the run, then died before recording it
@@ -271,12 +272,12 @@ def test_a_crash_between_submitted_and_recorded_is_healed_by_the_retry(flows: Fl
     assert flows.argo.create_requests == 1
 
     for _ in range(50):
-        if flows.ledger.get_action(key):
+        if flows.ledger.actions.get(key):
             break
         flows.dispatcher.run_once()
     assert flows.argo.create_requests == 2  # the retry submitted again ...
     assert len(flows.argo.workflows) == 1  # ... and found the run already there
-    assert flows.ledger.get_action(key).status == "running"  # type: ignore[union-attr]
+    assert flows.ledger.actions.get(key).status == "running"  # type: ignore[union-attr]
 
 
 def test_a_parameter_outside_the_pipelines_allow_list_is_refused_before_submitting(flows: Flows) -> None:
@@ -284,8 +285,8 @@ def test_a_parameter_outside_the_pipelines_allow_list_is_refused_before_submitti
     assert isinstance(event.data, PushData)
     hostile = event.data.model_copy(update={"clone_url": "--upload-pack=touch /tmp/pwned"})
     event = event.model_copy(update={"data": hostile})
-    flows.ledger.record(event)
+    flows.ledger.events.record(event)
     flows.settle(event.id, EventState.DEAD_LETTERED)
-    error = flows.ledger.get(event.id).last_error or ""  # type: ignore[union-attr]
+    error = flows.ledger.reads.get(event.id).last_error or ""  # type: ignore[union-attr]
     assert "pipeline 'retrain' refuses its parameters: params.repo_url" in error
     assert flows.argo.create_requests == 0

@@ -34,7 +34,8 @@ from devtools.devstack.service_process import ServiceProcess
 from gitops.lineage import MLFLOW_RUN_ID, MODEL_NAME, MODEL_VERSION, TRAINING_COMMIT, TRIGGER_EVENT_ID, parse_trailers
 from tests.infra.git_remote import GitRemoteFactory
 from triggers.event import DataArrival, EventType, ModelChange, PushData
-from triggers.ledger.store import ActionRecord, EventRecord, EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import ActionRecord, EventRecord, EventState
 from workflows.steps.model_registry import TAG_GIT_SHA, TAG_TRIGGER_EVENT_ID, TAG_WORKFLOW_NAME
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -65,7 +66,7 @@ class Stack:
     initial_commit: str
 
     def record(self, event_id: str) -> EventRecord:
-        found = self.ledger.get(event_id)
+        found = self.ledger.reads.get(event_id)
         assert found is not None, f"event {event_id} is not in the ledger"
         return found
 
@@ -174,7 +175,7 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
     while time.monotonic() < deadline:
         moved = [
             record
-            for record in stack.ledger.list_events(limit=200)
+            for record in stack.ledger.reads.list_events(limit=200)
             if isinstance(record.event.data, ModelChange) and record.event.data.to_stage == "Production"
         ]
         if moved and all(record.state is EventState.DONE for record in moved):

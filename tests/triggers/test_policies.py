@@ -7,7 +7,8 @@ from pathlib import Path
 from tests.clock import ManualClock
 from tests.triggers.events import data_notice, push
 from tests.triggers.harness import Harness
-from triggers.ledger.store import EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventState
 
 DEBOUNCED_ETL = """
 triggers:
@@ -26,7 +27,7 @@ def test_a_burst_of_50_notices_for_one_dataset_produces_exactly_one_run(ledger: 
     harness = Harness.build(ledger, DEBOUNCED_ETL, tmp_path)
     burst = [data_notice(partition=f"date=2026-11-{10 + i % 5}") for i in range(50)]
     other = data_notice(dataset="churn/payments")
-    ledger.record_many([*burst, other])
+    ledger.events.record_many([*burst, other])
     harness.settle(*(e.id for e in burst), other.id)
 
     lines = sorted(line[1] for line in harness.append.lines())
@@ -44,10 +45,10 @@ def test_a_burst_of_50_notices_for_one_dataset_produces_exactly_one_run(ledger: 
 def test_a_notice_after_the_batch_ran_opens_a_new_batch(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(sqlite_ledger, DEBOUNCED_ETL, tmp_path)
     first = data_notice(partition="date=2026-11-01")
-    sqlite_ledger.record(first)
+    sqlite_ledger.events.record(first)
     harness.settle(first.id)
     second = data_notice(partition="date=2026-11-02")
-    sqlite_ledger.record(second)
+    sqlite_ledger.events.record(second)
     harness.settle(second.id)
     assert [line[1] for line in harness.append.lines()] == [
         "churn/customer_activity 1 date=2026-11-01",
@@ -69,7 +70,7 @@ triggers:
 def test_a_follow_up_runs_when_the_run_finished_and_its_outputs_say_so(ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(ledger, CHAIN, tmp_path)
     winner, loser = push(), push()
-    ledger.record_many([winner, loser])
+    ledger.events.record_many([winner, loser])
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 2)
     harness.dispatcher.run_once()
     assert harness.state(winner.id) == EventState.RECEIVED  # deferred while its run goes on
@@ -91,13 +92,13 @@ def test_a_failed_run_dead_letters_the_event_and_a_replay_submits_a_new_run(
 ) -> None:
     harness = Harness.build(sqlite_ledger, CHAIN, tmp_path)
     event = push()
-    sqlite_ledger.record(event)
+    sqlite_ledger.events.record(event)
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 1)
     harness.jobs.finish(harness.jobs.submitted()[0], ok=False)
     harness.settle(event.id, states=(EventState.DEAD_LETTERED,))
     assert "failed" in (harness.record(event.id).last_error or "")
 
-    sqlite_ledger.replay(event.id)
+    sqlite_ledger.queue.replay(event.id)
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 2)
     assert {job.name for job in harness.jobs.submitted()} == {
         f"retrain_{event.id}.job.json",
@@ -118,10 +119,10 @@ triggers:
 def test_policy_queue_waits_for_the_running_one(ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(ledger, concurrency_rules("queue"), tmp_path)
     first = push()
-    ledger.record(first)
+    ledger.events.record(first)
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 1)
     second = push()
-    ledger.record(second)
+    ledger.events.record(second)
     harness.dispatch_until(lambda: [a.status for a in harness.record(second.id).actions] == ["queued"])
     assert len(harness.jobs.submitted()) == 1
 
@@ -135,9 +136,9 @@ def test_policy_queue_waits_for_the_running_one(ledger: Ledger, tmp_path: Path) 
 def test_policy_replace_cancels_the_older_run(sqlite_ledger: Ledger, tmp_path: Path) -> None:
     harness = Harness.build(sqlite_ledger, concurrency_rules("replace"), tmp_path)
     older, newer = push(), push()
-    sqlite_ledger.record(older)
+    sqlite_ledger.events.record(older)
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 1)
-    sqlite_ledger.record(newer)
+    sqlite_ledger.events.record(newer)
     harness.settle(older.id)  # its run was superseded, so the older event is finished
     assert harness.jobs.cancelled == [f"retrain_{older.id}"]
     (superseded,) = harness.record(older.id).actions
@@ -157,7 +158,7 @@ triggers:
     harness = Harness.build(sqlite_ledger, rules, tmp_path)
     events = [push() for _ in range(3)]
     for event in events:
-        sqlite_ledger.record(event)
+        sqlite_ledger.events.record(event)
         harness.dispatch_until(lambda event=event: bool(harness.record(event.id).actions))
     assert len(harness.append.lines()) == 2
     held = harness.record(events[2].id)
@@ -178,14 +179,14 @@ def test_a_batch_leader_whose_other_rule_failed_still_runs_its_batch_before_it_i
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", clock=clock)
     harness = Harness.build(ledger, rules, tmp_path)
     first = data_notice(partition="date=2026-11-01")
-    ledger.record(first)
+    ledger.events.record(first)
     assert harness.dispatcher.run_once() == 1
     leader = harness.record(first.id)
     assert leader.state == EventState.RECEIVED  # its batch can still move, so the event is not given up
     assert sorted((a.rule, a.status) for a in leader.actions) == [("etl-on-data", "debouncing"), ("strict", "failed")]
 
     second = data_notice(partition="date=2026-11-02")
-    ledger.record(second)
+    ledger.events.record(second)
     assert harness.dispatcher.run_once() == 1
     assert harness.state(second.id) == EventState.DONE
     clock.advance(1)
@@ -205,7 +206,7 @@ def test_a_steady_trickle_cannot_hold_a_batch_open_past_max_wait(tmp_path: Path)
     for second in range(0, 44, 4):  # a notice every 4 s, for 40 s: never 10 s of quiet
         notice = data_notice(partition=f"date=2026-11-{10 + second // 4:02d}")
         trickle.append(notice)
-        ledger.record(notice)
+        ledger.events.record(notice)
         while harness.dispatcher.run_once():
             pass
         clock.advance(4)

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.triggers.events import push
-from triggers.ledger.store import EventState, Ledger
+from triggers.ledger import Ledger
+from triggers.ledger.records import EventState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 1_000
@@ -33,7 +34,7 @@ def test_two_dispatcher_processes_on_one_postgresql_ledger_process_each_event_on
     events = [push() for _ in range(EVENTS)]
     try:
         for start in range(0, EVENTS, 100):  # arrive while both dispatchers already poll
-            ledger.record_many(events[start : start + 100])
+            ledger.events.record_many(events[start : start + 100])
         for worker in workers:
             assert worker.wait(timeout=600) == 0
     finally:
@@ -46,8 +47,8 @@ def test_two_dispatcher_processes_on_one_postgresql_ledger_process_each_event_on
     assert per_event == Counter({e.id: 1 for e in events})
     per_process = Counter(line[2] for line in performed)
     assert len(per_process) == 2, f"both processes should have taken work: {per_process}"
-    assert ledger.count_by_state() == {EventState.DONE.value: EVENTS}
-    with ledger.engine.connect() as connection:
+    assert ledger.reads.count_by_state() == {EventState.DONE.value: EVENTS}
+    with ledger.database.engine.connect() as connection:
         rows = connection.execute(text("SELECT attempts, count(*) FROM events GROUP BY attempts"))
         attempts = {claims: count for claims, count in rows}
     assert attempts == {1: EVENTS}, "an event was claimed more than once"

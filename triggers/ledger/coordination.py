@@ -6,25 +6,28 @@ has to live in the ledger database, next to the events, and be changed in one
 short transaction. Rows that several replicas race for are created with
 ``INSERT ... ON CONFLICT DO NOTHING`` and then locked with ``SELECT ... FOR
 UPDATE`` (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers).
+
+Each method is one ledger operation (``triggers.ledger.database``): run again
+while PostgreSQL restarts, so each must be safe to repeat after its commit
+went through and only the answer was lost. Joining a batch is guarded by the
+event's membership row, closing and releasing are absolute, a slot already
+held by the asking key is simply held, and a rate window counts the action
+keys it let start, so the same key asking again is not counted twice.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import TemporaryError
 from triggers.event import Event
+from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.records import TERMINAL, aware
 from triggers.ledger.schema import BatchMemberRow, ConcurrencySlotRow, DebounceBatchRow, EventRow, RateWindowRow
-from triggers.ledger.store import TERMINAL, Ledger
 
 _JOIN_ATTEMPTS = 3
 
@@ -55,30 +58,15 @@ class SlotClaim:
     displaced: SlotHolder | None = None
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class Coordination:
     """Debounce batches, concurrency slots and rate windows, stored in the ledger database."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        self._session = sessionmaker(ledger.engine, expire_on_commit=False)
-        self._is_postgres = ledger.engine.dialect.name == "postgresql"
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._session.begin() as session:
-            yield session
-
-    def _insert(self) -> Any:
-        return postgresql.insert if self._is_postgres else sqlite.insert
-
-    def _locked(self, session: Session, query: Any) -> Any:
-        return session.execute(query.with_for_update() if self._is_postgres else query).scalar_one_or_none()
+    def __init__(self, database: LedgerDatabase) -> None:
+        self._db = database
 
     # ---- debounce -------------------------------------------------------
 
+    @operation
     def join_batch(
         self, *, rule: str, key: str, event_id: str, quiet: timedelta, max_wait: timedelta, now: datetime
     ) -> BatchMembership:
@@ -91,13 +79,13 @@ class Coordination:
         next event to join takes over.
         """
         for _ in range(_JOIN_ATTEMPTS):
-            with self._tx() as s:
+            with self._db.transaction() as s:
                 member = s.get(BatchMemberRow, (rule, event_id))
                 if member is not None:
                     return _membership(s.get_one(DebounceBatchRow, member.batch_id))
                 open_key = f"{rule}\x1f{key}"
                 s.execute(
-                    self._insert()(DebounceBatchRow)
+                    self._db.insert()(DebounceBatchRow)
                     .values(
                         id=uuid.uuid4().hex,
                         rule=rule,
@@ -111,7 +99,7 @@ class Coordination:
                     )
                     .on_conflict_do_nothing(index_elements=["open_key"])
                 )
-                batch = self._locked(s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key))
+                batch = self._db.locked(s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key))
                 if batch is None:  # closed between our insert and our lock: open a fresh one
                     continue
                 leader_state = s.execute(
@@ -122,14 +110,15 @@ class Coordination:
                 s.add(BatchMemberRow(rule=rule, event_id=event_id, batch_id=batch.id, joined_at=now))
                 batch.size += 1
                 batch.last_at = now
-                batch.due_at = min(now + quiet, _aware(batch.first_at) + max_wait)
+                batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
                 return _membership(batch)
         raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
 
+    @operation
     def close_batch(self, batch_id: str, now: datetime) -> list[Event]:
         """Stop the batch taking events (idempotent) and return its events, oldest first."""
-        with self._tx() as s:
-            batch = self._locked(s, select(DebounceBatchRow).where(DebounceBatchRow.id == batch_id))
+        with self._db.transaction() as s:
+            batch = self._db.locked(s, select(DebounceBatchRow).where(DebounceBatchRow.id == batch_id))
             if batch.closed_at is None:
                 batch.open_key = None
                 batch.closed_at = now
@@ -143,15 +132,16 @@ class Coordination:
 
     # ---- concurrency ----------------------------------------------------
 
+    @operation
     def acquire_slot(self, *, slot: str, holder_key: str, event_id: str, replace: bool, now: datetime) -> SlotClaim:
         """Hold ``slot`` for ``holder_key``; a holder whose event is finished (or is this event) counts as gone."""
-        with self._tx() as s:
+        with self._db.transaction() as s:
             s.execute(
-                self._insert()(ConcurrencySlotRow)
+                self._db.insert()(ConcurrencySlotRow)
                 .values(slot=slot, holder_key=holder_key, event_id=event_id, acquired_at=now)
                 .on_conflict_do_nothing(index_elements=["slot"])
             )
-            row = self._locked(s, select(ConcurrencySlotRow).where(ConcurrencySlotRow.slot == slot))
+            row = self._db.locked(s, select(ConcurrencySlotRow).where(ConcurrencySlotRow.slot == slot))
             if row.holder_key == holder_key:
                 return SlotClaim(acquired=True, holder_key=holder_key)
             holder_state = s.execute(select(EventRow.state).where(EventRow.id == row.event_id)).scalar_one_or_none()
@@ -162,8 +152,9 @@ class Coordination:
             row.holder_key, row.event_id, row.acquired_at = holder_key, event_id, now
             return SlotClaim(acquired=True, holder_key=holder_key, displaced=displaced)
 
+    @operation
     def release_slot(self, *, slot: str, holder_key: str) -> None:
-        with self._tx() as s:
+        with self._db.transaction() as s:
             s.execute(
                 delete(ConcurrencySlotRow).where(
                     ConcurrencySlotRow.slot == slot, ConcurrencySlotRow.holder_key == holder_key
@@ -172,21 +163,31 @@ class Coordination:
 
     # ---- rate limit -----------------------------------------------------
 
-    def take_rate_token(self, *, name: str, limit: int, per: timedelta, now: datetime) -> datetime | None:
-        """Count one start in the current window; return ``None`` if allowed, else when the window reopens."""
-        with self._tx() as s:
+    @operation
+    def take_rate_token(
+        self, *, name: str, holder_key: str, limit: int, per: timedelta, now: datetime
+    ) -> datetime | None:
+        """Count the start of ``holder_key`` in the current window; ``None`` if allowed, else when the window reopens.
+
+        A key already counted in the window is allowed again without counting: a start retried after its answer
+        was lost, or a pass that crashed after the gate, spends one token, not two.
+        """
+        with self._db.transaction() as s:
             s.execute(
-                self._insert()(RateWindowRow)
-                .values(name=name, window_start=now, count=0)
+                self._db.insert()(RateWindowRow)
+                .values(name=name, window_start=now, counted_keys=[])
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            window = self._locked(s, select(RateWindowRow).where(RateWindowRow.name == name))
-            if _aware(window.window_start) + per <= now:
-                window.window_start, window.count = now, 0
-            if window.count < limit:
-                window.count += 1
+            window = self._db.locked(s, select(RateWindowRow).where(RateWindowRow.name == name))
+            if aware(window.window_start) + per <= now:
+                window.window_start, window.counted_keys = now, []
+            counted = list(window.counted_keys)
+            if holder_key in counted:
                 return None
-            reopens: datetime = _aware(window.window_start) + per
+            if len(counted) < limit:
+                window.counted_keys = [*counted, holder_key]
+                return None
+            reopens: datetime = aware(window.window_start) + per
             return reopens
 
 
@@ -194,7 +195,7 @@ def _membership(batch: DebounceBatchRow) -> BatchMembership:
     return BatchMembership(
         batch_id=batch.id,
         leader_event_id=batch.leader_event_id,
-        due_at=_aware(batch.due_at),
+        due_at=aware(batch.due_at),
         closed=batch.closed_at is not None,
         size=batch.size,
     )

@@ -54,6 +54,7 @@ COLUMNS = (
     "matched_rules",
     "received_at",
     "updated_at",
+    "fair_round",
 )
 """What a new event row sets, in the order of the values built below."""
 
@@ -63,7 +64,7 @@ _EVENTS = Table("events", MetaData(), *(Column(column.name) for column in EventR
 _NO_RULES = "[]"
 
 ROWS_PER_STATEMENT = 500
-"""Rows per multi-row insert; at 15 values a row this stays far below SQLite's 32,766 parameters a statement."""
+"""Rows per multi-row insert; at 16 values a row this stays far below SQLite's 32,766 parameters a statement."""
 
 
 def timestamp_converter(dialect: Dialect) -> Callable[[datetime], Any]:
@@ -93,8 +94,11 @@ class IngestInsert:
         if f"{self._head} VALUES {self._row_marks} {self._tail}" != self._sql:
             raise AssertionError(f"cannot repeat the VALUES group of {self._sql!r}")
 
-    def run(self, connection: Connection, events: Sequence[Event], *, state: str, now: datetime) -> int:
-        """Insert ``events`` in ``state``, received at ``now``; keys already stored are left as they are.
+    def run(
+        self, connection: Connection, events: Sequence[Event], rounds: Sequence[int], *, state: str, now: datetime
+    ) -> int:
+        """Insert ``events`` in ``state``, received at ``now``, each in its round of the fair dispatch order
+        (``triggers.ledger.fair_order``); keys already stored are left as they are.
 
         Returns how many rows were inserted: all of them when none of the keys was stored before.
         """
@@ -116,8 +120,9 @@ class IngestInsert:
                 _NO_RULES,
                 received_at,
                 received_at,
+                fair_round,
             )
-            for e in events
+            for e, fair_round in zip(events, rounds, strict=True)
         ]
         if not self._positional:
             named = [dict(zip(COLUMNS, row, strict=True)) for row in rows]

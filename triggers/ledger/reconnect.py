@@ -8,9 +8,11 @@ operation is one short transaction that is safe to run again, even when its
 commit went through and only the answer was lost: inserts are ``ON CONFLICT``,
 updates set absolute values (a deferral sets the attempt count the claim
 started from, a replay sets its generation only if the event has not reached
-it), and the one count (redeliveries) is guarded by its batch's token. So a failed one is simply
-retried on a fresh connection for a bounded time; an outage longer than that
-still surfaces as the ``OperationalError`` the callers already handle.
+it, a fair-order round only ever rises), and what counts is guarded by a token
+(redeliveries by their ingest batch's, a rate window by the action keys it
+counted). So a failed one is simply retried on a fresh connection for a
+bounded time; an outage longer than that still surfaces, as a
+``LedgerUnavailableError`` (see ``triggers.ledger.database.operation``).
 
 Only PostgreSQL is retried: there ``OperationalError`` means the server or the
 connection went away, while SQLite's (a locked or malformed file) would not

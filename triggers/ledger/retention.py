@@ -7,13 +7,18 @@ row is what makes a redelivery of its idempotency key a duplicate, and
 senders retry for up to that long (GitHub redeliveries, Kafka replays after an
 outage). Events still going are never touched, whatever their age.
 
+A lane of the fair dispatch order (``triggers.ledger.fair_order``) is deleted
+once its next round is no later than the round being served: a new event of
+that lane would take the round being served either way.
+
 Cursors are kept: they hold live state (the watcher's baseline, where every
 MLflow alias points), and forgetting an unchanged model's table would make the
 next poll announce all its moves again.
 
 Deletes run in chunks of short transactions, so a first prune of a large
 ledger does not hold SQLite's write lock (and the webhooks waiting on it) for
-long.
+long. Each chunk is a ledger operation (``triggers.ledger.database``): a
+delete run again after a lost commit acknowledgement finds nothing more to do.
 """
 
 from __future__ import annotations
@@ -28,13 +33,24 @@ from sqlalchemy import Delete, Select, delete, select
 
 from core.clock import Clock
 from core.logging import get_logger
-from triggers.ledger.schema import ActionRow, BatchMemberRow, DeadLetterRow, DebounceBatchRow, EventRow
-from triggers.ledger.store import TERMINAL, Ledger
+from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.records import TERMINAL
+from triggers.ledger.schema import (
+    ActionRow,
+    BatchMemberRow,
+    DeadLetterRow,
+    DebounceBatchRow,
+    DispatchLaneRow,
+    DispatchProgressRow,
+    EventRow,
+)
 
 log = get_logger(__name__)
 
 MINIMUM_RETENTION = timedelta(days=3)
 _CHUNK = 500
+_SERVED_ROUND = select(DispatchProgressRow.served_round).scalar_subquery()
+"""The round being served; a lane is forgotten only if it is still no later when it is deleted."""
 
 
 @dataclass(frozen=True)
@@ -42,15 +58,16 @@ class Pruned:
     events: int
     dead_letters: int
     debounce_batches: int
+    lanes: int
 
 
 class Pruner:
-    def __init__(self, ledger: Ledger, retention: timedelta, clock: Clock | None = None) -> None:
+    def __init__(self, database: LedgerDatabase, retention: timedelta, clock: Clock | None = None) -> None:
         if retention < MINIMUM_RETENTION:
             raise ValueError(f"retention must keep idempotency keys at least {MINIMUM_RETENTION.days} days")
-        self._ledger = ledger
+        self._db = database
         self._retention = retention
-        self._clock = clock or ledger.clock
+        self._clock = clock or database.clock
 
     def prune_once(self) -> Pruned:
         cutoff = self._clock() - self._retention
@@ -70,8 +87,16 @@ class Pruner:
             select(DeadLetterRow.id).where(DeadLetterRow.created_at < cutoff).limit(_CHUNK),
             lambda ids: [delete(DeadLetterRow).where(DeadLetterRow.id.in_(ids))],
         )
-        pruned = Pruned(events=events, dead_letters=letters, debounce_batches=batches)
-        if events or letters or batches:
+        lanes = self._chunks(
+            select(DispatchLaneRow.lane).where(DispatchLaneRow.next_round <= _SERVED_ROUND).limit(_CHUNK),
+            lambda ids: [
+                delete(DispatchLaneRow).where(
+                    DispatchLaneRow.lane.in_(ids), DispatchLaneRow.next_round <= _SERVED_ROUND
+                )
+            ],
+        )
+        pruned = Pruned(events=events, dead_letters=letters, debounce_batches=batches, lanes=lanes)
+        if events or letters or batches or lanes:
             log.info("ledger.pruned", before=cutoff.isoformat(), **vars(pruned))
         return pruned
 
@@ -84,14 +109,17 @@ class Pruner:
     def _chunks(self, chosen: Select[Any], deletes: Callable[[list[Any]], list[Delete]]) -> int:
         """Delete what ``chosen`` selects, a chunk per transaction; return how many rows it selected in all."""
         total = 0
-        while True:
-            with self._ledger.engine.begin() as conn:
-                ids = list(conn.execute(chosen).scalars())
-                if not ids:
-                    return total
-                for statement in deletes(ids):
-                    conn.execute(statement)
-            total += len(ids)
+        while deleted := self._delete_chunk(chosen, deletes):
+            total += deleted
+        return total
+
+    @operation
+    def _delete_chunk(self, chosen: Select[Any], deletes: Callable[[list[Any]], list[Delete]]) -> int:
+        with self._db.transaction() as s:
+            ids = list(s.execute(chosen).scalars())
+            for statement in deletes(ids) if ids else ():
+                s.execute(statement)
+        return len(ids)
 
     @staticmethod
     def _delete_events(ids: list[Any]) -> list[Delete]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -41,8 +41,13 @@ class EventRow(Base):
     matched_rules: Mapped[list[Any]] = mapped_column(default=list)
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    fair_round: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    """Its place in the round-robin over lanes that the dispatch queue claims by (``triggers.ledger.fair_order``)."""
 
-    __table_args__ = (Index("ix_events_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_events_due", "state", "next_attempt_at"),
+        Index("ix_events_fair", "state", "fair_round", "next_attempt_at"),
+    )
 
 
 class ActionRow(Base):
@@ -129,10 +134,29 @@ class ConcurrencySlotRow(Base):
 
 
 class RateWindowRow(Base):
-    """A fixed-window counter of actions started per rate-limited rule."""
+    """The actions started in the current fixed window of a rate-limited rule, by action key."""
 
     __tablename__ = "rate_windows"
 
     name: Mapped[str] = mapped_column(String(256), primary_key=True)
     window_start: Mapped[datetime]
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    counted_keys: Mapped[list[Any]] = mapped_column(default=list)
+    """The action keys let start in this window; their number is the window's count (a key counts once)."""
+
+
+class DispatchLaneRow(Base):
+    """The round after the latest event stored in a lane (one source and subject); see ``fair_order``."""
+
+    __tablename__ = "dispatch_lanes"
+
+    lane: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_round: Mapped[int] = mapped_column(BigInteger)
+
+
+class DispatchProgressRow(Base):
+    """The one row holding the highest round the dispatch queue has claimed: the round being served."""
+
+    __tablename__ = "dispatch_progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    served_round: Mapped[int] = mapped_column(BigInteger)
