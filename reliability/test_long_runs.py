@@ -57,7 +57,7 @@ BOT_EMAIL = "mlops-gitops-bot@users.noreply.local"
 RETRAIN = {
     "kind": "workflow",
     "pipeline": "retrain",
-    "params": {"repo_url": "{{ data.clone_url }}", "commit": "{{ data.after }}"},
+    "params": {"repo_url": "{{ data.clone_url }}", "commit": "{{ data.after }}", "model_name": "churn-xgb"},
 }
 FEATURE_APPLY = {
     "kind": "workflow",
@@ -109,7 +109,7 @@ class Stack:
         assert self.dispatcher.run_once() == 1
 
     def run_of(self, event_id: str, action_key: str) -> str:
-        record = self.ledger.get(event_id)
+        record = self.ledger.reads.get(event_id)
         assert record is not None
         (action,) = [a for a in record.actions if a.action_key == action_key]
         return action.target
@@ -177,7 +177,7 @@ def test_a_six_hour_run_survives_20_scattered_status_check_failures(
         if poll in failures:
             running_argo.faults.append(failures[poll])
         stack.poll()
-        record = stack.ledger.get(event_id)
+        record = stack.ledger.reads.get(event_id)
         assert record is not None
         (action,) = record.actions
         assert action.status == "running", action.state.last_error
@@ -192,7 +192,7 @@ def test_a_six_hour_run_survives_20_scattered_status_check_failures(
     stack.finish(follow_up, "Succeeded")
     stack.poll()
 
-    done = stack.ledger.get(event_id)
+    done = stack.ledger.reads.get(event_id)
     assert done is not None
     created = stack.pipelines_created()
     figures.lost = int(done.state is not EventState.DONE)
@@ -219,7 +219,7 @@ def test_one_rule_failing_for_good_leaves_the_other_rules_workflow_and_follow_up
     stack.finish(etl_run, "Failed")
     figures.fault(f"workflow {etl_run} of rule 'etl' failed")
     stack.poll()
-    record = stack.ledger.get(event_id)
+    record = stack.ledger.reads.get(event_id)
     assert record is not None
     assert record.state is EventState.RECEIVED  # the training run goes on
     assert {a.action_key: a.status for a in record.actions} == {train: "running", etl: "failed"}
@@ -232,7 +232,7 @@ def test_one_rule_failing_for_good_leaves_the_other_rules_workflow_and_follow_up
     stack.finish(follow_up, "Succeeded")
     stack.poll()
 
-    dead = stack.ledger.get(event_id)
+    dead = stack.ledger.reads.get(event_id)
     assert dead is not None
     figures.lost = int({a.action_key: a.status for a in dead.actions}.get(f"{train}/then-1") != "succeeded")
     figures.duplicated = max(0, running_argo.create_requests - 3)

@@ -110,7 +110,8 @@ def test_an_unreachable_ledger_is_one_line_and_a_nonzero_exit(tmp_path: Path) ->
         check=False,
     )
     assert done.returncode == 1
-    assert done.stderr.startswith("error: ledger database unreachable")
+    assert done.stderr.startswith("error: ledger database unavailable")
+    assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
 
 

@@ -74,9 +74,9 @@ def translated_errors(run: Callable[P, R]) -> Callable[P, R]:
 
 
 def _driver_message(error: SQLAlchemyError) -> str:
-    """The driver's own words, without the statement and its parameters (which may hold payloads)."""
+    """The driver's own words on one line, without the statement and its parameters (which may hold payloads)."""
     reason = error.orig if isinstance(error, DBAPIError) else None
-    return (str(reason) if reason is not None else type(error).__name__).strip()
+    return " ".join((str(reason) if reason is not None else type(error).__name__).split())
 
 
 def _json_dumps(value: Any) -> str:
