@@ -120,6 +120,46 @@ class PolicySettings(SettingsModel):
     )
 
 
+_GIT_URL = re.compile(r"(?:(?:https?|git|ssh)://[^\s/]+(?:/\S*)?|file:///\S+|[\w.\-]+@[\w.\-]+:\S+)")
+_API_SERVER = re.compile(r"https://[^\s/]+/?")
+
+
+class ScaffoldSettings(SettingsModel):
+    """What ``mlops-gitops gitops init`` writes into a new repository's Argo CD objects and overlays.
+
+    Argo CD may reach the repository by another URL than the bot (the bot pushes over SSH, Argo CD pulls over
+    HTTPS), and a cluster outside which Argo CD runs has another API address than ``kubernetes.default.svc``.
+    """
+
+    argocd_repo_url: str = Field(
+        default="https://git.example.com/ml/gitops.git",
+        description="URL Argo CD's repo-server pulls the GitOps repo from (Applications, AppProject).",
+    )
+    destination_server: str = Field(
+        default="https://kubernetes.default.svc",
+        description="API server the Applications deploy to, as registered in Argo CD.",
+    )
+    autoscaler: bool = Field(
+        default=True,
+        description="false leaves the HorizontalPodAutoscaler out of every overlay (the Deployment then runs one "
+        "replica): for a cluster without a metrics API, where Argo CD reads the HPA as Degraded.",
+    )
+
+    @field_validator("argocd_repo_url")
+    @classmethod
+    def _git_url(cls, url: str) -> str:
+        if not _GIT_URL.fullmatch(url):
+            raise ValueError("not a git URL: https://, http://, git://, ssh://, file:/// or user@host:path, no spaces")
+        return url
+
+    @field_validator("destination_server")
+    @classmethod
+    def _api_server(cls, url: str) -> str:
+        if not _API_SERVER.fullmatch(url):
+            raise ValueError("not an API server address: https://host[:port], no path")
+        return url
+
+
 class GitOpsSettings(SettingsModel):
     repo_url: str = ".mlops-gitops/remotes/gitops.git"
     branch: str = "main"
@@ -156,6 +196,7 @@ class GitOpsSettings(SettingsModel):
         return (ssh_remote or self.ssh_key_path is not None) and self.ssh_known_hosts_path is None
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    scaffold: ScaffoldSettings = Field(default_factory=ScaffoldSettings)
     lock_timeout_seconds: float = Field(default=300.0, gt=0, description="How long a writer waits for the branch.")
 
     @model_validator(mode="after")
