@@ -105,9 +105,16 @@ class Kube:
             raise KubectlError(f"kubectl {' '.join(args[:3])}: {done.stderr.strip()}")
         return done.stdout
 
-    def apply(self, manifests: str | Sequence[Path], *, field_manager: str = "cluster-test") -> str:
-        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it."""
+    def apply(
+        self, manifests: str | Sequence[Path], *, field_manager: str = "cluster-test", dry_run: bool = False
+    ) -> str:
+        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it.
+
+        With ``dry_run`` the apiserver judges everything the same way but stores nothing.
+        """
         common = ["apply", "--server-side", f"--field-manager={field_manager}", "--force-conflicts"]
+        if dry_run:
+            common.append("--dry-run=server")
         if isinstance(manifests, str):
             return self.kubectl(*common, "-f", "-", stdin=manifests)
         return self.kubectl(*common, *[arg for path in manifests for arg in ("-f", str(path))])

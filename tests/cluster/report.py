@@ -1,7 +1,9 @@
 """The run's verdict: the level reached, what each step proved, and for a failure the component and its error.
 
-The levels build on each other, so the first failing step ends the run and the level stays below it. The
-report is a JSON file in the run's directory; the last line printed says the level and what it proved.
+The levels build on each other, so the first failing step ends the run and the level stays below it. A level
+that passes above one this run does not prove (level 4, Argo CD, while level 3 is not part of the run) is
+listed as passed beyond the level reached, never counted as reached. The report is a JSON file in the run's
+directory; the last line printed says the level and what it proved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ LEVELS = {
     2: "the real Argo controller accepted all three pipelines submitted by the service through argo-server with "
     "its own service account's token, scheduled their DAGs and created pods with the expected spec; the "
     "service's RBAC allows submit, get and stop and refuses the rest",
+    4: "the real Argo CD application-controller and repo-server synced the GitOps repo that the service's "
+    "scaffold made, served by git daemon: the model server Synced and Healthy in both environments (pods on "
+    "kwok, marked Ready by it), and two promotions committed by the service's GitOps writer each rolled out a "
+    "new ReplicaSet with the promoted version",
 }
 
 
@@ -45,6 +51,8 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # each step that passed, and how long it took
     pipelines: dict[str, Any] = field(default_factory=dict)
     rbac: dict[str, Any] = field(default_factory=dict)
+    argocd: dict[str, Any] = field(default_factory=dict)  # syncs, promotions and their timings, memory
+    passed_beyond: list[int] = field(default_factory=list)
     failure: Failure | None = None
     cleanup: dict[str, Any] = field(default_factory=dict)
 
@@ -66,10 +74,15 @@ class Report:
         self.seconds[component] = round(time.monotonic() - started, 1)
 
     def reached(self, level: int) -> None:
-        self.level = level
+        if level == self.level + 1:
+            self.level = level
+        else:
+            self.passed_beyond.append(level)
 
     def summary_line(self) -> str:
         proven = LEVELS[self.level]
+        for level in self.passed_beyond:
+            proven += f"; level {level} passed too, above the levels reached ({LEVELS[level]})"
         if self.failure is not None:
             error = " ".join(self.failure.error.split())  # one line, whatever the error text
             proven += f"; level {self.failure.level} failed at {self.failure.component}: {error}"

@@ -7,6 +7,13 @@ Level 2: the real workflow-controller and argo-server run; the service, with a T
 ServiceAccount, submits each pipeline through argo-server; the controller accepts each one and creates its
 first pods with the rendered spec on the kwok node; the service can get and stop a run and nothing more.
 
+Level 4: the real Argo CD (Redis, repo-server, application-controller) syncs the GitOps repository that
+``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon`` on loopback: both
+environments become Synced and Healthy, and two promotions committed by the service's GitOps writer each roll
+out a new ReplicaSet of the model server with the promoted version (one found by Argo CD's polling, one after
+its refresh annotation, both timed); see ``tests.cluster.gitops_sync``. Level 3 (real pods on a kubelet) is not
+part of this run yet, so the model server's pods run on kwok and level 4 is reported as passed above level 2.
+
 Everything runs in a temporary directory that is removed at the end, with every process stopped; the report
 and the programs' logs are kept in the output directory.
 """
@@ -19,8 +26,11 @@ import time
 from pathlib import Path
 
 from tests.cluster.argo import start_argo
+from tests.cluster.argocd import start_argocd
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
+from tests.cluster.gitops_sync import sync_and_promote
+from tests.cluster.gitserver import start_git_daemon
 from tests.cluster.manifests import apply_all, provide_work_volume
 from tests.cluster.nodes import start_nodes
 from tests.cluster.pipelines import SAMPLE_REPOS, check_workflow, configmap_data, service_settings, submit_all
@@ -37,6 +47,7 @@ SERVICE_ACCOUNT = "mlops-gitops"
 OTHER_NAMESPACE = "mlops-gitops"  # the prod overlay's namespace: the dev service must not reach it
 TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 ARGO_TOOLS = ("workflow-controller", "argo")
+ARGO_CD_TOOLS = ("argocd",)
 
 
 def level_1(report: Report, supervisor: Supervisor, work: Path) -> tuple[ControlPlane, str]:
@@ -89,6 +100,20 @@ def level_2(report: Report, supervisor: Supervisor, work: Path, plane: ControlPl
     report.reached(2)
 
 
+def level_4(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane) -> None:
+    for name in ARGO_CD_TOOLS:
+        with report.step(4, f"build {name}"):
+            tool(name)
+    with report.step(4, "redis-server, argocd-repo-server, argocd-application-controller"):
+        argocd = start_argocd(supervisor, plane.kube, work)
+    with report.step(4, "git daemon"):
+        (work / "git").mkdir()
+        server = start_git_daemon(supervisor, work / "git")
+    with report.step(4, "Argo CD syncs the GitOps repo and two promotions"):
+        report.argocd = sync_and_promote(plane.kube, argocd, server, supervisor, work)
+    report.reached(4)
+
+
 def run(output: Path) -> Report:
     output.mkdir(parents=True, exist_ok=True)
     logs = output / "logs"
@@ -101,6 +126,7 @@ def run(output: Path) -> Report:
     try:
         plane, node = level_1(report, supervisor, work)
         level_2(report, supervisor, work, plane, node)
+        level_4(report, supervisor, work, plane)
     except StepFailedError:
         pass
     finally:
