@@ -50,7 +50,9 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
-cluster-test: venv ## a real control plane, Argo and kwok on loopback; the service submits its pipelines (level 2)
+cluster-test: venv ## a real control plane, Argo, Argo CD and kwok on loopback; the service submits and promotes
+	@command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults
