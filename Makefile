@@ -53,6 +53,7 @@ test-fast: venv ## the suite without the slow end-to-end tests
 cluster-test: venv ## a real control plane, Argo, Argo CD and kwok on loopback; the service submits and promotes
 	@command -v redis-server >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults

@@ -13,8 +13,9 @@ What a Deployment would give them, and what they get here instead:
   address, that account's token, the run's CA) and the Applications name it (``gitops.scaffold``);
 * Redis from the ``redis-server`` program (Debian's package), on loopback without persistence;
 * the repo-server's image layout: GPG off (``ARGOCD_GPG_ENABLED=false``), its GnuPG, TLS and SSH directories in
-  the run's directory, and the module's ``hack/git-verify-wrapper.sh`` on ``PATH`` (the repo-server calls it on
-  every checkout). The module cache keeps files read-only and without the executable bit, so the run copies it.
+  the run's directory, and on its ``PATH`` ``kustomize`` (it renders the overlays by running it) and the
+  module's ``hack/git-verify-wrapper.sh`` (it runs that on every checkout; the module cache keeps files without
+  the executable bit, so the run copies it).
 
 The repo-server listens on loopback (gRPC without TLS, as the controller is told). The controller's metrics
 server, which also answers its ``/healthz``, has no bind-address option: it listens on all interfaces, on a
@@ -109,6 +110,13 @@ def cluster_secret(kube: Kube, token: str) -> dict[str, Any]:
     }
 
 
+def kustomize_binary() -> Path:
+    found = Path(shutil.which("kustomize") or Path.home() / "go" / "bin" / "kustomize")
+    if not os.access(found, os.X_OK):
+        raise FileNotFoundError("the repo-server runs kustomize, which is not installed; make cluster-test installs it")
+    return found
+
+
 def repo_server_environment(work: Path) -> dict[str, str]:
     """What the repo-server's image provides: GPG off, its data directories, the verify wrapper on PATH."""
     directories = {name: work / name for name in ("gnupg", "gpg-data", "tls", "ssh", "bin", "tmp")}
@@ -118,6 +126,7 @@ def repo_server_environment(work: Path) -> dict[str, str]:
     wrapper = directories["bin"] / "git-verify-wrapper.sh"
     shutil.copyfile(module_dir("ARGO_CD") / "hack" / "git-verify-wrapper.sh", wrapper)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    (directories["bin"] / "kustomize").symlink_to(kustomize_binary())  # it renders the overlays with it
 
     return {
         "ARGOCD_BINARY_NAME": "argocd-repo-server",
