@@ -38,15 +38,12 @@ DEPLOYED_RULES = REPO_ROOT / "deploy" / "base" / "rules.yaml"
 
 
 class Registry:
-    """Registered versions of :data:`MODEL_NAME` in a real MLflow server, and the service's promotion action."""
+    """Registered versions of :data:`MODEL_NAME` in a real MLflow server, and the deployed rules."""
 
-    def __init__(self, server: MlflowServer, settings: GitOpsSettings) -> None:
+    def __init__(self, server: MlflowServer) -> None:
         self.client = MlflowClient(tracking_uri=server.tracking_uri, registry_uri=server.tracking_uri)
-        registry = MlflowModelRegistry(server.tracking_uri)
-        writer = GitOpsWriter(settings, registry)
-        self.action = GitOpsPromotionAction(writer, registry, PromotionPolicy(settings.policy))
-        rules = parse_rules(DEPLOYED_RULES.read_text(), ACTION_SPECS, source=str(DEPLOYED_RULES))
-        self.engine = RulesEngine(rules, bot_email=settings.bot_email)
+        self.registry = MlflowModelRegistry(server.tracking_uri)
+        self.rules = parse_rules(DEPLOYED_RULES.read_text(), ACTION_SPECS, source=str(DEPLOYED_RULES))
 
     def register(self, count: int) -> list[str]:
         """``count`` versions, each from a finished run of its own (no artifacts: nothing loads them here)."""
@@ -62,8 +59,9 @@ class Registry:
             versions.append(str(created.version))
         return versions
 
-    def move_alias(self, version: str) -> str:
-        """Point the alias at ``version`` in MLflow and perform the action its event triggers; the commit's SHA."""
+    def move_alias(self, version: str, settings: GitOpsSettings) -> str:
+        """Point the alias at ``version`` in MLflow and perform the action its event triggers, as a service with
+        ``settings`` does; the commit's SHA."""
         self.client.set_registered_model_alias(MODEL_NAME, ALIAS, version)
         event = Event(
             source="mlflow/registry",
@@ -72,21 +70,23 @@ class Registry:
             data=ModelChange(model_name=MODEL_NAME, version=version, alias=ALIAS),
             idempotency_key=f"cluster-test-alias-{version}",
         )
-        (rule,) = self.engine.evaluate(event).matched
+        (rule,) = RulesEngine(self.rules, bot_email=settings.bot_email).evaluate(event).matched
         spec = rule.stages[0].spec
         if not isinstance(spec, PromotionActionSpec):
             raise PermanentError(f"rule {rule.name} answers an alias move with {spec.kind}, not a promotion")
         request = ActionRequest(rule.name, f"{rule.name}:{event.id}", "action", event, (event,), action_context(event))
-        outcome = self.action.perform(spec, request)
+        writer = GitOpsWriter(settings, self.registry)
+        action = GitOpsPromotionAction(writer, self.registry, PromotionPolicy(settings.policy))
+        outcome = action.perform(spec, request)
         if outcome.status != ActionStatus.SUCCEEDED or not outcome.target:
             raise PermanentError(f"the promotion of version {version} committed nothing: {outcome.message}")
         return outcome.target
 
 
 @contextmanager
-def registry(work: Path, settings: GitOpsSettings) -> Iterator[Registry]:
+def registry(work: Path) -> Iterator[Registry]:
     server = MlflowServer.start(work)
     try:
-        yield Registry(server, settings)
+        yield Registry(server)
     finally:
         server.stop()
