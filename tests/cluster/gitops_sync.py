@@ -58,10 +58,6 @@ REFRESH_TIMEOUT = 120.0
 SERVICE_NAMESPACE, SERVICE_ACCOUNT = "mlops-gitops-dev", "mlops-gitops"
 
 
-class RolloutMismatchError(AssertionError):
-    """What Argo CD synced is not what the service committed."""
-
-
 @dataclass(frozen=True)
 class Rollout:
     seconds: float
