@@ -188,6 +188,7 @@ def start_argocd(supervisor: Supervisor, kube: Kube, work: Path) -> ArgoCd:
             f"--metrics-port={repo_metrics}",
             f"--redis={LOOPBACK}:{redis_port}",
             "--disable-tls",
+            "--client-ca-path=",  # its default, a pod's mTLS mount, is refused together with --disable-tls
             "--logformat=text",
         ],
         env=repo_server_environment(directory),
