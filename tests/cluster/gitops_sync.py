@@ -51,8 +51,9 @@ ENVIRONMENTS = {
 DEPLOYMENT = "model-server"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 FIRST_SYNC_TIMEOUT = 300.0
-# Argo CD looks at git every 120 s plus up to 60 s of jitter by default; a little room on top.
-POLLING_TIMEOUT = 300.0
+# Argo CD compares with git every 120 s plus up to 60 s of jitter by default, and the repo-server keeps a branch's
+# resolved commit for 3 min (--revision-cache-expiration), so a poll may still see the commit before; room on top.
+POLLING_TIMEOUT = 420.0
 REFRESH_TIMEOUT = 120.0
 # The service's Deployment in the dev overlay (applied by level 1): the account whose token the service holds.
 SERVICE_NAMESPACE, SERVICE_ACCOUNT = "mlops-gitops-dev", "mlops-gitops"
@@ -215,7 +216,8 @@ def sync_and_promote(
     repository = work / "gitops-scaffold"
     scaffold_repository(repository, config)
     initial = push_initial(repository, server)
-    applied = sorted((repository / "argocd").glob("*.yaml"))
+    # The project first: an Application whose project does not exist yet is only reconciled again later.
+    applied = sorted((repository / "argocd").glob("*.yaml"), key=lambda path: path.name != "project.yaml")
     created = time.monotonic()
     kube.apply(applied)
     results: dict[str, Any] = {"applied": [str(p.relative_to(repository)) for p in applied], "first_sync": {}}
