@@ -51,10 +51,13 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
-cluster-test: venv images ## as root: a real control plane, node and Argo; the service's pipeline runs in real pods (level 3)
+cluster-test: venv images ## as root: a real control plane, node, Argo and Argo CD; pipelines run in real pods, Argo CD syncs
 	@command -v containerd >/dev/null && command -v iptables >/dev/null && test -x /usr/lib/cni/bridge || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc \
 	    containernetworking-plugins iptables >/dev/null)
+	@command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
+	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	$(BIN)/python -m tests.cluster
 
 demo: venv ## run the three flows end to end on embedded defaults

@@ -10,6 +10,8 @@ demotion becomes a rollback commit. Everything in between is here:
   repo+branch lock;
 * ``writer``: ``GitOpsWriter.promote``/``submit``/``rollback`` (stale-write
   refusal, lineage trailers, fetch-rebase-retry, direct push or pull request);
+* ``argocd_refresh``: after a push, Argo CD's refresh annotation on the
+  environment's Application, so it syncs now rather than at its next poll;
 * ``group_commit``: concurrent writes to one branch batched into one
   fetch-commit-push round, in ascending version order;
 * ``policy``, ``history``: which registry stage or alias deploys where, and

@@ -2,11 +2,13 @@
 
 The template (``gitops/template/``) is real YAML with comments, the same files
 a person would keep by hand: a kustomize base of the model server, the
-``staging`` and ``production`` overlays, and the Argo CD ``AppProject`` and
-``Application`` objects. Only the few installation-specific values (the repo
-URL Argo CD pulls, the branch it tracks, the model name) are filled in, by the
-same format-preserving edits the bot uses later, so a fresh repo already looks
-exactly like the repo the bot maintains.
+``staging`` and ``production`` overlays, the Argo CD ``AppProject`` and
+``Application`` objects, and a kustomize component that leaves the HPA out.
+Only the few installation-specific values (the repo URL Argo CD pulls, the
+branch it tracks, the cluster it deploys to, the model name, whether the
+overlays autoscale) are filled in, by the same format-preserving edits the bot
+uses later, so a fresh repo already looks exactly like the repo the bot
+maintains.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import git
 
 from core.errors import PermanentError
 from gitops.manifests import ManifestDocument, write_target
-from gitops.settings import ConfigMapLiteralTarget, EditTarget, ValuesKeyTarget
+from gitops.settings import ConfigMapLiteralTarget, EditTarget, ScaffoldSettings, ValuesKeyTarget
 
+_PROJECT = "argocd/project.yaml"
 _APPLICATIONS = ("argocd/application-staging.yaml", "argocd/application-production.yaml")
-_MODEL_CONFIG = (
-    "base/kustomization.yaml",
-    "overlays/staging/kustomization.yaml",
-    "overlays/production/kustomization.yaml",
-)
+_OVERLAYS = ("overlays/staging/kustomization.yaml", "overlays/production/kustomization.yaml")
+_MODEL_CONFIG = ("base/kustomization.yaml", *_OVERLAYS)
+# As an overlay's kustomization names it.
+WITHOUT_AUTOSCALER = "../../components/without-autoscaler"
 
 
 def template_root() -> Path:
@@ -40,8 +42,14 @@ def init_repo(
     author: tuple[str, str],
     branch: str = "main",
     model_name: str = "churn-xgb",
+    scaffold: ScaffoldSettings | None = None,
 ) -> list[Path]:
-    """Write the template into ``directory`` as a new git repo with one commit by ``author`` (name, email)."""
+    """Write the template into ``directory`` as a new git repo with one commit by ``author`` (name, email).
+
+    ``repo_url`` is the URL Argo CD pulls from; ``scaffold`` gives the destination cluster and whether the
+    overlays autoscale (its ``argocd_repo_url`` is the caller's to pass as ``repo_url``).
+    """
+    scaffold = scaffold or ScaffoldSettings()
     source = template_root()
     relative_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     clashes = [str(rel) for rel in relative_files if (directory / rel).exists()]
@@ -51,13 +59,17 @@ def init_repo(
         (directory / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / rel, directory / rel)
 
+    server = scaffold.destination_server
     edits: list[tuple[str, EditTarget, str]] = [
-        ("argocd/project.yaml", ValuesKeyTarget(file="", path="spec.sourceRepos.0", value=""), repo_url)
+        (_PROJECT, ValuesKeyTarget(file="", path="spec.sourceRepos.0", value=""), repo_url),
+        (_PROJECT, ValuesKeyTarget(file="", path="spec.destinations.0.server", value=""), server),
+        (_PROJECT, ValuesKeyTarget(file="", path="spec.destinations.1.server", value=""), server),
     ]
     for application in _APPLICATIONS:
         edits += [
             (application, ValuesKeyTarget(file="", path="spec.source.repoURL", value=""), repo_url),
             (application, ValuesKeyTarget(file="", path="spec.source.targetRevision", value=""), branch),
+            (application, ValuesKeyTarget(file="", path="spec.destination.server", value=""), server),
         ]
     for kustomization in _MODEL_CONFIG:
         edits += [
@@ -68,6 +80,9 @@ def init_repo(
         document = ManifestDocument.load(directory / rel_path)
         if write_target(document, target, value):
             document.save()
+    if not scaffold.autoscaler:
+        for overlay in _OVERLAYS:
+            _add_component(directory / overlay, WITHOUT_AUTOSCALER)
 
     repo = git.Repo.init(directory, initial_branch=branch)
     repo.git.add("--", *map(str, relative_files))
@@ -80,3 +95,11 @@ def init_repo(
     }
     repo.git.commit("-q", "--no-verify", "-m", "GitOps repository of the model server", env=identity)
     return [directory / rel for rel in relative_files]
+
+
+def _add_component(kustomization: Path, component: str) -> None:
+    document = ManifestDocument.load(kustomization)
+    components = document.data.setdefault("components", [])
+    if component not in components:
+        components.append(component)
+        document.save()

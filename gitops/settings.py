@@ -11,11 +11,13 @@ mode (a local bare repo as the remote).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from core.identifiers import DnsLabel
 from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
@@ -120,6 +122,83 @@ class PolicySettings(SettingsModel):
     )
 
 
+_GIT_URL = re.compile(r"(?:(?:https?|git|ssh)://[^\s/]+(?:/\S*)?|file:///\S+|[\w.\-]+@[\w.\-]+:\S+)")
+_API_SERVER = re.compile(r"https://[^\s/]+/?")
+
+
+def api_server_url(url: str) -> str:
+    """A Kubernetes API server address as a field or a request URL takes it: https, a host, no path."""
+    if not _API_SERVER.fullmatch(url):
+        raise ValueError("not an API server address: https://host[:port], no path")
+    return url.rstrip("/")
+
+
+class ScaffoldSettings(SettingsModel):
+    """What ``mlops-gitops gitops init`` writes into a new repository's Argo CD objects and overlays.
+
+    Argo CD may reach the repository by another URL than the bot (the bot pushes over SSH, Argo CD pulls over
+    HTTPS), and a cluster outside which Argo CD runs has another API address than ``kubernetes.default.svc``.
+    """
+
+    argocd_repo_url: str = Field(
+        default="https://git.example.com/ml/gitops.git",
+        description="URL Argo CD's repo-server pulls the GitOps repo from (Applications, AppProject).",
+    )
+    destination_server: str = Field(
+        default="https://kubernetes.default.svc",
+        description="API server the Applications deploy to, as registered in Argo CD.",
+    )
+    autoscaler: bool = Field(
+        default=True,
+        description="false leaves the HorizontalPodAutoscaler out of every overlay (the Deployment then runs one "
+        "replica): for a cluster without a metrics API, where Argo CD reads the HPA as Degraded.",
+    )
+
+    @field_validator("argocd_repo_url")
+    @classmethod
+    def _git_url(cls, url: str) -> str:
+        if not _GIT_URL.fullmatch(url):
+            raise ValueError("not a git URL: https://, http://, git://, ssh://, file:/// or user@host:path, no spaces")
+        return url
+
+    @field_validator("destination_server")
+    @classmethod
+    def _api_server(cls, url: str) -> str:
+        return api_server_url(url)
+
+
+class ArgoCdRefreshSettings(SettingsModel):
+    """After a pushed commit, ask Argo CD to compare the environment's Application with git at once.
+
+    Argo CD looks at git every 120 s plus up to 60 s of jitter; its refresh annotation on the Application makes
+    the controller look now. The service sets it through the Kubernetes API with its service-account token, so
+    its account needs ``patch`` on those Applications in Argo CD's namespace. A failed refresh is logged and
+    never fails the promotion: polling still finds the commit.
+    """
+
+    enabled: bool = False
+    api_server: str = Field(default="https://kubernetes.default.svc", description="The Kubernetes API, https.")
+    token_file: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        description="Bearer token for the Kubernetes API, re-read on every refresh (a projected token rotates).",
+    )
+    ca_file: Path | None = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+        description="CA bundle of the API server; null: the system's.",
+    )
+    namespace: DnsLabel = "argocd"
+    applications: dict[str, DnsLabel] = Field(
+        default_factory=lambda: {"staging": "model-server-staging", "production": "model-server-production"},
+        description="Environment -> its Argo CD Application; an environment not named here is left to polling.",
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("api_server")
+    @classmethod
+    def _api_server(cls, url: str) -> str:
+        return api_server_url(url)
+
+
 class GitOpsSettings(SettingsModel):
     repo_url: str = ".mlops-gitops/remotes/gitops.git"
     branch: str = "main"
@@ -156,6 +235,8 @@ class GitOpsSettings(SettingsModel):
         return (ssh_remote or self.ssh_key_path is not None) and self.ssh_known_hosts_path is None
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    scaffold: ScaffoldSettings = Field(default_factory=ScaffoldSettings)
+    argocd_refresh: ArgoCdRefreshSettings = Field(default_factory=ArgoCdRefreshSettings)
     lock_timeout_seconds: float = Field(default=300.0, gt=0, description="How long a writer waits for the branch.")
 
     @model_validator(mode="after")

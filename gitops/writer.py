@@ -15,7 +15,9 @@ copy of the remote branch:
    trailers. A write that changes nothing (the repo already is at the
    target) makes no commit; a refused one leaves the tree as it found it;
 3. push once (or, in pull-request mode, push a branch and open a pull
-   request per commit, each branched off the remote branch).
+   request per commit, each branched off the remote branch); after a
+   direct push, with ``gitops.argocd_refresh`` on, ask Argo CD to look at
+   each written environment now (:mod:`gitops.argocd_refresh`).
 
 Sorting by version is what lets concurrent promotions all land: versions
 1..20 asked for together become twenty commits in ascending order, so none
@@ -48,6 +50,7 @@ from core.errors import PermanentError, TemporaryError
 from core.identifiers import dns_safe
 from core.logging import get_logger
 from gitops import lineage
+from gitops.argocd_refresh import ArgoCdRefresh
 from gitops.checkout import GitCheckout, PushRejectedError
 from gitops.group_commit import GroupCommit, Ticket
 from gitops.history import deployment_stack, previous_deployment
@@ -109,6 +112,9 @@ class GitOpsWriter:
         )
         self._queue: GroupCommit[_Write, CommitResult] = GroupCommit(self._lock, self._write_batch)
         self._pull_requests = pull_requests
+        # Only a direct push deploys: a pull request's commit is not on the branch Argo CD follows yet.
+        refresh = settings.argocd_refresh.enabled and settings.mode == "direct"
+        self._argocd_refresh = ArgoCdRefresh(settings.argocd_refresh) if refresh else None
         if settings.mode == "pull-request" and pull_requests is None:
             self._pull_requests = pull_request_client(settings.pull_request, self._api_token())
 
@@ -278,6 +284,9 @@ class GitOpsWriter:
             self._checkout.push(self._settings.branch)
         for index, commit in committed.items():
             outcomes[index] = self._pushed(commit)
+        if self._argocd_refresh is not None:
+            for environment in sorted({commit.change.request.environment for commit in committed.values()}):
+                self._argocd_refresh.refresh(environment)
         log.info("gitops.batch_written", writes=len(batch), commits=len(committed))
         return [outcomes[index] for index in range(len(batch))]
 

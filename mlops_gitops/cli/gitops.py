@@ -19,6 +19,7 @@ from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.promotion import CommitResult, PromotionRequest
 from gitops.registry import registry_uri
 from gitops.scaffold import init_repo
+from gitops.settings import ScaffoldSettings
 from gitops.writer import GitOpsWriter
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.mlflow_requests import bound_mlflow_requests
@@ -45,22 +46,44 @@ def _valid_model_name(value: str) -> str:
         raise typer.BadParameter(f"{value!r} is not a registered model name (letters, digits, '.', '_', '-')") from e
 
 
+def _with_repo_url(scaffold: ScaffoldSettings, repo_url: str) -> ScaffoldSettings:
+    try:
+        return ScaffoldSettings.model_validate({**scaffold.model_dump(), "argocd_repo_url": repo_url})
+    except ValidationError as e:
+        raise typer.BadParameter(e.errors()[0]["msg"], param_hint="--repo-url") from e
+
+
 @gitops_app.command("init")
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create the repo in (new or empty).", file_okay=False)],
     repo_url: Annotated[
-        str, typer.Option(help="URL Argo CD pulls the repo from (Applications, AppProject).")
-    ] = "https://git.example.com/ml/gitops.git",
-    branch: Annotated[str, typer.Option(help="Branch Argo CD tracks and the bot writes.")] = "main",
+        str | None,
+        typer.Option(help="URL Argo CD pulls the repo from (Applications, AppProject); default gitops.scaffold."),
+    ] = None,
+    branch: Annotated[
+        str | None, typer.Option(help="Branch Argo CD tracks and the bot writes; default gitops.branch.")
+    ] = None,
     model_name: Annotated[
         str, typer.Option(help="Registered model the server loads.", callback=_valid_model_name)
     ] = "churn-xgb",
     config: ConfigOption = None,
 ) -> None:
-    """Create a GitOps repo: kustomize base and overlays of the model server, Argo CD objects, one commit."""
+    """Create a GitOps repo: kustomize base and overlays of the model server, Argo CD objects, one commit.
+
+    The destination cluster and whether the overlays autoscale come from gitops.scaffold in the config.
+    """
     settings = load_settings(config).gitops
+    scaffold = settings.scaffold if repo_url is None else _with_repo_url(settings.scaffold, repo_url)
+    branch = branch or settings.branch
     author = (settings.bot_name, settings.bot_email)
-    files = init_repo(directory, repo_url=repo_url, branch=branch, model_name=model_name, author=author)
+    files = init_repo(
+        directory,
+        repo_url=scaffold.argocd_repo_url,
+        branch=branch,
+        model_name=model_name,
+        author=author,
+        scaffold=scaffold,
+    )
     typer.echo(f"created {len(files)} files in {directory} (git branch {branch})")
     typer.echo(f"next: git -C {directory} push <remote> {branch}, then kubectl apply -f {directory}/argocd/")
 

@@ -22,7 +22,7 @@ def main() -> int:
     path = report.write(args.output / "cluster-test-report.json")
     print(f"report: {path} (logs: {args.output / 'logs'})")
     print(report.summary_line())
-    return 0 if report.level >= TARGET_LEVEL else 1
+    return 0 if report.failure is None and report.level >= TARGET_LEVEL else 1
 
 
 sys.exit(main())

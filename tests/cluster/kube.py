@@ -117,10 +117,13 @@ class Kube:
     def apply(
         self, manifests: str | Sequence[Path], *, field_manager: str = "cluster-test", dry_run: bool = False
     ) -> str:
-        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it;
-        with ``dry_run`` the apiserver judges the objects and stores none of them."""
+        """Server-side apply of YAML text or files, so admission, schemas and RBAC of the real apiserver judge it.
+
+        With ``dry_run`` the apiserver judges everything the same way but stores nothing.
+        """
         common = ["apply", "--server-side", f"--field-manager={field_manager}", "--force-conflicts"]
-        common += ["--dry-run=server"] if dry_run else []
+        if dry_run:
+            common.append("--dry-run=server")
         if isinstance(manifests, str):
             return self.kubectl(*common, "-f", "-", stdin=manifests)
         return self.kubectl(*common, *[arg for path in manifests for arg in ("-f", str(path))])

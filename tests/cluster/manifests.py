@@ -1,5 +1,7 @@
 """The service's ``deploy/`` overlays and a GitOps repository made by ``mlops-gitops gitops init``, applied
-server-side, so the real apiserver's admission, CRD schemas and RBAC judge every object.
+server-side, so the real apiserver's admission, CRD schemas and RBAC judge every object. The ``deploy/``
+overlays are stored (the service's namespace, account and config are used by level 2); the Argo CD objects and
+the model server's overlays are applied as a server-side dry run, judged the same way but left for Argo CD.
 
 Namespaces go first (an overlay names its own namespace but does not create it). Workloads (Deployments and
 the like) are judged by a server-side dry run and not stored: on the run's real node they would start pods of
@@ -40,8 +42,15 @@ def _ensure_namespaces(kube: Kube, objects: list[dict[str, Any]]) -> None:
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod"})
 
 
-def _apply_objects(kube: Kube, objects: list[dict[str, Any]]) -> list[str]:
+def _apply_objects(kube: Kube, objects: list[dict[str, Any]], *, dry_run: bool = False) -> list[str]:
+    """Store the objects, except workloads (and everything with ``dry_run``), which the apiserver only judges."""
     _ensure_namespaces(kube, objects)
+    if dry_run:
+        kube.apply(yaml.safe_dump_all(objects), dry_run=True)
+        return [
+            f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']} (server-side dry run)"
+            for o in objects
+        ]
     stored = [o for o in objects if o["kind"] not in WORKLOADS]
     judged = [o for o in objects if o["kind"] in WORKLOADS]
     if stored:
@@ -70,14 +79,18 @@ def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
         applied[f"deploy/overlays/{overlay}"] = _apply_objects(
             kube, _build(kube, REPO_ROOT / "deploy" / "overlays" / overlay)
         )
-    applied["deploy/argocd"] = _apply_objects(kube, _build(kube, REPO_ROOT / "deploy" / "argocd"))
+    # Judged, not stored: Argo CD's controller would act on stored Applications (they name example URLs), and the
+    # model server's objects are Argo CD's to create.
+    applied["deploy/argocd"] = _apply_objects(kube, _build(kube, REPO_ROOT / "deploy" / "argocd"), dry_run=True)
     gitops = gitops_repository(work / "gitops")
     for overlay in GITOPS_OVERLAYS:
-        applied[f"gitops overlays/{overlay}"] = _apply_objects(kube, _build(kube, gitops / "overlays" / overlay))
+        applied[f"gitops overlays/{overlay}"] = _apply_objects(
+            kube, _build(kube, gitops / "overlays" / overlay), dry_run=True
+        )
     gitops_argocd = [
         doc for p in sorted((gitops / "argocd").glob("*.yaml")) for doc in yaml.safe_load_all(p.read_text()) if doc
     ]
-    applied["gitops argocd/"] = _apply_objects(kube, gitops_argocd)
+    applied["gitops argocd/"] = _apply_objects(kube, gitops_argocd, dry_run=True)
     return applied
 
 

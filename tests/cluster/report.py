@@ -1,7 +1,9 @@
 """The run's verdict: the level reached, what each step proved, and for a failure the component and its error.
 
-The levels build on each other, so the first failing step ends the run and the level stays below it. The
-report is a JSON file in the run's directory; the last line printed says the level and what it proved.
+The levels build on each other, so the first failing step ends the run and the level stays below it. A level
+that passes above one this run does not prove (level 4, Argo CD, while level 3 is not part of the run) is
+listed as passed beyond the level reached, never counted as reached. The report is a JSON file in the run's
+directory; the last line printed says the level and what it proved.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ LEVELS = {
     3: "pods run on the real node: a pod resolved Service names through CoreDNS and reached the apiserver by its "
     "ClusterIP, and feature-apply ran to Succeeded under Argo's emissary executor with its output read back by "
     "the service",
+    4: "the real Argo CD application-controller and repo-server synced the GitOps repo that the service's "
+    "scaffold made, served by git daemon: the model server Synced and Healthy in both environments, and two "
+    "promotions committed by the service's GitOps writer each rolled out a new ReplicaSet with the promoted "
+    "version",
 }
 
 
@@ -52,6 +58,7 @@ class Report:
     pipelines: dict[str, Any] = field(default_factory=dict)
     rbac: dict[str, Any] = field(default_factory=dict)
     workloads: dict[str, Any] = field(default_factory=dict)  # what the operators made of the pipelines' resources
+    argocd: dict[str, Any] = field(default_factory=dict)  # syncs, promotions and their timings, memory
     failure: Failure | None = None
     cleanup: dict[str, Any] = field(default_factory=dict)
 

@@ -16,6 +16,12 @@ Level 3: pods really run. A pod in the project image resolves Service names thro
 apiserver through the ``kubernetes`` ClusterIP; the service's ``feature-apply`` runs to Succeeded under Argo's
 emissary executor, and the service reads its step's output back through argo-server.
 
+Level 4: the real Argo CD (Redis, repo-server, application-controller) syncs the GitOps repository that
+``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon``: both environments
+become Synced and Healthy, and two promotions committed by the service's GitOps writer each roll out a new
+ReplicaSet of the model server with the promoted version (one found by Argo CD's polling, one after its refresh
+annotation, both timed); see ``tests.cluster.gitops_sync``.
+
 The node needs root (a bridge, iptables rules, sysctls, mounts). Everything runs in a temporary directory that
 is removed at the end, with every process stopped and every host change undone; the report and the programs'
 logs are kept in the output directory.
@@ -30,11 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.cluster.argo import start_argo
+from tests.cluster.argocd import start_argocd
 from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.dns import check_pod_networking
 from tests.cluster.execution import run_to_completion
+from tests.cluster.gitops_sync import sync_and_promote
+from tests.cluster.gitserver import start_git_daemon
 from tests.cluster.images import image_archive
 from tests.cluster.manifests import apply_all, provide_work_volume
 from tests.cluster.mlflow import NAMESPACE as MLFLOW_NAMESPACE
@@ -77,6 +86,7 @@ TOOLS = (
     "coredns",
 )
 ARGO_TOOLS = ("workflow-controller", "argo")
+ARGO_CD_TOOLS = ("argocd",)
 
 
 def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
@@ -196,6 +206,20 @@ def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
     return {"killed_after_grace": killed, "left_behind": node.after_stop(killed, work)}
 
 
+def level_4(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane) -> None:
+    for name in ARGO_CD_TOOLS:
+        with report.step(4, f"build {name}"):
+            tool(name)
+    with report.step(4, "redis-server, argocd-repo-server, argocd-application-controller"):
+        argocd = start_argocd(supervisor, plane.kube, work)
+    with report.step(4, "git daemon"):
+        (work / "git").mkdir()
+        server = start_git_daemon(supervisor, work / "git")
+    with report.step(4, "Argo CD syncs the GitOps repo and two promotions"):
+        report.argocd = sync_and_promote(plane.kube, argocd, server, supervisor, work)
+    report.reached(4)
+
+
 def run(output: Path) -> Report:
     output.mkdir(parents=True, exist_ok=True)
     logs = output / "logs"
@@ -212,6 +236,7 @@ def run(output: Path) -> Report:
         level_2_operators(report, supervisor, work, plane, node, settings)
         report.reached(2)
         level_3(report, supervisor, plane, node, settings, project)
+        level_4(report, supervisor, work, plane)
     except StepFailedError:
         pass
     finally:

@@ -20,8 +20,32 @@ def test_init_creates_the_repo(tmp_path: Path) -> None:
     result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--repo-url", "https://git.test/ml/g.git"])
 
     assert result.exit_code == 0, result.output
-    assert "created 11 files" in result.output
+    assert "created 12 files" in result.output
     assert "https://git.test/ml/g.git" in (tmp_path / "repo" / "argocd" / "application-production.yaml").read_text()
+
+
+def test_init_takes_the_argo_cd_side_from_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    scaffold = {"argocd_repo_url": "git://127.0.0.1:9418/g.git", "destination_server": "https://127.0.0.1:6443"}
+    config.write_text(yaml.safe_dump({"gitops": {"branch": "deploy", "scaffold": scaffold | {"autoscaler": False}}}))
+
+    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    application = yaml.safe_load((tmp_path / "repo" / "argocd" / "application-staging.yaml").read_text())
+    assert application["spec"]["source"]["repoURL"] == "git://127.0.0.1:9418/g.git"
+    assert application["spec"]["source"]["targetRevision"] == "deploy"
+    assert application["spec"]["destination"]["server"] == "https://127.0.0.1:6443"
+    overlay = yaml.safe_load((tmp_path / "repo" / "overlays" / "staging" / "kustomization.yaml").read_text())
+    assert overlay["components"] == ["../../components/without-autoscaler"]
+
+
+def test_init_refuses_a_repo_url_that_is_no_git_url(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--repo-url", "a b"])
+
+    assert result.exit_code == 2
+    assert "not a git URL" in result.output
+    assert not (tmp_path / "repo").exists()
 
 
 def test_init_refuses_a_bad_model_name(tmp_path: Path) -> None:

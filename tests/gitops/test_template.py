@@ -17,9 +17,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from core.errors import PermanentError
 from gitops.scaffold import init_repo
+from gitops.settings import ScaffoldSettings
 from tests.gitops.conftest import BOT
 from tests.workflows.schemas import crd_validator, errors
 
@@ -137,3 +139,44 @@ def test_init_commits_the_template_and_keeps_its_comments(repo: Path) -> None:
 def test_init_refuses_to_overwrite(repo: Path) -> None:
     with pytest.raises(PermanentError, match="already has"):
         init_repo(repo, repo_url="https://git.example.com/ml/gitops.git", author=BOT)
+
+
+@pytest.fixture(scope="module")
+def fixed_size_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo for a cluster reached at its own address and without a metrics API."""
+    directory = tmp_path_factory.mktemp("gitops") / "repo"
+    scaffold = ScaffoldSettings(destination_server="https://10.0.0.1:6443", autoscaler=False)
+    init_repo(directory, repo_url="git://git.test/gitops.git", author=BOT, scaffold=scaffold)
+    return directory
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_without_autoscaler_every_overlay_leaves_the_hpa_out(fixed_size_repo: Path, environment: str) -> None:
+    objects = build(fixed_size_repo, environment)
+
+    assert sorted(o["kind"] for o in objects) == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]
+    assert "replicas" not in by_kind(objects, "Deployment")["spec"]  # one replica, the Deployment's default
+
+
+def test_the_destination_cluster_comes_from_the_scaffold_settings(fixed_size_repo: Path) -> None:
+    project = yaml.safe_load((fixed_size_repo / "argocd" / "project.yaml").read_text())
+    servers = {d["server"] for d in project["spec"]["destinations"]}
+    for environment in ("staging", "production"):
+        app = yaml.safe_load((fixed_size_repo / "argocd" / f"application-{environment}.yaml").read_text())
+        servers.add(app["spec"]["destination"]["server"])
+
+    assert servers == {"https://10.0.0.1:6443"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("argocd_repo_url", "https://git.test/g.git\nkind: Secret"),
+        ("argocd_repo_url", "not a url"),
+        ("destination_server", "http://10.0.0.1:6443"),
+        ("destination_server", "https://10.0.0.1:6443/path"),
+    ],
+)
+def test_scaffold_settings_refuse_what_is_no_url(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        ScaffoldSettings.model_validate({field: value})
