@@ -232,19 +232,7 @@ class DispatchQueue:
             action.started_at = action.next_attempt_at = action.deadline_at = action.last_error = None
             action.updated_at = now
             self._db.announce_due(s)
-            s.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id)
-                .values(
-                    state=EventState.RECEIVED.value,
-                    attempts=0,
-                    next_attempt_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error=None,
-                    updated_at=now,
-                )
-            )
+            s.execute(update(EventRow).where(EventRow.id == event_id).values(**_due_again(now), last_error=None))
 
     @operation
     def _replay(self, event_id: str, generation: int) -> None:
@@ -254,15 +242,7 @@ class DispatchQueue:
             started = s.execute(
                 update(EventRow)
                 .where(EventRow.id == event_id, EventRow.replays < generation)
-                .values(
-                    state=EventState.RECEIVED.value,
-                    attempts=0,
-                    next_attempt_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                    replays=generation,
-                )
+                .values(**_due_again(now), replays=generation)
                 .returning(EventRow.id)
             ).scalar_one_or_none()
             if started is None:
@@ -294,3 +274,15 @@ def _finish_statement(columns: tuple[str, ...]) -> Any:
 
 def _rules(matched_rules: list[Any] | None) -> dict[str, Any]:
     return {} if matched_rules is None else {"matched_rules": matched_rules}
+
+
+def _due_again(now: datetime) -> dict[str, Any]:
+    """An event's columns when a replay makes it due again: received, no attempts, no lease."""
+    return {
+        "state": EventState.RECEIVED.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
