@@ -52,21 +52,7 @@ def object_keys(minio: MinioServer, bucket: str, prefix: str = "") -> list[str]:
 
 
 def test_the_etl_spark_session_writes_and_reads_s3_paths_through_s3a(minio: MinioServer) -> None:
-    jars = s3a_jars()
-    environment = {
-        **os.environ,
-        **minio.credentials.environment(),
-        "PYSPARK_SUBMIT_ARGS": f"--jars {','.join(map(str, jars))} pyspark-shell",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.workflows.s3a_roundtrip", minio.endpoint, f"s3://{DATA_BUCKET}/curated/t"],
-        env=environment,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _roundtrip(minio, f"s3://{DATA_BUCKET}/curated/t", minio.credentials.environment())
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [["c-1", 3], ["c-2", 5], ["c-3", 8]]
@@ -76,18 +62,7 @@ def test_the_etl_spark_session_writes_and_reads_s3_paths_through_s3a(minio: Mini
 
 
 def test_spark_without_the_keys_is_refused_by_the_store(minio: MinioServer) -> None:
-    jars = s3a_jars()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment["PYSPARK_SUBMIT_ARGS"] = f"--jars {','.join(map(str, jars))} pyspark-shell"
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.workflows.s3a_roundtrip", minio.endpoint, f"s3://{DATA_BUCKET}/refused"],
-        env=environment,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _roundtrip(minio, f"s3://{DATA_BUCKET}/refused", {})
 
     assert done.returncode != 0
     assert "NoAuthWithAWSException" in done.stderr or "credentials" in done.stderr.lower()
@@ -114,3 +89,18 @@ def test_mlflow_server_keeps_artifacts_in_the_bucket_for_a_client_without_keys(
     assert listed == ["feature_list.json"]
     stored = object_keys(minio, MLFLOW_BUCKET, "artifacts/")
     assert any(key.endswith(f"{run.info.run_id}/artifacts/feature_list.json") for key in stored), stored
+
+
+def _roundtrip(minio: MinioServer, path: str, keys: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Spark (S3A, the image's pinned jars) writes and reads ``path`` in a process of its own, with only ``keys``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | keys
+    environment["PYSPARK_SUBMIT_ARGS"] = f"--jars {','.join(map(str, s3a_jars()))} pyspark-shell"
+    return subprocess.run(
+        [sys.executable, "-m", "tests.workflows.s3a_roundtrip", minio.endpoint, path],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
