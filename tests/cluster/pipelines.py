@@ -51,7 +51,8 @@ class Submitted:
 
 def node_sizing(deployed: ArgoSettings) -> dict[str, Any]:
     """What the pipelines' pods ask for on this 2-core, 24 GiB node (the deployed defaults size a real cluster):
-    three steps of three pipelines at once in 1.5 cores, one Spark executor and 1 GiB JVMs, Ray pods of half a core.
+    three steps of three pipelines at once in 1.5 cores, one Spark executor and 1 GiB JVMs, Ray pods of a quarter
+    core (a head and three workers fit beside the node's other pods).
     """
     half_core = StepResources(cpu="500m", memory="1Gi")
     return {
@@ -68,7 +69,7 @@ def node_sizing(deployed: ArgoSettings) -> dict[str, Any]:
             }
         ),
         "ray": deployed.ray.model_copy(
-            update={"head": StepResources(cpu="500m", memory="2Gi"), "worker": StepResources(cpu="500m", memory="2Gi")}
+            update={"head": StepResources(cpu="250m", memory="2Gi"), "worker": StepResources(cpu="250m", memory="2Gi")}
         ),
     }
 

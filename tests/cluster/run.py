@@ -66,7 +66,7 @@ from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import start_store
-from tests.cluster.workloads import check_ray, check_spark, delete_workloads, with_store
+from tests.cluster.workloads import RAY_JOBS, SPARK_APPLICATIONS, check_ray, check_spark, delete_all, with_store
 from tests.upstream import tool
 from workflows.argo.backend import ArgoBackend
 from workflows.settings import ArgoSettings
@@ -171,13 +171,14 @@ def level_2_operators(
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
         with report.step(2, spec.name):
             start_operator(supervisor, kube, work, spec, [namespace])
+    # Each is deleted once its pods are checked: the node's two cores hold one of them at a time, and left alone
+    # they would start for real once level 3 imports the project image.
     with report.step(2, "spark-operator: data-etl's SparkApplication"):
         report.workloads["spark"] = check_spark(kube, settings, node.name)
+        delete_all(kube, namespace, SPARK_APPLICATIONS)
     with report.step(2, "KubeRay: retrain's RayJob"):
         report.workloads["ray"] = check_ray(kube, settings, node.name)
-    # Checked for their spec; left alone they would start on the node once level 3 imports the project image.
-    with report.step(2, "delete the checked SparkApplication and RayJob"):
-        delete_workloads(kube, namespace)
+        delete_all(kube, namespace, RAY_JOBS)
 
 
 def level_3(

@@ -37,9 +37,13 @@ def with_store(settings: ArgoSettings, s3_endpoint: str) -> ArgoSettings:
     return settings.model_copy(update={"spark": SparkApplicationSettings.model_validate(spark)})
 
 
-def delete_workloads(kube: Kube, namespace: str) -> None:
-    """Delete the SparkApplications and RayJobs of ``namespace``; their operators then remove the pods."""
-    kube.kubectl("delete", "sparkapplications.sparkoperator.k8s.io,rayjobs.ray.io", "--all", "-n", namespace)
+SPARK_APPLICATIONS = "sparkapplications.sparkoperator.k8s.io"
+RAY_JOBS = "rayjobs.ray.io"
+
+
+def delete_all(kube: Kube, namespace: str, resource: str) -> None:
+    """Delete every ``resource`` (SparkApplications, RayJobs) of ``namespace``; their operators remove the pods."""
+    kube.kubectl("delete", resource, "--all", "-n", namespace)
 
 
 def rendered_resources(pipeline: str, settings: ArgoSettings) -> list[dict[str, Any]]:
