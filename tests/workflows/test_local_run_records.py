@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,22 @@ def test_own_runs_are_alive_until_they_record_an_outcome(records: RunRecords, cl
     records.update("etl-2", phase=RunPhase.SUCCEEDED, message="all steps succeeded")
     assert records.status("etl-2").phase == RunPhase.SUCCEEDED
     assert not records.create(run("etl-2"))
+
+
+def test_the_owner_never_reads_a_run_finishing_beside_it_as_one_that_ended_without_an_outcome(
+    records: RunRecords,
+) -> None:
+    """``status`` racing the final ``update`` of each of many runs: every answer is Running or Succeeded."""
+    seen: list[RunPhase] = []
+    names = [f"retrain-{i}" for i in range(300)]
+    for name in names:
+        assert records.create(run(name))
+        records.update(name, phase=RunPhase.RUNNING)
+    finisher = threading.Thread(target=lambda: [records.update(n, phase=RunPhase.SUCCEEDED) for n in names])
+    finisher.start()
+    while finisher.is_alive():
+        seen.extend(records.status(name).phase for name in names)
+    finisher.join()
+
+    assert set(seen) <= {RunPhase.RUNNING, RunPhase.SUCCEEDED}
+    assert {records.status(name).phase for name in names} == {RunPhase.SUCCEEDED}

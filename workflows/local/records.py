@@ -115,19 +115,22 @@ class RunRecords:
                 self._active.discard(name)
 
     def status(self, name: str) -> RunStatus:
-        record = self.read(name)
+        # One snapshot under the lock ``update`` holds: a record read before its final write, checked against
+        # the active set after it, would look like a run that ended without an outcome.
+        with self._lock:
+            record = self.read(name)
+            held = name in self._active
         if record.phase in _FINAL:
             return RunStatus(name, record.phase, record.message, record.outputs)
-        orphaned = self._orphaned(record)
+        orphaned = self._orphaned(record, held)
         if orphaned:
             return RunStatus(name, RunPhase.ERROR, orphaned, record.outputs)
         return RunStatus(name, record.phase, record.message, record.outputs)
 
-    def _orphaned(self, record: RunRecord) -> str | None:
-        """Why an unfinished run can no longer be going, or ``None`` while its owner holds it."""
+    def _orphaned(self, record: RunRecord, held: bool) -> str | None:
+        """Why an unfinished run can no longer be going, or ``None`` while its owner holds it (``held``: it is
+        among this owner's active runs)."""
         if record.owner == self.owner:
-            with self._lock:
-                held = record.name in self._active
             return None if held else "its run thread ended without recording an outcome"
         try:
             silent = self._clock() - self._path(record.name).stat().st_mtime
