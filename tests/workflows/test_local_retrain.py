@@ -12,7 +12,6 @@ class that raises fails the run with the repository's own traceback.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from mlflow import MlflowClient
 from devtools.datagen import GeneratedData, generate_raw_partitions
 from devtools.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
 from devtools.devstack.process import free_port, start, stop, wait_until
+from tests.workflows.local_runs import wait_for
 from tests.workflows.ml_repos import push_change, scaffolded_remote
 from workflows.backend import RunPhase, RunStatus
 from workflows.local import LocalBackend
@@ -57,17 +57,6 @@ random_state: 42
 """
 WEAK = {"max_depth": 1}
 WEAK_ROUNDS = 2
-RUN_TIMEOUT_S = 2400
-
-
-def wait_for(backend: LocalBackend, name: str) -> RunStatus:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        status = backend.status(name)
-        if status.finished:
-            return status
-        time.sleep(2)
-    raise AssertionError(f"run {name} did not finish in {RUN_TIMEOUT_S}s: {backend.status(name)}")
 
 
 @pytest.fixture(scope="module")

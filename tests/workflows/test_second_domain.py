@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,7 +24,8 @@ from feast import FeatureStore
 from mlflow import MlflowClient
 
 from devtools.devstack.mlflow_server import MlflowServer
-from workflows.backend import RunPhase, RunStatus
+from tests.workflows.local_runs import wait_for
+from workflows.backend import RunPhase
 from workflows.local import LocalBackend
 from workflows.params import EtlParams, EvalGate, FeatureApplyParams, RetrainParams
 from workflows.settings import LocalSettings
@@ -38,17 +38,6 @@ FRAUD_REPO = Path(__file__).parent / "fraud_repo"
 MODEL = "fraud-xgb"
 DAYS, ROWS_PER_DAY, BAD_PER_DAY = 3, 4_000, 20
 CARD_LIMIT = 5_000.0
-RUN_TIMEOUT_S = 2400
-
-
-def wait_for(backend: LocalBackend, name: str) -> RunStatus:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        status = backend.status(name)
-        if status.finished:
-            return status
-        time.sleep(2)
-    raise AssertionError(f"run {name} did not finish in {RUN_TIMEOUT_S}s: {backend.status(name)}")
 
 
 @pytest.fixture(scope="module")
