@@ -24,9 +24,11 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv and install the project with its dev tools
 
-test-deps: venv ## PostgreSQL server, Kafka broker jars, kustomize, the argo CLI, MinIO and the pinned upstream schemas
+test-deps: venv ## PostgreSQL and Redis servers, Kafka broker jars, kustomize, the argo CLI, MinIO and the pinned upstream schemas
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+	@command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 	@ls tests/infra/kafka/target/libs/kafka_2.13-*.jar >/dev/null 2>&1 || \
 	  (cd tests/infra/kafka && mvn -q -B dependency:copy-dependencies)
 	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
@@ -51,12 +53,10 @@ test: test-deps lint ## everything the tests need, then the whole suite against 
 test-fast: venv ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
-cluster-test: venv images ## as root: a real control plane, node, Argo and Argo CD; pipelines run in real pods, Argo CD syncs
+cluster-test: test-deps images ## as root: a real control plane, node, Argo and Argo CD; pipelines run in real pods, Argo CD syncs
 	@command -v containerd >/dev/null && command -v iptables >/dev/null && test -x /usr/lib/cni/bridge || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc \
 	    containernetworking-plugins iptables >/dev/null)
-	@command -v redis-server >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null)
 	@command -v kustomize >/dev/null || GOBIN=$(GOBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	$(BIN)/python -m tests.cluster
 

@@ -6,7 +6,8 @@ a person would keep by hand: a kustomize base of the model server, the
 ``Application`` objects, and a kustomize component that leaves the HPA out.
 Only the few installation-specific values (the repo URL Argo CD pulls, the
 branch it tracks, the cluster it deploys to, the model name, whether the
-overlays autoscale) are filled in, by the same format-preserving edits the bot
+overlays autoscale, the model server's image and the feature store it shares
+with the pipelines) are filled in, by the same format-preserving edits the bot
 uses later, so a fresh repo already looks exactly like the repo the bot
 maintains.
 """
@@ -18,17 +19,27 @@ from importlib import resources
 from pathlib import Path
 
 import git
+import yaml
 
 from core.errors import PermanentError
 from gitops.manifests import ManifestDocument, write_target
-from gitops.settings import ConfigMapLiteralTarget, EditTarget, ScaffoldSettings, ValuesKeyTarget
+from gitops.settings import (
+    ConfigMapLiteralTarget,
+    EditTarget,
+    ScaffoldSettings,
+    SharedFeatureStore,
+    ValuesKeyTarget,
+)
 
 _PROJECT = "argocd/project.yaml"
 _APPLICATIONS = ("argocd/application-staging.yaml", "argocd/application-production.yaml")
 _OVERLAYS = ("overlays/staging/kustomization.yaml", "overlays/production/kustomization.yaml")
-_MODEL_CONFIG = ("base/kustomization.yaml", *_OVERLAYS)
-# As an overlay's kustomization names it.
+_BASE = "base/kustomization.yaml"
+_MODEL_CONFIG = (_BASE, *_OVERLAYS)
+_FEATURE_STORE_FILE = "components/shared-feature-store/feature_store.yaml"
+# As an overlay's kustomization names them.
 WITHOUT_AUTOSCALER = "../../components/without-autoscaler"
+SHARED_FEATURE_STORE = "../../components/shared-feature-store"
 
 
 def template_root() -> Path:
@@ -76,6 +87,10 @@ def init_repo(
             (kustomization, ConfigMapLiteralTarget(key="MODEL_NAME", value=""), model_name),
             (kustomization, ConfigMapLiteralTarget(key="MODEL_URI", value=""), f"models:/{model_name}/0"),
         ]
+    if scaffold.model_server_image is not None:
+        edits.append((_BASE, ValuesKeyTarget(file="", path="images.0.newName", value=""), scaffold.model_server_image))
+    if scaffold.model_server_tag is not None:
+        edits.append((_BASE, ValuesKeyTarget(file="", path="images.0.newTag", value=""), scaffold.model_server_tag))
     for rel_path, target, value in edits:
         document = ManifestDocument.load(directory / rel_path)
         if write_target(document, target, value):
@@ -83,6 +98,10 @@ def init_repo(
     if not scaffold.autoscaler:
         for overlay in _OVERLAYS:
             _add_component(directory / overlay, WITHOUT_AUTOSCALER)
+    if scaffold.feature_store is not None:
+        _write_feature_store(directory / _FEATURE_STORE_FILE, scaffold.feature_store)
+        for overlay in _OVERLAYS:
+            _add_component(directory / overlay, SHARED_FEATURE_STORE)
 
     repo = git.Repo.init(directory, initial_branch=branch)
     repo.git.add("--", *map(str, relative_files))
@@ -95,6 +114,23 @@ def init_repo(
     }
     repo.git.commit("-q", "--no-verify", "-m", "GitOps repository of the model server", env=identity)
     return [directory / rel for rel in relative_files]
+
+
+def _write_feature_store(path: Path, store: SharedFeatureStore) -> None:
+    """Feast's configuration of the model server, with a header saying where it came from."""
+    config = {
+        "project": store.project,
+        "provider": "local",
+        "registry": store.registry,
+        "online_store": store.online_store,
+        "entity_key_serialization_version": 3,
+    }
+    header = (
+        "# Written by `gitops init` from gitops.scaffold.feature_store: the registry and online store\n"
+        "# the pipelines write (workflows.argo.feature_store); ${VARIABLES} come from the Secret\n"
+        "# model-server-feature-store.\n"
+    )
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
 
 
 def _add_component(kustomization: Path, component: str) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from core.identifiers import DnsLabel
+from core.identifiers import DnsLabel, ImageName
 from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
@@ -133,6 +133,25 @@ def api_server_url(url: str) -> str:
     return url.rstrip("/")
 
 
+class SharedFeatureStore(SettingsModel):
+    """The model server's ``feature_store.yaml``: the pipelines' registry and online store, which it only reads.
+
+    Values may name ``${VARIABLES}`` that Feast expands from the Secret ``model-server-feature-store`` (a Redis
+    password, S3 keys), so no credential is ever committed to the GitOps repository.
+    """
+
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", description="Feast project the pipelines apply.")
+    registry: str = Field(pattern=r"^(?:s3|gs)://[^\s]+$", description="Registry file the pipelines write.")
+    online_store: dict[str, Any] = Field(description="Feast's online_store mapping: type and connection.")
+
+    @field_validator("online_store")
+    @classmethod
+    def _names_a_type(cls, store: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(store.get("type"), str):
+            raise ValueError("online_store needs a 'type' (redis, postgres, ...) as Feast's feature_store.yaml")
+        return store
+
+
 class ScaffoldSettings(SettingsModel):
     """What ``mlops-gitops gitops init`` writes into a new repository's Argo CD objects and overlays.
 
@@ -152,6 +171,17 @@ class ScaffoldSettings(SettingsModel):
         default=True,
         description="false leaves the HorizontalPodAutoscaler out of every overlay (the Deployment then runs one "
         "replica): for a cluster without a metrics API, where Argo CD reads the HPA as Degraded.",
+    )
+    model_server_image: ImageName | None = Field(
+        default=None, description="Image of the model server (the Dockerfile's model-server target), without tag."
+    )
+    model_server_tag: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$", description="Its tag; none: the template's."
+    )
+    feature_store: SharedFeatureStore | None = Field(
+        default=None,
+        description="The Feast registry and online store the model server reads, shared with the pipelines; none: "
+        "the feature repository in its image.",
     )
 
     @field_validator("argocd_repo_url")

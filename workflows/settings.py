@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, SecretStr, StringConstraints, model_vali
 from core.identifiers import DnsLabel, ImageName
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
-from workflows.steps.contract import LOOPBACK, HostAddress, S3Runtime
+from workflows.steps.contract import LOOPBACK, FeatureStoreRuntime, HostAddress, S3Runtime
 
 # A Kubernetes CPU quantity: whole cores ("2", "0.5") or millicores ("250m").
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")]
@@ -58,6 +58,19 @@ class RayJobSettings(SettingsModel):
     worker: StepResources = Field(default_factory=lambda: StepResources(cpu="2", memory="8Gi"))
 
 
+class ClusterFeatureStoreSettings(FeatureStoreRuntime):
+    """The Feast registry and online store of runs in the cluster, and the Secret their credentials come from.
+
+    Every step container takes the Secret's keys as environment variables (``envFrom``), which is where Feast
+    finds ``${VAR}`` references of the online store's connection settings, and the S3 client its keys and
+    endpoint (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``FEAST_S3_ENDPOINT_URL``) for an s3:// registry.
+    """
+
+    credentials_secret: DnsLabel | None = Field(
+        default=None, description="Secret in the pipelines' namespace whose keys every step gets as variables."
+    )
+
+
 class ArgoSettings(SettingsModel):
     server_url: str = Field(default="https://argo-server.argo:2746", pattern=r"^https?://")
     namespace: str = "mlops"
@@ -96,6 +109,10 @@ class ArgoSettings(SettingsModel):
     step_resources: StepResources = Field(default_factory=StepResources)
     cluster_mode: bool = Field(default=True, description="Run Spark as SparkApplication and Ray as RayJob resources.")
     spark: SparkApplicationSettings = Field(default_factory=SparkApplicationSettings)
+    feature_store: ClusterFeatureStoreSettings = Field(
+        default_factory=ClusterFeatureStoreSettings,
+        description="Registry and online store shared with the model server; none: files on the work volume.",
+    )
     ray: RayJobSettings = Field(default_factory=RayJobSettings)
 
     @model_validator(mode="after")
@@ -119,6 +136,9 @@ class LocalSettings(SettingsModel):
     )
     spark_s3: S3Runtime = Field(default_factory=S3Runtime, description="The store behind s3:// paths.")
     ray_num_cpus: int = Field(default=2, ge=1, description="CPUs of the warm local Ray instance.")
+    feature_store: FeatureStoreRuntime = Field(
+        default_factory=FeatureStoreRuntime, description="Registry and online store; none: files in work_dir."
+    )
 
 
 class WorkflowSettings(SettingsModel):

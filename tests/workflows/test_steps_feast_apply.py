@@ -32,7 +32,7 @@ def test_unchanged_definitions_are_not_applied_again(tmp_path: Path) -> None:
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
     assert _apply(runtime) == ["customer_engagement", "customer_profile"]
-    registry = registry_path(runtime)
+    registry = Path(registry_path(runtime))
     applied = registry.stat().st_mtime_ns
 
     assert _apply(runtime) == ["customer_engagement", "customer_profile"]

@@ -70,6 +70,7 @@ class LocalBackend:
             feature_store_dir=str(work_dir / "feature_store"),
             feature_repo_source=str(Path(settings.feature_repo_source).resolve()),
             mlflow_tracking_uri=settings.mlflow_tracking_uri,
+            feature_store=settings.feature_store,
             spark=SparkRuntime(
                 driver_memory=settings.spark_driver_memory,
                 shuffle_partitions=settings.spark_shuffle_partitions,

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from workflows.settings import ArgoSettings
 from workflows.steps import STEPS
-from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
+from workflows.steps.contract import FeatureStoreRuntime, RayRuntime, SparkRuntime, StepRuntime
 
 WORK_VOLUME = "work"
 WORK_MOUNT = "/work"
@@ -86,6 +86,9 @@ class RenderContext:
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
             environments_dir=f"{WORK_MOUNT}/environments",
             mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
+            feature_store=FeatureStoreRuntime(
+                registry=self.settings.feature_store.registry, online_store=self.settings.feature_store.online_store
+            ),
             spark=spark or SparkRuntime(s3=self.settings.spark.s3),
             ray=RayRuntime(address=ray_address, num_cpus=None if ray_address else 2),
         )

@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import Sequence
 
-from hera.workflows import Artifact, Container, Parameter, Resources, RetryStrategy
+from hera.workflows import Artifact, Container, Parameter, Resources, RetryStrategy, SecretEnvFrom
 from hera.workflows import models as m
 from pydantic import BaseModel
 
@@ -89,6 +89,12 @@ def retry_strategy(context: RenderContext) -> RetryStrategy:
     )
 
 
+def feature_store_credentials(context: RenderContext) -> list[SecretEnvFrom] | None:
+    """The feature store's Secret as the step's variables, where Feast and its S3 client look for them."""
+    secret = context.settings.feature_store.credentials_secret
+    return None if secret is None else [SecretEnvFrom(name=secret)]
+
+
 def step_container(
     context: RenderContext,
     step: str,
@@ -113,6 +119,7 @@ def step_container(
             memory_limit=resources.memory,
         ),
         volume_mounts=[work_volume_mount()],
+        env_from=feature_store_credentials(context),
         retry_strategy=retry_strategy(context),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from core.errors import PermanentError
 from core.identifiers import DnsLabel
@@ -62,6 +62,37 @@ class RayRuntime(BaseModel):
     num_cpus: int | None = Field(default=2, ge=1, description="CPUs of a local instance.")
 
 
+class FeatureStoreRuntime(BaseModel):
+    """The Feast registry and online store behind a run's feature store; none of either: files in its directory.
+
+    A model server in another namespace cannot open files on the pipelines' work volume, so a cluster names a
+    registry it can read too (``s3://``, ``gs://``) and a networked online store (Redis, PostgreSQL): the same
+    two the model server's ``feature_store.yaml`` names. Credentials never appear here: Feast expands ``${VAR}``
+    in ``feature_store.yaml`` from the step's environment, so a connection string says
+    ``password=${REDIS_PASSWORD}`` and the variable comes from a Secret.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    registry: str | None = Field(
+        default=None,
+        pattern=r"^(?:s3|gs|file)://[^\s]+$",
+        description="Registry file URI (s3://bucket/path/registry.db); none: data/registry.db in the store directory.",
+    )
+    online_store: dict[str, Any] | None = Field(
+        default=None,
+        description="Feast's online_store mapping (type: redis, connection_string: ...); none: sqlite in the store "
+        "directory.",
+    )
+
+    @field_validator("online_store")
+    @classmethod
+    def _names_a_type(cls, store: dict[str, Any] | None) -> dict[str, Any] | None:
+        if store is not None and not isinstance(store.get("type"), str):
+            raise ValueError("online_store needs a 'type' (redis, postgres, sqlite, ...) as Feast's feature_store.yaml")
+        return store
+
+
 class StepRuntime(BaseModel):
     """Where data, features, checkouts and the model registry live for this run."""
 
@@ -75,6 +106,7 @@ class StepRuntime(BaseModel):
         default=None, description="Cache of ML repositories' dependency environments; none: under work_dir."
     )
     mlflow_tracking_uri: str
+    feature_store: FeatureStoreRuntime = Field(default_factory=FeatureStoreRuntime)
     spark: SparkRuntime = Field(default_factory=SparkRuntime)
     ray: RayRuntime = Field(default_factory=RayRuntime)
 

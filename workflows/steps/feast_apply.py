@@ -8,7 +8,9 @@ long-lived service process running other pipelines.
 
 Starting that child costs seconds of CPU (the CLI imports most of Feast), so
 an apply whose definitions and configuration are byte for byte the ones last
-applied to this store is skipped: the registry already holds exactly them.
+applied to this store is skipped: the registry already holds exactly them. A
+registry shared with others (in object storage) is applied every time, since
+this store's marker cannot tell what others did to it since.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from core.errors import PermanentError
 from core.logging import get_logger
 from workflows.params import FeatureApplyParams
 from workflows.steps.checkout import checkout
-from workflows.steps.contract import StepRequest
+from workflows.steps.contract import StepRequest, StepRuntime
 from workflows.steps.feature_store import open_store, registry_path, sync_definitions, write_config
 
 log = get_logger(__name__)
@@ -65,15 +67,19 @@ def _apply(store_dir: Path, config_path: Path) -> None:
         raise PermanentError(f"feast apply failed: {completed.stderr.strip()[-2000:]}; fix the Feast definitions")
 
 
+def _registry_is_local_file(runtime: StepRuntime) -> bool:
+    """A shared registry may have been changed or wiped by others since the last apply here: apply it always."""
+    return runtime.feature_store.registry is None and Path(registry_path(runtime)).is_file()
+
+
 def feast_apply(request: StepRequest[FeatureApplyParams]) -> FeastApplyOutput:
     runtime = request.runtime
     store_dir = Path(runtime.feature_store_dir)
     files = sync_definitions(_definitions_dir(request), runtime)
     config_path = write_config(runtime)
     digest = _digest(store_dir, files, config_path)
-    registry = registry_path(runtime)
-    marker = registry.with_name(_APPLIED_DIGEST_FILE)
-    up_to_date = registry.is_file() and marker.is_file() and marker.read_text() == digest
+    marker = store_dir / "data" / _APPLIED_DIGEST_FILE
+    up_to_date = _registry_is_local_file(runtime) and marker.is_file() and marker.read_text() == digest
     if not up_to_date:
         marker.unlink(missing_ok=True)
         _apply(store_dir, config_path)

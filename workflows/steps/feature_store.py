@@ -2,9 +2,11 @@
 
 The Feast definitions in ``feature_repo/`` are the source; each work
 directory holds a copy of them together with a ``feature_store.yaml`` written
-from the runtime (registry, sqlite online store, file offline store), so a run
-never edits the checked-in repository and two work directories never share
-state. ``feast-apply`` refreshes the copy; every other step only opens it.
+from the runtime, so a run never edits the checked-in repository. The registry
+and the online store are files in that directory unless the runtime names
+shared ones (a registry in object storage, a networked online store), which a
+model server elsewhere then reads too. ``feast-apply`` refreshes the copy and
+the registry; every other step only opens it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ CONFIG_FILE = "feature_store.yaml"
 _DEFINITION_PATTERNS = ("*.py", ".feastignore")
 
 
-def registry_path(runtime: StepRuntime) -> Path:
-    return Path(runtime.feature_store_dir) / "data" / "registry.db"
+def registry_path(runtime: StepRuntime) -> str:
+    return runtime.feature_store.registry or str(Path(runtime.feature_store_dir) / "data" / "registry.db")
 
 
 def _config(runtime: StepRuntime) -> dict[str, object]:
@@ -31,8 +33,8 @@ def _config(runtime: StepRuntime) -> dict[str, object]:
     return {
         "project": runtime.feast_project,
         "provider": "local",
-        "registry": str(registry_path(runtime)),
-        "online_store": {"type": "sqlite", "path": str(data / "online.db")},
+        "registry": registry_path(runtime),
+        "online_store": runtime.feature_store.online_store or {"type": "sqlite", "path": str(data / "online.db")},
         "offline_store": {"type": "file"},
         "entity_key_serialization_version": 3,
     }

@@ -8,6 +8,7 @@ costs in proportion to the data that arrived, not to the whole history.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,6 +30,11 @@ class MaterializeOutput(BaseModel):
     online_store: str
 
 
+def _where(online_store: Any) -> str:
+    """The online store's file, or only its type for a networked one (whose settings may hold a password)."""
+    return str(online_store.path) if online_store.type == "sqlite" else str(online_store.type)
+
+
 def materialize(request: StepRequest[EtlParams]) -> MaterializeOutput:
     etl = request.upstream_output("etl", EtlOutput)
     if etl.min_event_timestamp is None or etl.max_event_timestamp is None:
@@ -48,7 +54,7 @@ def materialize(request: StepRequest[EtlParams]) -> MaterializeOutput:
         feature_views=views,
         start=etl.min_event_timestamp,
         end=end,
-        online_store=str(store.config.online_store.path),
+        online_store=_where(store.config.online_store),
     )
     log.info("materialize.done", **output.model_dump(mode="json"))
     return output
