@@ -36,7 +36,7 @@ test-deps: venv ## PostgreSQL and Redis servers, Kafka broker jars, kustomize, t
 	@toolchain/build.sh argo >/dev/null
 	@toolchain/build.sh minio >/dev/null
 
-images: ## the cluster's images (Debian base, project, pause, argoexec, spark-operator, ray-operator) as OCI archives; as root, cached by input
+images: ## the cluster's images (Debian base, project, model-server, pause, argoexec, spark-operator, ray-operator) as OCI archives; as root, cached by input
 	@command -v debootstrap >/dev/null && command -v buildah >/dev/null && command -v runc >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap buildah runc >/dev/null)
 	toolchain/images.sh all

@@ -4,6 +4,7 @@
 #
 #   toolchain/images.sh base      Debian bookworm from debootstrap, with Python 3.11
 #   toolchain/images.sh project   the project's Dockerfile (service target) FROM the base
+#   toolchain/images.sh model-server  the same Dockerfile's model-server target (built from the same layers)
 #   toolchain/images.sh pause     Kubernetes' pause, compiled from the pinned kubernetes module's C source
 #   toolchain/images.sh argoexec  Argo's executor, from the pinned Go module
 #   toolchain/images.sh spark-operator  spark-operator's controller, FROM the project image (its spark-submit)
@@ -129,6 +130,22 @@ check_project() {
 
 project() { archive project "$(project_tag)" build_project; }
 
+# The model server shares the project's build and runtime layers (one build cache); only its last layer differs.
+build_model_server() {
+    local ref=$1 base_ref ctr
+    base_ref=$(load "$(base)")
+    buildah bud --runtime "${BUILDAH_RUNTIME:-runc}" --layers --network host --build-arg "PYTHON_IMAGE=$base_ref" \
+        --target model-server -t "$ref" -f "$repo/Dockerfile" "$repo" >&2
+    ctr=$(buildah from "$ref")
+    # shellcheck disable=SC2064
+    trap "buildah rm $ctr >/dev/null; rm -rf '$scratch'" EXIT
+    buildah run --runtime "${BUILDAH_RUNTIME:-runc}" --user 10001:10001 "$ctr" -- \
+        python -c 'import services.model_server.app, redis, boto3, feast' >&2
+    log "model-server image checks passed"
+}
+
+model_server() { archive model-server "$(project_tag)" build_model_server; }
+
 # pause: the pod sandbox's first process, compiled statically with the flags of the module's own build/pause/Makefile.
 pause_tag() {
     local dir
@@ -193,15 +210,16 @@ build_ray_operator() {
 
 ray_operator() { archive ray-operator "$KUBERAY_VERSION-$(base_tag | cut -c1-8)" build_ray_operator; }
 
-case ${1:?usage: images.sh base|project|pause|argoexec|spark-operator|ray-operator|operators|all} in
+case ${1:?usage: images.sh base|project|model-server|pause|argoexec|spark-operator|ray-operator|operators|all} in
     base) base ;;
     project) project ;;
+    model-server) model_server ;;
     pause) pause ;;
     argoexec) argoexec ;;
     spark-operator) spark_operator ;;
     ray-operator) ray_operator ;;
     operators) spark_operator && ray_operator ;;
-    all) base && project && pause && argoexec && spark_operator && ray_operator ;;
+    all) base && project && model_server && pause && argoexec && spark_operator && ray_operator ;;
     *)
         log "unknown image $1"
         exit 2
