@@ -1,26 +1,31 @@
-"""Argo CD syncs what the service commits: the scaffolded GitOps repo, then a promotion, then another.
+"""Argo CD syncs what the service commits, and the model server it deploys serves the promoted versions.
 
 The service's config for this run names the served repository (``gitops.repo_url``, pushed to by the writer),
-and its ``gitops.scaffold`` names the same URL for Argo CD, the run's apiserver as the destination and no HPA
-(there is no metrics API here). ``mlops-gitops gitops init --config`` writes the repo from that config, so the
-``Application``s and ``AppProject`` applied are exactly the files in its ``argocd/``, nothing edited after.
+and its ``gitops.scaffold`` names the same URL for Argo CD, the run's apiserver as the destination, no HPA (there
+is no metrics API here), the model server's image as the run built and imported it, and the Feast store shared
+with the pipelines (``tests.cluster.feature_store``). ``mlops-gitops gitops init --config`` writes the repo from
+that config, so the ``Application``s and ``AppProject`` applied are exactly the files in its ``argocd/``.
 
-Three things are measured, each ending when the Application reads Synced at the commit and Healthy, and the
+What is measured, each rollout ending when the Application reads Synced at the commit and Healthy, and the
 model server's Deployment has rolled out a ReplicaSet whose pod template takes its environment from the
 ConfigMap holding the expected ``MODEL_VERSION``, with its pods Ready and older ReplicaSets at zero:
 
-1. the first sync of both environments after the Applications are created;
-2. a promotion to production that the service commits when MLflow's ``champion`` alias moves
-   (``tests.cluster.promotions``), found by Argo CD's own polling of git;
-3. a second such promotion by a service with ``gitops.argocd_refresh`` on: right after its push, the service
-   sets Argo CD's refresh annotation on the Application (with its own account's token and the Role that
-   ``deploy/argocd`` ships), so the controller looks at git at once.
+1. the first sync of both environments after the Applications are created. Version 0 of the fresh repository
+   names no model, so its pods never turn Ready: the sync is awaited, not health;
+2. a promotion to staging, as a retrain of a push makes it, by a service with ``gitops.argocd_refresh`` on:
+   right after its push, the service sets Argo CD's refresh annotation on the Application (with its own
+   account's token and the Role that ``deploy/argocd`` ships), so the controller looks at git at once;
+3. a promotion to production when ``champion`` moves, found by Argo CD's own polling of git;
+4. a second production promotion, with the refresh annotation.
 
 Each promotion is timed from the alias move, the commit's own time (MLflow lookups, git push) given apart.
+Then each environment's model server answers ``/predict`` through its Service: the version it names is the
+promoted one, and its scores are that version's, loaded here through pyfunc, on the features written online.
 
 The pods run on the run's real node, so "Healthy" rests on the real controllers' view (the Deployment
 controller's available and updated replicas, the ReplicaSets), on Argo CD's own health checks of the Deployment
-and Service, and on the model server's own readiness probe.
+and Service, and on the model server's own readiness probe, which turns ready only once the model version is
+loaded from the in-cluster MLflow and the feature service is found in the shared Feast registry.
 """
 
 from __future__ import annotations
@@ -32,15 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import requests
 import yaml
 
 from gitops.settings import GitOpsSettings
 from mlops_gitops.settings import load_settings
 from tests.cluster.argocd import ArgoCd
+from tests.cluster.feature_store import SharedStore
 from tests.cluster.gitserver import BRANCH, GitServer, push_initial
 from tests.cluster.kube import Kube, WaitTimeoutError, wait_for
 from tests.cluster.processes import Supervisor
-from tests.cluster.promotions import ENVIRONMENT, registry
+from tests.cluster.promotions import ENTITY_KEY, Registry
 from tests.upstream import REPO_ROOT
 
 # environment -> (its Application, its namespace), as the GitOps template names them
@@ -54,7 +62,9 @@ FIRST_SYNC_TIMEOUT = 300.0
 # Argo CD compares with git every 120 s plus up to 60 s of jitter by default, and the repo-server keeps a branch's
 # resolved commit for 3 min (--revision-cache-expiration), so a poll may still see the commit before; room on top.
 POLLING_TIMEOUT = 420.0
-REFRESH_TIMEOUT = 120.0
+# A new model server pod loads MLflow, Feast and the model before it is Ready: a minute or more on a busy node.
+REFRESH_TIMEOUT = 240.0
+PREDICTED_ENTITIES = [0, 1, 2, 3, 4, 5, 6, 7]
 # The service's Deployment in the dev overlay (applied by level 1): the account whose token the service holds.
 SERVICE_NAMESPACE, SERVICE_ACCOUNT = "mlops-gitops-dev", "mlops-gitops"
 
@@ -69,16 +79,20 @@ class Rollout:
     pods: list[str]
 
 
-def write_service_config(path: Path, server: GitServer, destination: str, checkout: Path) -> GitOpsSettings:
+def write_service_config(
+    path: Path, server: GitServer, destination: str, checkout: Path, image: str, shared: SharedStore
+) -> GitOpsSettings:
     """The service's config for this run: its GitOps repo, and what ``gitops init`` writes for Argo CD."""
-    config = {
-        "gitops": {
-            "repo_url": server.url,
-            "branch": BRANCH,
-            "work_dir": str(checkout),
-            "scaffold": {"argocd_repo_url": server.url, "destination_server": destination, "autoscaler": False},
-        }
+    name, _, tag = image.rpartition(":")
+    scaffold = {
+        "argocd_repo_url": server.url,
+        "destination_server": destination,
+        "autoscaler": False,
+        "model_server_image": name,
+        "model_server_tag": tag,
+        "feature_store": shared.scaffold().model_dump(mode="json"),
     }
+    config = {"gitops": {"repo_url": server.url, "branch": BRANCH, "work_dir": str(checkout), "scaffold": scaffold}}
     path.write_text(yaml.safe_dump(config))
     return load_settings(path).gitops
 
@@ -141,6 +155,44 @@ def rolled_out(kube: Kube, namespace: str, version: str) -> tuple[str, str, list
         if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
     ]
     return (replicaset["metadata"]["name"], configmap, ready) if len(ready) == wanted else None
+
+
+def wait_for_sync(kube: Kube, argocd: ArgoCd, environment: str, commit: str, started: float) -> dict[str, Any]:
+    """Wait until ``environment``'s Application reads Synced at ``commit``; its health then, and the seconds."""
+    name, _ = ENVIRONMENTS[environment]
+
+    def synced() -> dict[str, Any] | None:
+        status = application(kube, argocd, name).get("status") or {}
+        sync = status.get("sync") or {}
+        return status if sync.get("status") == "Synced" and sync.get("revision") == commit else None
+
+    status = wait_for(f"{name} Synced at {commit[:12]}", synced, FIRST_SYNC_TIMEOUT)
+    health = status.get("health") or {}
+    return {"seconds": round(time.monotonic() - started, 1), "commit": commit, "health": health.get("status")}
+
+
+def predict(kube: Kube, environment: str, entity_ids: list[int]) -> dict[str, Any]:
+    """``POST /predict`` to ``environment``'s model server through its Service's ClusterIP, as a client would."""
+    _, namespace = ENVIRONMENTS[environment]
+    service = kube.get(f"/api/v1/namespaces/{namespace}/services/{DEPLOYMENT}")
+    address, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
+    answer = requests.post(f"http://{address}:{port}/predict", json={"entity_ids": entity_ids}, timeout=30)
+    answer.raise_for_status()
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def check_served(kube: Kube, models: Registry, environment: str, version: str, rows: pd.DataFrame) -> dict[str, Any]:
+    """The environment's model server answers with ``version`` and that version's scores for the online rows."""
+    answer = predict(kube, environment, PREDICTED_ENTITIES)
+    wanted = rows.set_index(ENTITY_KEY).loc[PREDICTED_ENTITIES].reset_index()
+    expected = models.expected_scores(version, wanted)
+    served = [float(p["prediction"]) for p in answer["predictions"]]
+    if answer["model_version"] != version or [p["entity_id"] for p in answer["predictions"]] != PREDICTED_ENTITIES:
+        raise AssertionError(f"{environment} answered {answer}, not version {version} for {PREDICTED_ENTITIES}")
+    if any(abs(a - b) > 1e-6 for a, b in zip(served, expected, strict=True)):
+        raise AssertionError(f"{environment} scored {served}; version {version} scores {expected}")
+    return {"model_version": answer["model_version"], "model_uri": answer["model_uri"], "scores": served}
 
 
 def wait_for_rollout(
@@ -208,11 +260,20 @@ def memory(pids: dict[str, int]) -> dict[str, dict[str, int]]:
 
 
 def sync_and_promote(
-    kube: Kube, argocd: ArgoCd, server: GitServer, supervisor: Supervisor, work: Path
+    kube: Kube,
+    argocd: ArgoCd,
+    server: GitServer,
+    supervisor: Supervisor,
+    work: Path,
+    *,
+    models: Registry,
+    image: str,
+    shared: SharedStore,
+    rows: pd.DataFrame,
 ) -> dict[str, Any]:
-    """Everything of level 4 after Argo CD and the git server are up; returns the figures for the report."""
+    """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures."""
     config = work / "service-gitops.yaml"
-    settings = write_service_config(config, server, argocd.cluster_server, work / "gitops-checkout")
+    settings = write_service_config(config, server, argocd.cluster_server, work / "gitops-checkout", image, shared)
     repository = work / "gitops-scaffold"
     scaffold_repository(repository, config)
     initial = push_initial(repository, server)
@@ -222,21 +283,27 @@ def sync_and_promote(
     kube.apply(applied)
     results: dict[str, Any] = {"applied": [str(p.relative_to(repository)) for p in applied], "first_sync": {}}
     for environment in ENVIRONMENTS:
-        rollout = wait_for_rollout(
-            kube, argocd, supervisor, environment, initial, "0", FIRST_SYNC_TIMEOUT, started=created
-        )
-        results["first_sync"][environment] = vars(rollout)
+        results["first_sync"][environment] = wait_for_sync(kube, argocd, environment, initial, created)
     refreshing = with_refresh(settings, kube, grant_refresh(kube, work))
-    with registry(work / "mlflow") as models:
-        first, second = models.register(2)
-        for version, service_settings, key, timeout in (
-            (first, settings, "promotion_polling", POLLING_TIMEOUT),
-            (second, refreshing, "promotion_refresh_annotation", REFRESH_TIMEOUT),
-        ):
-            started = time.monotonic()
+    first, second = models.register(rows, rounds=[4, 16])
+    results["registered_versions"] = [first, second]
+    promotions = (
+        ("staging", first, refreshing, "staging_promotion_refresh_annotation", REFRESH_TIMEOUT),
+        ("production", first, settings, "promotion_polling", POLLING_TIMEOUT),
+        ("production", second, refreshing, "promotion_refresh_annotation", REFRESH_TIMEOUT),
+    )
+    for environment, version, service_settings, key, timeout in promotions:
+        started = time.monotonic()
+        if environment == "staging":
+            commit = models.promote_retrained(version, service_settings)
+        else:
             commit = models.move_alias(version, service_settings)
-            committed = round(time.monotonic() - started, 1)
-            rollout = wait_for_rollout(kube, argocd, supervisor, ENVIRONMENT, commit, version, timeout, started)
-            results[key] = {**vars(rollout), "seconds_to_commit": committed}
+        committed = round(time.monotonic() - started, 1)
+        rollout = wait_for_rollout(kube, argocd, supervisor, environment, commit, version, timeout, started)
+        results[key] = {**vars(rollout), "seconds_to_commit": committed}
+    results["served"] = {
+        "staging": check_served(kube, models, "staging", first, rows),
+        "production": check_served(kube, models, "production", second, rows),
+    }
     results["memory_mib"] = memory(argocd.pids)
     return results

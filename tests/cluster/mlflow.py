@@ -5,7 +5,7 @@ its artifacts go to the run's S3 bucket. The server proxies artifacts, so it alo
 the Secret in its namespace); the Ray workers and the service log and read artifacts through it. Its Service
 ``mlflow.mlflow.svc:5000`` is the address deploy/'s config gives both the service and the pipelines. MLflow
 refuses Host headers other than localhost and private addresses unless they are allowed, so the Service's
-names are.
+names are, and the pod's own address, by which the run's host registers models (level 4).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from tests.cluster.kube import Kube, wait_for
+from tests.cluster.network import POD_SUBNET
 from tests.cluster.pipelines import SpecMismatchError
 from tests.cluster.s3 import MLFLOW_BUCKET
 from workflows.pipelines.cluster import S3_CREDENTIAL_VARIABLES
@@ -23,11 +24,16 @@ NAMESPACE = "mlflow"
 NAME = "mlflow"
 PORT = 5000
 SCHEDULE_TIMEOUT = 120.0
+READY_TIMEOUT = 240.0
+# What a container waiting for an image it may not pull (or that is not imported yet) reports.
+IMAGE_WAIT_REASONS = frozenset({"ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull"})
 
 
 def allowed_hosts() -> str:
+    """The Service's names for the pods, and the pod's own address for the run's host (a pattern: any pod IP)."""
     names = (NAME, f"{NAME}.{NAMESPACE}", f"{NAME}.{NAMESPACE}.svc", f"{NAME}.{NAMESPACE}.svc.cluster.local")
-    return ",".join(f"{name}:{PORT}" for name in names) + ",localhost:5000,127.0.0.1:5000"
+    pod_addresses = POD_SUBNET.rsplit(".", 1)[0] + ".*"
+    return ",".join(f"{name}:{PORT}" for name in (*names, pod_addresses)) + ",localhost:5000,127.0.0.1:5000"
 
 
 def server_command() -> list[str]:
@@ -91,6 +97,37 @@ def manifests(image: str, s3_endpoint: str, secret: str) -> list[dict[str, Any]]
         "spec": {"selector": labels, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
     }
     return [deployment, service]
+
+
+def _pods(kube: Kube) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io%2Fname%3D{NAME}"
+    return list(kube.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={selector}")["items"])
+
+
+def _waiting_reason(pod: dict[str, Any]) -> str:
+    statuses = pod.get("status", {}).get("containerStatuses") or [{}]
+    return str(statuses[0].get("state", {}).get("waiting", {}).get("reason", ""))
+
+
+def mlflow_ready(kube: Kube) -> str:
+    """Once the project image is on the node: the server's pod Ready; returns its URL for this host.
+
+    A pod that found no image backs off for up to five minutes between attempts, so one still waiting on its
+    image is deleted once and its ReplicaSet makes a new one at once. The host reaches the pod by its address on
+    the bridge, which the server's ``--allowed-hosts`` admits.
+    """
+    for pod in _pods(kube):
+        if _waiting_reason(pod) in IMAGE_WAIT_REASONS:
+            kube.kubectl("delete", "pod", "-n", NAMESPACE, pod["metadata"]["name"], "--wait=false")
+
+    def ready() -> str | None:
+        for pod in _pods(kube):
+            conditions = pod.get("status", {}).get("conditions", [])
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                return f"http://{pod['status']['podIP']}:{PORT}"
+        return None
+
+    return wait_for("the mlflow server's pod Ready", ready, READY_TIMEOUT)
 
 
 def start_mlflow(kube: Kube, image: str, s3_endpoint: str, secret: str, node: str) -> dict[str, Any]:

@@ -1,92 +1,124 @@
-"""Promotions as the service makes them when MLflow moves the ``champion`` alias: a real ``mlflow server``
-holds the registered versions, and the service's rules and ``gitops-promotion`` action turn the alias event into
-a commit.
+"""Promotions as the service makes them: the run's in-cluster ``mlflow server`` holds the registered versions,
+and the service's rules and ``gitops-promotion`` action turn an alias move, or a retrain's outcome, into a
+commit.
+
+Each version is a real model, trained here as the pipelines' train step trains one and logged the same way
+(``log_served_model``): a booster behind the scaffolded ML repository's ``prepare``, whose artifacts the server
+keeps in the run's S3 store. The versions differ in boosting rounds, so their predictions tell them apart when
+the model servers answer ``/predict``.
 
 The rules are the deployed ones (``deploy/base/rules.yaml``); the service's rules engine picks the rule the event
-matches (``deploy-on-champion-alias``: no environment named, so the promotion policy maps ``champion`` to
-production), and its action looks the version up in the registry for its URI and run id before the service's
-GitOps writer commits and pushes. What stays out is what other tests cover: the MLflow webhook's delivery and
-signature, the ledger and the dispatcher's scheduling.
+matches (``deploy-on-champion-alias``: the promotion policy maps ``champion`` to production), and its action looks
+the version up in the registry for its URI and run id before the service's GitOps writer commits and pushes.
+Staging is promoted as a retrain of a push promotes it: the ``then`` of ``retrain-on-push``, given the outputs a
+``register`` step that promoted the version returns. What stays out is what other tests cover: the MLflow
+webhook's delivery and signature, the ledger, the dispatcher's scheduling, and (for now) the retrain itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from typing import Any
 
+import mlflow
+import numpy as np
+import pandas as pd
+import xgboost as xgb
 from mlflow import MlflowClient
 
 from core.errors import PermanentError
-from devtools.devstack.mlflow_server import MlflowServer
 from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import PromotionPolicy
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter
+from tests.triggers.events import push
 from tests.upstream import REPO_ROOT
+from tests.workflows.test_mlrepo_hooks import MODEL_HOOK
 from triggers.actions.base import ActionRequest, ActionStatus
 from triggers.actions.promotion import GitOpsPromotionAction, PromotionActionSpec
 from triggers.actions.registry import ACTION_SPECS
 from triggers.event import Event, EventType, ModelChange
 from triggers.rules.engine import RulesEngine, action_context
 from triggers.rules.loader import parse_rules
+from workflows.mlrepo.model import RepoModel
+from workflows.mlrepo.scaffold import template_root
+from workflows.steps.model_logging import log_served_model
 
 MODEL_NAME = "churn-xgb"
-ALIAS = "champion"  # the default promotion policy deploys it to production
-ENVIRONMENT = "production"
+ENTITY_KEY = "customer_id"
+LABEL = "churned"
+BOOSTER_PARAMS = {"max_depth": 3, "eta": 0.3}
+CHAMPION = "champion"  # the default promotion policy deploys it to production
 DEPLOYED_RULES = REPO_ROOT / "deploy" / "base" / "rules.yaml"
 
 
 class Registry:
     """Registered versions of :data:`MODEL_NAME` in a real MLflow server, and the deployed rules."""
 
-    def __init__(self, server: MlflowServer) -> None:
-        self.client = MlflowClient(tracking_uri=server.tracking_uri, registry_uri=server.tracking_uri)
-        self.registry = MlflowModelRegistry(server.tracking_uri)
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.registry = MlflowModelRegistry(tracking_uri)
         self.rules = parse_rules(DEPLOYED_RULES.read_text(), ACTION_SPECS, source=str(DEPLOYED_RULES))
 
-    def register(self, count: int) -> list[str]:
-        """``count`` versions, each from a finished run of its own (no artifacts: nothing loads them here)."""
+    def register(self, rows: pd.DataFrame, rounds: list[int]) -> list[str]:
+        """One version per entry of ``rounds``, each a model trained on ``rows`` with that many boosting rounds."""
+        mlflow.set_tracking_uri(self.tracking_uri)
         experiment = self.client.create_experiment("cluster-test")
         self.client.create_registered_model(MODEL_NAME)
+        model = RepoModel("train", template_root(), MODEL_HOOK, BOOSTER_PARAMS)
+        features, labels = model.prepare(rows)
+        raw = rows.drop(columns=[ENTITY_KEY, LABEL, "event_timestamp"])
         versions = []
-        for _ in range(count):
-            run = self.client.create_run(experiment)
-            self.client.set_terminated(run.info.run_id)
+        for count in rounds:
+            booster = xgb.train(model.booster_params(), xgb.DMatrix(features, label=labels), num_boost_round=count)
+            booster.feature_names = list(features.columns)
+            with mlflow.start_run(experiment_id=experiment) as run:
+                info = log_served_model(
+                    booster, model, raw, label=LABEL, hyperparameters=BOOSTER_PARAMS, repository_requirements=()
+                )
             created = self.client.create_model_version(
-                MODEL_NAME, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id, await_creation_for=0
+                MODEL_NAME, info.model_uri, run_id=run.info.run_id, await_creation_for=0
             )
             versions.append(str(created.version))
         return versions
 
+    def expected_scores(self, version: str, rows: pd.DataFrame) -> list[float]:
+        """What ``version`` predicts for ``rows``, loaded here through pyfunc as the model server loads it."""
+        loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
+        columns = loaded.metadata.get_input_schema().input_names()
+        return [float(score) for score in np.asarray(loaded.predict(rows[columns]))]
+
     def move_alias(self, version: str, settings: GitOpsSettings) -> str:
-        """Point the alias at ``version`` in MLflow and perform the action its event triggers, as a service with
-        ``settings`` does; the commit's SHA."""
-        self.client.set_registered_model_alias(MODEL_NAME, ALIAS, version)
+        """Point ``champion`` at ``version`` in MLflow and perform the promotion its event triggers, as a service
+        with ``settings`` does; the commit's SHA."""
+        self.client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
         event = Event(
             source="mlflow/registry",
             type=EventType.MODEL_ALIAS_CHANGED,
             subject=f"{MODEL_NAME}/{version}",
-            data=ModelChange(model_name=MODEL_NAME, version=version, alias=ALIAS),
+            data=ModelChange(model_name=MODEL_NAME, version=version, alias=CHAMPION),
             idempotency_key=f"cluster-test-alias-{version}",
         )
+        return self._promote(event, 0, {}, settings)
+
+    def promote_retrained(self, version: str, settings: GitOpsSettings) -> str:
+        """The staging promotion that follows a retrain of a push once its ``register`` step promoted
+        ``version`` (the rule's ``then``), as a service with ``settings`` performs it; the commit's SHA."""
+        event = push(paths=("src/training/xgb_model.py",), key=f"cluster-test-push-{version}")
+        outputs = {"register": {"promoted": True, "model_name": MODEL_NAME, "model_version": version}}
+        return self._promote(event, 1, outputs, settings)
+
+    def _promote(self, event: Event, stage: int, outputs: dict[str, Any], settings: GitOpsSettings) -> str:
         (rule,) = RulesEngine(self.rules, bot_email=settings.bot_email).evaluate(event).matched
-        spec = rule.stages[0].spec
+        spec = rule.stages[stage].spec
         if not isinstance(spec, PromotionActionSpec):
-            raise PermanentError(f"rule {rule.name} answers an alias move with {spec.kind}, not a promotion")
-        request = ActionRequest(rule.name, f"{rule.name}:{event.id}", "action", event, (event,), action_context(event))
+            raise PermanentError(f"rule {rule.name} answers {event.type} with {spec.kind}, not a promotion")
+        field = rule.stages[stage].field
+        context = action_context(event, outputs=outputs)
+        request = ActionRequest(rule.name, f"{rule.name}:{event.id}:{field}", field, event, (event,), context)
         writer = GitOpsWriter(settings, self.registry)
         action = GitOpsPromotionAction(writer, PromotionPolicy(settings.policy))
         outcome = action.perform(spec, request)
         if outcome.status != ActionStatus.SUCCEEDED or not outcome.target:
-            raise PermanentError(f"the promotion of version {version} committed nothing: {outcome.message}")
+            raise PermanentError(f"{rule.name} committed nothing: {outcome.message}")
         return outcome.target
-
-
-@contextmanager
-def registry(work: Path) -> Iterator[Registry]:
-    server = MlflowServer.start(work)
-    try:
-        yield Registry(server)
-    finally:
-        server.stop()

@@ -11,16 +11,20 @@ accepts each one and binds its first pods, with the rendered spec, to the node; 
 run and nothing more. MinIO serves the buckets, and spark-operator and KubeRay, running as their upstream
 RBAC allows, turn the ETL's SparkApplication and the training's RayJob (rendered by the service, sized by
 settings) into a Spark driver pod and a Ray head with its workers bound to the node, with the image, accounts,
-S3 store and keys' Secret the settings name; an MLflow server is deployed in the cluster.
+S3 store and keys' Secret the settings name; an MLflow server is deployed in the cluster, and the Feast store the
+pipelines share with the model server is up (registry in S3, Redis online; ``tests.cluster.feature_store``).
 Level 3: pods really run. A pod in the project image resolves Service names through CoreDNS and reaches the
 apiserver through the ``kubernetes`` ClusterIP; the service's ``feature-apply`` runs to Succeeded under Argo's
-emissary executor, and the service reads its step's output back through argo-server.
+emissary executor, writing the shared registry, and the service reads its step's output back through
+argo-server; the MLflow server's pod is Ready.
 
 Level 4: the real Argo CD (Redis, repo-server, application-controller) syncs the GitOps repository that
-``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon``: both environments
-become Synced and Healthy, and two promotions committed by the service's GitOps writer each roll out a new
-ReplicaSet of the model server with the promoted version (one found by Argo CD's polling, one after its refresh
-annotation, both timed); see ``tests.cluster.gitops_sync``.
+``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon``, with the model
+server's image built here and the shared Feast store. Two versions of a real model are registered in the
+in-cluster MLflow, and three promotions committed by the service's GitOps writer (staging after a retrain,
+production twice) each roll out a new ReplicaSet of the model server on the node that turns Healthy once it has
+loaded the version; each environment then answers ``/predict`` through its Service with the promoted version's
+scores on the features written online; see ``tests.cluster.gitops_sync``.
 
 The node needs root (a bridge, iptables rules, sysctls, mounts). Everything runs in a temporary directory that
 is removed at the end, with every process stopped and every host change undone; the report and the programs'
@@ -32,6 +36,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +47,19 @@ from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.dns import check_pod_networking
 from tests.cluster.execution import run_to_completion
+from tests.cluster.feature_store import (
+    REGISTRY,
+    SharedStore,
+    seed_online_features,
+    start_feature_store,
+    with_feature_store,
+)
 from tests.cluster.gitops_sync import sync_and_promote
 from tests.cluster.gitserver import start_git_daemon
 from tests.cluster.images import image_archive
 from tests.cluster.manifests import apply_all, provide_work_volume
 from tests.cluster.mlflow import NAMESPACE as MLFLOW_NAMESPACE
-from tests.cluster.mlflow import start_mlflow
+from tests.cluster.mlflow import mlflow_ready, start_mlflow
 from tests.cluster.network import NODE_IP
 from tests.cluster.node import Node, start_node
 from tests.cluster.operators import RAY_OPERATOR, SPARK_OPERATOR, start_operator
@@ -62,12 +74,14 @@ from tests.cluster.pipelines import (
 )
 from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
+from tests.cluster.promotions import Registry
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import start_store
 from tests.cluster.workloads import RAY_JOBS, SPARK_APPLICATIONS, check_ray, check_spark, delete_all, with_store
 from tests.upstream import tool
+from tests.workflows.test_mlrepo_hooks import training_rows
 from workflows.argo.backend import ArgoBackend
 from workflows.settings import ArgoSettings
 
@@ -87,6 +101,7 @@ TOOLS = (
 )
 ARGO_TOOLS = ("workflow-controller", "argo")
 ARGO_CD_TOOLS = ("argocd",)
+ONLINE_ENTITIES = 200  # customers whose features are written online, and the models trained on
 
 
 def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
@@ -154,8 +169,9 @@ def level_2(
 
 def level_2_operators(
     report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: Node, deployed: ArgoSettings
-) -> None:
-    """spark-operator and KubeRay, and the S3 store, reconcile the pipelines' SparkApplication and RayJob."""
+) -> tuple[ArgoSettings, SharedStore]:
+    """spark-operator and KubeRay, and the S3 store, reconcile the pipelines' SparkApplication and RayJob; the
+    pipelines' settings from here on name the store and the Feast store shared with the model server."""
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
         with report.step(2, f"build {spec.name}"):
             tool(spec.name)
@@ -165,7 +181,10 @@ def level_2_operators(
     with report.step(2, "minio, buckets and the S3 keys' Secret"):
         store = start_store(supervisor, kube, work, namespaces=[namespace, MLFLOW_NAMESPACE], host=NODE_IP)
         report.steps["s3"] = {"endpoint": store.endpoint, "buckets": store.buckets, "secret": STORE_SECRET}
-    settings = with_store(deployed, store.endpoint)
+    with report.step(2, "feature store: registry in S3, redis-server online, the Secrets"):
+        shared = start_feature_store(supervisor, kube, work, store, namespace)
+        report.steps["feature_store"] = {"registry": REGISTRY, "online_store": shared.online_store}
+    settings = with_feature_store(with_store(deployed, store.endpoint), shared)
     with report.step(2, "mlflow server in the cluster"):
         report.workloads["mlflow"] = start_mlflow(kube, settings.image, store.endpoint, STORE_SECRET, node.name)
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
@@ -179,11 +198,13 @@ def level_2_operators(
     with report.step(2, "KubeRay: retrain's RayJob"):
         report.workloads["ray"] = check_ray(kube, settings, node.name)
         delete_all(kube, namespace, RAY_JOBS)
+    return settings, shared
 
 
 def level_3(
     report: Report, supervisor: Supervisor, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path
-) -> None:
+) -> str:
+    """Pods run on the node; returns the in-cluster MLflow server's URL for this host."""
     assert node.runtime is not None, "level 1 started the node's runtime"
     with report.step(3, "import the project image"):
         node.images["project"] = node.runtime.import_image(project)
@@ -195,8 +216,12 @@ def level_3(
             report.steps["executed"] = run_to_completion(plane.kube, backend, settings)
     finally:
         backend.close()
+    with report.step(3, "mlflow server Ready"):
+        tracking_uri = mlflow_ready(plane.kube)
+        report.workloads["mlflow"] = {**report.workloads.get("mlflow", {}), "ready_at": tracking_uri}
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
+    return tracking_uri
 
 
 def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
@@ -207,17 +232,41 @@ def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
     return {"killed_after_grace": killed, "left_behind": node.after_stop(killed, work)}
 
 
-def level_4(report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane) -> None:
+def level_4(
+    report: Report,
+    supervisor: Supervisor,
+    work: Path,
+    plane: ControlPlane,
+    node: Node,
+    shared: SharedStore,
+    tracking_uri: str,
+) -> None:
     for name in ARGO_CD_TOOLS:
         with report.step(4, f"build {name}"):
             tool(name)
+    assert node.runtime is not None, "level 1 started the node's runtime"
+    with report.step(4, "model-server image"):
+        node.images["model-server"] = node.runtime.import_image(image_archive("model-server"))
+    rows = training_rows(ONLINE_ENTITIES).assign(event_timestamp=datetime.now(UTC))
+    with report.step(4, "features online, through the registry feature-apply wrote"):
+        report.steps["online_features"] = seed_online_features(shared, work / "feast-seed", rows)
     with report.step(4, "redis-server, argocd-repo-server, argocd-application-controller"):
         argocd = start_argocd(supervisor, plane.kube, work)
     with report.step(4, "git daemon"):
         (work / "git").mkdir()
         server = start_git_daemon(supervisor, work / "git")
-    with report.step(4, "Argo CD syncs the GitOps repo and two promotions"):
-        report.argocd = sync_and_promote(plane.kube, argocd, server, supervisor, work)
+    with report.step(4, "Argo CD syncs the GitOps repo and three promotions; the model servers serve them"):
+        report.argocd = sync_and_promote(
+            plane.kube,
+            argocd,
+            server,
+            supervisor,
+            work,
+            models=Registry(tracking_uri),
+            image=node.images["model-server"],
+            shared=shared,
+            rows=rows,
+        )
     report.reached(4)
 
 
@@ -234,10 +283,10 @@ def run(output: Path) -> Report:
     try:
         plane = level_1(report, supervisor, work, node)
         settings, project = level_2(report, supervisor, work, plane, node)
-        level_2_operators(report, supervisor, work, plane, node, settings)
+        settings, shared = level_2_operators(report, supervisor, work, plane, node, settings)
         report.reached(2)
-        level_3(report, supervisor, plane, node, settings, project)
-        level_4(report, supervisor, work, plane)
+        tracking_uri = level_3(report, supervisor, plane, node, settings, project)
+        level_4(report, supervisor, work, plane, node, shared, tracking_uri)
     except StepFailedError:
         pass
     finally:

@@ -20,7 +20,7 @@ def test_init_creates_the_repo(tmp_path: Path) -> None:
     result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--repo-url", "https://git.test/ml/g.git"])
 
     assert result.exit_code == 0, result.output
-    assert "created 12 files" in result.output
+    assert "created 14 files" in result.output
     assert "https://git.test/ml/g.git" in (tmp_path / "repo" / "argocd" / "application-production.yaml").read_text()
 
 

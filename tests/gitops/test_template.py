@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from core.errors import PermanentError
 from gitops.scaffold import init_repo
-from gitops.settings import ScaffoldSettings
+from gitops.settings import ScaffoldSettings, SharedFeatureStore
 from tests.gitops.conftest import BOT
 from tests.workflows.schemas import crd_validator, errors
 
@@ -180,3 +180,41 @@ def test_the_destination_cluster_comes_from_the_scaffold_settings(fixed_size_rep
 def test_scaffold_settings_refuse_what_is_no_url(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
         ScaffoldSettings.model_validate({field: value})
+
+
+@pytest.fixture(scope="module")
+def shared_store_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo whose model server reads the pipelines' Feast store and runs an image of the platform's own."""
+    directory = tmp_path_factory.mktemp("gitops") / "repo"
+    store = SharedFeatureStore(
+        project="fraud",
+        registry="s3://features/fraud/registry.db",
+        online_store={"type": "redis", "connection_string": "redis.features.svc:6379,password=${REDIS_PASSWORD}"},
+    )
+    scaffold = ScaffoldSettings(
+        feature_store=store, model_server_image="registry.internal/ml/model-server", model_server_tag="2026.12.1"
+    )
+    init_repo(directory, repo_url="git://git.test/gitops.git", author=BOT, scaffold=scaffold)
+    return directory
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_with_a_shared_feature_store_the_model_server_mounts_its_configuration_and_secret(
+    shared_store_repo: Path, environment: str
+) -> None:
+    objects = build(shared_store_repo, environment)
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    config_maps = {o["metadata"]["name"].rsplit("-", 1)[0]: o for o in objects if o["kind"] == "ConfigMap"}
+    pod = by_kind(objects, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+
+    feast = yaml.safe_load(config_maps["model-server-feature-store"]["data"]["feature_store.yaml"])
+    assert feast["project"] == "fraud" and feast["registry"] == "s3://features/fraud/registry.db"
+    assert feast["online_store"]["connection_string"].endswith("password=${REDIS_PASSWORD}")
+    assert config_maps["model-server-config"]["data"]["FEAST_REPO_PATH"] == "/etc/feast"
+    assert {"name": "feature-store", "mountPath": "/etc/feast", "readOnly": True} in container["volumeMounts"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "feature-store")
+    assert volume["configMap"]["name"] == config_maps["model-server-feature-store"]["metadata"]["name"]
+    assert {"secretRef": {"name": "model-server-feature-store", "optional": True}} in container["envFrom"]
+    assert container["image"] == "registry.internal/ml/model-server:2026.12.1"

@@ -23,7 +23,7 @@ def write_config(path: Path, address: str, port: int, password: str) -> Path:
     """redis-server's config: no persistence, and the password in a file only its owner reads, not in ``ps``."""
     path.touch(mode=0o600)
     path.write_text(
-        f"bind {address}\nport {port}\nsave \"\"\nappendonly no\nprotected-mode yes\nrequirepass {password}\n"
+        f'bind {address}\nport {port}\nsave ""\nappendonly no\nprotected-mode yes\nrequirepass {password}\n'
     )
     return path
 

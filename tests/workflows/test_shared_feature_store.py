@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from gitops.scaffold import init_repo
@@ -80,7 +79,9 @@ def test_the_model_server_reads_what_the_pipelines_wrote_to_the_shared_store(
     rows = training_rows(20).assign(event_timestamp=datetime.now(UTC))
     store = open_store(runtime)
     for view in store.list_feature_views():
-        store.write_to_online_store(view.name, rows[["customer_id", "event_timestamp", *(f.name for f in view.features)]])
+        store.write_to_online_store(
+            view.name, rows[["customer_id", "event_timestamp", *(f.name for f in view.features)]]
+        )
 
     gitops = tmp_path / "gitops"
     scaffold = ScaffoldSettings(
@@ -98,17 +99,3 @@ def test_the_model_server_reads_what_the_pipelines_wrote_to_the_shared_store(
     for name in served.feature_names:
         assert looked_up[name] == pytest.approx(list(expected[name])), name
     assert served.lookup([999])["tenure_months"] == [None]
-
-
-def test_the_scaffold_points_every_overlay_at_the_shared_store(tmp_path: Path) -> None:
-    store = SharedFeatureStore(
-        project="fraud", registry="s3://features/registry.db", online_store={"type": "redis", "connection_string": "r"}
-    )
-    scaffold = ScaffoldSettings(feature_store=store, model_server_image="registry.local/ml/model-server")
-    init_repo(tmp_path, repo_url="file:///gitops.git", author=("bot", "bot@example.com"), scaffold=scaffold)
-    for overlay in ("staging", "production"):
-        kustomization = (tmp_path / "overlays" / overlay / "kustomization.yaml").read_text()
-        assert "../../components/shared-feature-store" in kustomization
-    written = (tmp_path / "components" / "shared-feature-store" / "feature_store.yaml").read_text()
-    assert "project: fraud" in written and "registry: s3://features/registry.db" in written
-    assert "newName: registry.local/ml/model-server" in (tmp_path / "base" / "kustomization.yaml").read_text()

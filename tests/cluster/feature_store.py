@@ -1,0 +1,141 @@
+"""The Feast store the pipelines and the model server share in a run: a registry in MinIO, Redis online.
+
+A model server in its own namespace cannot open the pipelines' work volume, so, as a production cluster would,
+the run puts the registry in object storage (the run's MinIO, bucket ``BUCKET``) and the online store on a
+networked server: Debian's ``redis-server`` on the node's bridge address, with a random password and no
+persistence. The pipelines' settings name both (``workflows.argo.feature_store``) with the Secret
+``PIPELINES_SECRET`` their steps take as variables, and ``gitops init`` writes the same registry and online
+store into the model server's ``feature_store.yaml`` (``gitops.scaffold.feature_store``), whose variables come
+from the Secret ``MODEL_SERVER_SECRET`` in each environment's namespace. The password and keys are only in
+those Secrets and in this process; the settings carry ``${REDIS_PASSWORD}``, which Feast expands.
+
+The online values come from the run itself: ``seed_online_features`` writes rows through Feast from the host,
+against the registry that the pipelines' ``feature-apply`` step wrote on the node.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from gitops.settings import SharedFeatureStore
+from tests.cluster.kube import Kube, wait_for
+from tests.cluster.network import NODE_IP
+from tests.cluster.ports import free_port
+from tests.cluster.processes import Supervisor
+from tests.cluster.s3 import Store
+from tests.infra.minio import create_buckets
+from tests.infra.redis import answers, write_config
+from workflows.settings import ArgoSettings, ClusterFeatureStoreSettings
+from workflows.steps.contract import FeatureStoreRuntime, StepRuntime
+from workflows.steps.feature_store import open_store
+
+BUCKET = "feature-store"
+REGISTRY = f"s3://{BUCKET}/registry.db"
+PROJECT = "churn"  # the project of the built-in feature_repo/, which the run's feature-apply applies
+PIPELINES_SECRET = "mlops-feature-store"
+MODEL_SERVER_SECRET = "model-server-feature-store"  # as the GitOps template's shared-feature-store component names it
+MODEL_SERVER_NAMESPACES = ("ml-staging", "ml-production")
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class SharedStore:
+    online_store: dict[str, Any]
+    variables: Mapping[str, str] = field(repr=False)  # the Secrets' contents: keys, endpoint, password
+
+    def scaffold(self) -> SharedFeatureStore:
+        return SharedFeatureStore(project=PROJECT, registry=REGISTRY, online_store=self.online_store)
+
+    def runtime(self, directory: Path) -> StepRuntime:
+        """A Feast store on the host over the shared registry and online store."""
+        return StepRuntime(
+            work_dir=str(directory / "work"),
+            feature_store_dir=str(directory / "store"),
+            feature_repo_source=str(directory / "unused"),
+            feast_project=PROJECT,
+            mlflow_tracking_uri="http://127.0.0.1:1",
+            feature_store=FeatureStoreRuntime(registry=REGISTRY, online_store=self.online_store),
+        )
+
+    @contextmanager
+    def environment(self) -> Iterator[None]:
+        """The Secrets' variables in this process while Feast works, as the pods have them."""
+        saved = {name: os.environ.get(name) for name in self.variables}
+        os.environ.update(self.variables)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _secret(name: str, namespace: str, variables: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "stringData": dict(variables),
+    }
+
+
+def start_feature_store(
+    supervisor: Supervisor, kube: Kube, work: Path, store: Store, pipelines_namespace: str
+) -> SharedStore:
+    """Redis on the node's address, the registry's bucket, and the Secrets of the pipelines and the model server."""
+    create_buckets(store.endpoint, store.credentials, [BUCKET])
+    port, password = free_port(), secrets.token_hex(16)
+    directory = work / "redis"
+    directory.mkdir()
+    config = write_config(directory / "redis.conf", NODE_IP, port, password)
+    supervisor.start("redis-feature-store", ["redis-server", str(config)])
+
+    def up() -> bool | None:
+        supervisor.check_alive()
+        return True if answers(NODE_IP, port, password) else None
+
+    wait_for("redis-server (feature store) PING", up, START_TIMEOUT)
+    variables = {
+        **store.credentials.environment(),
+        "FEAST_S3_ENDPOINT_URL": store.endpoint,
+        "REDIS_PASSWORD": password,
+    }
+    spaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in MODEL_SERVER_NAMESPACES]
+    made = [_secret(PIPELINES_SECRET, pipelines_namespace, variables)]
+    made += [_secret(MODEL_SERVER_SECRET, namespace, variables) for namespace in MODEL_SERVER_NAMESPACES]
+    kube.apply(yaml.safe_dump_all([*spaces, *made]))
+    online_store = {"type": "redis", "connection_string": f"{NODE_IP}:{port},password=${{REDIS_PASSWORD}}"}
+    return SharedStore(online_store=online_store, variables=variables)
+
+
+def with_feature_store(settings: ArgoSettings, shared: SharedStore) -> ArgoSettings:
+    """The pipelines' settings naming the shared registry and online store, and the Secret of their variables."""
+    feature_store = ClusterFeatureStoreSettings(
+        registry=REGISTRY, online_store=shared.online_store, credentials_secret=PIPELINES_SECRET
+    )
+    return settings.model_copy(update={"feature_store": feature_store})
+
+
+def seed_online_features(shared: SharedStore, directory: Path, rows: pd.DataFrame) -> dict[str, Any]:
+    """Write ``rows`` (entity ``customer_id``, an ``event_timestamp`` and every feature) to each feature view online."""
+    with shared.environment():
+        store = open_store(shared.runtime(directory))
+        views = store.list_feature_views()
+        for view in views:
+            store.write_to_online_store(
+                view.name, rows[["customer_id", "event_timestamp", *(f.name for f in view.features)]]
+            )
+        services = [service.name for service in store.list_feature_services()]
+    return {"feature_views": sorted(v.name for v in views), "feature_services": services, "entities": len(rows)}
