@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import subprocess
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +73,21 @@ class Runtime:
         return reference
 
 
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
 def archive_reference(archive: Path) -> str:
-    """The image name an archive of ``toolchain/images.sh`` carries: ``NAME-TAG.oci.tar`` holds ``.../NAME:TAG``."""
-    name, tag = archive.name.removesuffix(".oci.tar").split("-", 1)
-    return f"localhost/mlops-gitops/{name}:{tag}"
+    """The image name an OCI archive of ``toolchain/images.sh`` carries, from its ``index.json`` (the name that
+    ``ctr images import`` gives the image). Its members are read by their headers; the layers are skipped."""
+    with tarfile.open(archive) as tar:
+        index_file = tar.extractfile("index.json")
+        if index_file is None:
+            raise RuntimeError(f"{archive} has no index.json: not an OCI archive")
+        index = json.load(index_file)
+    names = [m.get("annotations", {}).get(REF_NAME) for m in index.get("manifests", [])]
+    if len(names) != 1 or not names[0]:
+        raise RuntimeError(f"{archive} names {names}, not one image")
+    return str(names[0])
 
 
 def containerd_config(directory: Path, sandbox_image: str) -> str:
