@@ -23,8 +23,10 @@ ENV PATH=/opt/uv/bin:$PATH \
     UV_PYTHON_DOWNLOADS=never
 WORKDIR /src
 RUN uv venv --python python3.11 /opt/venv
-# Dependencies first: this layer is reused until pyproject.toml changes.
-COPY pyproject.toml README.md ./
+# Dependencies first: this layer is reused until pyproject.toml changes. The package's metadata names
+# README.md, which nothing in the image reads: an empty one keeps a documentation edit from rebuilding the image.
+COPY pyproject.toml ./
+RUN touch README.md
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/venv/bin/python -r pyproject.toml
 COPY core ./core

@@ -95,7 +95,7 @@ base() { archive base "$(base_tag)" build_base; }
 
 # The project image's build context, as the Dockerfile and .dockerignore see it.
 context_files() {
-    (cd "$repo" && find Dockerfile .dockerignore pyproject.toml README.md image core triggers listeners workflows \
+    (cd "$repo" && find Dockerfile .dockerignore pyproject.toml image core triggers listeners workflows \
         gitops services mlops_gitops feature_repo -type f ! -path '*/__pycache__/*' ! -path 'feature_repo/data/*' |
         LC_ALL=C sort)
 }

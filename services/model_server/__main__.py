@@ -9,6 +9,7 @@ problem before anything is loaded.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import uvicorn
@@ -34,9 +35,17 @@ def main(argv: list[str] | None = None) -> int:
             variable = "_".join(str(part) for part in error["loc"]).upper()
             print(f"model server configuration: {variable}: {error['msg']}", file=sys.stderr)
         return 2
+    # A model download draws progress bars meant for a terminal; in a pod they are noise between log records.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # No access log: a line per prediction costs more than the prediction; /metrics counts every request.
+    # uvicorn's own records go through the structured logging above (log_config=None), not its plain format.
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, log_level=args.log_level.lower(), access_log=False
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level.lower(),
+        access_log=False,
+        log_config=None,
     )
     return 0
 

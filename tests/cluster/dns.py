@@ -19,6 +19,7 @@ from tests.cluster.kubelet import CLUSTER_DOMAIN
 from tests.cluster.network import DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, NODE_IP
 from tests.cluster.pki import Pki, client_certificate
 from tests.cluster.ports import free_port
+from tests.cluster.probe import ProbeFailedError, run_in_pod
 from tests.cluster.processes import Supervisor
 from tests.upstream import tool
 
@@ -123,7 +124,6 @@ with urllib.request.urlopen("https://kubernetes.default.svc/version", context=co
 print(json.dumps({"resolved": resolved, "apiserver_version": version}))
 """
 PROBE_POD = "cluster-test-pod-networking"
-PROBE_TIMEOUT = 300.0
 
 
 class PodNetworkingError(AssertionError):
@@ -132,36 +132,10 @@ class PodNetworkingError(AssertionError):
 
 def check_pod_networking(kube: Kube, namespace: str, image: str) -> dict[str, object]:
     """Run the probe in ``image`` on the node; returns what it found, read back through ``kubectl logs``."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": PROBE_POD, "namespace": namespace},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": image,
-                    "imagePullPolicy": "Never",
-                    "command": ["python", "-c", _PROBE],
-                    "resources": {"limits": {"cpu": "200m", "memory": "256Mi"}},
-                }
-            ],
-        },
-    }
-    kube.create(f"/api/v1/namespaces/{namespace}/pods", pod)
-    path = f"/api/v1/namespaces/{namespace}/pods/{PROBE_POD}"
-
-    def done() -> str | None:
-        phase = kube.get(path).get("status", {}).get("phase")
-        return str(phase) if phase in ("Succeeded", "Failed") else None
-
-    phase = wait_for(f"pod {PROBE_POD} to finish", done, PROBE_TIMEOUT, interval=1)
-    logs = kube.kubectl("logs", "-n", namespace, PROBE_POD)
-    kube.request("DELETE", path)
-    if phase != "Succeeded":
-        raise PodNetworkingError(f"pod {PROBE_POD} {phase}: {logs.strip()[-1500:]}")
-    found: dict[str, object] = json.loads(logs.strip().splitlines()[-1])
+    try:
+        found: dict[str, object] = json.loads(run_in_pod(kube, namespace, image, PROBE_POD, _PROBE))
+    except ProbeFailedError as e:
+        raise PodNetworkingError(str(e)) from e
     expected = {
         "kubernetes.default.svc.cluster.local": KUBERNETES_SERVICE_IP,
         "kube-dns.kube-system.svc.cluster.local": DNS_SERVICE_IP,

@@ -1,29 +1,50 @@
-"""A pipeline that runs to its end on the real node: ``feature-apply`` with the service's built-in Feast repository.
+"""Pipelines that run to their end on the real node: ``feature-apply``, then ``data-etl`` on data landed in S3.
 
-Of the three pipelines, it is the one that can finish with what the run has: ``data-etl`` and ``retrain`` need
-spark-operator, KubeRay, an object store and MLflow in the cluster, and every repository step needs a git host
-the pods can reach. ``feature-apply`` without a repository registers the image's own ``feature_repo/`` in a
-Feast file registry on the work volume. The service submits it through argo-server as in level 2; the
-controller starts its pod with Argo's ``init`` and ``wait`` containers, the emissary runs ``feast apply`` in the
-project image, the ``wait`` container reports the step's ``result`` output as a WorkflowTaskResult, and the
-service reads the finished run, outputs included, through argo-server.
+``feature-apply`` without a repository registers the image's own ``feature_repo/`` in the Feast registry the
+settings name (the shared one in S3). ``data-etl`` without a repository enforces the built-in contract: its
+``SparkApplication`` becomes a Spark driver and executor through the real spark-operator, reading raw CSV
+partitions from the run's MinIO over S3A and writing clean parquet and the quarantine to the work volume; then
+``materialize`` puts the newest features online in the shared Redis. The raw data is generated here with the
+defects a landing zone has (malformed rows, duplicates, blanks), so the quarantine and the de-duplication are
+checked against what was put in. ``retrain`` then trains the scaffolded churn repository at its commit, cloned by
+Argo from the run's HTTPS git host: the repository's own tests, the training set from the shared store, XGBoost
+on a Ray head and two workers that the real KubeRay makes from the ``RayJob``, the evaluation gate, and the
+version registered in the in-cluster MLflow, which is read back there.
+
+The service submits each through argo-server as in level 2; the controller starts its pods with Argo's ``init``
+and ``wait`` containers, the emissary runs the steps in the project image, the ``wait`` container reports each
+step's ``result`` output as a WorkflowTaskResult, and the service reads the finished run, outputs included,
+through argo-server.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from mlflow import MlflowClient
+from pydantic import BaseModel
+
+from devtools.datagen import GeneratedData, generate_raw_partitions
+from tests.cluster.code_host import CodeHost
 from tests.cluster.kube import Kube, wait_for
 from tests.cluster.pipelines import WORKFLOW_LABEL
+from tests.cluster.s3 import DATA_BUCKET, Store
+from tests.infra.minio import s3_client
 from tests.workflows.pipeline_samples import SAMPLE_LABELS
 from workflows.argo.backend import ArgoBackend
 from workflows.backend import RunPhase, RunStatus
 from workflows.naming import run_name
-from workflows.params import FeatureApplyParams
+from workflows.params import EtlParams
+from workflows.pipelines.context import RUN_LABEL
 from workflows.settings import ArgoSettings
 
-PIPELINE = "feature-apply"
-RUN_TIMEOUT = 900.0  # a cold node: the first start of the project image and of the Feast CLI take minutes
+RUN_TIMEOUT = 1800.0  # a cold, busy node: the first starts of the project image, the Feast CLI and Ray take minutes
+DATASET = "churn/customer_activity"
+RAW_PREFIX = "raw/churn/customer_activity"
+RAW_ROWS, RAW_DAYS = 2000, 2
+RAY_MIN_WORKERS = 2
 
 
 class RunFailedError(AssertionError):
@@ -56,10 +77,12 @@ def _logs(kube: Kube, namespace: str, pod: str) -> str:
         return str(e)
 
 
-def run_to_completion(kube: Kube, backend: ArgoBackend, settings: ArgoSettings) -> dict[str, Any]:
-    """Submit ``feature-apply`` as the service does, wait for its end, and check what the service reads back."""
-    name = run_name(PIPELINE, "cluster-test:level-3")
-    backend.submit(PIPELINE, FeatureApplyParams(), run_name=name, labels=SAMPLE_LABELS)
+def run_to_completion(
+    kube: Kube, backend: ArgoBackend, settings: ArgoSettings, pipeline: str, params: BaseModel
+) -> dict[str, Any]:
+    """Submit ``pipeline`` as the service does, wait for its end, and check what the service reads back."""
+    name = run_name(pipeline, f"cluster-test:level-3:{pipeline}")
+    backend.submit(pipeline, params, run_name=name, labels=SAMPLE_LABELS)
     namespace = settings.namespace
 
     def finished() -> RunStatus | None:
@@ -74,7 +97,13 @@ def run_to_completion(kube: Kube, backend: ArgoBackend, settings: ArgoSettings) 
         raise RunFailedError(f"{name} {status.phase}: {status.message}; steps {steps}; logs {logs}")
     if not status.outputs:
         raise RunFailedError(f"{name} succeeded, but the service read no step outputs back: {status}")
-    pods = kube.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={WORKFLOW_LABEL}%3D{name}")["items"]
+    # Argo labels its step pods with the workflow; the Spark and Ray pods carry the run's label.
+    by_name = {
+        p["metadata"]["name"]: p
+        for label in (WORKFLOW_LABEL, RUN_LABEL)
+        for p in kube.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={label}%3D{name}")["items"]
+    }
+    pods = list(by_name.values())
     return {
         "workflow": name,
         "phase": status.phase.value,
@@ -91,4 +120,62 @@ def run_to_completion(kube: Kube, backend: ArgoBackend, settings: ArgoSettings) 
             for p in pods
         },
         "outputs_read_by_service": status.outputs,
+    }
+
+
+def land_raw_data(store: Store, directory: Path) -> tuple[EtlParams, GeneratedData]:
+    """Raw CSV partitions, with their defects, uploaded where a landing zone would put them; the ETL's params."""
+    # Recent days: the feature views' time-to-live is counted from now.
+    start = datetime.now(UTC).date() - timedelta(days=RAW_DAYS)
+    generated = generate_raw_partitions(directory, rows=RAW_ROWS, days=RAW_DAYS, start=start)
+    client = s3_client(store.endpoint, store.credentials)
+    for partition in generated.partitions:
+        for file in sorted((directory / partition).iterdir()):
+            client.upload_file(str(file), DATA_BUCKET, f"{RAW_PREFIX}/{partition}/{file.name}")
+    params = EtlParams(
+        dataset=DATASET,
+        source_uri=f"s3://{DATA_BUCKET}/{RAW_PREFIX}",
+        partitions=generated.partitions,
+        trigger_event_id="cluster-test-data-arrived",
+    )
+    return params, generated
+
+
+def check_etl(executed: dict[str, Any], generated: GeneratedData) -> dict[str, Any]:
+    """What the ETL and the materialization report against what was landed."""
+    outputs = executed["outputs_read_by_service"]
+    etl, materialized = outputs["etl"], outputs["materialize"]
+    expected = {
+        "rows_read": generated.rows + generated.duplicate_rows,
+        "bad_rows": generated.bad_rows,
+        "duplicates_dropped": generated.duplicate_rows,
+    }
+    found = {key: etl[key] for key in expected}
+    if found != expected or etl["rows_written"] != generated.rows - generated.bad_rows:
+        raise RunFailedError(f"the ETL counted {etl}; landed {generated}")
+    if materialized["online_store"] != "redis" or not materialized["feature_views"]:
+        raise RunFailedError(f"materialize wrote {materialized}, not the shared Redis online store")
+    spark_pods = [pod for pod in executed["pods"] if "-driver" in pod or "-exec-" in pod]
+    return {"etl": etl, "materialize": materialized, "spark_pods": spark_pods}
+
+
+def check_retrain(executed: dict[str, Any], tracking_uri: str, code: CodeHost) -> dict[str, Any]:
+    """The retrain ran the repository's tests, trained on Ray worker pods and registered a version in MLflow."""
+    outputs = executed["outputs_read_by_service"]
+    tests, train, registered = outputs["repo-tests"], outputs["train"], outputs["register"]
+    ray_pods = [pod for pod in executed["pods"] if "-head-" in pod or "-worker-" in pod]
+    if len([pod for pod in ray_pods if "-worker-" in pod]) < RAY_MIN_WORKERS:
+        raise RunFailedError(f"the training ran on {ray_pods}, not a Ray head and {RAY_MIN_WORKERS} workers")
+    if train.get("training_commit") != code.commit:
+        raise RunFailedError(f"trained {train.get('training_commit')}, not the pushed commit {code.commit}")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    version = client.get_model_version(registered["model_name"], str(registered["model_version"]))
+    if version.run_id != train["run_id"]:
+        raise RunFailedError(f"MLflow's version {version.version} comes from run {version.run_id}, not {train}")
+    return {
+        "tests": tests,
+        "ray_pods": ray_pods,
+        "run_id": train["run_id"],
+        "registered": {"model": version.name, "version": version.version, "source": version.source},
+        "promoted": registered.get("promoted"),
     }

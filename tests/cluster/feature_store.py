@@ -9,8 +9,8 @@ store into the model server's ``feature_store.yaml`` (``gitops.scaffold.feature_
 from the Secret ``MODEL_SERVER_SECRET`` in each environment's namespace. The password and keys are only in
 those Secrets and in this process; the settings carry ``${REDIS_PASSWORD}``, which Feast expands.
 
-The online values come from the run itself: ``seed_online_features`` writes rows through Feast from the host,
-against the registry that the pipelines' ``feature-apply`` step wrote on the node.
+The online values are the run's own: ``data-etl`` materializes them on the node, and ``online_rows`` reads them
+back from the host through the registry that ``feature-apply`` wrote, as the model server reads them.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from workflows.steps.feature_store import open_store
 BUCKET = "feature-store"
 REGISTRY = f"s3://{BUCKET}/registry.db"
 PROJECT = "churn"  # the project of the built-in feature_repo/, which the run's feature-apply applies
+FEATURE_SERVICE, ENTITY_KEY = "churn_model", "customer_id"  # what the model server is configured to read
 PIPELINES_SECRET = "mlops-feature-store"
 MODEL_SERVER_SECRET = "model-server-feature-store"  # as the GitOps template's shared-feature-store component names it
 MODEL_SERVER_NAMESPACES = ("ml-staging", "ml-production")
@@ -128,14 +129,14 @@ def with_feature_store(settings: ArgoSettings, shared: SharedStore) -> ArgoSetti
     return settings.model_copy(update={"feature_store": feature_store})
 
 
-def seed_online_features(shared: SharedStore, directory: Path, rows: pd.DataFrame) -> dict[str, Any]:
-    """Write ``rows`` (entity ``customer_id``, an ``event_timestamp`` and every feature) to each feature view online."""
+def online_rows(shared: SharedStore, directory: Path, customers: list[int]) -> pd.DataFrame:
+    """The model's features of ``customers`` as the online store holds them, read through the feature service."""
     with shared.environment():
         store = open_store(shared.runtime(directory))
-        views = store.list_feature_views()
-        for view in views:
-            store.write_to_online_store(
-                view.name, rows[["customer_id", "event_timestamp", *(f.name for f in view.features)]]
-            )
-        services = [service.name for service in store.list_feature_services()]
-    return {"feature_views": sorted(v.name for v in views), "feature_services": services, "entities": len(rows)}
+        service = store.get_feature_service(FEATURE_SERVICE)
+        found = store.get_online_features(features=service, entity_rows=[{ENTITY_KEY: c} for c in customers])
+        frame = found.to_df()
+    missing = frame[frame.isna().any(axis=1)]
+    if not missing.empty:
+        raise AssertionError(f"the online store lacks features of customers {list(missing[ENTITY_KEY])}")
+    return frame

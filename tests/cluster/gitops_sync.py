@@ -19,8 +19,9 @@ ConfigMap holding the expected ``MODEL_VERSION``, with its pods Ready and older 
 4. a second production promotion, with the refresh annotation.
 
 Each promotion is timed from the alias move, the commit's own time (MLflow lookups, git push) given apart.
-Then each environment's model server answers ``/predict`` through its Service: the version it names is the
-promoted one, and its scores are that version's, loaded here through pyfunc, on the features written online.
+Then each environment's model server answers ``/predict`` to a client pod through its Service's DNS name: the
+version it names is the promoted one, and its scores are that version's (loaded here through pyfunc) on the
+features ``data-etl`` materialized, as read back from the online store.
 
 The pods run on the run's real node, so "Healthy" rests on the real controllers' view (the Deployment
 controller's available and updated replicas, the ReplicaSets), on Argo CD's own health checks of the Deployment
@@ -30,6 +31,7 @@ loaded from the in-cluster MLflow and the feature service is found in the shared
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -38,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import requests
 import yaml
 
 from gitops.settings import GitOpsSettings
@@ -47,6 +48,7 @@ from tests.cluster.argocd import ArgoCd
 from tests.cluster.feature_store import SharedStore
 from tests.cluster.gitserver import BRANCH, GitServer, push_initial
 from tests.cluster.kube import Kube, WaitTimeoutError, wait_for
+from tests.cluster.probe import run_in_pod
 from tests.cluster.processes import Supervisor
 from tests.cluster.promotions import ENTITY_KEY, Registry
 from tests.upstream import REPO_ROOT
@@ -64,7 +66,6 @@ FIRST_SYNC_TIMEOUT = 300.0
 POLLING_TIMEOUT = 420.0
 # A new model server pod loads MLflow, Feast and the model before it is Ready: a minute or more on a busy node.
 REFRESH_TIMEOUT = 240.0
-PREDICTED_ENTITIES = [0, 1, 2, 3, 4, 5, 6, 7]
 # The service's Deployment in the dev overlay (applied by level 1): the account whose token the service holds.
 SERVICE_NAMESPACE, SERVICE_ACCOUNT = "mlops-gitops-dev", "mlops-gitops"
 
@@ -171,25 +172,36 @@ def wait_for_sync(kube: Kube, argocd: ArgoCd, environment: str, commit: str, sta
     return {"seconds": round(time.monotonic() - started, 1), "commit": commit, "health": health.get("status")}
 
 
-def predict(kube: Kube, environment: str, entity_ids: list[int]) -> dict[str, Any]:
-    """``POST /predict`` to ``environment``'s model server through its Service's ClusterIP, as a client would."""
+# A client in the cluster: POST /predict to the environment's Service by its DNS name, print the answer.
+_PREDICT = """
+import json, sys, urllib.request
+url, ids = sys.argv[1], json.loads(sys.argv[2])
+request = urllib.request.Request(url, data=json.dumps({"entity_ids": ids}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, timeout=60) as answer:
+    print(json.dumps(json.load(answer)))
+"""
+
+
+def predict(kube: Kube, image: str, environment: str, entity_ids: list[int]) -> dict[str, Any]:
+    """``POST /predict`` to ``environment``'s model server through its Service, from a pod in the namespace."""
     _, namespace = ENVIRONMENTS[environment]
-    service = kube.get(f"/api/v1/namespaces/{namespace}/services/{DEPLOYMENT}")
-    address, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
-    answer = requests.post(f"http://{address}:{port}/predict", json={"entity_ids": entity_ids}, timeout=30)
-    answer.raise_for_status()
-    body: dict[str, Any] = answer.json()
-    return body
+    url = f"http://{DEPLOYMENT}.{namespace}.svc/predict"
+    script = f"import sys; sys.argv = ['predict', {url!r}, {json.dumps(entity_ids)!r}]\n{_PREDICT}"
+    answer: dict[str, Any] = json.loads(run_in_pod(kube, namespace, image, f"predict-{environment}", script))
+    return answer
 
 
-def check_served(kube: Kube, models: Registry, environment: str, version: str, rows: pd.DataFrame) -> dict[str, Any]:
-    """The environment's model server answers with ``version`` and that version's scores for the online rows."""
-    answer = predict(kube, environment, PREDICTED_ENTITIES)
-    wanted = rows.set_index(ENTITY_KEY).loc[PREDICTED_ENTITIES].reset_index()
-    expected = models.expected_scores(version, wanted)
+def check_served(
+    kube: Kube, image: str, models: Registry, environment: str, version: str, online: pd.DataFrame
+) -> dict[str, Any]:
+    """The environment's model server answers with ``version``, and that version's scores of the online features."""
+    customers = [int(c) for c in online[ENTITY_KEY]]
+    answer = predict(kube, image, environment, customers)
+    expected = models.expected_scores(version, online)
     served = [float(p["prediction"]) for p in answer["predictions"]]
-    if answer["model_version"] != version or [p["entity_id"] for p in answer["predictions"]] != PREDICTED_ENTITIES:
-        raise AssertionError(f"{environment} answered {answer}, not version {version} for {PREDICTED_ENTITIES}")
+    if answer["model_version"] != version or [p["entity_id"] for p in answer["predictions"]] != customers:
+        raise AssertionError(f"{environment} answered {answer}, not version {version} for {customers}")
     if any(abs(a - b) > 1e-6 for a, b in zip(served, expected, strict=True)):
         raise AssertionError(f"{environment} scored {served}; version {version} scores {expected}")
     return {"model_version": answer["model_version"], "model_uri": answer["model_uri"], "scores": served}
@@ -269,7 +281,8 @@ def sync_and_promote(
     models: Registry,
     image: str,
     shared: SharedStore,
-    rows: pd.DataFrame,
+    training: pd.DataFrame,
+    online: pd.DataFrame,
 ) -> dict[str, Any]:
     """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures."""
     config = work / "service-gitops.yaml"
@@ -285,7 +298,7 @@ def sync_and_promote(
     for environment in ENVIRONMENTS:
         results["first_sync"][environment] = wait_for_sync(kube, argocd, environment, initial, created)
     refreshing = with_refresh(settings, kube, grant_refresh(kube, work))
-    first, second = models.register(rows, rounds=[4, 16])
+    first, second = models.register(training, rounds=[4, 16])
     results["registered_versions"] = [first, second]
     promotions = (
         ("staging", first, refreshing, "staging_promotion_refresh_annotation", REFRESH_TIMEOUT),
@@ -302,8 +315,8 @@ def sync_and_promote(
         rollout = wait_for_rollout(kube, argocd, supervisor, environment, commit, version, timeout, started)
         results[key] = {**vars(rollout), "seconds_to_commit": committed}
     results["served"] = {
-        "staging": check_served(kube, models, "staging", first, rows),
-        "production": check_served(kube, models, "production", second, rows),
+        "staging": check_served(kube, image, models, "staging", first, online),
+        "production": check_served(kube, image, models, "production", second, online),
     }
     results["memory_mib"] = memory(argocd.pids)
     return results

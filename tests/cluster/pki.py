@@ -96,3 +96,12 @@ def client_certificate(pki: Pki, name: str, subject: str) -> ClientCertificate:
     directory = pki.ca_cert.parent
     _signed(directory, name, subject, CLIENT_EXTENSIONS)
     return ClientCertificate(cert=directory / f"{name}.crt", key=directory / f"{name}.key")
+
+
+def server_certificate(pki: Pki, name: str, address: str) -> ClientCertificate:
+    """A TLS server certificate for ``address`` (an IP), signed by the run's CA, which every pod trusts through
+    the ``kube-root-ca.crt`` ConfigMap the controller-manager publishes in each namespace."""
+    directory = pki.ca_cert.parent
+    extensions = f"subjectAltName=IP:{address}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment"
+    _signed(directory, name, f"/CN={name}", extensions)
+    return ClientCertificate(cert=directory / f"{name}.crt", key=directory / f"{name}.key")

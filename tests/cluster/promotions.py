@@ -64,22 +64,18 @@ class Registry:
         """One version per entry of ``rounds``, each a model trained on ``rows`` with that many boosting rounds."""
         mlflow.set_tracking_uri(self.tracking_uri)
         experiment = self.client.create_experiment("cluster-test")
-        self.client.create_registered_model(MODEL_NAME)
         model = RepoModel("train", template_root(), MODEL_HOOK, BOOSTER_PARAMS)
         features, labels = model.prepare(rows)
-        raw = rows.drop(columns=[ENTITY_KEY, LABEL, "event_timestamp"])
+        raw = rows.drop(columns=[ENTITY_KEY, LABEL])
         versions = []
         for count in rounds:
             booster = xgb.train(model.booster_params(), xgb.DMatrix(features, label=labels), num_boost_round=count)
             booster.feature_names = list(features.columns)
-            with mlflow.start_run(experiment_id=experiment) as run:
+            with mlflow.start_run(experiment_id=experiment):
                 info = log_served_model(
                     booster, model, raw, label=LABEL, hyperparameters=BOOSTER_PARAMS, repository_requirements=()
                 )
-            created = self.client.create_model_version(
-                MODEL_NAME, info.model_uri, run_id=run.info.run_id, await_creation_for=0
-            )
-            versions.append(str(created.version))
+            versions.append(str(mlflow.register_model(info.model_uri, MODEL_NAME).version))
         return versions
 
     def expected_scores(self, version: str, rows: pd.DataFrame) -> list[float]:

@@ -36,21 +36,21 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tests.cluster.argo import start_argo
 from tests.cluster.argocd import start_argocd
+from tests.cluster.code_host import serving_code
 from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.dns import check_pod_networking
-from tests.cluster.execution import run_to_completion
+from tests.cluster.execution import RAW_DAYS, check_etl, check_retrain, land_raw_data, run_to_completion
 from tests.cluster.feature_store import (
     REGISTRY,
     SharedStore,
-    seed_online_features,
+    online_rows,
     start_feature_store,
     with_feature_store,
 )
@@ -78,11 +78,12 @@ from tests.cluster.promotions import Registry
 from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
-from tests.cluster.s3 import start_store
+from tests.cluster.s3 import Store, start_store
 from tests.cluster.workloads import RAY_JOBS, SPARK_APPLICATIONS, check_ray, check_spark, delete_all, with_store
 from tests.upstream import tool
 from tests.workflows.test_mlrepo_hooks import training_rows
 from workflows.argo.backend import ArgoBackend
+from workflows.params import FeatureApplyParams, RetrainParams
 from workflows.settings import ArgoSettings
 
 # The overlay whose namespace the service runs in; its Deployment submits into its own namespace.
@@ -101,7 +102,10 @@ TOOLS = (
 )
 ARGO_TOOLS = ("workflow-controller", "argo")
 ARGO_CD_TOOLS = ("argocd",)
-ONLINE_ENTITIES = 200  # customers whose features are written online, and the models trained on
+TRAINING_ROWS = 200  # of the models registered at level 4
+RETRAINED_MODEL = "churn-xgb-retrained"  # the pipeline's own registration, apart from level 4's promotions
+RAY_WORKERS = 2
+PREDICTED_CUSTOMERS = 8  # asked for through each model server's /predict
 
 
 def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
@@ -169,7 +173,7 @@ def level_2(
 
 def level_2_operators(
     report: Report, supervisor: Supervisor, work: Path, plane: ControlPlane, node: Node, deployed: ArgoSettings
-) -> tuple[ArgoSettings, SharedStore]:
+) -> tuple[ArgoSettings, Store, SharedStore]:
     """spark-operator and KubeRay, and the S3 store, reconcile the pipelines' SparkApplication and RayJob; the
     pipelines' settings from here on name the store and the Feast store shared with the model server."""
     for spec in (SPARK_OPERATOR, RAY_OPERATOR):
@@ -198,30 +202,50 @@ def level_2_operators(
     with report.step(2, "KubeRay: retrain's RayJob"):
         report.workloads["ray"] = check_ray(kube, settings, node.name)
         delete_all(kube, namespace, RAY_JOBS)
-    return settings, shared
+    return settings, store, shared
 
 
 def level_3(
-    report: Report, supervisor: Supervisor, plane: ControlPlane, node: Node, settings: ArgoSettings, project: Path
-) -> str:
-    """Pods run on the node; returns the in-cluster MLflow server's URL for this host."""
+    report: Report,
+    supervisor: Supervisor,
+    work: Path,
+    plane: ControlPlane,
+    node: Node,
+    settings: ArgoSettings,
+    project: Path,
+    store: Store,
+) -> tuple[str, list[int]]:
+    """Pods run on the node; returns the in-cluster MLflow server's URL for this host and the customers landed."""
     assert node.runtime is not None, "level 1 started the node's runtime"
     with report.step(3, "import the project image"):
         node.images["project"] = node.runtime.import_image(project)
     with report.step(3, "pod networking: DNS and the kubernetes ClusterIP"):
         report.steps["pod_networking"] = check_pod_networking(plane.kube, settings.namespace, node.images["project"])
-    backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
-    try:
-        with report.step(3, "feature-apply on the node"):
-            report.steps["executed"] = run_to_completion(plane.kube, backend, settings)
-    finally:
-        backend.close()
     with report.step(3, "mlflow server Ready"):
         tracking_uri = mlflow_ready(plane.kube)
         report.workloads["mlflow"] = {**report.workloads.get("mlflow", {}), "ready_at": tracking_uri}
+    with serving_code(plane.kube.pki, work / "code") as code:
+        backend = ArgoBackend(settings, code_repos=[*SAMPLE_REPOS, code.url])
+        try:
+            with report.step(3, "feature-apply on the node"):
+                report.steps["executed"] = run_to_completion(
+                    plane.kube, backend, settings, "feature-apply", FeatureApplyParams()
+                )
+            with report.step(3, "data-etl on the node: Spark through spark-operator, S3, quarantine, materialize"):
+                params, generated = land_raw_data(store, work / "raw")
+                executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
+                report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
+            with report.step(3, "retrain on the node: the repository's tests, Ray through KubeRay, MLflow"):
+                retrain = RetrainParams(
+                    model_name=RETRAINED_MODEL, repo_url=code.url, commit=code.commit, num_workers=RAY_WORKERS
+                )
+                executed = run_to_completion(plane.kube, backend, settings, "retrain", retrain)
+                report.steps["retrain"] = {**executed, "checked": check_retrain(executed, tracking_uri, code)}
+        finally:
+            backend.close()
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
-    return tracking_uri
+    return tracking_uri, list(range(1, generated.rows // RAW_DAYS + 1))
 
 
 def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
@@ -240,6 +264,7 @@ def level_4(
     node: Node,
     shared: SharedStore,
     tracking_uri: str,
+    customers: list[int],
 ) -> None:
     for name in ARGO_CD_TOOLS:
         with report.step(4, f"build {name}"):
@@ -247,9 +272,9 @@ def level_4(
     assert node.runtime is not None, "level 1 started the node's runtime"
     with report.step(4, "model-server image"):
         node.images["model-server"] = node.runtime.import_image(image_archive("model-server"))
-    rows = training_rows(ONLINE_ENTITIES).assign(event_timestamp=datetime.now(UTC))
-    with report.step(4, "features online, through the registry feature-apply wrote"):
-        report.steps["online_features"] = seed_online_features(shared, work / "feast-seed", rows)
+    with report.step(4, "the features data-etl materialized, read online through the shared registry"):
+        online = online_rows(shared, work / "feast-online", customers[:PREDICTED_CUSTOMERS])
+        report.steps["online_features"] = {"customers": len(online), "columns": list(online.columns)}
     with report.step(4, "redis-server, argocd-repo-server, argocd-application-controller"):
         argocd = start_argocd(supervisor, plane.kube, work)
     with report.step(4, "git daemon"):
@@ -265,7 +290,8 @@ def level_4(
             models=Registry(tracking_uri),
             image=node.images["model-server"],
             shared=shared,
-            rows=rows,
+            training=training_rows(TRAINING_ROWS),
+            online=online,
         )
     report.reached(4)
 
@@ -283,10 +309,10 @@ def run(output: Path) -> Report:
     try:
         plane = level_1(report, supervisor, work, node)
         settings, project = level_2(report, supervisor, work, plane, node)
-        settings, shared = level_2_operators(report, supervisor, work, plane, node, settings)
+        settings, store, shared = level_2_operators(report, supervisor, work, plane, node, settings)
         report.reached(2)
-        tracking_uri = level_3(report, supervisor, plane, node, settings, project)
-        level_4(report, supervisor, work, plane, node, shared, tracking_uri)
+        tracking_uri, customers = level_3(report, supervisor, work, plane, node, settings, project, store)
+        level_4(report, supervisor, work, plane, node, shared, tracking_uri, customers)
     except StepFailedError:
         pass
     finally:

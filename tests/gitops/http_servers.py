@@ -63,32 +63,40 @@ class _GitHttpHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        url = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {
-            "GIT_PROJECT_ROOT": str(state.project_root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": unquote(url.path),
-            "QUERY_STRING": url.query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "REMOTE_USER": "x-access-token",
-            "REMOTE_ADDR": "127.0.0.1",
-        }
-        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=True).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        headers = [line.split(":", 1) for line in head.decode().split("\r\n") if ":" in line]
-        status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
-        self.send_response(status)
-        for key, value in headers:
-            if key.lower() != "status":
-                self.send_header(key, value.strip())
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        serve_git(self, state.project_root, remote_user="x-access-token")
+
+
+def serve_git(handler: BaseHTTPRequestHandler, project_root: Path, remote_user: str | None) -> None:
+    """Answer ``handler``'s request with ``git http-backend`` over the bare repos in ``project_root``.
+
+    Without a ``remote_user`` the request is anonymous, and git itself refuses pushes (``receive-pack``).
+    """
+    url = urlsplit(handler.path)
+    body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    env = {
+        "GIT_PROJECT_ROOT": str(project_root),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "REQUEST_METHOD": handler.command,
+        "PATH_INFO": unquote(url.path),
+        "QUERY_STRING": url.query,
+        "CONTENT_TYPE": handler.headers.get("Content-Type", ""),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_CONTENT_ENCODING": handler.headers.get("Content-Encoding", ""),
+        "GIT_PROTOCOL": handler.headers.get("Git-Protocol", ""),
+        "REMOTE_ADDR": handler.client_address[0],
+        **({"REMOTE_USER": remote_user} if remote_user else {}),
+    }
+    out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=True).stdout
+    head, _, payload = out.partition(b"\r\n\r\n")
+    headers = [line.split(":", 1) for line in head.decode().split("\r\n") if ":" in line]
+    status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+    handler.send_response(status)
+    for key, value in headers:
+        if key.lower() != "status":
+            handler.send_header(key, value.strip())
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 @contextmanager
