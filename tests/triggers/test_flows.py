@@ -147,7 +147,7 @@ def flows(
     gitops_settings = GitOpsSettings(repo_url=str(remote), work_dir=str(tmp_path / "checkout"))
     registry = MlflowModelRegistry(registry_uri)
     argo = FakeArgoServer(token=TOKEN).start()
-    settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace=NAMESPACE)
+    settings = ArgoSettings(feast_project="churn", server_url=argo.url, token=TOKEN, namespace=NAMESPACE)
     backend = ArgoBackend(settings, code_repos=["https://git.example.com/acme/churn-model.git"])
     kinds = build_action_kinds(
         backend=backend,

@@ -24,6 +24,12 @@ RETRAIN_PARAMS = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def feast_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration names the Feast project of the image's feature repository, as a deployment's does."""
+    monkeypatch.setenv("MLOPS_GITOPS_WORKFLOWS__ARGO__FEAST_PROJECT", "churn")
+
+
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
