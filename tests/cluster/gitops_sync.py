@@ -76,7 +76,14 @@ def write_service_config(path: Path, server: GitServer, destination: str, checko
             "repo_url": server.url,
             "branch": BRANCH,
             "work_dir": str(checkout),
-            "scaffold": {"argocd_repo_url": server.url, "destination_server": destination, "autoscaler": False},
+            "scaffold": {
+                "argocd_repo_url": server.url,
+                "destination_server": destination,
+                "autoscaler": False,
+                "model_name": "churn-xgb",  # the image's feature_repo/ serves the churn example
+                "feature_service": "churn_model",
+                "entity_key": "customer_id",
+            },
         }
     }
     path.write_text(yaml.safe_dump(config))
