@@ -104,6 +104,7 @@ def main() -> None:
             work_dir=str(root / "work"),
             feature_store_dir=str(root / "work" / "feature_store"),
             feature_repo_source=str(REPO_ROOT / "feature_repo"),
+            feast_project="churn",
             mlflow_tracking_uri=tracking_uri,
         )
         etl = EtlParams(source_uri=str(root / "raw"), partitions=generated.partitions)

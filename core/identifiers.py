@@ -56,6 +56,10 @@ REPO_PATTERN = rf"^{_REPO_SEGMENT}(?:/{_REPO_SEGMENT})+$"
 # always added by the service (the commit a step runs), never taken from what a repository declares.
 IMAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*(?::[0-9]{1,5})?(?:/[a-z0-9][a-z0-9._\-]*)*$"
 
+# Feast object names (feature services, feature views) and column names (Feast join keys, dataset columns).
+FEAST_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
 # Kubernetes-style names (environments, overlays, namespaces).
 DNS_LABEL_PATTERN = r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$"
 
@@ -85,6 +89,8 @@ ModelUri = Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN, max_lengt
 ImageName = Annotated[str, StringConstraints(pattern=IMAGE_NAME_PATTERN, max_length=255), SINGLE_LINE]
 RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255), SINGLE_LINE]
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63), SINGLE_LINE]
+FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128), SINGLE_LINE]
+ColumnName = Annotated[str, StringConstraints(pattern=COLUMN_NAME_PATTERN, max_length=128), SINGLE_LINE]
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9\-]+")
 

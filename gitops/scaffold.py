@@ -5,11 +5,13 @@ a person would keep by hand: a kustomize base of the model server, the
 ``staging`` and ``production`` overlays, the Argo CD ``AppProject`` and
 ``Application`` objects, and a kustomize component that leaves the HPA out.
 Only the few installation-specific values (the repo URL Argo CD pulls, the
-branch it tracks, the cluster it deploys to, the model name, whether the
-overlays autoscale, the model server's image and the feature store it shares
-with the pipelines) are filled in, by the same format-preserving edits the bot
-uses later, so a fresh repo already looks exactly like the repo the bot
-maintains.
+branch it tracks, the cluster it deploys to, the model served with its Feast
+feature service and entity key, whether the overlays autoscale, the model
+server's image and the feature store it shares with the pipelines) are filled
+in, by the same format-preserving edits the bot uses later, so a fresh repo
+already looks exactly like the repo the bot maintains. The template's values
+for the model are placeholders: nothing of a team's domain is in the service,
+so the caller must name all three.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _OVERLAYS = ("overlays/staging/kustomization.yaml", "overlays/production/kustomi
 _BASE = "base/kustomization.yaml"
 _MODEL_CONFIG = (_BASE, *_OVERLAYS)
 _FEATURE_STORE_FILE = "components/shared-feature-store/feature_store.yaml"
+_SERVED_MODEL_KEYS = ("model_name", "feature_service", "entity_key")
 # As an overlay's kustomization names them.
 WITHOUT_AUTOSCALER = "../../components/without-autoscaler"
 SHARED_FEATURE_STORE = "../../components/shared-feature-store"
@@ -51,16 +54,20 @@ def init_repo(
     *,
     repo_url: str,
     author: tuple[str, str],
+    scaffold: ScaffoldSettings,
     branch: str = "main",
-    model_name: str = "churn-xgb",
-    scaffold: ScaffoldSettings | None = None,
 ) -> list[Path]:
     """Write the template into ``directory`` as a new git repo with one commit by ``author`` (name, email).
 
-    ``repo_url`` is the URL Argo CD pulls from; ``scaffold`` gives the destination cluster and whether the
-    overlays autoscale (its ``argocd_repo_url`` is the caller's to pass as ``repo_url``).
+    ``repo_url`` is the URL Argo CD pulls from; ``scaffold`` gives the model served, its feature service and
+    entity key, the destination cluster and whether the overlays autoscale (its ``argocd_repo_url`` is the
+    caller's to pass as ``repo_url``).
     """
-    scaffold = scaffold or ScaffoldSettings()
+    model_name, feature_service, entity_key = scaffold.model_name, scaffold.feature_service, scaffold.entity_key
+    if model_name is None or feature_service is None or entity_key is None:
+        missing = [name for name in _SERVED_MODEL_KEYS if getattr(scaffold, name) is None]
+        ways = ", ".join(f"--{name.replace('_', '-')} (or gitops.scaffold.{name})" for name in missing)
+        raise PermanentError(f"a GitOps repository needs the served model's {', '.join(missing)}: give {ways}")
     source = template_root()
     relative_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     clashes = [str(rel) for rel in relative_files if (directory / rel).exists()]
@@ -87,6 +94,10 @@ def init_repo(
             (kustomization, ConfigMapLiteralTarget(key="MODEL_NAME", value=""), model_name),
             (kustomization, ConfigMapLiteralTarget(key="MODEL_URI", value=""), f"models:/{model_name}/0"),
         ]
+    edits += [
+        (_BASE, ConfigMapLiteralTarget(key="FEAST_FEATURE_SERVICE", value=""), feature_service),
+        (_BASE, ConfigMapLiteralTarget(key="ENTITY_KEY", value=""), entity_key),
+    ]
     if scaffold.model_server_image is not None:
         edits.append((_BASE, ValuesKeyTarget(file="", path="images.0.newName", value=""), scaffold.model_server_image))
     if scaffold.model_server_tag is not None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from core.identifiers import DnsLabel, ImageName
+from core.identifiers import ColumnName, DnsLabel, FeastName, ImageName, ModelName
 from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
@@ -171,6 +171,17 @@ class ScaffoldSettings(SettingsModel):
         default=True,
         description="false leaves the HorizontalPodAutoscaler out of every overlay (the Deployment then runs one "
         "replica): for a cluster without a metrics API, where Argo CD reads the HPA as Degraded.",
+    )
+    model_name: ModelName | None = Field(
+        default=None, description="Registered model the server loads (--model-name); gitops init needs it."
+    )
+    feature_service: FeastName | None = Field(
+        default=None,
+        description="Feast feature service the server looks a request's features up with (--feature-service); "
+        "gitops init needs it.",
+    )
+    entity_key: ColumnName | None = Field(
+        default=None, description="Join key of the entity a request names (--entity-key); gitops init needs it."
     )
     model_server_image: ImageName | None = Field(
         default=None, description="Image of the model server (the Dockerfile's model-server target), without tag."

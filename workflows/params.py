@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.identifiers import SINGLE_LINE, BranchName, DatasetKey, GitSha, ModelName
+from core.identifiers import SINGLE_LINE, BranchName, DatasetKey, FeastName, GitSha, ModelName
 
 # No segment may be "." or ".." and nothing may start with "-" (git option injection).
 _SAFE_PATH = r"(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.=\-]+)+"
@@ -28,14 +28,12 @@ GIT_URL_PATTERN = (
     rf"|{_SAFE_PATH})$"
 )
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]*$"
-FEAST_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 HYPERPARAMETER_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 RELATIVE_PATH_PATTERN = r"^(?!\.{1,2}(?:/|$))[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(?:/(?!\.{1,2}(?:/|$))[A-Za-z0-9_.\-]+)*$"
 
 DataUri = Annotated[str, StringConstraints(pattern=DATA_URI_PATTERN, max_length=1024), SINGLE_LINE]
 GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_PATTERN, max_length=1024), SINGLE_LINE]
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN, max_length=256), SINGLE_LINE]
-FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128), SINGLE_LINE]
 HyperparameterName = Annotated[str, StringConstraints(pattern=HYPERPARAMETER_NAME_PATTERN, max_length=64), SINGLE_LINE]
 RelativePath = Annotated[str, StringConstraints(pattern=RELATIVE_PATH_PATTERN, max_length=512), SINGLE_LINE]
 HyperparameterValue = (

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, SecretStr, StringConstraints, model_vali
 from core.identifiers import DnsLabel, ImageName
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
-from workflows.steps.contract import LOOPBACK, FeatureStoreRuntime, HostAddress, S3Runtime
+from workflows.steps.contract import LOOPBACK, FeastProject, FeatureStoreRuntime, HostAddress, S3Runtime
 
 # A Kubernetes CPU quantity: whole cores ("2", "0.5") or millicores ("250m").
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")]
@@ -94,6 +94,11 @@ class ArgoSettings(SettingsModel):
         description="Of every pod a run makes; Never for a node whose images are loaded into its runtime directly.",
     )
     app_dir: str = Field(default="/app", description="Working directory of the image, holding feature_repo/.")
+    feast_project: FeastProject | None = Field(
+        default=None,
+        description="Feast project of the feature store on the work volume, as the image's feature_repo/ names it; "
+        "a run cannot be rendered without it.",
+    )
     steps_main_file: str = Field(
         default="/opt/venv/lib/python3.11/site-packages/workflows/steps/__main__.py",
         description="The steps' entry point inside the image, run by spark-submit as the Spark application.",
@@ -128,6 +133,9 @@ class LocalSettings(SettingsModel):
     work_dir: str = Field(default=".mlops-gitops/work", description="Run records, Prefect state, Feast store, data.")
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     feature_repo_source: str = Field(default="feature_repo", description="Feast definitions applied by feature-apply.")
+    feast_project: FeastProject | None = Field(
+        default=None, description="Feast project of the feature store; none: the project of feature_repo_source."
+    )
     max_concurrent_runs: int = Field(default=1, ge=1, description="Runs executing at once; later ones wait.")
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = Field(default=4, ge=1)
@@ -158,5 +166,13 @@ class WorkflowSettings(SettingsModel):
             raise ValueError(
                 "the argo backend needs workflows.argo.token_file (a projected service-account token) "
                 "or workflows.argo.token"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _argo_names_its_feast_project(self) -> WorkflowSettings:
+        if self.backend == "argo" and self.argo.feast_project is None:
+            raise ValueError(
+                "the argo backend needs workflows.argo.feast_project, the Feast project of the image's feature_repo/"
             )
         return self

@@ -23,9 +23,12 @@ from devtools.datagen import generate_raw_partitions
 from devtools.devstack.git_payloads import git
 from devtools.devstack.mlflow_server import MlflowServer
 from gitops.scaffold import init_repo
+from gitops.settings import ScaffoldSettings
 from workflows.mlrepo.scaffold import init_ml_repo
 
 MODEL = "churn-xgb"
+FEATURE_SERVICE = "churn_model"  # as the scaffolded repository's feature_repo/ defines it
+ENTITY_KEY = "customer_id"
 REPO = "acme/churn-model"
 BUCKET = "landing"
 DATASET_PATH = "churn/customer_activity"
@@ -271,11 +274,12 @@ def _seed_ml_code_repo(remote: Path, clone: Path, training_params: str) -> Path:
 
 
 def _seed_gitops_repo(remote: Path, seed: Path, model_name: str) -> None:
+    served = ScaffoldSettings(model_name=model_name, feature_service=FEATURE_SERVICE, entity_key=ENTITY_KEY)
     init_repo(
         seed,
         repo_url=f"file://{remote}",
         branch="main",
-        model_name=model_name,
         author=("Platform Team", "platform@example.com"),
+        scaffold=served,
     )
     git(seed, "push", "-q", str(remote), "main")

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from core.identifiers import ModelName
 from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.promotion import CommitResult, PromotionRequest
 from gitops.registry import registry_uri
@@ -27,8 +26,6 @@ from mlops_gitops.settings import MlflowSettings, load_settings
 
 gitops_app = typer.Typer(help="Create and inspect the GitOps repository Argo CD syncs.", no_args_is_help=True)
 
-_MODEL_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
-
 EnvironmentOption = Annotated[str, typer.Option("--env", "-e", help="Target environment (an overlay), e.g. staging.")]
 
 
@@ -39,23 +36,22 @@ def register(root: typer.Typer) -> None:
     root.command("rollback")(rollback)
 
 
-def _valid_model_name(value: str) -> str:
+def _with_options(scaffold: ScaffoldSettings, options: dict[str, str | None]) -> ScaffoldSettings:
+    """``gitops.scaffold`` with the options given on the command line in place of its keys, validated as one."""
+    given = {key: value for key, value in options.items() if value is not None}
     try:
-        return _MODEL_NAME.validate_python(value)
+        return ScaffoldSettings.model_validate({**scaffold.model_dump(), **given})
     except ValidationError as e:
-        raise typer.BadParameter(f"{value!r} is not a registered model name (letters, digits, '.', '_', '-')") from e
-
-
-def _with_repo_url(scaffold: ScaffoldSettings, repo_url: str) -> ScaffoldSettings:
-    try:
-        return ScaffoldSettings.model_validate({**scaffold.model_dump(), "argocd_repo_url": repo_url})
-    except ValidationError as e:
-        raise typer.BadParameter(e.errors()[0]["msg"], param_hint="--repo-url") from e
+        error = e.errors()[0]
+        key = str(error["loc"][0])
+        option = "--repo-url" if key == "argocd_repo_url" else f"--{key.replace('_', '-')}"
+        raise typer.BadParameter(f"{given.get(key)!r}: {error['msg']}", param_hint=option) from e
 
 
 @gitops_app.command("init")
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory to create the repo in (new or empty).", file_okay=False)],
+    *,
     repo_url: Annotated[
         str | None,
         typer.Option(help="URL Argo CD pulls the repo from (Applications, AppProject); default gitops.scaffold."),
@@ -64,26 +60,33 @@ def init(
         str | None, typer.Option(help="Branch Argo CD tracks and the bot writes; default gitops.branch.")
     ] = None,
     model_name: Annotated[
-        str, typer.Option(help="Registered model the server loads.", callback=_valid_model_name)
-    ] = "churn-xgb",
+        str | None, typer.Option(help="Registered model the server loads; default gitops.scaffold.model_name.")
+    ] = None,
+    feature_service: Annotated[
+        str | None,
+        typer.Option(help="Feast feature service the server looks features up with; default gitops.scaffold."),
+    ] = None,
+    entity_key: Annotated[
+        str | None, typer.Option(help="Join key of the entity a request names; default gitops.scaffold.entity_key.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a GitOps repo: kustomize base and overlays of the model server, Argo CD objects, one commit.
 
-    The destination cluster and whether the overlays autoscale come from gitops.scaffold in the config.
+    The model, its feature service and entity key are required, as options or in gitops.scaffold; the
+    destination cluster and whether the overlays autoscale come from gitops.scaffold in the config.
     """
     settings = load_settings(config).gitops
-    scaffold = settings.scaffold if repo_url is None else _with_repo_url(settings.scaffold, repo_url)
+    options = {
+        "argocd_repo_url": repo_url,
+        "model_name": model_name,
+        "feature_service": feature_service,
+        "entity_key": entity_key,
+    }
+    scaffold = _with_options(settings.scaffold, options)
     branch = branch or settings.branch
     author = (settings.bot_name, settings.bot_email)
-    files = init_repo(
-        directory,
-        repo_url=scaffold.argocd_repo_url,
-        branch=branch,
-        model_name=model_name,
-        author=author,
-        scaffold=scaffold,
-    )
+    files = init_repo(directory, repo_url=scaffold.argocd_repo_url, branch=branch, author=author, scaffold=scaffold)
     typer.echo(f"created {len(files)} files in {directory} (git branch {branch})")
     typer.echo(f"next: git -C {directory} push <remote> {branch}, then kubectl apply -f {directory}/argocd/")
 

@@ -5,6 +5,8 @@ parameter model before anything is rendered or submitted, so a bad value is
 one clear line and exit status 2, never a half-submitted run. The run name
 comes from an action key as in the service: re-running with the same
 ``--event-id`` finds the earlier run instead of starting a second one.
+``render --repository-image`` shows the run the service submits for a
+repository whose ``mlops.yaml`` names its own image, without fetching it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Annotated, Any, Literal, NoReturn, get_args, get_origin
 import typer
 from pydantic import BaseModel, ValidationError
 
-from core.errors import TemporaryError
+from core.errors import PermanentError, TemporaryError
 from core.logging import configure_logging
 from core.validation import validation_problems
 from mlops_gitops.cli.options import ConfigOption
 from mlops_gitops.settings import load_settings
+from workflows.argo.repository_image import given_image
 from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL, RunPhase, RunStatus, WorkflowBackend
 from workflows.factory import make_backend
 from workflows.naming import run_name
@@ -43,6 +46,14 @@ NameOption = Annotated[
 ]
 EventIdOption = Annotated[str | None, typer.Option("--event-id", help="Trigger event id to label the run with.")]
 TraceIdOption = Annotated[str | None, typer.Option("--trace-id", help="Trace id to label the run with.")]
+RepositoryImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repository-image",
+        help="Render the run as when the repository's mlops.yaml names this image (dependencies.image, no tag): "
+        "the steps running its code run in it at the run's commit. It must be under workflows.argo.repository_images.",
+    ),
+]
 
 
 def register(root: typer.Typer) -> None:
@@ -57,13 +68,22 @@ def render(
     name: NameOption = None,
     event_id: EventIdOption = None,
     trace_id: TraceIdOption = None,
+    repository_image: RepositoryImageOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Print the Argo Workflow YAML of PIPELINE, with its SparkApplication and RayJob manifests embedded."""
     params = _validated_params(pipeline, param or [])
     settings = load_settings(config).workflows.argo
     name = name or run_name(pipeline, f"cli:{pipeline}:{params.model_dump_json()}")
-    workflow = build_workflow(pipeline, params, run_name=name, labels=_labels(event_id, trace_id), settings=settings)
+    image = None
+    if repository_image is not None:
+        try:
+            params, image = given_image(params, repository_image, settings.repository_images)
+        except PermanentError as e:
+            _refuse(f"--repository-image: {e}")
+    workflow = build_workflow(
+        pipeline, params, run_name=name, labels=_labels(event_id, trace_id), settings=settings, repository_image=image
+    )
     typer.echo(workflow.to_yaml(), nl=False)
 
 

@@ -45,12 +45,12 @@ import yaml
 from gitops.settings import GitOpsSettings
 from mlops_gitops.settings import load_settings
 from tests.cluster.argocd import ArgoCd
-from tests.cluster.feature_store import SharedStore
+from tests.cluster.feature_store import FEATURE_SERVICE, SharedStore
 from tests.cluster.gitserver import BRANCH, GitServer, push_initial
 from tests.cluster.kube import Kube, WaitTimeoutError, wait_for
 from tests.cluster.probe import run_in_pod
 from tests.cluster.processes import Supervisor
-from tests.cluster.promotions import ENTITY_KEY, Registry
+from tests.cluster.promotions import ENTITY_KEY, MODEL_NAME, Registry
 from tests.upstream import REPO_ROOT
 
 # environment -> (its Application, its namespace), as the GitOps template names them
@@ -89,6 +89,9 @@ def write_service_config(
         "argocd_repo_url": server.url,
         "destination_server": destination,
         "autoscaler": False,
+        "model_name": MODEL_NAME,
+        "feature_service": FEATURE_SERVICE,
+        "entity_key": ENTITY_KEY,
         "model_server_image": name,
         "model_server_tag": tag,
         "feature_store": shared.scaffold().model_dump(mode="json"),

@@ -17,7 +17,7 @@ from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.promotion import PromotionRequest
 from gitops.scaffold import init_repo
 from gitops.settings import GitOpsSettings
-from tests.gitops.repos import BOT
+from tests.gitops.repos import BOT, CHURN_SERVER
 from tests.infra.git_remote import GitRemoteFactory
 
 MODEL_NAME = "churn-xgb"
@@ -28,7 +28,7 @@ VERSIONS = 20
 def template_files(tmp_path: Path) -> dict[str, str]:
     """Every file ``gitops init`` creates, by path, for seeding a remote."""
     directory = tmp_path / "template"
-    files = init_repo(directory, repo_url="https://git.example.com/ml/gitops.git", author=BOT)
+    files = init_repo(directory, repo_url="https://git.example.com/ml/gitops.git", author=BOT, scaffold=CHURN_SERVER)
     return {str(path.relative_to(directory)): path.read_text() for path in files}
 
 

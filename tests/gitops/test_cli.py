@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +18,37 @@ from tests.gitops.conftest import RegisteredModel, deployed_literal, remote_log
 runner = CliRunner()
 
 
-def test_init_creates_the_repo(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--repo-url", "https://git.test/ml/g.git"])
+SERVED = ["--model-name", "fraud-xgb", "--feature-service", "fraud_model", "--entity-key", "card_id"]
+
+
+def base_config_map(repo: Path) -> dict[str, str]:
+    kustomization = yaml.safe_load((repo / "base" / "kustomization.yaml").read_text())
+    (generator,) = kustomization["configMapGenerator"]
+    return dict(literal.split("=", 1) for literal in generator["literals"])
+
+
+def test_init_creates_the_repo_for_the_model_it_is_given(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    result = runner.invoke(app, ["gitops", "init", str(repo), "--repo-url", "https://git.test/ml/g.git", *SERVED])
 
     assert result.exit_code == 0, result.output
     assert "created 14 files" in result.output
-    assert "https://git.test/ml/g.git" in (tmp_path / "repo" / "argocd" / "application-production.yaml").read_text()
+    assert "https://git.test/ml/g.git" in (repo / "argocd" / "application-production.yaml").read_text()
+    literals = base_config_map(repo)
+    assert (literals["MODEL_NAME"], literals["MODEL_URI"]) == ("fraud-xgb", "models:/fraud-xgb/0")
+    assert (literals["FEAST_FEATURE_SERVICE"], literals["ENTITY_KEY"]) == ("fraud_model", "card_id")
 
 
-def test_init_takes_the_argo_cd_side_from_the_config(tmp_path: Path) -> None:
+def test_init_takes_the_argo_cd_side_and_the_model_from_the_config(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     scaffold = {"argocd_repo_url": "git://127.0.0.1:9418/g.git", "destination_server": "https://127.0.0.1:6443"}
-    config.write_text(yaml.safe_dump({"gitops": {"branch": "deploy", "scaffold": scaffold | {"autoscaler": False}}}))
+    served = {"model_name": "fraud-xgb", "feature_service": "fraud_model", "entity_key": "card_id"}
+    document = {"gitops": {"branch": "deploy", "scaffold": scaffold | served | {"autoscaler": False}}}
+    config.write_text(yaml.safe_dump(document))
 
-    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--config", str(config)])
+    result = runner.invoke(
+        app, ["gitops", "init", str(tmp_path / "repo"), "--config", str(config), "--entity-key", "account_id"]
+    )
 
     assert result.exit_code == 0, result.output
     application = yaml.safe_load((tmp_path / "repo" / "argocd" / "application-staging.yaml").read_text())
@@ -38,22 +57,42 @@ def test_init_takes_the_argo_cd_side_from_the_config(tmp_path: Path) -> None:
     assert application["spec"]["destination"]["server"] == "https://127.0.0.1:6443"
     overlay = yaml.safe_load((tmp_path / "repo" / "overlays" / "staging" / "kustomization.yaml").read_text())
     assert overlay["components"] == ["../../components/without-autoscaler"]
+    literals = base_config_map(tmp_path / "repo")
+    assert (literals["MODEL_NAME"], literals["FEAST_FEATURE_SERVICE"]) == ("fraud-xgb", "fraud_model")
+    assert literals["ENTITY_KEY"] == "account_id", "an option wins over the config"
 
 
-def test_init_refuses_a_repo_url_that_is_no_git_url(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--repo-url", "a b"])
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--repo-url", "a b", *SERVED], "not a git URL"),
+        (["--model-name", "a b", *SERVED[2:]], "'a b': String should match pattern"),
+        ([*SERVED[:2], "--feature-service", "fraud-model", *SERVED[4:]], "--feature-service"),
+        ([*SERVED[:4], "--entity-key", "card id"], "--entity-key"),
+    ],
+)
+def test_init_refuses_a_value_that_is_not_what_its_option_names(
+    tmp_path: Path, args: list[str], complaint: str
+) -> None:
+    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), *args])
 
     assert result.exit_code == 2
-    assert "not a git URL" in result.output
+    assert complaint in result.output
     assert not (tmp_path / "repo").exists()
 
 
-def test_init_refuses_a_bad_model_name(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["gitops", "init", str(tmp_path / "repo"), "--model-name", "a b"])
+def test_init_without_the_served_model_says_what_to_give_and_writes_nothing(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_gitops", "gitops", "init", str(repo), "--model-name", "fraud-xgb"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
-    assert result.exit_code == 2
-    assert "not a registered model name" in result.output
-    assert not (tmp_path / "repo").exists()
+    assert result.returncode == 2
+    assert "feature_service, entity_key: give --feature-service (or gitops.scaffold.feature_service)" in result.stderr
+    assert not repo.exists()
 
 
 @pytest.fixture

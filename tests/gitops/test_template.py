@@ -36,6 +36,8 @@ MODEL_SERVER_ENV = {
     "FEAST_FEATURE_SERVICE",
     "ENTITY_KEY",
 }
+# A model of another domain than the churn example the service's docs and tests mostly use.
+FRAUD_SERVER = ScaffoldSettings(model_name="fraud-xgb", feature_service="fraud_model", entity_key="card_id")
 
 
 def kustomize() -> str:
@@ -50,7 +52,7 @@ def kustomize() -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("gitops") / "repo"
-    init_repo(directory, repo_url="https://git.example.com/ml/gitops.git", author=BOT, model_name="account-risk")
+    init_repo(directory, repo_url="https://git.example.com/ml/gitops.git", author=BOT, scaffold=FRAUD_SERVER)
     return directory
 
 
@@ -89,8 +91,10 @@ def test_model_server_gets_exactly_its_variables_probes_and_port(repo: Path, env
     (container,) = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
 
     assert set(config_map["data"]) == MODEL_SERVER_ENV
-    assert config_map["data"]["MODEL_NAME"] == "account-risk"
-    assert config_map["data"]["MODEL_URI"] == "models:/account-risk/0"
+    assert config_map["data"]["MODEL_NAME"] == "fraud-xgb"
+    assert config_map["data"]["MODEL_URI"] == "models:/fraud-xgb/0"
+    assert config_map["data"]["FEAST_FEATURE_SERVICE"] == "fraud_model"
+    assert config_map["data"]["ENTITY_KEY"] == "card_id"
     assert container["envFrom"] == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
     assert container["ports"] == [{"name": "http", "containerPort": 8080}]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -136,16 +140,55 @@ def test_init_commits_the_template_and_keeps_its_comments(repo: Path) -> None:
     assert "# Staging: the challenger." in (repo / "overlays" / "staging" / "kustomization.yaml").read_text()
 
 
+def test_nothing_of_the_template_placeholders_or_of_another_domain_survives(repo: Path) -> None:
+    files = [path for path in repo.rglob("*") if path.is_file() and ".git" not in path.relative_to(repo).parts]
+    leftovers = {
+        str(path.relative_to(repo)): word
+        for path in files
+        for word in ("set-by-gitops-init", "set_by_gitops_init", "churn", "customer")
+        if word in path.read_text().lower()
+    }
+    assert files and leftovers == {}
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({}, r"model_name, feature_service, entity_key: give --model-name \(or gitops\.scaffold\.model_name\)"),
+        ({"model_name": "fraud-xgb", "feature_service": "fraud_model"}, r"entity_key: give --entity-key"),
+    ],
+)
+def test_init_needs_the_served_model_and_writes_nothing_without_it(
+    tmp_path: Path, given: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(PermanentError, match=rf"needs the served model's {missing}"):
+        init_repo(
+            tmp_path / "repo",
+            repo_url="git://git.test/g.git",
+            author=BOT,
+            scaffold=ScaffoldSettings.model_validate(given),
+        )
+    assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("model_name", "a b"), ("feature_service", "fraud-model"), ("entity_key", "card id")]
+)
+def test_the_served_model_keys_are_identifiers(key: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=key):
+        ScaffoldSettings.model_validate({key: value})
+
+
 def test_init_refuses_to_overwrite(repo: Path) -> None:
     with pytest.raises(PermanentError, match="already has"):
-        init_repo(repo, repo_url="https://git.example.com/ml/gitops.git", author=BOT)
+        init_repo(repo, repo_url="https://git.example.com/ml/gitops.git", author=BOT, scaffold=FRAUD_SERVER)
 
 
 @pytest.fixture(scope="module")
 def fixed_size_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo for a cluster reached at its own address and without a metrics API."""
     directory = tmp_path_factory.mktemp("gitops") / "repo"
-    scaffold = ScaffoldSettings(destination_server="https://10.0.0.1:6443", autoscaler=False)
+    scaffold = FRAUD_SERVER.model_copy(update={"destination_server": "https://10.0.0.1:6443", "autoscaler": False})
     init_repo(directory, repo_url="git://git.test/gitops.git", author=BOT, scaffold=scaffold)
     return directory
 
@@ -191,8 +234,12 @@ def shared_store_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         registry="s3://features/fraud/registry.db",
         online_store={"type": "redis", "connection_string": "redis.features.svc:6379,password=${REDIS_PASSWORD}"},
     )
-    scaffold = ScaffoldSettings(
-        feature_store=store, model_server_image="registry.internal/ml/model-server", model_server_tag="2026.12.1"
+    scaffold = FRAUD_SERVER.model_copy(
+        update={
+            "feature_store": store,
+            "model_server_image": "registry.internal/ml/model-server",
+            "model_server_tag": "2026.12.1",
+        }
     )
     init_repo(directory, repo_url="git://git.test/gitops.git", author=BOT, scaffold=scaffold)
     return directory

@@ -63,7 +63,7 @@ def write_config(tmp_path: Path, argo_url: str) -> tuple[Path, str]:
         "listeners": {"webhooks": {"github": {"secrets": [SECRET]}}, "registry_watcher": {"enabled": False}},
         "workflows": {
             "backend": "argo",
-            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
+            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops", "feast_project": "churn"},
             "code_repos": ["https://github.com/acme/churn-model.git"],
         },
     }

@@ -60,7 +60,7 @@ def argo() -> Iterator[FakeArgoServer]:
 
 @pytest.fixture
 def dispatcher(sqlite_ledger: Ledger, argo: FakeArgoServer, tmp_path: Path) -> Iterator[Dispatcher]:
-    settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace="mlops")
+    settings = ArgoSettings(feast_project="churn", server_url=argo.url, token=TOKEN, namespace="mlops")
     backend = ArgoBackend(settings, code_repos=["https://git.example.com/acme/churn-model.git"])
     engine = RulesEngine(parse_rules(example_with_short_quiet_period(), ACTION_SPECS), bot_email=BOT_EMAIL)
     # the GitOps kinds are never reached here: nothing in these flows gets as far as a promotion

@@ -26,6 +26,7 @@ from gitops.policy import PromotionPolicy
 from gitops.scaffold import init_repo
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter
+from tests.gitops.repos import CHURN_SERVER
 from tests.infra.git_remote import GitRemoteFactory
 from tests.triggers.events import push, stage_change
 from tests.triggers.harness import FAST
@@ -140,14 +141,15 @@ def flows(
     model_versions: list[str],
 ) -> Iterator[Flows]:
     template = tmp_path / "template"
-    files = init_repo(template, repo_url="https://git.example.com/ml/gitops.git", author=BOT, model_name=MODEL)
+    served = CHURN_SERVER.model_copy(update={"model_name": MODEL})
+    files = init_repo(template, repo_url="https://git.example.com/ml/gitops.git", author=BOT, scaffold=served)
     remote = git_remote_factory.create(
         "gitops", initial_files={str(p.relative_to(template)): p.read_text() for p in files}
     )
     gitops_settings = GitOpsSettings(repo_url=str(remote), work_dir=str(tmp_path / "checkout"))
     registry = MlflowModelRegistry(registry_uri)
     argo = FakeArgoServer(token=TOKEN).start()
-    settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace=NAMESPACE)
+    settings = ArgoSettings(feast_project="churn", server_url=argo.url, token=TOKEN, namespace=NAMESPACE)
     backend = ArgoBackend(settings, code_repos=["https://git.example.com/acme/churn-model.git"])
     kinds = build_action_kinds(
         backend=backend,

@@ -45,7 +45,9 @@ def server() -> Iterator[FakeArgoServer]:
 
 
 def backend_for(url: str, *, token: str = TOKEN, timeout: float = 5.0) -> ArgoBackend:
-    settings = ArgoSettings(server_url=url, token=token, namespace=NAMESPACE, request_timeout_seconds=timeout)
+    settings = ArgoSettings(
+        feast_project="churn", server_url=url, token=token, namespace=NAMESPACE, request_timeout_seconds=timeout
+    )
     return ArgoBackend(settings, code_repos=[CHURN_REPO])
 
 
@@ -135,7 +137,8 @@ def project_token(directory: Path, token: str, generation: int) -> Path:
 def test_a_rotated_token_file_is_used_from_the_next_call_on(server: FakeArgoServer, tmp_path: Path) -> None:
     token_file = project_token(tmp_path, TOKEN, 1)
     backend = ArgoBackend(
-        ArgoSettings(server_url=server.url, token_file=token_file, namespace=NAMESPACE), code_repos=[CHURN_REPO]
+        ArgoSettings(feast_project="churn", server_url=server.url, token_file=token_file, namespace=NAMESPACE),
+        code_repos=[CHURN_REPO],
     )
     name = submit_retrain(backend)
     assert backend.status(name).phase == RunPhase.PENDING
@@ -150,7 +153,7 @@ def test_a_rotated_token_file_is_used_from_the_next_call_on(server: FakeArgoServ
 
 def test_an_unreadable_token_file_is_temporary_and_names_the_setting(server: FakeArgoServer, tmp_path: Path) -> None:
     backend = ArgoBackend(
-        ArgoSettings(server_url=server.url, token_file=tmp_path / "absent", namespace=NAMESPACE),
+        ArgoSettings(feast_project="churn", server_url=server.url, token_file=tmp_path / "absent", namespace=NAMESPACE),
         code_repos=[CHURN_REPO],
     )
     with pytest.raises(TemporaryError, match=r"workflows\.argo\.token_file"):
@@ -163,10 +166,20 @@ def test_an_unreadable_token_file_is_temporary_and_names_the_setting(server: Fak
 
 def test_the_argo_backend_takes_exactly_one_token_source(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not both"):
-        ArgoSettings(token=TOKEN, token_file=tmp_path / "token")
+        ArgoSettings(feast_project="churn", token=TOKEN, token_file=tmp_path / "token")
     with pytest.raises(ValidationError, match=r"workflows\.argo\.token_file"):
         WorkflowSettings(backend="argo")
-    assert WorkflowSettings(backend="argo", argo=ArgoSettings(token_file=tmp_path / "token")).argo.token is None
+    assert (
+        WorkflowSettings(
+            backend="argo", argo=ArgoSettings(feast_project="churn", token_file=tmp_path / "token")
+        ).argo.token
+        is None
+    )
+
+
+def test_the_argo_backend_is_told_its_feast_project(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"workflows\.argo\.feast_project"):
+        WorkflowSettings(backend="argo", argo=ArgoSettings(token_file=tmp_path / "token"))
 
 
 def test_a_timed_out_submit_is_temporary_and_its_retry_finds_the_run(server: FakeArgoServer) -> None:
@@ -280,7 +293,9 @@ def test_cancel_during_an_outage_is_temporary(server: FakeArgoServer, backend: A
 
 def test_the_factory_builds_the_argo_backend_from_its_settings_group(server: FakeArgoServer) -> None:
     settings = WorkflowSettings(
-        backend="argo", argo=ArgoSettings(server_url=server.url, token=TOKEN), code_repos=[CHURN_REPO]
+        backend="argo",
+        argo=ArgoSettings(feast_project="churn", server_url=server.url, token=TOKEN),
+        code_repos=[CHURN_REPO],
     )
     backend = make_backend(settings)
     assert isinstance(backend, ArgoBackend)

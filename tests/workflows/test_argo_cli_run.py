@@ -44,6 +44,7 @@ def run_cli(server: FakeArgoServer, *args: str) -> tuple[int, str, str]:
         "MLOPS_GITOPS_WORKFLOWS__ARGO__SERVER_URL": server.url,
         "MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN": TOKEN,
         "MLOPS_GITOPS_WORKFLOWS__ARGO__NAMESPACE": NAMESPACE,
+        "MLOPS_GITOPS_WORKFLOWS__ARGO__FEAST_PROJECT": "churn",
     }
     result = CliRunner().invoke(app, ["run", *args, "--backend", "argo", "--poll-seconds", "0.1"], env=env)
     return result.exit_code, result.stdout, result.stderr

@@ -84,6 +84,7 @@ def test_the_repository_tests_run_in_its_layer(tmp_path: Path, offline: None) ->
         work_dir=str(tmp_path / "work"),
         feature_store_dir=str(tmp_path / "store"),
         feature_repo_source=str(tmp_path / "unused"),
+        feast_project="churn",
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
     request = StepRequest[RetrainParams](

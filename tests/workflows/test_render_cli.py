@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from mlops_gitops.cli import app
+from tests.workflows.pipeline_samples import SAMPLE_LABELS, SAMPLE_PARAMS, SAMPLE_REPOSITORY_IMAGE
 from tests.workflows.schemas import argo_workflow_validator, errors
-from workflows.backend import EVENT_ID_LABEL
+from tests.workflows.test_render_pipelines import GOLDEN_DIR
+from workflows.backend import EVENT_ID_LABEL, TRACE_ID_LABEL
 
 RETRAIN_PARAMS = [
     "-p", "repo_url=https://git.example.com/acme/churn-model.git",
@@ -22,6 +25,12 @@ RETRAIN_PARAMS = [
     "-p", 'hyperparameters={"max_depth": 6}',
     "-p", "num_workers=4",
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def feast_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration names the Feast project of the image's feature repository, as a deployment's does."""
+    monkeypatch.setenv("MLOPS_GITOPS_WORKFLOWS__ARGO__FEAST_PROJECT", "churn")
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -77,3 +86,53 @@ def test_a_single_value_for_a_list_parameter_is_a_list_of_one() -> None:
     )
     request = json.loads(spark["spec"]["arguments"][spark["spec"]["arguments"].index("--params") + 1])
     assert request["params"]["partitions"] == ["date=2026-11-26"]
+
+
+def sample_params(pipeline: str) -> list[str]:
+    """The shared sample parameters of ``pipeline`` as ``--param`` options."""
+    given = SAMPLE_PARAMS[pipeline].model_dump(mode="json", exclude_defaults=True)
+    values = {key: json.dumps(value) if isinstance(value, dict | list) else str(value) for key, value in given.items()}
+    return [option for key, value in values.items() for option in ("-p", f"{key}={value}")]
+
+
+@pytest.fixture
+def repository_images_config(tmp_path: Path) -> Path:
+    """A configuration letting the steps run in images under the registry path of the sample repository image."""
+    config = tmp_path / "config.yaml"
+    registry_path = SAMPLE_REPOSITORY_IMAGE.rpartition("/")[0]
+    config.write_text(yaml.safe_dump({"workflows": {"argo": {"repository_images": [registry_path]}}}))
+    return config
+
+
+def test_render_in_the_repository_image_prints_what_the_service_submits(repository_images_config: Path) -> None:
+    """The output is the golden file of the retrain whose mlops.yaml names an image, as the backend renders it."""
+    image = SAMPLE_REPOSITORY_IMAGE.rpartition(":")[0]
+    labels = ["--event-id", SAMPLE_LABELS[EVENT_ID_LABEL], "--trace-id", SAMPLE_LABELS[TRACE_ID_LABEL]]
+    code, out, err = invoke(
+        "render", "retrain", *sample_params("retrain"), "--name", "retrain-0123456789ab", *labels,
+        "--repository-image", image, "--config", str(repository_images_config),
+    )  # fmt: skip
+
+    assert code == 0, err
+    assert out == (GOLDEN_DIR / "retrain-repository-image.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "params", "image", "complaint"),
+    [
+        ("retrain", RETRAIN_PARAMS, "registry.example.com/ml/churn-model:v1", "not an image name"),
+        ("retrain", RETRAIN_PARAMS, "elsewhere.example.com/churn-model", "not under workflows.argo.repository_images"),
+        ("retrain", RETRAIN_PARAMS[:2] + RETRAIN_PARAMS[4:], "registry.example.com/ml/churn-model", "name the commit"),
+        ("feature-apply", [], "registry.example.com/ml/churn-model", "with its repo_url"),
+    ],
+)
+def test_a_repository_image_the_service_would_not_use_is_one_line_and_exit_2(
+    repository_images_config: Path, pipeline: str, params: list[str], image: str, complaint: str
+) -> None:
+    code, out, err = invoke(
+        "render", pipeline, *params, "--repository-image", image, "--config", str(repository_images_config)
+    )
+
+    assert (code, out) == (2, "")
+    assert complaint in err and err.startswith("error: --repository-image: ")
+    assert len(err.strip().splitlines()) == 1

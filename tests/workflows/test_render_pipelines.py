@@ -47,7 +47,7 @@ def render(
         params or SAMPLE_PARAMS[pipeline],
         run_name=f"{pipeline}-0123456789ab",
         labels=SAMPLE_LABELS,
-        settings=settings or ArgoSettings(cluster_mode=cluster_mode),
+        settings=settings or ArgoSettings(feast_project="churn", cluster_mode=cluster_mode),
     )
     rendered: dict[str, Any] = workflow.to_dict()
     return rendered
@@ -119,7 +119,7 @@ def test_the_ray_cluster_authenticates_with_a_token_kuberay_hands_every_pod() ->
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_workflow_carries_run_settings_and_trace_labels(pipeline: str) -> None:
     workflow = render(pipeline)
-    settings = ArgoSettings()
+    settings = ArgoSettings(feast_project="churn")
     labels = workflow["metadata"]["labels"]
     assert labels[EVENT_ID_LABEL] == SAMPLE_LABELS[EVENT_ID_LABEL]
     assert labels[TRACE_ID_LABEL] == SAMPLE_LABELS[TRACE_ID_LABEL]
@@ -138,7 +138,7 @@ def test_workflow_carries_run_settings_and_trace_labels(pipeline: str) -> None:
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_every_pod_of_a_run_takes_the_image_pull_policy_of_the_settings(pipeline: str) -> None:
     """A node whose images are imported into its runtime (no registry) needs Never on every pod a run makes."""
-    workflow = render(pipeline, settings=ArgoSettings(image_pull_policy="Never"))
+    workflow = render(pipeline, settings=ArgoSettings(feast_project="churn", image_pull_policy="Never"))
     policies = [t["container"]["imagePullPolicy"] for t in workflow["spec"]["templates"] if "container" in t]
     for kind, manifest in manifests(workflow).items():
         if kind == "SparkApplication":
@@ -157,7 +157,7 @@ def test_label_values_that_do_not_fit_are_folded_and_kept_verbatim_as_annotation
         SAMPLE_PARAMS["data-etl"],
         run_name="data-etl-0123456789ab",
         labels={EVENT_ID_LABEL: "kafka:data-arrivals/3/1042"},
-        settings=ArgoSettings(),
+        settings=ArgoSettings(feast_project="churn"),
     ).to_dict()
     assert workflow["metadata"]["labels"][EVENT_ID_LABEL] == "kafka-data-arrivals-3-1042"
     assert workflow["metadata"]["annotations"][EVENT_ID_LABEL] == "kafka:data-arrivals/3/1042"
@@ -228,7 +228,13 @@ def test_rendering_is_deterministic() -> None:
 
 def test_a_pipeline_refuses_another_pipelines_params() -> None:
     with pytest.raises(PermanentError, match="EtlParams"):
-        build_workflow("data-etl", SAMPLE_PARAMS["feature-apply"], run_name="x-0", labels={}, settings=ArgoSettings())
+        build_workflow(
+            "data-etl",
+            SAMPLE_PARAMS["feature-apply"],
+            run_name="x-0",
+            labels={},
+            settings=ArgoSettings(feast_project="churn"),
+        )
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
@@ -239,7 +245,7 @@ def test_matches_golden_file(case: str) -> None:
         SAMPLE_PARAMS[pipeline],
         run_name=f"{pipeline}-0123456789ab",
         labels=SAMPLE_LABELS,
-        settings=ArgoSettings(),
+        settings=ArgoSettings(feast_project="churn"),
         repository_image=repository_image,
     ).to_yaml()
     golden = GOLDEN_DIR / f"{case}.yaml"
@@ -263,36 +269,40 @@ def test_git_artifact_lands_where_the_steps_look_for_their_checkout(
     commit = Repo(remote).head.commit.hexsha
     params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", commit=commit)
     run = "retrain-0123456789ab"
-    workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
+    workflow = build_workflow(
+        "retrain", params, run_name=run, labels={}, settings=ArgoSettings(feast_project="churn")
+    ).to_dict()
     (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
     work_dir = f"/work/runs/{run}"
     local_checkout = checkout(params.repo_url, commit, str(tmp_path))
     assert Path(artifact["path"]).relative_to(work_dir) == local_checkout.relative_to(tmp_path)
 
 
-def _spark_runtimes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The Spark runtime each step is handed, keyed by template name (containers and the SparkApplication)."""
+def _runtimes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The runtime each step is handed, keyed by template name (containers and the SparkApplication)."""
     found = {}
     for template in workflow["spec"]["templates"]:
         spec = yaml.safe_load(template["resource"]["manifest"])["spec"] if "resource" in template else {}
         if "arguments" in spec:  # the SparkApplication (a RayJob's request sits in its entrypoint)
-            found[template["name"]] = json.loads(spec["arguments"][2])["runtime"]["spark"]
+            found[template["name"]] = json.loads(spec["arguments"][2])["runtime"]
         elif "container" in template and "--params" in template["container"]["command"]:
             command = template["container"]["command"]
             request = command[command.index("--params") + 1]
             without_inputs = re.sub(r"\{\{inputs\.parameters\.[^}]+\}\}", "{}", request)
-            found[template["name"]] = json.loads(without_inputs)["runtime"]["spark"]
+            found[template["name"]] = json.loads(without_inputs)["runtime"]
     return found
 
 
 def test_a_driver_in_the_cluster_advertises_its_pod_address_unless_one_is_configured() -> None:
-    runtimes = _spark_runtimes(render("data-etl"))
-    assert runtimes["etl-sparkapplication"]["driver_host"] is None
-    assert runtimes["materialize"]["driver_host"] == "127.0.0.1", "a local[*] driver in a step container stays local"
+    runtimes = _runtimes(render("data-etl"))
+    assert runtimes["etl-sparkapplication"]["spark"]["driver_host"] is None
+    assert runtimes["materialize"]["spark"]["driver_host"] == "127.0.0.1", (
+        "a local[*] driver in a step container stays local"
+    )
 
-    pinned = ArgoSettings.model_validate({"spark": {"driver_host": "etl-driver.mlops.svc"}})
+    pinned = ArgoSettings.model_validate({"feast_project": "churn", "spark": {"driver_host": "etl-driver.mlops.svc"}})
     workflow = build_workflow("data-etl", SAMPLE_PARAMS["data-etl"], run_name="data-etl-0", labels={}, settings=pinned)
-    assert _spark_runtimes(workflow.to_dict())["etl-sparkapplication"]["driver_host"] == "etl-driver.mlops.svc"
+    assert _runtimes(workflow.to_dict())["etl-sparkapplication"]["spark"]["driver_host"] == "etl-driver.mlops.svc"
 
 
 def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_resolves_it(
@@ -302,7 +312,9 @@ def test_retrain_without_a_commit_fetches_the_branch_head_where_the_train_step_r
     remote = git_remote_factory.create("churn-model", initial_files={"configs/xgb_model_params.yaml": "max_depth: 4\n"})
     params = RetrainParams(model_name="churn-xgb", repo_url=f"file://{remote}", branch="main")
     run = "retrain-0123456789ab"
-    workflow = build_workflow("retrain", params, run_name=run, labels={}, settings=ArgoSettings()).to_dict()
+    workflow = build_workflow(
+        "retrain", params, run_name=run, labels={}, settings=ArgoSettings(feast_project="churn")
+    ).to_dict()
     assert errors(argo_workflow_validator(), workflow) == []
     (artifact,) = templates(workflow)["repo-tests"]["inputs"]["artifacts"]
     assert artifact["git"] == {"repo": params.repo_url, "revision": "main"}
@@ -337,11 +349,13 @@ def test_only_the_steps_running_repository_code_run_in_the_repository_image(clus
         SAMPLE_PARAMS["retrain"],
         run_name="retrain-0123456789ab",
         labels={},
-        settings=ArgoSettings(cluster_mode=cluster_mode),
+        settings=ArgoSettings(feast_project="churn", cluster_mode=cluster_mode),
         repository_image=SAMPLE_REPOSITORY_IMAGE,
     ).to_dict()
     in_repository_image = {name for name, images in pod_images(workflow).items() if images == {SAMPLE_REPOSITORY_IMAGE}}
-    in_service_image = {name for name, images in pod_images(workflow).items() if images == {ArgoSettings().image}}
+    in_service_image = {
+        name for name, images in pod_images(workflow).items() if images == {ArgoSettings(feast_project="churn").image}
+    }
     if cluster_mode:
         assert in_repository_image == {"repo-tests", "etl-sparkapplication", "train-rayjob", "evaluate"}
         assert in_service_image == {
@@ -354,3 +368,10 @@ def test_only_the_steps_running_repository_code_run_in_the_repository_image(clus
     else:
         assert in_repository_image == {"repo-tests", "etl", "train", "evaluate"}
         assert in_service_image == {"materialize", "build-training-set", "register"}
+
+
+def test_the_steps_work_against_the_configured_feast_project_and_no_other() -> None:
+    with pytest.raises(PermanentError, match=r"set workflows\.argo\.feast_project"):
+        render("feature-apply", settings=ArgoSettings())
+    runtimes = _runtimes(render("retrain", settings=ArgoSettings(feast_project="fraud")))
+    assert runtimes and {runtime["feast_project"] for runtime in runtimes.values()} == {"fraud"}

@@ -42,6 +42,7 @@ def request(tmp_path: Path, bare: Path, commit: str, **params: object) -> StepRe
         work_dir=str(tmp_path / "work"),
         feature_store_dir=str(tmp_path / "store"),
         feature_repo_source=str(tmp_path / "unused"),
+        feast_project="churn",
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
     retrain = RetrainParams(model_name="churn-xgb", repo_url=str(bare), commit=commit, **params)  # type: ignore[arg-type]

@@ -115,7 +115,9 @@ def test_the_argo_backend_submits_the_repository_steps_in_the_image_at_the_pushe
     image_repo: tuple[str, str, str], argo: FakeArgoServer
 ) -> None:
     url, _, commit = image_repo
-    settings = ArgoSettings(server_url=argo.url, token=TOKEN, namespace="mlops", repository_images=[REGISTRY])
+    settings = ArgoSettings(
+        feast_project="churn", server_url=argo.url, token=TOKEN, namespace="mlops", repository_images=[REGISTRY]
+    )
     backend = ArgoBackend(settings, code_repos=[url])
     try:
         name = backend.submit(

@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FRAUD_REPO = Path(__file__).parent / "fraud_repo"
 MODEL = "fraud-xgb"
+FEAST_PROJECT = "fraud"
 DAYS, ROWS_PER_DAY, BAD_PER_DAY = 3, 4_000, 20
 CARD_LIMIT = 5_000.0
 
@@ -109,6 +110,7 @@ def backend(
         work_dir=str(tmp_path_factory.mktemp("fraud-service")),
         mlflow_tracking_uri=mlflow_server.tracking_uri,
         feature_repo_source=str(REPO_ROOT / "feature_repo"),
+        feast_project=FEAST_PROJECT,
     )
     local = LocalBackend(settings, code_repos=[fraud_remote[0]])
     yield local
@@ -131,6 +133,7 @@ def test_fraud_goes_from_raw_transactions_to_a_promoted_model_with_no_service_ch
     )
     assert applied.phase is RunPhase.SUCCEEDED, applied.message
     assert applied.outputs["feast-apply"]["feature_services"] == ["fraud_model"]
+    assert applied.outputs["feast-apply"]["project"] == FEAST_PROJECT
 
     params = RetrainParams(
         repo_url=repo_url,
@@ -173,6 +176,7 @@ def test_fraud_goes_from_raw_transactions_to_a_promoted_model_with_no_service_ch
     assert run.data.metrics["holdout_recall_at_top_decile"] == pytest.approx(evaluated["metric"])
 
     store = FeatureStore(repo_path=str(Path(etl["offline_path"]).parents[1]))
+    assert store.project == FEAST_PROJECT
     card = BAD_PER_DAY * 2 + 1  # the first cards' rows of every day are the quarantined ones
     online = store.get_online_features(features=["card_activity:amount"], entity_rows=[{"card_id": card}]).to_dict()
     assert online["amount"][0] is not None

@@ -24,7 +24,7 @@ from tests.workflows.test_mlrepo_hooks import MODEL_HOOK, training_rows, write
 from workflows.mlrepo.hooks import HookError
 from workflows.mlrepo.model import RepoModel
 from workflows.mlrepo.scaffold import template_root
-from workflows.steps.evaluate import built_in_metric, load_registered, score
+from workflows.steps.evaluate import built_in_metric, registered_model, score
 from workflows.steps.model_logging import log_served_model
 
 PARAMS = {"max_depth": 3, "eta": 0.3}
@@ -71,16 +71,18 @@ def test_the_logged_model_applies_the_repositorys_prepare_at_the_trained_commit(
         )
     path_before, modules_before = list(sys.path), set(sys.modules)
 
-    served = load_registered(info.model_uri)
+    requests = raw_features(frame).head(20)
 
-    signature = served.metadata.signature
+    with registered_model(info.model_uri) as served:
+        signature = served.metadata.signature
+        predictions = served.predict(requests)
+
     assert signature is not None and signature.inputs.input_names() == list(raw_features(frame).columns)
     assert (booster.feature_names or [])[-1:] == [DERIVED_FEATURE]
-    requests = raw_features(frame).head(20)
     by_hand = requests.astype(np.float32)
     by_hand[DERIVED_FEATURE] = by_hand["monthly_charges"] / (by_hand["tenure_months"] + 1)
     expected = booster.inplace_predict(by_hand[booster.feature_names].to_numpy(np.float32))
-    np.testing.assert_array_equal(served.predict(requests), expected)
+    np.testing.assert_array_equal(predictions, expected)
     assert sys.path == path_before, "the model's code directory stays on the import path"
     assert not {name for name in set(sys.modules) - modules_before if name == "src" or name.startswith("src.")}
 
@@ -103,10 +105,10 @@ def test_the_gate_scores_a_model_with_its_preparation_and_a_bare_booster_on_prep
     auc = built_in_metric("auc")
 
     expected = auc(truth, booster.inplace_predict(features.to_numpy(np.float32)))
-    assert score(load_registered(served.model_uri), with_derived, truth, auc) == pytest.approx(expected)
-    assert score(load_registered(bare.model_uri), with_derived, truth, auc) == pytest.approx(expected)
+    assert score(served.model_uri, with_derived, truth, auc) == pytest.approx(expected)
+    assert score(bare.model_uri, with_derived, truth, auc) == pytest.approx(expected)
     with pytest.raises(PermanentError, match=rf"lacks features \['{DERIVED_FEATURE}'\]"):
-        score(load_registered(bare.model_uri), holdout, truth, auc)
+        score(bare.model_uri, holdout, truth, auc)
 
 
 def test_a_model_class_that_cannot_prepare_a_request_without_its_label_fails_training(
@@ -141,3 +143,70 @@ def test_a_model_class_the_server_could_not_import_is_refused(tracking: None, tm
             hyperparameters=PARAMS,
             repository_requirements=(),
         )
+
+
+LAZY_HELPER = "src/training/derived.py"
+LAZY_FEATURE = "charges_per_tenure"
+
+
+@pytest.fixture
+def lazy_repo(tmp_path: Path) -> Path:
+    """The scaffold with a model class whose prepare imports one of the repository's modules when it is called."""
+    repo = Path(shutil.copytree(template_root(), tmp_path / "lazy-ml"))
+    source = (repo / MODEL_PATH).read_text()
+    line = '        features = frame[FEATURES].astype("float32")\n'
+    assert line in source
+    lazily = (
+        f"{line}"
+        "        from src.training.derived import charges_per_tenure\n"
+        "\n"
+        f'        features["{LAZY_FEATURE}"] = charges_per_tenure(features)\n'
+    )
+    (repo / MODEL_PATH).write_text(source.replace(line, lazily))
+    (repo / LAZY_HELPER).write_text(
+        'def charges_per_tenure(features):\n    return features["monthly_charges"] / (features["tenure_months"] + 1)\n'
+    )
+    return repo
+
+
+def test_a_prepare_importing_its_repositorys_modules_lazily_trains_and_is_scored(
+    tracking: None, lazy_repo: Path
+) -> None:
+    model = RepoModel("evaluate", lazy_repo, MODEL_HOOK, PARAMS)
+    frame, holdout = training_rows(300), training_rows(80)
+    booster = trained(model, frame)
+    features, truth = model.prepare(holdout)
+    with mlflow.start_run():
+        info = log_served_model(
+            booster, model, raw_features(frame), label=LABEL, hyperparameters=PARAMS, repository_requirements=()
+        )
+    path_before, modules_before = list(sys.path), set(sys.modules)
+    auc = built_in_metric("auc")
+
+    served = score(info.model_uri, holdout, truth, auc)
+
+    assert (booster.feature_names or [])[-1:] == [LAZY_FEATURE]
+    assert served == pytest.approx(auc(truth, booster.inplace_predict(features.to_numpy(np.float32))))
+    assert sys.path == path_before
+    assert not {name for name in set(sys.modules) - modules_before if name == "src" or name.startswith("src.")}
+
+
+def test_loading_models_one_after_another_leaves_no_module_of_theirs_behind(tracking: None, derived_repo: Path) -> None:
+    model = RepoModel("train", derived_repo, MODEL_HOOK, PARAMS)
+    frame = training_rows(100)
+    with mlflow.start_run():
+        info = log_served_model(
+            trained(model, frame),
+            model,
+            raw_features(frame),
+            label=LABEL,
+            hyperparameters=PARAMS,
+            repository_requirements=(),
+        )
+    modules_before = set(sys.modules)
+
+    for _ in range(3):
+        with registered_model(info.model_uri) as served:
+            served.predict(raw_features(frame).head(5))
+
+    assert sorted(set(sys.modules) - modules_before) == []

@@ -85,7 +85,10 @@ def test_the_model_server_reads_what_the_pipelines_wrote_to_the_shared_store(
 
     gitops = tmp_path / "gitops"
     scaffold = ScaffoldSettings(
-        feature_store=SharedFeatureStore(project="churn", registry=REGISTRY, online_store=online_store)
+        model_name="churn-xgb",
+        feature_service="churn_model",
+        entity_key="customer_id",
+        feature_store=SharedFeatureStore(project="churn", registry=REGISTRY, online_store=online_store),
     )
     init_repo(gitops, repo_url="file:///gitops.git", author=("bot", "bot@example.com"), scaffold=scaffold)
     mounted = tmp_path / "etc-feast"  # the ConfigMap's one file, as the Deployment mounts it

@@ -66,7 +66,7 @@ def test_the_etl_spark_application_tells_the_step_where_the_store_is() -> None:
         SAMPLE_PARAMS["data-etl"],
         run_name="data-etl-0123456789ab",
         labels=SAMPLE_LABELS,
-        settings=ArgoSettings(spark={"s3": store}),
+        settings=ArgoSettings(feast_project="churn", spark={"s3": store}),
     ).to_dict()
     [application] = [
         yaml.safe_load(template["resource"]["manifest"])
@@ -94,7 +94,8 @@ def _spark_application(settings: ArgoSettings) -> dict[str, Any]:
 
 def test_driver_and_executors_take_the_keys_from_the_named_secret_and_request_the_set_cpu() -> None:
     settings = ArgoSettings(
-        spark={"s3_credentials_secret": "store-keys", "driver_core_request": "250m", "executor_core_request": "0.5"}
+        feast_project="churn",
+        spark={"s3_credentials_secret": "store-keys", "driver_core_request": "250m", "executor_core_request": "0.5"},
     )
     spec = _spark_application(settings)["spec"]
 
@@ -108,7 +109,7 @@ def test_driver_and_executors_take_the_keys_from_the_named_secret_and_request_th
 
 
 def test_without_a_secret_the_pods_get_no_keys_and_cores_are_requested_whole() -> None:
-    spec = _spark_application(ArgoSettings(spark={"s3_credentials_secret": None}))["spec"]
+    spec = _spark_application(ArgoSettings(feast_project="churn", spark={"s3_credentials_secret": None}))["spec"]
 
     for role in ("driver", "executor"):
         assert "envSecretKeyRefs" not in spec[role]
@@ -121,11 +122,11 @@ def test_a_secret_name_or_cpu_request_that_kubernetes_would_refuse_is_refused_in
     field: str, value: str
 ) -> None:
     with pytest.raises(ValidationError):
-        ArgoSettings(spark={field: value})
+        ArgoSettings(feast_project="churn", spark={field: value})
 
 
 def test_the_work_claim_is_mounted_by_sparks_own_settings_not_the_operators_webhook() -> None:
-    spec = _spark_application(ArgoSettings(work_volume_claim="team-work"))["spec"]
+    spec = _spark_application(ArgoSettings(feast_project="churn", work_volume_claim="team-work"))["spec"]
 
     for role in ("driver", "executor"):
         prefix = f"spark.kubernetes.{role}.volumes.persistentVolumeClaim.work"

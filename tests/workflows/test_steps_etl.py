@@ -29,6 +29,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> StepRuntime:
         work_dir=str(root / "work"),
         feature_store_dir=str(root / "feature_store"),
         feature_repo_source="feature_repo",
+        feast_project="churn",
         mlflow_tracking_uri="http://127.0.0.1:1",
         spark=SparkRuntime(shuffle_partitions=2, driver_memory="1g"),
     )

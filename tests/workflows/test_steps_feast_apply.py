@@ -29,6 +29,7 @@ def test_unchanged_definitions_are_not_applied_again(tmp_path: Path) -> None:
         work_dir=str(tmp_path / "work"),
         feature_store_dir=str(tmp_path / "store"),
         feature_repo_source=str(definitions),
+        feast_project="churn",
         mlflow_tracking_uri="http://127.0.0.1:1",
     )
     assert _apply(runtime) == ["customer_engagement", "customer_profile"]

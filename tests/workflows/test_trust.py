@@ -57,7 +57,9 @@ def test_the_local_backend_refuses_code_of_unlisted_repositories(tmp_path: Path,
 def test_the_argo_backend_refuses_them_before_anything_reaches_the_server() -> None:
     server = FakeArgoServer(token="t").start()
     try:
-        backend = ArgoBackend(ArgoSettings(server_url=server.url, token="t"), code_repos=[TRUSTED])
+        backend = ArgoBackend(
+            ArgoSettings(feast_project="churn", server_url=server.url, token="t"), code_repos=[TRUSTED]
+        )
         with pytest.raises(PermanentError, match=r"not in workflows\.code_repos"):
             backend.submit(
                 "retrain",

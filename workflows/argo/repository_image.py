@@ -16,6 +16,9 @@ image; a named image outside a non-empty list is refused before submission.
 A run without a commit (the head of a branch) is pinned to the head's
 commit when the repository names an image, so the code Argo checks out and
 the image it runs in are of the same commit.
+
+``mlops-gitops render`` shows that variant without the network: it is told
+the image (:func:`given_image`) and holds it to the same list and commit.
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import PermanentError
+from core.identifiers import ImageName
 from workflows.mlrepo.contract import CONTRACT_FILE, ContractError, parse_contract
 from workflows.params import EtlParams, RetrainParams
 from workflows.steps.checkout import file_at, resolve_head
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 RunsRepoCode = RetrainParams | EtlParams
+_IMAGE_NAME: TypeAdapter[str] = TypeAdapter(ImageName)
 
 
 def repository_image(params: ParamsT, allowed: Collection[str]) -> tuple[ParamsT, str | None]:
@@ -46,12 +51,38 @@ def repository_image(params: ParamsT, allowed: Collection[str]) -> tuple[ParamsT
     image = parse_contract(text, Path(CONTRACT_FILE)).dependencies.image
     if image is None:
         return params, None
-    if not any(image == prefix or image.startswith(prefix.rstrip("/") + "/") for prefix in allowed):
+    if not _listed(image, allowed):
         raise PermanentError(
             f"{CONTRACT_FILE} at {commit[:12]} of {params.repo_url} names the image {image}, which is not under "
             f"workflows.argo.repository_images {sorted(allowed)}; list its registry there or remove the image"
         )
     return _pinned(params, commit), f"{image}:{commit}"
+
+
+def given_image(params: ParamsT, image: str, allowed: Collection[str]) -> tuple[ParamsT, str]:
+    """``params`` and the image their repository's code runs in when its ``mlops.yaml`` names ``image``.
+
+    Nothing is fetched: the run must name its commit, which tags the image, and the image must be one the
+    service would use (under ``allowed``).
+    """
+    try:
+        _IMAGE_NAME.validate_python(image)
+    except ValidationError as e:
+        raise PermanentError(f"{image!r} is not an image name (registry/path, no tag): the commit is its tag") from e
+    if not isinstance(params, RunsRepoCode) or params.repo_url is None:
+        raise PermanentError("only a run of an ML repository's code (with its repo_url) runs in a repository image")
+    if params.commit is None:
+        raise PermanentError("a repository image is tagged with the run's commit; name the commit")
+    if not _listed(image, allowed):
+        raise PermanentError(
+            f"the image {image} is not under workflows.argo.repository_images {sorted(allowed)}: "
+            "the service would refuse the run"
+        )
+    return _pinned(params, params.commit), f"{image}:{params.commit}"
+
+
+def _listed(image: str, allowed: Collection[str]) -> bool:
+    return any(image == prefix or image.startswith(prefix.rstrip("/") + "/") for prefix in allowed)
 
 
 def _pinned(params: ParamsT, commit: str) -> ParamsT:

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import PermanentError
 from core.logging import get_logger
@@ -25,10 +26,13 @@ from workflows.backend import RunPhase, RunStatus
 from workflows.local.records import RunRecord, RunRecords
 from workflows.params import PIPELINES
 from workflows.settings import LocalSettings
-from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
+from workflows.steps.contract import FeastProject, RayRuntime, SparkRuntime, StepRuntime
 from workflows.trust import refuse_untrusted
 
 log = get_logger(__name__)
+
+_FEAST_PROJECT: TypeAdapter[str] = TypeAdapter(FeastProject)
+_FEAST_CONFIG_FILE = "feature_store.yaml"  # where a Feast repository names its project
 
 
 def configure_prefect(prefect_home: Path) -> None:
@@ -57,6 +61,26 @@ def _stop_prefect_server() -> None:
     SubprocessASGIServer().stop()
 
 
+def feast_project(settings: LocalSettings) -> str:
+    """The configured Feast project, or the one the ``feature_store.yaml`` of ``feature_repo_source`` names."""
+    if settings.feast_project is not None:
+        return settings.feast_project
+    config = Path(settings.feature_repo_source) / _FEAST_CONFIG_FILE
+    try:
+        loaded = yaml.safe_load(config.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise PermanentError(
+            f"workflows.local.feast_project is not set and {config} cannot be read for its project: {e}"
+        ) from e
+    project = loaded.get("project") if isinstance(loaded, dict) else None
+    try:
+        return _FEAST_PROJECT.validate_python(project)
+    except ValidationError as e:
+        raise PermanentError(
+            f"workflows.local.feast_project is not set and {config} names no valid project ({project!r})"
+        ) from e
+
+
 class LocalBackend:
     """``WorkflowBackend`` running pipelines on this machine."""
 
@@ -69,6 +93,7 @@ class LocalBackend:
             work_dir=str(work_dir),
             feature_store_dir=str(work_dir / "feature_store"),
             feature_repo_source=str(Path(settings.feature_repo_source).resolve()),
+            feast_project=feast_project(settings),
             mlflow_tracking_uri=settings.mlflow_tracking_uri,
             feature_store=settings.feature_store,
             spark=SparkRuntime(

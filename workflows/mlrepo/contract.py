@@ -32,15 +32,14 @@ from pydantic import (
 )
 
 from core.errors import PermanentError
-from core.identifiers import SINGLE_LINE, DatasetKey, ImageName
+from core.identifiers import SINGLE_LINE, ColumnName, DatasetKey, FeastName, ImageName
 from core.validation import validation_problems
-from workflows.params import FeastName, RelativePath
+from workflows.params import RelativePath
 
 CONTRACT_FILE = "mlops.yaml"
 CONTRACT_VERSION = 1
 
 ColumnType = Literal["long", "int", "double", "timestamp", "string"]
-ColumnName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128), SINGLE_LINE]
 _NUMERIC = ("long", "int", "double")
 _RELATIVE_PATH: TypeAdapter[str] = TypeAdapter(RelativePath, config=ConfigDict(regex_engine="python-re"))
 

@@ -7,13 +7,16 @@ into the model's feature columns and its label; ``booster_params()`` gives
 XGBoost's parameters; optional ``objective`` and ``custom_metric`` methods are
 passed to ``xgboost.train``. Everything else (sharding over Ray workers, the
 tracker, logging to MLflow, the gate) stays with the service. Each call runs
-through :func:`workflows.mlrepo.hooks.calling`, and what it returns is
-checked, so a broken hook fails its step with the repository's own error.
+through :func:`workflows.mlrepo.hooks.calling` with the repository's root
+on the import path (a method may import the repository's modules when it
+runs), and what it returns is checked, so a broken hook fails its step with
+the repository's own error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import PermanentError
-from workflows.mlrepo.hooks import calling, load_hook
+from workflows.mlrepo.hooks import calling, load_hook, repository_imports
 
 XgbCallback = Callable[[np.ndarray, Any], Any]
 
@@ -35,8 +38,11 @@ class RepoModel:
         with self._calling():
             self._model = model_class(dict(params))
 
-    def _calling(self) -> Any:
-        return calling(self._step, self.reference, self.repo_dir)
+    @contextmanager
+    def _calling(self) -> Iterator[None]:
+        """Call the repository's code with its root importable, for a method that imports its modules lazily."""
+        with repository_imports(str(self.repo_dir.resolve())), calling(self._step, self.reference, self.repo_dir):
+            yield
 
     def _refuse(self, what: str) -> PermanentError:
         return PermanentError(f"step {self._step}: hook {self.reference} {what}")

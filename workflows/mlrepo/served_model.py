@@ -21,6 +21,7 @@ This file is run inside the model server, so it imports nothing of the service.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import mlflow
@@ -52,3 +53,9 @@ class PreparedBooster(PythonModel):
 
 
 mlflow.models.set_model(PreparedBooster())
+
+# MLflow runs this file as a new module, ``code_model_<uuid>``, at every load and leaves it in ``sys.modules``.
+# The model set above holds all it needs, so the entry goes: a server or a gate loading model after model keeps
+# no module per load. Imported under its own name (never done by the service), the module stays.
+if __name__.startswith("code_model_"):
+    del sys.modules[__name__]

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from core.errors import PermanentError
 from workflows.settings import ArgoSettings
 from workflows.steps import STEPS
 from workflows.steps.contract import FeatureStoreRuntime, RayRuntime, SparkRuntime, StepRuntime
@@ -80,10 +81,13 @@ class RenderContext:
 
     def runtime(self, *, spark: SparkRuntime | None = None, ray_address: str | None = None) -> StepRuntime:
         """The runtime a step is told about; Spark defaults to ``local[*]`` inside the step's own container."""
+        if self.settings.feast_project is None:
+            raise PermanentError("set workflows.argo.feast_project, the Feast project of the image's feature_repo/")
         return StepRuntime(
             work_dir=self.work_dir,
             feature_store_dir=f"{WORK_MOUNT}/feature_store",
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
+            feast_project=self.settings.feast_project,
             environments_dir=f"{WORK_MOUNT}/environments",
             mlflow_tracking_uri=self.settings.mlflow_tracking_uri,
             feature_store=FeatureStoreRuntime(

@@ -20,6 +20,7 @@ from core.identifiers import DnsLabel
 
 LOOPBACK = "127.0.0.1"
 HostAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", max_length=253)]
+FeastProject = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", max_length=128)]
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
@@ -101,7 +102,7 @@ class StepRuntime(BaseModel):
     work_dir: str = Field(description="Scratch space: checkouts, quarantine, training sets.")
     feature_store_dir: str = Field(description="Live Feast repo: definitions, feature_store.yaml, data, registry.")
     feature_repo_source: str = Field(description="Built-in Feast definitions copied into feature_store_dir on apply.")
-    feast_project: str = Field(default="churn", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+    feast_project: FeastProject = Field(description="Feast project the store's definitions are registered under.")
     environments_dir: str | None = Field(
         default=None, description="Cache of ML repositories' dependency environments; none: under work_dir."
     )

@@ -3,8 +3,9 @@
 Candidate and champion are scored on the same hold-out rows, with the metric,
 the absolute threshold and the required margin over the champion all taken
 from the pipeline parameters. Each is loaded as it is served (a pyfunc model
-that applies its own commit's ``prepare`` to the feature service's features),
-so the gate compares what would serve. The hold-out rows also go through the
+that applies its own commit's ``prepare`` to the feature service's features,
+the code it carries importable while it predicts), so the gate compares what
+would serve. The hold-out rows also go through the
 candidate's model class, for the label and for a champion logged as a bare
 booster on prepared columns. The gate's metric is computed by the
 repository's evaluation hook when ``mlops.yaml`` names one
@@ -16,7 +17,8 @@ promoted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -60,31 +62,37 @@ class EvaluateOutput(BaseModel):
 MetricFunction = Callable[[np.ndarray, np.ndarray], float]
 
 
-def load_registered(model_uri: str) -> PyFuncModel:
-    """A logged or registered model as pyfunc; repository code it carries is not left importable afterwards."""
+@contextmanager
+def registered_model(model_uri: str) -> Iterator[PyFuncModel]:
+    """A logged or registered model as pyfunc, with the repository code it carries importable within the block.
+
+    Its ``prepare`` may import the repository's modules when it is called, so the code stays on the import path
+    while the block predicts; afterwards neither the path nor the modules are left behind.
+    """
     with repository_imports():
-        model: PyFuncModel = mlflow.pyfunc.load_model(model_uri)
-    return model
+        yield mlflow.pyfunc.load_model(model_uri)
 
 
-def score(model: PyFuncModel, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
-    """``metric`` of ``model`` on ``holdout``: the columns of its input signature, with the signature's types.
+def score(model_uri: str, holdout: pd.DataFrame, truth: np.ndarray, metric: MetricFunction) -> float:
+    """``metric`` of the model at ``model_uri`` on ``holdout``: the columns of its input signature, with its types.
 
     A model logged by the train step takes the feature service's features and prepares them itself; a booster
     logged on its own (before models carried their preparation) takes the prepared columns.
     """
-    signature: ModelSignature | None = model.metadata.signature
-    schema = signature.inputs if signature is not None else None
-    if not isinstance(schema, Schema) or not schema.has_input_names():
-        raise PermanentError("the model has no input signature naming its columns; it cannot be compared")
-    names = [str(name) for name in schema.input_names()]
-    missing = sorted(set(names) - set(holdout.columns))
-    if missing:
-        raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
-    typed = pd.DataFrame(
-        {name: holdout[name].astype(dtype) for name, dtype in zip(names, schema.numpy_types(), strict=True)}
-    )
-    return metric(truth, np.asarray(model.predict(typed), dtype=np.float64).reshape(-1))
+    with registered_model(model_uri) as model:
+        signature: ModelSignature | None = model.metadata.signature
+        schema = signature.inputs if signature is not None else None
+        if not isinstance(schema, Schema) or not schema.has_input_names():
+            raise PermanentError("the model has no input signature naming its columns; it cannot be compared")
+        names = [str(name) for name in schema.input_names()]
+        missing = sorted(set(names) - set(holdout.columns))
+        if missing:
+            raise PermanentError(f"the hold-out set lacks features {missing} the model needs; it cannot be compared")
+        typed = pd.DataFrame(
+            {name: holdout[name].astype(dtype) for name, dtype in zip(names, schema.numpy_types(), strict=True)}
+        )
+        probabilities = np.asarray(model.predict(typed), dtype=np.float64).reshape(-1)
+    return metric(truth, probabilities)
 
 
 def built_in_metric(name: str) -> MetricFunction:
@@ -123,7 +131,7 @@ def _repository_metric(repo: Path, reference: str) -> MetricFunction:
     function = load_hook("evaluate", repo, reference)
 
     def metric(truth: np.ndarray, probabilities: np.ndarray) -> float:
-        with calling("evaluate", reference, repo):
+        with repository_imports(str(repo.resolve())), calling("evaluate", reference, repo):
             return float(function(truth, probabilities))
 
     return metric
@@ -160,12 +168,12 @@ def evaluate(request: StepRequest[RetrainParams]) -> EvaluateOutput:
     client = MlflowClient(request.runtime.mlflow_tracking_uri)
     mlflow.set_tracking_uri(request.runtime.mlflow_tracking_uri)
     with mlflow_errors("load the candidate and the champion"):
-        metric = score(load_registered(trained.model_uri), holdout, truth, gate_metric)
+        metric = score(trained.model_uri, holdout, truth, gate_metric)
         champion = find_champion(client, params.model_name)
         champion_metric = (
             None
             if champion is None
-            else score(load_registered(f"models:/{params.model_name}/{champion.version}"), holdout, truth, gate_metric)
+            else score(f"models:/{params.model_name}/{champion.version}", holdout, truth, gate_metric)
         )
     promote, reason = decide(gate, metric, champion_metric, metric_name)
     with mlflow_errors("log the evaluation"):
