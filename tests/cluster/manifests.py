@@ -66,9 +66,9 @@ def _apply_objects(kube: Kube, objects: list[dict[str, Any]], *, dry_run: bool =
 
 def gitops_repository(directory: Path) -> Path:
     """The GitOps template as a user gets it: ``mlops-gitops gitops init``."""
-    subprocess.run(
-        [sys.executable, "-m", "mlops_gitops", "gitops", "init", str(directory)], check=True, capture_output=True
-    )
+    served = ["--model-name", "churn-xgb", "--feature-service", "churn_model", "--entity-key", "customer_id"]
+    init = [sys.executable, "-m", "mlops_gitops", "gitops", "init", str(directory), *served]
+    subprocess.run(init, check=True, capture_output=True)
     return directory
 
 
