@@ -19,15 +19,20 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
   retried with exponential, jittered backoff until ``max_attempts``, then
   dead-lettered.
 
-Besides the coordination rows, a claimed batch costs the dispatcher two
-commits however many events it holds: the claim, and the outcomes of all its
-events together with the outcomes of every action their passes performed
-(``DispatchQueue.finish``). The claim cannot join the outcomes: it has to be durable
-before any action has an effect, so no other dispatcher takes the event
-meanwhile and a crashed dispatcher's events come back when the lease runs out,
-and holding its transaction open across an action would hold SQLite's write
-lock (and every webhook waiting on it) for as long as a workflow submission or
-a GitOps push takes.
+A claimed batch costs the dispatcher two commits however many events it
+holds: the claim, and the outcomes of all its events together with the
+outcomes of every action their passes performed (``DispatchQueue.finish``);
+and a third when some of them are debounced: every debounced event of the
+batch joins its debounce batch in one transaction, before any rule moves
+(``ActionChain.join_batches``). Other coordination (closing a due batch,
+concurrency slots, rate windows) is written per chain, as it happens.
+
+The claim cannot join the outcomes: it has to be durable before any action
+has an effect, so no other dispatcher takes the event meanwhile and a crashed
+dispatcher's events come back when the lease runs out, and holding its
+transaction open across an action would hold SQLite's write lock (and every
+webhook waiting on it) for as long as a workflow submission or a GitOps push
+takes.
 """
 
 from __future__ import annotations
@@ -44,13 +49,14 @@ from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiti
 from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
+from triggers.gates import DebounceJoins
 from triggers.ledger import Ledger, LedgerError
 from triggers.ledger.action_log import ActionWrite
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.records import ActionRecord, ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
-from triggers.rules.engine import RulesEngine
+from triggers.rules.engine import Evaluation, RulesEngine
 from triggers.settings import DispatcherSettings
 
 log = get_logger(__name__)
@@ -84,8 +90,15 @@ class Dispatcher:
         recorded = self._ledger.actions.of_events([item.event.id for item in claimed])
         outcomes: list[EventOutcome] = []
         try:
-            for item in claimed:
-                outcomes.append(self._handle(item, recorded[item.event.id]))
+            evaluations = [(item, self._evaluate(item)) for item in claimed]
+            joins = self._chain.join_batches(
+                [(rule, item) for item, ev in evaluations if isinstance(ev, Evaluation) for rule in ev.matched]
+            )
+            for item, evaluation in evaluations:
+                if isinstance(evaluation, EventOutcome):
+                    outcomes.append(evaluation)
+                else:
+                    outcomes.append(self._handle(item, evaluation, recorded[item.event.id], joins))
         finally:  # a pass that crashed on one event still stores what it did for the others
             self._ledger.queue.finish(outcomes)
         return len(claimed)
@@ -113,7 +126,8 @@ class Dispatcher:
             if not busy:
                 wakeup.wait(self._settings.poll_interval_seconds)
 
-    def _handle(self, claimed: ClaimedEvent, actions: tuple[ActionRecord, ...]) -> EventOutcome:
+    def _evaluate(self, claimed: ClaimedEvent) -> Evaluation | EventOutcome:
+        """The rules the event matched, or its outcome when it matched none or the rules could not be evaluated."""
         event_id = claimed.event.id
         try:
             evaluation = self._engine.evaluate(claimed.event)
@@ -126,6 +140,12 @@ class Dispatcher:
             reason = evaluation.ignored_reason()
             log.info("dispatcher.ignored", event_id=event_id, reason=reason)
             return EventOutcome.ignored(event_id, reason, matched_rules=[])
+        return evaluation
+
+    def _handle(
+        self, claimed: ClaimedEvent, evaluation: Evaluation, actions: tuple[ActionRecord, ...], joins: DebounceJoins
+    ) -> EventOutcome:
+        event_id = claimed.event.id
         recorded = {action.action_key: action for action in actions}
         progress: list[Progress] = []
         temporary: list[str] = []
@@ -133,7 +153,7 @@ class Dispatcher:
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed, recorded, writes))
+                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins))
             except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
                 progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:

@@ -9,8 +9,9 @@ UPDATE`` (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers).
 
 Each method is one ledger operation (``triggers.ledger.database``): run again
 while PostgreSQL restarts, so each must be safe to repeat after its commit
-went through and only the answer was lost. Joining a batch is guarded by the
-event's membership row, closing and releasing are absolute, a slot already
+went through and only the answer was lost. Joining batches (every debounced
+event of a claimed batch in one transaction) is guarded by each event's
+membership row, closing and releasing are absolute, a slot already
 held by the asking key is simply held, and a rate window counts the action
 keys it let start, so the same key asking again is not counted twice.
 """
@@ -18,10 +19,12 @@ keys it let start, so the same key asking again is not counted twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from core.errors import TemporaryError
 from triggers.event import Event
@@ -30,6 +33,17 @@ from triggers.ledger.records import TERMINAL, aware
 from triggers.ledger.schema import BatchMemberRow, ConcurrencySlotRow, DebounceBatchRow, EventRow, RateWindowRow
 
 _JOIN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class BatchJoin:
+    """One event asking to join the debounce batch of its rule and rendered key."""
+
+    rule: str
+    key: str
+    event_id: str
+    quiet: timedelta
+    max_wait: timedelta
 
 
 @dataclass(frozen=True)
@@ -67,52 +81,91 @@ class Coordination:
     # ---- debounce -------------------------------------------------------
 
     @operation
-    def join_batch(
-        self, *, rule: str, key: str, event_id: str, quiet: timedelta, max_wait: timedelta, now: datetime
-    ) -> BatchMembership:
-        """Add the event to the open batch of ``(rule, key)``, opening one if needed; idempotent per event.
+    def join_batches(self, joins: Sequence[BatchJoin], now: datetime) -> dict[tuple[str, str], BatchMembership]:
+        """Add each event to the open batch of its ``(rule, key)``, opening one if needed, all in one transaction.
+
+        ``joins`` names each ``(rule, event id)`` once; the answer says where each landed. A dispatcher joins every
+        debounced event of a claimed batch here at once: one commit per claimed batch, not one per notice.
+        Idempotent per event (its membership row guards it): run again after a lost commit acknowledgement, or
+        for events claimed again after their dispatcher died, an event already in a batch is answered from it and
+        counted once.
 
         The batch falls due ``quiet`` after its latest event, but never later
-        than ``max_wait`` after its first, so a steady trickle cannot starve it.
-        The first event leads the batch (acts for it once it is due); if the
+        than ``max_wait`` after its first, so a steady trickle cannot starve it;
+        an event that comes after the batch fell due opens the next batch (the
+        leader acts for the events the batch had when it fell due, whenever it
+        gets to it). The first event leads the batch (acts for it once it is due); if the
         leader finished without closing it (dead-lettered by another rule), the
-        next event to join takes over.
+        next event to join takes over. Batches are locked in the order of their
+        keys, so two dispatchers joining overlapping sets of batches cannot
+        deadlock.
         """
+        if not joins:
+            return {}
+        with self._db.transaction() as s:
+            asked = {(join.rule, join.event_id) for join in joins}
+            members = s.execute(
+                select(BatchMemberRow).where(BatchMemberRow.event_id.in_({event_id for _, event_id in asked}))
+            ).scalars()
+            joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}
+            batches: dict[str, DebounceBatchRow] = {}
+            fresh: dict[tuple[str, str], list[BatchJoin]] = {}
+            for join in joins:
+                if (join.rule, join.event_id) not in joined:
+                    fresh.setdefault((join.rule, join.key), []).append(join)
+            for (rule, key), group in sorted(fresh.items()):
+                batch = self._join_one_batch(s, rule, key, group, now)
+                batches[batch.id] = batch
+                joined.update({(rule, join.event_id): batch.id for join in group})
+            for batch_id in set(joined.values()) - set(batches):
+                batches[batch_id] = s.get_one(DebounceBatchRow, batch_id)
+            return {member: _membership(batches[batch_id]) for member, batch_id in joined.items()}
+
+    def _join_one_batch(
+        self, s: Session, rule: str, key: str, group: Sequence[BatchJoin], now: datetime
+    ) -> DebounceBatchRow:
+        """Add ``group`` (events of one rule and key, none of them a member yet) to that key's open batch."""
+        open_key = f"{rule}\x1f{key}"
+        quiet, max_wait = group[0].quiet, group[0].max_wait
         for _ in range(_JOIN_ATTEMPTS):
-            with self._db.transaction() as s:
-                member = s.get(BatchMemberRow, (rule, event_id))
-                if member is not None:
-                    return _membership(s.get_one(DebounceBatchRow, member.batch_id))
-                open_key = f"{rule}\x1f{key}"
-                s.execute(
-                    self._db.insert()(DebounceBatchRow)
-                    .values(
-                        id=uuid.uuid4().hex,
-                        rule=rule,
-                        key=key,
-                        open_key=open_key,
-                        leader_event_id=event_id,
-                        size=0,
-                        first_at=now,
-                        last_at=now,
-                        due_at=now + quiet,
-                    )
-                    .on_conflict_do_nothing(index_elements=["open_key"])
+            s.execute(
+                self._db.insert()(DebounceBatchRow)
+                .values(
+                    id=uuid.uuid4().hex,
+                    rule=rule,
+                    key=key,
+                    open_key=open_key,
+                    leader_event_id=group[0].event_id,
+                    size=0,
+                    first_at=now,
+                    last_at=now,
+                    due_at=now + quiet,
                 )
-                batch = self._db.locked(s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key))
-                if batch is None:  # closed between our insert and our lock: open a fresh one
-                    continue
-                leader_state = s.execute(
-                    select(EventRow.state).where(EventRow.id == batch.leader_event_id)
-                ).scalar_one_or_none()
-                if leader_state is None or leader_state in TERMINAL:  # its leader gave up (dead-lettered): take over
-                    batch.leader_event_id = event_id
-                s.add(BatchMemberRow(rule=rule, event_id=event_id, batch_id=batch.id, joined_at=now))
-                batch.size += 1
-                batch.last_at = now
-                batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
-                return _membership(batch)
-        raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
+                .on_conflict_do_nothing(index_elements=["open_key"])
+            )
+            batch: DebounceBatchRow | None = self._db.locked(
+                s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key)
+            )
+            if batch is None:  # closed between our insert and our lock: open a fresh one
+                continue
+            leader_state = s.execute(
+                select(EventRow.state).where(EventRow.id == batch.leader_event_id)
+            ).scalar_one_or_none()
+            if leader_state is None or leader_state in TERMINAL:  # its leader gave up (dead-lettered): take over
+                batch.leader_event_id = group[0].event_id
+                break
+            if aware(batch.due_at) >= now:
+                break
+            # It fell due before these events came: its leader acts for the events it has; these open a fresh one.
+            batch.open_key, batch.closed_at = None, now
+            s.flush()
+        else:
+            raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
+        s.add_all(BatchMemberRow(rule=rule, event_id=join.event_id, batch_id=batch.id, joined_at=now) for join in group)
+        batch.size += len(group)
+        batch.last_at = now
+        batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
+        return batch
 
     @operation
     def close_batch(self, batch_id: str, now: datetime) -> list[Event]:
