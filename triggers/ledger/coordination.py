@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from core.errors import TemporaryError
@@ -161,7 +161,10 @@ class Coordination:
             s.flush()
         else:
             raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
-        s.add_all(BatchMemberRow(rule=rule, event_id=join.event_id, batch_id=batch.id, joined_at=now) for join in group)
+        s.execute(
+            insert(BatchMemberRow),
+            [{"rule": rule, "event_id": join.event_id, "batch_id": batch.id, "joined_at": now} for join in group],
+        )
         batch.size += len(group)
         batch.last_at = now
         batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
