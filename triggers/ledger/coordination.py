@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from core.errors import TemporaryError
 from triggers.event import Event
@@ -103,72 +103,85 @@ class Coordination:
         if not joins:
             return {}
         with self._db.transaction() as s:
+            conn = s.connection()
             asked = {(join.rule, join.event_id) for join in joins}
-            members = s.execute(
-                select(BatchMemberRow).where(BatchMemberRow.event_id.in_({event_id for _, event_id in asked}))
-            ).scalars()
+            members = conn.execute(
+                select(BatchMemberRow.rule, BatchMemberRow.event_id, BatchMemberRow.batch_id).where(
+                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked})
+                )
+            )
             joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}
-            batches: dict[str, DebounceBatchRow] = {}
             fresh: dict[tuple[str, str], list[BatchJoin]] = {}
             for join in joins:
                 if (join.rule, join.event_id) not in joined:
                     fresh.setdefault((join.rule, join.key), []).append(join)
+            landed: dict[str, BatchMembership] = {}
             for (rule, key), group in sorted(fresh.items()):
-                batch = self._join_one_batch(s, rule, key, group, now)
-                batches[batch.id] = batch
-                joined.update({(rule, join.event_id): batch.id for join in group})
-            for batch_id in set(joined.values()) - set(batches):
-                batches[batch_id] = s.get_one(DebounceBatchRow, batch_id)
-            return {member: _membership(batches[batch_id]) for member, batch_id in joined.items()}
+                membership = self._join_one_batch(conn, rule, key, group, now)
+                landed[membership.batch_id] = membership
+                joined.update({(rule, join.event_id): membership.batch_id for join in group})
+            if earlier := set(joined.values()) - set(landed):
+                for batch in conn.execute(select(*_BATCH_COLUMNS).where(DebounceBatchRow.id.in_(earlier))):
+                    landed[batch.id] = _membership(batch)
+            return {member: landed[batch_id] for member, batch_id in joined.items()}
 
     def _join_one_batch(
-        self, s: Session, rule: str, key: str, group: Sequence[BatchJoin], now: datetime
-    ) -> DebounceBatchRow:
+        self, conn: Connection, rule: str, key: str, group: Sequence[BatchJoin], now: datetime
+    ) -> BatchMembership:
         """Add ``group`` (events of one rule and key, none of them a member yet) to that key's open batch."""
         open_key = f"{rule}\x1f{key}"
         quiet, max_wait = group[0].quiet, group[0].max_wait
+        opening = (
+            self._db.insert()(DebounceBatchRow)
+            .values(
+                id=uuid.uuid4().hex,
+                rule=rule,
+                key=key,
+                open_key=open_key,
+                leader_event_id=group[0].event_id,
+                size=0,
+                first_at=now,
+                last_at=now,
+                due_at=now + quiet,
+            )
+            .on_conflict_do_nothing(index_elements=["open_key"])
+        )
+        open_batch = (
+            select(*_BATCH_COLUMNS, EventRow.state.label("leader_state"))
+            .outerjoin(EventRow, EventRow.id == DebounceBatchRow.leader_event_id)
+            .where(DebounceBatchRow.open_key == open_key)
+        )
+        if self._db.is_postgres:
+            open_batch = open_batch.with_for_update(of=DebounceBatchRow)
         for _ in range(_JOIN_ATTEMPTS):
-            s.execute(
-                self._db.insert()(DebounceBatchRow)
-                .values(
-                    id=uuid.uuid4().hex,
-                    rule=rule,
-                    key=key,
-                    open_key=open_key,
-                    leader_event_id=group[0].event_id,
-                    size=0,
-                    first_at=now,
-                    last_at=now,
-                    due_at=now + quiet,
-                )
-                .on_conflict_do_nothing(index_elements=["open_key"])
-            )
-            batch: DebounceBatchRow | None = self._db.locked(
-                s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key)
-            )
+            conn.execute(opening)
+            batch = conn.execute(open_batch).one_or_none()
             if batch is None:  # closed between our insert and our lock: open a fresh one
                 continue
-            leader_state = s.execute(
-                select(EventRow.state).where(EventRow.id == batch.leader_event_id)
-            ).scalar_one_or_none()
-            if leader_state is None or leader_state in TERMINAL:  # its leader gave up (dead-lettered): take over
-                batch.leader_event_id = group[0].event_id
+            leader = batch.leader_event_id
+            if batch.leader_state is None or batch.leader_state in TERMINAL:  # its leader gave up: take over
+                leader = group[0].event_id
                 break
             if aware(batch.due_at) >= now:
                 break
             # It fell due before these events came: its leader acts for the events it has; these open a fresh one.
-            batch.open_key, batch.closed_at = None, now
-            s.flush()
+            conn.execute(
+                update(DebounceBatchRow).where(DebounceBatchRow.id == batch.id).values(open_key=None, closed_at=now)
+            )
         else:
             raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
-        s.execute(
+        size = batch.size + len(group)
+        due_at = min(now + quiet, aware(batch.first_at) + max_wait)
+        conn.execute(
+            update(DebounceBatchRow)
+            .where(DebounceBatchRow.id == batch.id)
+            .values(leader_event_id=leader, size=size, last_at=now, due_at=due_at)
+        )
+        conn.execute(
             insert(BatchMemberRow),
             [{"rule": rule, "event_id": join.event_id, "batch_id": batch.id, "joined_at": now} for join in group],
         )
-        batch.size += len(group)
-        batch.last_at = now
-        batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
-        return batch
+        return BatchMembership(batch.id, leader, due_at, closed=False, size=size)
 
     @operation
     def close_batch(self, batch_id: str, now: datetime) -> list[Event]:
@@ -247,7 +260,17 @@ class Coordination:
             return reopens
 
 
-def _membership(batch: DebounceBatchRow) -> BatchMembership:
+_BATCH_COLUMNS = (
+    DebounceBatchRow.id,
+    DebounceBatchRow.leader_event_id,
+    DebounceBatchRow.size,
+    DebounceBatchRow.first_at,
+    DebounceBatchRow.due_at,
+    DebounceBatchRow.closed_at,
+)
+
+
+def _membership(batch: Row[Any]) -> BatchMembership:
     return BatchMembership(
         batch_id=batch.id,
         leader_event_id=batch.leader_event_id,
