@@ -306,7 +306,8 @@ def report(database: str, result: dict[str, Any]) -> None:
         run = result[label]
         print(f"  {label:<9} {run['events_per_second']:8.1f} events/s  ({run['ratio_to_baseline']:.3f}x baseline)")
         if "events_per_second_including_quiet" in run:
-            print(f"            {run['events_per_second_including_quiet']:8.1f} events/s to the last action, with the quiet")
+            with_quiet = run["events_per_second_including_quiet"]
+            print(f"            {with_quiet:8.1f} events/s to the last action, with the quiet")
     if lat := result.get("latency"):
         print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
     if b := result.get("burst"):
