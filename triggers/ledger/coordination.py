@@ -19,12 +19,12 @@ keys it let start, so the same key asking again is not counted twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from core.errors import TemporaryError
 from triggers.event import Event
@@ -94,11 +94,9 @@ class Coordination:
         than ``max_wait`` after its first, so a steady trickle cannot starve it;
         an event that comes after the batch fell due opens the next batch (the
         leader acts for the events the batch had when it fell due, whenever it
-        gets to it). The first event leads the batch (acts for it once it is due); if the
-        leader finished without closing it (dead-lettered by another rule), the
-        next event to join takes over. Batches are locked in the order of their
-        keys, so two dispatchers joining overlapping sets of batches cannot
-        deadlock.
+        gets to it). The first event leads the batch (acts for it once it is
+        due); if the leader finished without closing it (dead-lettered by
+        another rule), the next event to join takes over.
         """
         if not joins:
             return {}
@@ -116,72 +114,71 @@ class Coordination:
                 if (join.rule, join.event_id) not in joined:
                     fresh.setdefault((join.rule, join.key), []).append(join)
             landed: dict[str, BatchMembership] = {}
-            for (rule, key), group in sorted(fresh.items()):
-                membership = self._join_one_batch(conn, rule, key, group, now)
+            for group, membership in self._join_groups(conn, fresh, now).items():
                 landed[membership.batch_id] = membership
-                joined.update({(rule, join.event_id): membership.batch_id for join in group})
+                joined.update({(join.rule, join.event_id): membership.batch_id for join in fresh[group]})
             if earlier := set(joined.values()) - set(landed):
                 for batch in conn.execute(select(*_BATCH_COLUMNS).where(DebounceBatchRow.id.in_(earlier))):
                     landed[batch.id] = _membership(batch)
             return {member: landed[batch_id] for member, batch_id in joined.items()}
 
-    def _join_one_batch(
-        self, conn: Connection, rule: str, key: str, group: Sequence[BatchJoin], now: datetime
-    ) -> BatchMembership:
-        """Add ``group`` (events of one rule and key, none of them a member yet) to that key's open batch."""
-        open_key = f"{rule}\x1f{key}"
-        quiet, max_wait = group[0].quiet, group[0].max_wait
-        opening = (
-            self._db.insert()(DebounceBatchRow)
-            .values(
-                id=uuid.uuid4().hex,
-                rule=rule,
-                key=key,
-                open_key=open_key,
-                leader_event_id=group[0].event_id,
-                size=0,
-                first_at=now,
-                last_at=now,
-                due_at=now + quiet,
-            )
-            .on_conflict_do_nothing(index_elements=["open_key"])
-        )
-        open_batch = (
-            select(*_BATCH_COLUMNS, EventRow.state.label("leader_state"))
-            .outerjoin(EventRow, EventRow.id == DebounceBatchRow.leader_event_id)
-            .where(DebounceBatchRow.open_key == open_key)
-        )
-        if self._db.is_postgres:
-            open_batch = open_batch.with_for_update(of=DebounceBatchRow)
+    def _join_groups(
+        self, conn: Connection, groups: Mapping[tuple[str, str], Sequence[BatchJoin]], now: datetime
+    ) -> dict[tuple[str, str], BatchMembership]:
+        """Add each group (events of one rule and key, none a member yet) to its key's open batch, opening one if
+        there is none, with a handful of statements for all the groups together.
+
+        Batches are opened and locked in the order of their open keys, so that two dispatchers joining overlapping
+        sets of batches take their locks in one order and cannot deadlock.
+        """
+        pending = {f"{rule}\x1f{key}": (rule, key) for rule, key in groups}
+        landed: dict[tuple[str, str], BatchMembership] = {}
         for _ in range(_JOIN_ATTEMPTS):
-            conn.execute(opening)
-            batch = conn.execute(open_batch).one_or_none()
-            if batch is None:  # closed between our insert and our lock: open a fresh one
-                continue
-            leader = batch.leader_event_id
-            if batch.leader_state is None or batch.leader_state in TERMINAL:  # its leader gave up: take over
-                leader = group[0].event_id
-                break
-            if aware(batch.due_at) >= now:
-                break
-            # It fell due before these events came: its leader acts for the events it has; these open a fresh one.
+            if not pending:
+                return landed
             conn.execute(
-                update(DebounceBatchRow).where(DebounceBatchRow.id == batch.id).values(open_key=None, closed_at=now)
+                self._db.insert()(DebounceBatchRow).on_conflict_do_nothing(index_elements=["open_key"]),
+                [_opened(groups[pending[open_key]], open_key, now) for open_key in sorted(pending)],
             )
-        else:
-            raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
-        size = batch.size + len(group)
-        due_at = min(now + quiet, aware(batch.first_at) + max_wait)
-        conn.execute(
-            update(DebounceBatchRow)
-            .where(DebounceBatchRow.id == batch.id)
-            .values(leader_event_id=leader, size=size, last_at=now, due_at=due_at)
-        )
-        conn.execute(
-            insert(BatchMemberRow),
-            [{"rule": rule, "event_id": join.event_id, "batch_id": batch.id, "joined_at": now} for join in group],
-        )
-        return BatchMembership(batch.id, leader, due_at, closed=False, size=size)
+            query = (
+                select(*_BATCH_COLUMNS, DebounceBatchRow.open_key, EventRow.state.label("leader_state"))
+                .outerjoin(EventRow, EventRow.id == DebounceBatchRow.leader_event_id)
+                .where(DebounceBatchRow.open_key.in_(list(pending)))
+                .order_by(DebounceBatchRow.open_key)
+            )
+            if self._db.is_postgres:
+                query = query.with_for_update(of=DebounceBatchRow)
+            grown: list[dict[str, Any]] = []
+            members: list[dict[str, Any]] = []
+            fell_due: list[str] = []
+            for batch in conn.execute(query):
+                group = groups[pending[batch.open_key]]
+                leader = batch.leader_event_id
+                if batch.leader_state is None or batch.leader_state in TERMINAL:  # its leader gave up: take over
+                    leader = group[0].event_id
+                elif aware(batch.due_at) < now:  # its leader acts for the events it has; these open the next one
+                    fell_due.append(batch.id)
+                    continue
+                size = batch.size + len(group)
+                due_at = min(now + group[0].quiet, aware(batch.first_at) + group[0].max_wait)
+                grown.append({"batch_id": batch.id, "leader": leader, "grown_size": size, "now": now, "due": due_at})
+                members += [
+                    {"rule": j.rule, "event_id": j.event_id, "batch_id": batch.id, "joined_at": now} for j in group
+                ]
+                landed[pending.pop(batch.open_key)] = BatchMembership(batch.id, leader, due_at, closed=False, size=size)
+            if fell_due:
+                conn.execute(
+                    update(DebounceBatchRow)
+                    .where(DebounceBatchRow.id.in_(fell_due))
+                    .values(open_key=None, closed_at=now)
+                )
+            if grown:
+                conn.execute(_GROW_BATCH, grown)
+                conn.execute(insert(BatchMemberRow), members)
+            # what is still pending fell due, or (on PostgreSQL) was closed between our insert and our lock
+        if pending:
+            raise TemporaryError(f"debounce batches {sorted(pending.values())} kept closing under us; retry")
+        return landed
 
     @operation
     def close_batch(self, batch_id: str, now: datetime) -> list[Event]:
@@ -258,6 +255,35 @@ class Coordination:
                 return None
             reopens: datetime = aware(window.window_start) + per
             return reopens
+
+
+_GROW_BATCH = (
+    update(DebounceBatchRow)
+    .where(DebounceBatchRow.id == bindparam("batch_id"))
+    .values(
+        leader_event_id=bindparam("leader"),
+        size=bindparam("grown_size"),
+        last_at=bindparam("now"),
+        due_at=bindparam("due"),
+    )
+)
+"""A batch that events joined: its leader, size, latest event and due time, as absolute values."""
+
+
+def _opened(group: Sequence[BatchJoin], open_key: str, now: datetime) -> dict[str, Any]:
+    """The row of a batch the group's first event would open (if its key has no open batch)."""
+    first = group[0]
+    return {
+        "id": uuid.uuid4().hex,
+        "rule": first.rule,
+        "key": first.key,
+        "open_key": open_key,
+        "leader_event_id": first.event_id,
+        "size": 0,
+        "first_at": now,
+        "last_at": now,
+        "due_at": now + first.quiet,
+    }
 
 
 _BATCH_COLUMNS = (
