@@ -42,6 +42,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from core.clock import Clock
@@ -111,8 +112,13 @@ class _Run:
     recorded: Mapping[str, ActionRecord]
     writes: list[ActionWrite]
 
+    @cached_property
+    def _base_context(self) -> dict[str, Any]:
+        """The events' part of every context of this pass, built once: a batch's leader acts for thousands."""
+        return action_context(self.owner, self.events)
+
     def context(self, outputs: dict[str, Any]) -> dict[str, Any]:
-        return action_context(self.owner, self.events, outputs)
+        return {**self._base_context, "outputs": dict(outputs)}
 
 
 class ActionChain:
