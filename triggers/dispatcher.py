@@ -40,7 +40,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
@@ -79,6 +79,7 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock or ledger.database.clock
         self._chain = ActionChain(ledger.actions, Coordination(ledger.database), actions, settings, self._clock)
+        self._next_comeback: datetime | None = None
 
     def run_once(self) -> int:
         """Claim one batch of due events, handle each, and store their outcomes together; return how many."""
@@ -101,14 +102,35 @@ class Dispatcher:
                     outcomes.append(self._handle(item, evaluation, recorded[item.event.id], joins))
         finally:  # a pass that crashed on one event still stores what it did for the others
             self._ledger.queue.finish(outcomes)
+        self._note_comebacks(outcomes)
         return len(claimed)
+
+    def _note_comebacks(self, outcomes: Sequence[EventOutcome]) -> None:
+        """Remember the earliest time an event this dispatcher handed back (deferred or retrying) falls due."""
+        times = [o.values["next_attempt_at"] for o in outcomes if "next_attempt_at" in o.values]
+        if self._next_comeback is not None:
+            times.append(self._next_comeback)
+        self._next_comeback = min(times, default=None)
+
+    def _idle_wait(self) -> float:
+        """Seconds to sleep when a pass found nothing: until an event this dispatcher handed back falls due, or
+        the poll interval, whichever comes first (a debounce batch acts when its quiet period ends, not up to a
+        poll later)."""
+        poll = self._settings.poll_interval_seconds
+        if self._next_comeback is None:
+            return poll
+        left = (self._next_comeback - self._clock()).total_seconds()
+        if left <= 0:  # it fell due and was claimed (here or by another replica); wait for the next
+            self._next_comeback = None
+            return poll
+        return min(poll, left)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until ``stop`` is set; an unreachable ledger or a bug is logged and waited out, never fatal.
 
-        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``) or, at the latest,
-        ``poll_interval_seconds``. Events a failed pass had claimed come back to any dispatcher when their lease
-        runs out.
+        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``), an event it handed
+        back falls due, or at the latest ``poll_interval_seconds``. Events a failed pass had claimed come back to
+        any dispatcher when their lease runs out.
         """
         wakeup = self._ledger.database.wakeup
         if self._ledger.database.is_postgres:
@@ -124,7 +146,7 @@ class Dispatcher:
                 log.exception("dispatcher.pass_crashed")
                 busy = False
             if not busy:
-                wakeup.wait(self._settings.poll_interval_seconds)
+                wakeup.wait(self._idle_wait())
 
     def _evaluate(self, claimed: ClaimedEvent) -> Evaluation | EventOutcome:
         """The rules the event matched, or its outcome when it matched none or the rules could not be evaluated."""
