@@ -20,11 +20,11 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
   dead-lettered.
 
 A claimed batch costs the dispatcher two commits however many events it
-holds: the claim, and the outcomes of all its events together with the
-outcomes of every action their passes performed (``DispatchQueue.finish``);
-and a third when some of them are debounced: every debounced event of the
-batch joins its debounce batch in one transaction, before any rule moves
-(``ActionChain.join_batches``). Other coordination (closing a due batch,
+holds: the claim (which reads the events' recorded actions too), and the
+outcomes of all its events together with the outcomes of every action their
+passes performed (``DispatchQueue.finish``); and a third when some of them
+are debounced: every debounced event of the batch joins its debounce batch in
+one transaction, before any rule moves (``ActionChain.join_batches``). Other coordination (closing a due batch,
 concurrency slots, rate windows) is written per chain, as it happens.
 
 The claim cannot join the outcomes: it has to be durable before any action
@@ -54,7 +54,7 @@ from triggers.ledger import Ledger, LedgerError
 from triggers.ledger.action_log import ActionWrite
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.dispatch_queue import EventOutcome
-from triggers.ledger.records import ActionRecord, ClaimedEvent
+from triggers.ledger.records import ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
 from triggers.rules.engine import Evaluation, RulesEngine
 from triggers.settings import DispatcherSettings
@@ -88,7 +88,6 @@ class Dispatcher:
         )
         if not claimed:
             return 0
-        recorded = self._ledger.actions.of_events([item.event.id for item in claimed])
         outcomes: list[EventOutcome] = []
         try:
             evaluations = [(item, self._evaluate(item)) for item in claimed]
@@ -99,7 +98,7 @@ class Dispatcher:
                 if isinstance(evaluation, EventOutcome):
                     outcomes.append(evaluation)
                 else:
-                    outcomes.append(self._handle(item, evaluation, recorded[item.event.id], joins))
+                    outcomes.append(self._handle(item, evaluation, joins))
         finally:  # a pass that crashed on one event still stores what it did for the others
             self._ledger.queue.finish(outcomes)
         self._note_comebacks(outcomes)
@@ -164,11 +163,9 @@ class Dispatcher:
             return EventOutcome.ignored(event_id, reason, matched_rules=[])
         return evaluation
 
-    def _handle(
-        self, claimed: ClaimedEvent, evaluation: Evaluation, actions: tuple[ActionRecord, ...], joins: DebounceJoins
-    ) -> EventOutcome:
+    def _handle(self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins) -> EventOutcome:
         event_id = claimed.event.id
-        recorded = {action.action_key: action for action in actions}
+        recorded = {action.action_key: action for action in claimed.actions}
         progress: list[Progress] = []
         temporary: list[str] = []
         delays: list[float] = []

@@ -103,9 +103,10 @@ class Coordination:
         with self._db.transaction() as s:
             conn = s.connection()
             asked = {(join.rule, join.event_id) for join in joins}
-            members = conn.execute(
+            members = conn.execute(  # by both columns of the members' primary key, so its index finds them
                 select(BatchMemberRow.rule, BatchMemberRow.event_id, BatchMemberRow.batch_id).where(
-                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked})
+                    BatchMemberRow.rule.in_({rule for rule, _ in asked}),
+                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked}),
                 )
             )
             joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}

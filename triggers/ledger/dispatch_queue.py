@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -122,7 +122,8 @@ class DispatchQueue:
     def claim_due(
         self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None
     ) -> list[ClaimedEvent]:
-        """Lease up to ``limit`` due events to this worker, by their rounds in the fair order, then oldest due first.
+        """Lease up to ``limit`` due events to this worker, by their rounds in the fair order, then oldest due first,
+        each with the actions recorded for it so far (read in the same transaction).
 
         Due means received or retrying with ``next_attempt_at`` passed, or
         dispatched under a lease that expired (its worker died). The claim raises
@@ -134,9 +135,12 @@ class DispatchQueue:
             (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
             (EventRow.state == EventState.DISPATCHED.value) & (EventRow.lease_expires_at < now),
         )
-        query = select(*_CLAIMED_COLUMNS).where(due).order_by(*_CLAIM_ORDER).limit(limit)
+        chosen = select(EventRow.id).where(due).order_by(*_CLAIM_ORDER).limit(limit)
         if self._db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
+            chosen = chosen.with_for_update(skip_locked=True)
+        # The due rows are sorted by their narrow keys alone, then only the chosen ones are read whole: sorting
+        # every due row with its envelope spilled to disk once thousands were due.
+        query = select(*_CLAIMED_COLUMNS).where(EventRow.id.in_(chosen)).order_by(*_CLAIM_ORDER)
         claimed: list[ClaimedEvent] = []
         unreadable: list[dict[str, Any]] = []
         with self._db.transaction() as s:
@@ -152,6 +156,8 @@ class DispatchQueue:
                     unreadable.append({"event_id": row.id, "error": error})
                     continue
                 claimed.append(ClaimedEvent(event, row.attempts + 1, row.replays))
+            recorded = self._actions.of_events(s, [c.event.id for c in claimed])
+            claimed = [replace(c, actions=recorded[c.event.id]) for c in claimed]
             if claimed:
                 conn.execute(
                     update(EventRow)
