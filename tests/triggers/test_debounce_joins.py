@@ -120,3 +120,25 @@ def test_a_pass_killed_between_its_joins_and_its_outcomes_replays_without_losing
     while harness.dispatcher.run_once():
         pass
     assert_each_notice_acted_for_once(harness, stored)
+
+
+def test_a_batch_the_database_refuses_fails_only_its_own_notices(postgres_url: str, tmp_path: Path) -> None:
+    clock = ManualClock()
+    ledger = Ledger.open(postgres_url, clock=clock)
+    harness = Harness.build(ledger, ETL, tmp_path)
+    fine = [data_notice(dataset="churn/fine", partition=f"date={i}") for i in range(10)]
+    too_long = [data_notice(dataset="churn/" + "x" * 600, partition=f"date={i}") for i in range(2)]  # key > 512
+    ledger.events.record_many([*fine, *too_long])
+    assert harness.dispatcher.run_once() == 12
+    for notice in too_long:
+        refused = harness.record(notice.id)
+        assert refused.state == EventState.DEAD_LETTERED
+        assert refused.last_error is not None and "refused" in refused.last_error
+    clock.advance(1)
+    while harness.dispatcher.run_once():
+        pass
+    assert {harness.state(e.id) for e in fine} == {EventState.DONE}
+    assert {dataset: sorted(ids) for dataset, ids in acted_for(harness).items()} == {
+        "churn/fine": sorted(e.id for e in fine)
+    }
+    ledger.close()
