@@ -7,7 +7,9 @@ For each database, over fresh ledgers in one process:
   multi-row insert, one executemany update): what the database itself writes;
 * ignored: pushes to a branch no rule watches (claim, rule evaluation, outcome);
 * debounced: data notices for five datasets, coalesced per dataset (batch
-  joins, the leaders' deferrals, one action per dataset);
+  joins, the leaders' deferrals, one action per dataset): its rate counts
+  until every notice has joined its batch (only the five leaders are left,
+  waiting out the quiet period), and separately until the last action;
 * action: pushes that each perform a no-op action (rule, action key, action
   and event outcome);
 * latency: single events stored while the dispatcher idles in ``run_forever``,
@@ -125,8 +127,16 @@ def raw_baseline(ledger: Ledger, events: list[Event]) -> dict[str, Any]:
     return figure(len(events), time.perf_counter() - started)
 
 
-def drained(ledger: Ledger, events: list[Event], batch_size: int, tmp: Path) -> tuple[float, TimedAppend]:
-    """Store ``events``, then dispatch until every one is finished; the seconds the dispatching took."""
+def drained(
+    ledger: Ledger, events: list[Event], batch_size: int, tmp: Path, waiting: int = 0
+) -> tuple[float, float, TimedAppend]:
+    """Store ``events``, then dispatch until every one is finished.
+
+    Returns the seconds until a pass found nothing more to claim (every event had its pass; all but ``waiting``
+    of them are finished: the debounce leaders, which wait out their quiet period), the seconds until all were
+    finished, and the action kind. The events are counted only between passes that found nothing, so the
+    counting is no part of the dispatching measured.
+    """
     append = TimedAppend(tmp / "journal.tsv")
     settings = DispatcherSettings(batch_size=batch_size)
     dispatch = Dispatcher(
@@ -134,10 +144,17 @@ def drained(ledger: Ledger, events: list[Event], batch_size: int, tmp: Path) -> 
     )
     ledger.events.record_many(events)
     started = time.perf_counter()
-    while _finished(ledger) < len(events):
-        if dispatch.run_once() == 0:
-            time.sleep(0.005)  # only debounce leaders wait now, for their quiet period
-    return time.perf_counter() - started, append
+    handled = None
+    while True:
+        if dispatch.run_once() > 0:
+            continue
+        if handled is None:  # the first pass that found nothing: every event had its first pass
+            handled = time.perf_counter() - started
+            assert _finished(ledger) >= len(events) - waiting, "more events wait than the debounce leaders"
+        if _finished(ledger) >= len(events):
+            break
+        time.sleep(0.005)  # only debounce leaders wait now, for their quiet period
+    return handled, time.perf_counter() - started, append
 
 
 def _kinds(append: TimedAppend) -> dict[str, Any]:
@@ -190,9 +207,9 @@ def burst(ledger: Ledger, append: TimedAppend, notices: int) -> dict[str, Any]:
         ledger.events.record_many(events[start : start + 500])
     last_notice = time.perf_counter()
     deadline = last_notice + QUIET_SECONDS + 900
-    while _finished(ledger) < notices:
+    while _finished(ledger) < notices:  # the figure is when the last run started, so a slow poll costs nothing
         assert time.perf_counter() < deadline, "the burst never finished"
-        time.sleep(0.01)
+        time.sleep(0.2)
     runs = [k for k in append.started if k.startswith("etl-on-data:")]
     last_start = max(append.started[k] for k in runs) - last_notice
     return {
@@ -260,11 +277,15 @@ def bench_database(
         if label not in scenarios:
             continue
         with fresh_ledger(database, cluster, names) as ledger, tempfile.TemporaryDirectory() as tmp:
-            seconds, append = drained(ledger, batch, batch_size, Path(tmp))
+            leaders = DATASETS if label == "debounced" else 0
+            seconds, total, append = drained(ledger, batch, batch_size, Path(tmp), waiting=leaders)
             assert len(append.started) == actions, f"{label}: {len(append.started)} actions, expected {actions}"
             result[label] = figure(events, seconds, actions=actions)
             if label == "debounced":  # the leaders wait out the quiet period; it is not dispatch work
-                result[label]["includes_quiet_seconds"] = QUIET_SECONDS
+                result[label]["measured_until"] = "every notice joined; the leaders wait out the quiet period"
+                result[label]["seconds_including_quiet_and_actions"] = round(total, 3)
+                result[label]["events_per_second_including_quiet"] = round(events / total, 1)
+                result[label]["quiet_seconds"] = QUIET_SECONDS
     for label in scenarios & {"ignored", "debounced", "action"}:
         result[label]["ratio_to_baseline"] = round(
             result[label]["events_per_second"] / result["baseline"]["events_per_second"], 3
@@ -289,6 +310,9 @@ def report(database: str, result: dict[str, Any]) -> None:
             continue
         run = result[label]
         print(f"  {label:<9} {run['events_per_second']:8.1f} events/s  ({run['ratio_to_baseline']:.3f}x baseline)")
+        if "events_per_second_including_quiet" in run:
+            with_quiet = run["events_per_second_including_quiet"]
+            print(f"            {with_quiet:8.1f} events/s to the last action, with the quiet")
     if lat := result.get("latency"):
         print(f"  stored-to-action latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms ({lat['samples']} samples)")
     if b := result.get("burst"):

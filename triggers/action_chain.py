@@ -39,9 +39,10 @@ for the dispatcher to retry the event, ``PermanentError`` to fail the rule.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from core.clock import Clock
@@ -51,7 +52,7 @@ from triggers.actions.base import ActionKind, ActionOutcome, ActionRequest, Acti
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
 from triggers.event import Event
-from triggers.gates import Gates, Gathering, Held, Joined
+from triggers.gates import DebounceJoins, Gates, Gathering, Held, Joined
 from triggers.ledger.action_log import ActionLog, ActionWrite
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.records import ActionRecord, ActionState, ClaimedEvent
@@ -111,8 +112,13 @@ class _Run:
     recorded: Mapping[str, ActionRecord]
     writes: list[ActionWrite]
 
+    @cached_property
+    def _base_context(self) -> dict[str, Any]:
+        """The events' part of every context of this pass, built once: a batch's leader acts for thousands."""
+        return action_context(self.owner, self.events)
+
     def context(self, outputs: dict[str, Any]) -> dict[str, Any]:
-        return action_context(self.owner, self.events, outputs)
+        return {**self._base_context, "outputs": dict(outputs)}
 
 
 class ActionChain:
@@ -129,23 +135,31 @@ class ActionChain:
         self._settings = settings
         self._clock = clock
 
+    def join_batches(self, pending: Sequence[tuple[Rule, ClaimedEvent]]) -> DebounceJoins:
+        """Join the debounced rules of a claimed batch's events to their batches, together, before any advances."""
+        now = self._clock()
+        return self._gates.join_debounces(
+            [(rule, claimed.event, action_context(claimed.event)) for rule, claimed in pending if rule.debounce], now
+        )
+
     def advance(
         self,
         rule: Rule,
         claimed: ClaimedEvent,
         recorded: Mapping[str, ActionRecord],
         writes: list[ActionWrite],
+        joins: DebounceJoins,
     ) -> Progress:
         """One step further; ``recorded`` holds the event's actions as the ledger had them when it was claimed.
 
-        The outcomes of the actions performed are appended to ``writes``, not stored: the caller stores them with
-        the event's own outcome.
+        A debounced rule must be in ``joins`` (see :meth:`join_batches`). The outcomes of the actions performed
+        are appended to ``writes``, not stored: the caller stores them with the event's own outcome.
         """
         now = self._clock()
         event = claimed.event
         run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded, writes)
         if rule.debounce is not None:
-            debounced = self._debounce(run, claimed.replays)
+            debounced = self._debounce(run, claimed.replays, joins)
             if not isinstance(debounced, _Run):
                 return debounced
             run = debounced
@@ -164,8 +178,8 @@ class ActionChain:
 
     # ---- debounce -------------------------------------------------------
 
-    def _debounce(self, run: _Run, replays: int) -> _Run | Progress:
-        batch = self._gates.debounce(run.rule, run.owner, run.context({}), run.now)
+    def _debounce(self, run: _Run, replays: int, joins: DebounceJoins) -> _Run | Progress:
+        batch = self._gates.debounce(run.rule, run.owner, run.now, joins)
         if isinstance(batch, Joined):
             self._record(run, run.key, run.rule.stages[0], batch.outcome)
             return Finished(batch.summary)

@@ -19,15 +19,20 @@ windows, action outcomes) lives in the ledger too. Per claimed event:
   retried with exponential, jittered backoff until ``max_attempts``, then
   dead-lettered.
 
-Besides the coordination rows, a claimed batch costs the dispatcher two
-commits however many events it holds: the claim, and the outcomes of all its
-events together with the outcomes of every action their passes performed
-(``DispatchQueue.finish``). The claim cannot join the outcomes: it has to be durable
-before any action has an effect, so no other dispatcher takes the event
-meanwhile and a crashed dispatcher's events come back when the lease runs out,
-and holding its transaction open across an action would hold SQLite's write
-lock (and every webhook waiting on it) for as long as a workflow submission or
-a GitOps push takes.
+A claimed batch costs the dispatcher two commits however many events it
+holds: the claim (which reads the events' recorded actions too), and the
+outcomes of all its events together with the outcomes of every action their
+passes performed (``DispatchQueue.finish``); and a third when some of them
+are debounced: every debounced event of the batch joins its debounce batch in
+one transaction, before any rule moves (``ActionChain.join_batches``). Other coordination (closing a due batch,
+concurrency slots, rate windows) is written per chain, as it happens.
+
+The claim cannot join the outcomes: it has to be durable before any action
+has an effect, so no other dispatcher takes the event meanwhile and a crashed
+dispatcher's events come back when the lease runs out, and holding its
+transaction open across an action would hold SQLite's write lock (and every
+webhook waiting on it) for as long as a workflow submission or a GitOps push
+takes.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
@@ -44,13 +49,14 @@ from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiti
 from triggers.actions.base import ActionStatus
 from triggers.actions.registry import ActionKinds
 from triggers.backoff import backoff_delay
+from triggers.gates import DebounceJoins
 from triggers.ledger import Ledger, LedgerError
 from triggers.ledger.action_log import ActionWrite
 from triggers.ledger.coordination import Coordination
 from triggers.ledger.dispatch_queue import EventOutcome
-from triggers.ledger.records import ActionRecord, ClaimedEvent
+from triggers.ledger.records import ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
-from triggers.rules.engine import RulesEngine
+from triggers.rules.engine import Evaluation, RulesEngine
 from triggers.settings import DispatcherSettings
 
 log = get_logger(__name__)
@@ -73,6 +79,7 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock or ledger.database.clock
         self._chain = ActionChain(ledger.actions, Coordination(ledger.database), actions, settings, self._clock)
+        self._next_comeback: datetime | None = None
 
     def run_once(self) -> int:
         """Claim one batch of due events, handle each, and store their outcomes together; return how many."""
@@ -81,21 +88,48 @@ class Dispatcher:
         )
         if not claimed:
             return 0
-        recorded = self._ledger.actions.of_events([item.event.id for item in claimed])
         outcomes: list[EventOutcome] = []
         try:
-            for item in claimed:
-                outcomes.append(self._handle(item, recorded[item.event.id]))
+            evaluations = [(item, self._evaluate(item)) for item in claimed]
+            joins = self._chain.join_batches(
+                [(rule, item) for item, ev in evaluations if isinstance(ev, Evaluation) for rule in ev.matched]
+            )
+            for item, evaluation in evaluations:
+                if isinstance(evaluation, EventOutcome):
+                    outcomes.append(evaluation)
+                else:
+                    outcomes.append(self._handle(item, evaluation, joins))
         finally:  # a pass that crashed on one event still stores what it did for the others
             self._ledger.queue.finish(outcomes)
+        self._note_comebacks(outcomes)
         return len(claimed)
+
+    def _note_comebacks(self, outcomes: Sequence[EventOutcome]) -> None:
+        """Remember the earliest time an event this dispatcher handed back (deferred or retrying) falls due."""
+        times = [o.values["next_attempt_at"] for o in outcomes if "next_attempt_at" in o.values]
+        if self._next_comeback is not None:
+            times.append(self._next_comeback)
+        self._next_comeback = min(times, default=None)
+
+    def _idle_wait(self) -> float:
+        """Seconds to sleep when a pass found nothing: until an event this dispatcher handed back falls due, or
+        the poll interval, whichever comes first (a debounce batch acts when its quiet period ends, not up to a
+        poll later)."""
+        poll = self._settings.poll_interval_seconds
+        if self._next_comeback is None:
+            return poll
+        left = (self._next_comeback - self._clock()).total_seconds()
+        if left <= 0:  # it fell due and was claimed (here or by another replica); wait for the next
+            self._next_comeback = None
+            return poll
+        return min(poll, left)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Dispatch until ``stop`` is set; an unreachable ledger or a bug is logged and waited out, never fatal.
 
-        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``) or, at the latest,
-        ``poll_interval_seconds``. Events a failed pass had claimed come back to any dispatcher when their lease
-        runs out.
+        Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``), an event it handed
+        back falls due, or at the latest ``poll_interval_seconds``. Events a failed pass had claimed come back to
+        any dispatcher when their lease runs out.
         """
         wakeup = self._ledger.database.wakeup
         if self._ledger.database.is_postgres:
@@ -111,9 +145,10 @@ class Dispatcher:
                 log.exception("dispatcher.pass_crashed")
                 busy = False
             if not busy:
-                wakeup.wait(self._settings.poll_interval_seconds)
+                wakeup.wait(self._idle_wait())
 
-    def _handle(self, claimed: ClaimedEvent, actions: tuple[ActionRecord, ...]) -> EventOutcome:
+    def _evaluate(self, claimed: ClaimedEvent) -> Evaluation | EventOutcome:
+        """The rules the event matched, or its outcome when it matched none or the rules could not be evaluated."""
         event_id = claimed.event.id
         try:
             evaluation = self._engine.evaluate(claimed.event)
@@ -126,14 +161,18 @@ class Dispatcher:
             reason = evaluation.ignored_reason()
             log.info("dispatcher.ignored", event_id=event_id, reason=reason)
             return EventOutcome.ignored(event_id, reason, matched_rules=[])
-        recorded = {action.action_key: action for action in actions}
+        return evaluation
+
+    def _handle(self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins) -> EventOutcome:
+        event_id = claimed.event.id
+        recorded = {action.action_key: action for action in claimed.actions}
         progress: list[Progress] = []
         temporary: list[str] = []
         delays: list[float] = []
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed, recorded, writes))
+                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins))
             except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
                 progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:

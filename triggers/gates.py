@@ -1,12 +1,14 @@
 """The gates a rule's chain passes before it starts: debounce, concurrency and rate limit.
 
 Each gate answers one question about a rule and one event, from what the
-ledger's coordination tables say, and changes nothing else:
+ledger's coordination tables say, and changes nothing else there:
 
 * Debounce: the first event of a batch leads it and waits until the batch
   falls due (``quiet`` after the last notice, at most ``max_wait`` after the
   first); later events join it and are done. Once due, the leader closes the
-  batch and the chain acts once for all of its events.
+  batch and the chain acts once for all of its events. The debounced events of
+  a claimed batch join their batches together, before any chain moves, in one
+  transaction (a burst of notices would otherwise pay a commit each).
 * Concurrency (``queue``/``replace``) holds a slot per rule and key for the
   whole chain; ``replace`` takes the slot from the older chain, cancelling its
   running action where its kind can.
@@ -20,15 +22,16 @@ action keys, so the key scheme and the outcome writes stay in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.errors import PermanentError
 from triggers.actions.base import ActionKind, ActionOutcome, ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
-from triggers.ledger.coordination import Coordination, SlotHolder
+from triggers.ledger.coordination import BatchJoin, BatchMembership, Coordination, SlotHolder
 from triggers.rules.rule import Rule
 from triggers.settings import DispatcherSettings
 
@@ -66,20 +69,77 @@ class Due:
     events: tuple[Event, ...]
 
 
+@dataclass(frozen=True)
+class DebounceJoins:
+    """Where the debounced events of one claimed batch landed, joined in one transaction (see ``join_debounces``).
+
+    A ``(rule, event id)`` whose key could not be rendered, or whose join failed, holds its error instead.
+    """
+
+    keys: Mapping[tuple[str, str], str]
+    landed: Mapping[tuple[str, str], BatchMembership]
+    errors: Mapping[tuple[str, str], Exception]
+
+    def of(self, rule: str, event_id: str) -> tuple[str, BatchMembership]:
+        """The batch key and membership of ``event_id`` under ``rule``; raises the error its join met."""
+        error = self.errors.get((rule, event_id))
+        if error is not None:
+            raise error
+        return self.keys[(rule, event_id)], self.landed[(rule, event_id)]
+
+
 class Gates:
     def __init__(self, actions: ActionLog, coordination: Coordination, settings: DispatcherSettings) -> None:
         self._actions = actions
         self._coordination = coordination
         self._settings = settings
 
-    def debounce(self, rule: Rule, event: Event, context: Mapping[str, Any], now: datetime) -> Joined | Gathering | Due:
-        """Where ``event`` stands in its debounce batch; ``rule`` must have a ``debounce`` block."""
-        debounce = rule.debounce
-        assert debounce is not None
-        batch_key = debounce.key.render(context)
-        membership = self._coordination.join_batch(
-            rule=rule.name, key=batch_key, event_id=event.id, quiet=debounce.quiet, max_wait=debounce.max_wait, now=now
-        )
+    def join_debounces(self, pending: Sequence[tuple[Rule, Event, Mapping[str, Any]]], now: datetime) -> DebounceJoins:
+        """Join each debounced ``(rule, event, context)`` of a claimed batch to its batch, in one transaction.
+
+        Each rule must have a ``debounce`` block. A key that cannot be rendered fails that pair alone; if the
+        database refuses the joint transaction, each batch is joined on its own, so only the events of the batch
+        it refused carry the error.
+        """
+        joins: list[BatchJoin] = []
+        keys: dict[tuple[str, str], str] = {}
+        errors: dict[tuple[str, str], Exception] = {}
+        for rule, event, context in pending:
+            debounce = rule.debounce
+            assert debounce is not None
+            try:
+                keys[(rule.name, event.id)] = key = debounce.key.render(context)
+            except Exception as e:  # the chain raises it for this rule of this event alone
+                errors[(rule.name, event.id)] = e
+                continue
+            joins.append(BatchJoin(rule.name, key, event.id, debounce.quiet, debounce.max_wait))
+        landed, failed = self._joined(joins, now)
+        return DebounceJoins(keys, landed, {**errors, **failed})
+
+    def _joined(
+        self, joins: list[BatchJoin], now: datetime
+    ) -> tuple[dict[tuple[str, str], BatchMembership], dict[tuple[str, str], Exception]]:
+        try:
+            return self._coordination.join_batches(joins, now), {}
+        except PermanentError as e:
+            groups: dict[tuple[str, str], list[BatchJoin]] = {}
+            for join in joins:
+                groups.setdefault((join.rule, join.key), []).append(join)
+            if len(groups) == 1:
+                return {}, {(join.rule, join.event_id): e for join in joins}
+            landed: dict[tuple[str, str], BatchMembership] = {}
+            errors: dict[tuple[str, str], Exception] = {}
+            for group in groups.values():
+                group_landed, group_errors = self._joined(group, now)
+                landed.update(group_landed)
+                errors.update(group_errors)
+            return landed, errors
+        except Exception as e:  # the ledger erred: each event's rule meets the error, as if it had joined alone
+            return {}, {(join.rule, join.event_id): e for join in joins}
+
+    def debounce(self, rule: Rule, event: Event, now: datetime, joins: DebounceJoins) -> Joined | Gathering | Due:
+        """Where ``event`` stands in its debounce batch, as ``joins`` (from :meth:`join_debounces`) found it."""
+        batch_key, membership = joins.of(rule.name, event.id)
         if membership.leader_event_id != event.id:
             coalesced = ActionOutcome(
                 ActionStatus.COALESCED,

@@ -15,7 +15,8 @@ the consumer thread fetches and admits the next. The database does its work
 At most one batch is in flight, and a batch's offsets count as written only
 once its transaction has committed; if it fails, the consumer seeks back to
 its first records and drops the batch admitted meanwhile, which then comes
-again after it.
+again after it, once the pause the error asked for (``TemporaryError.delay``:
+an unreachable ledger says when to come back) has passed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from triggers.ledger import LedgerError
 
 log = get_logger(__name__)
 LEDGER_RETRY_SECONDS = 2.0
+"""How long to wait before reading a batch again after a failed ledger write that did not say how long."""
 
 
 class _CommitOnRevoke(AsyncConsumerRebalanceListener):  # type: ignore[misc]
@@ -88,6 +90,14 @@ class _Batch:
 
 
 @dataclass(frozen=True)
+class _FailedWrite:
+    """A batch whose ledger write failed, and how long to wait before reading it again (the error's own delay)."""
+
+    batch: _Batch
+    retry_after: float
+
+
+@dataclass(frozen=True)
 class _InFlight:
     batch: _Batch
     write: Future[None]
@@ -124,7 +134,8 @@ class IngestConsumer:
                 outcome = self._admit_all(records) if records else None
                 failed = self._settle()
                 if failed is not None:
-                    self._rewind(consumer, failed, _Batch.of(records) if records else None, stop)
+                    self._rewind(consumer, failed, _Batch.of(records) if records else None)
+                    stop.wait(failed.retry_after)
                     continue
                 if outcome is not None:
                     self._in_flight = _InFlight(_Batch.of(records), writer.submit(self._write, outcome))
@@ -185,7 +196,7 @@ class IngestConsumer:
         self._intake.ledger.events.dead_letter_many(outcome.dead_letters)
         self._send_to_dlq(outcome.dead_letters)
 
-    def _settle(self) -> _Batch | None:
+    def _settle(self) -> _FailedWrite | None:
         """Wait for the batch in flight, whose offsets become committable once written; the batch if it failed."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is None:
@@ -193,18 +204,18 @@ class IngestConsumer:
         try:
             in_flight.write.result()
         except (LedgerError, TemporaryError) as e:
-            log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__)
-            return in_flight.batch
+            delay = e.delay if isinstance(e, TemporaryError) and e.delay is not None else LEDGER_RETRY_SECONDS
+            log.error("ledger write failed; the batch will be read again", error_type=type(e).__name__, after_s=delay)
+            return _FailedWrite(in_flight.batch, delay)
         self._written.update({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in in_flight.batch.next.items()})
         return None
 
-    def _rewind(self, consumer: KafkaConsumer, failed: _Batch, admitted: _Batch | None, stop: threading.Event) -> None:
-        """Seek back to the failed batch, and the one admitted behind it, so both come again after a pause."""
-        start = {**(admitted.first if admitted else {}), **failed.first}
+    def _rewind(self, consumer: KafkaConsumer, failed: _FailedWrite, admitted: _Batch | None) -> None:
+        """Seek back to the failed batch, and the one admitted behind it, so both come again after the pause."""
+        start = {**(admitted.first if admitted else {}), **failed.batch.first}
         for partition, offset in start.items():
             if partition in consumer.assignment():
                 consumer.seek(partition, offset)
-        stop.wait(LEDGER_RETRY_SECONDS)
 
     def _admit(self, record: Any, outcome: PollOutcome) -> None:
         try:

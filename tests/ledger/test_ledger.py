@@ -12,7 +12,7 @@ from tests.ledger.lost_acknowledgements import commit_acknowledgement_lost
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
 from triggers.ledger.action_log import ActionWrite
-from triggers.ledger.coordination import Coordination
+from triggers.ledger.coordination import BatchJoin, Coordination
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.ingest_rows import ROWS_PER_STATEMENT
 from triggers.ledger.schema import EventRow
@@ -269,3 +269,40 @@ def test_a_rate_window_counts_a_start_whose_commit_answer_was_lost_once(ledger: 
     assert coordination.take_rate_token(holder_key="retrain:e1", **window) is None  # the same start asking again
     assert coordination.take_rate_token(holder_key="retrain:e2", **window) is None
     assert coordination.take_rate_token(holder_key="retrain:e3", **window) == now + timedelta(hours=1)
+
+
+def test_batch_joins_whose_commit_answer_was_lost_count_each_event_once(ledger: Ledger) -> None:
+    coordination = Coordination(ledger.database)
+    datasets = [f"churn/set-{i % 3}" for i in range(12)]
+    events = [data_event(f"k{i}", dataset=dataset) for i, dataset in enumerate(datasets)]
+    ledger.events.record_many(events)
+    joins = [
+        BatchJoin("etl", dataset, event.id, timedelta(seconds=5), timedelta(minutes=1))
+        for dataset, event in zip(datasets, events, strict=True)
+    ]
+    now = datetime.now(UTC)
+    with commit_acknowledgement_lost() as lost:
+        landed = coordination.join_batches(joins, now)
+    assert lost == ["COMMIT"]
+    assert coordination.join_batches(joins, now) == landed  # claimed again after its dispatcher died
+    members: dict[str, list[str]] = {}
+    for (_rule, event_id), membership in landed.items():
+        members.setdefault(membership.batch_id, []).append(event_id)
+    assert sorted(len(ids) for ids in members.values()) == [4, 4, 4]
+    assert {membership.size for membership in landed.values()} == {4}
+    assert {membership.leader_event_id for membership in landed.values()} == {e.id for e in events[:3]}
+    closed = [e.id for batch_id in members for e in coordination.close_batch(batch_id, now)]
+    assert sorted(closed) == sorted(e.id for e in events)
+
+
+def test_a_notice_after_its_batch_fell_due_opens_the_next_batch(ledger: Ledger) -> None:
+    coordination = Coordination(ledger.database)
+    early, late = data_event("early"), data_event("late")
+    ledger.events.record_many([early, late])
+    now = datetime.now(UTC)
+    quiet, max_wait = timedelta(seconds=5), timedelta(minutes=1)
+    first = coordination.join_batches([BatchJoin("etl", "churn", early.id, quiet, max_wait)], now)[("etl", early.id)]
+    later = now + timedelta(seconds=6)
+    second = coordination.join_batches([BatchJoin("etl", "churn", late.id, quiet, max_wait)], later)[("etl", late.id)]
+    assert second.batch_id != first.batch_id and second.leader_event_id == late.id
+    assert [e.id for e in coordination.close_batch(first.batch_id, later)] == [early.id]

@@ -19,7 +19,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaProducer
 
 from listeners.intake import Intake
-from listeners.kafka.consumer import IngestConsumer
+from listeners.kafka.consumer import LEDGER_RETRY_SECONDS, IngestConsumer
 from tests.infra.kafka import KafkaBroker, committed_offsets
 from tests.listeners.conftest import kafka_settings
 from triggers.event import Event
@@ -32,16 +32,22 @@ FAILED_WRITES = 3
 
 
 class EventStoreThatFailsFirst(EventStore):
-    """The real event store, except that its first ``failures`` batch writes fail before reaching the database."""
+    """The real event store, except that its first ``failures`` batch writes fail before reaching the database,
+    with an error that says to come back after ``delay`` seconds."""
 
-    def __init__(self, database: LedgerDatabase, failures: int) -> None:
+    def __init__(self, database: LedgerDatabase, failures: int, delay: float = 0.1) -> None:
         super().__init__(database)
         self.failures_left = failures
+        self.delay = delay
+        self.writes = 0
 
     def record_many(self, events: Sequence[Event]) -> list[RecordResult]:
+        self.writes += 1
         if self.failures_left > 0:
             self.failures_left -= 1
-            raise LedgerUnavailableError("ledger database unavailable: connection to the ledger was lost")
+            raise LedgerUnavailableError(
+                "ledger database unavailable: connection to the ledger was lost", delay=self.delay
+            )
         return super().record_many(events)
 
 
@@ -118,4 +124,36 @@ def test_a_consumer_run_again_after_its_loop_ended_goes_on_consuming(kafka_broke
     finally:
         admin.close()
     assert ledger.reads.count_by_state() == {"received": 400}
+    ledger.close()
+
+
+def test_a_failed_write_is_read_again_only_after_the_delay_its_error_asked_for(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    topic = f"delay-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all")
+    for n in range(10):
+        producer.send(topic, json.dumps({"id": f"d-{n}", "dataset": "lake/events"}).encode())
+    producer.flush()
+    producer.close()
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    failing = ledger.events = EventStoreThatFailsFirst(ledger.database, failures=1, delay=3600)
+    settings = kafka_settings(kafka_broker.bootstrap_servers, topic, f"delay-{uuid.uuid4().hex[:6]}")
+    consumer = IngestConsumer(settings.kafka, Intake(settings, ledger, channel="kafka"))
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while failing.writes == 0:
+            assert time.monotonic() < deadline, "the consumer never wrote its batch"
+            time.sleep(0.05)
+        time.sleep(3 * LEDGER_RETRY_SECONDS)  # well past the fixed pause the consumer takes when an error says nothing
+        assert failing.writes == 1, "the batch was written again before the hour its error asked for"
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive(), "stopping did not cut the pause short"
+    assert ledger.reads.count_by_state() == {}
     ledger.close()

@@ -1,7 +1,8 @@
 """One dispatcher process for the replica test: ``python -m tests.triggers.dispatch_worker URL JOURNAL EXPECTED``.
 
 It dispatches until the ledger holds ``EXPECTED`` finished events, journaling
-every action it performs (with its pid) to ``JOURNAL``.
+every action it performs (with its pid) to ``JOURNAL``: a push's id, or the
+ids of a debounced batch of data notices.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ triggers:
   - name: journal
     on: [git.push]
     action: {kind: append, line: "{{ id }}"}
+  - name: etl
+    on: [data.arrived]
+    debounce: {key: "{{ data.dataset }}", quiet_seconds: 0.5, max_wait_seconds: 60}
+    action: {kind: append, line: "{{ events | map(attribute='id') | join(',') }}"}
 """
 
 

@@ -201,8 +201,8 @@ def test_a_claimed_batch_stores_every_outcome_in_one_commit(ledger: Ledger, tmp_
     assert [harness.state(e.id) for e in pushes] == [EventState.DONE] * 10
     assert [harness.state(e.id) for e in notices] == [EventState.IGNORED] * 20
     assert len(harness.append.lines()) == 10
-    # the claim, the read of the batch's recorded actions, and all 30 outcomes with their actions
-    assert len(commits) == 3
+    # the claim (with the read of the batch's recorded actions), and all 30 outcomes with their actions
+    assert len(commits) == 2
 
 
 @pytest.mark.parametrize("stored_by", ["this process", "another ledger connection"])
@@ -230,3 +230,33 @@ def test_an_event_stored_while_idle_wakes_the_dispatcher_before_its_next_poll(
         ledger.database.wakeup.notify()
         worker.join(timeout=30)
     assert not worker.is_alive()
+
+
+def test_a_debounce_batch_acts_when_its_quiet_period_ends_not_at_the_next_poll(
+    sqlite_ledger: Ledger, tmp_path: Path
+) -> None:
+    rules = """
+triggers:
+  - name: etl-on-data
+    on: [data.arrived]
+    debounce: {key: "{{ data.dataset }}", quiet_seconds: 0.3, max_wait_seconds: 60}
+    action: {kind: append, line: "{{ data.dataset }} {{ events | length }}"}
+"""
+    sleepy = FAST.model_copy(update={"poll_interval_seconds": 3600})
+    harness = Harness.build(sqlite_ledger, rules, tmp_path, sleepy)
+    stop = threading.Event()
+    worker = threading.Thread(target=harness.dispatcher.run_forever, args=(stop,), name="dispatcher")
+    worker.start()
+    try:
+        time.sleep(0.5)  # let the dispatcher's first pass find nothing and go to sleep
+        notice = data_notice()
+        sqlite_ledger.events.record(notice)  # wakes it: the notice leads a batch, handed back for the quiet period
+        deadline = time.monotonic() + 120  # far below the hour it would otherwise sleep
+        while harness.state(notice.id) != EventState.DONE:
+            assert time.monotonic() < deadline, "the dispatcher slept through the end of the quiet period"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        sqlite_ledger.database.wakeup.notify()
+        worker.join(timeout=30)
+    assert [line[1] for line in harness.append.lines()] == ["churn/customer_activity 1"]

@@ -5,7 +5,8 @@ rule for one event or debounce batch, so writing an action is an upsert by
 key: doing it again after a crash, or after a lost commit acknowledgement,
 overwrites the same row with the same absolute values. The dispatch queue
 writes a claimed batch's action outcomes with the events' own outcomes, in its
-transaction, through :meth:`ActionLog.write_rows`.
+transaction, through :meth:`ActionLog.write_rows`, and a claim reads the
+claimed events' actions in its own (:meth:`ActionLog.of_events`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from triggers.ledger.database import LedgerDatabase, operation
 from triggers.ledger.records import ActionRecord, ActionState, action_record
@@ -66,15 +68,14 @@ class ActionLog:
             row = s.execute(select(ActionRow).where(ActionRow.action_key == action_key)).scalar_one_or_none()
             return action_record(row) if row else None
 
-    @operation
-    def of_events(self, event_ids: Sequence[str]) -> dict[str, tuple[ActionRecord, ...]]:
-        """The recorded actions of each of these events, oldest first (one read for a claimed batch)."""
+    @staticmethod
+    def of_events(session: Session, event_ids: Sequence[str]) -> dict[str, tuple[ActionRecord, ...]]:
+        """The recorded actions of each of these events, oldest first, read in the caller's transaction (a claim
+        reads those of the events it leases)."""
         found: dict[str, list[ActionRecord]] = {event_id: [] for event_id in event_ids}
-        if not event_ids:
-            return {}
-        with self._db.reading() as s:
+        if event_ids:
             query = select(ActionRow).where(ActionRow.event_id.in_(list(event_ids))).order_by(ActionRow.id)
-            for row in s.execute(query).scalars():
+            for row in session.execute(query).scalars():
                 found[row.event_id].append(action_record(row))
         return {event_id: tuple(actions) for event_id, actions in found.items()}
 

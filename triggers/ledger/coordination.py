@@ -9,8 +9,9 @@ UPDATE`` (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers).
 
 Each method is one ledger operation (``triggers.ledger.database``): run again
 while PostgreSQL restarts, so each must be safe to repeat after its commit
-went through and only the answer was lost. Joining a batch is guarded by the
-event's membership row, closing and releasing are absolute, a slot already
+went through and only the answer was lost. Joining batches (every debounced
+event of a claimed batch in one transaction) is guarded by each event's
+membership row, closing and releasing are absolute, a slot already
 held by the asking key is simply held, and a rate window counts the action
 keys it let start, so the same key asking again is not counted twice.
 """
@@ -18,10 +19,12 @@ keys it let start, so the same key asking again is not counted twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from core.errors import TemporaryError
 from triggers.event import Event
@@ -30,6 +33,17 @@ from triggers.ledger.records import TERMINAL, aware
 from triggers.ledger.schema import BatchMemberRow, ConcurrencySlotRow, DebounceBatchRow, EventRow, RateWindowRow
 
 _JOIN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class BatchJoin:
+    """One event asking to join the debounce batch of its rule and rendered key."""
+
+    rule: str
+    key: str
+    event_id: str
+    quiet: timedelta
+    max_wait: timedelta
 
 
 @dataclass(frozen=True)
@@ -67,52 +81,105 @@ class Coordination:
     # ---- debounce -------------------------------------------------------
 
     @operation
-    def join_batch(
-        self, *, rule: str, key: str, event_id: str, quiet: timedelta, max_wait: timedelta, now: datetime
-    ) -> BatchMembership:
-        """Add the event to the open batch of ``(rule, key)``, opening one if needed; idempotent per event.
+    def join_batches(self, joins: Sequence[BatchJoin], now: datetime) -> dict[tuple[str, str], BatchMembership]:
+        """Add each event to the open batch of its ``(rule, key)``, opening one if needed, all in one transaction.
+
+        ``joins`` names each ``(rule, event id)`` once; the answer says where each landed. A dispatcher joins every
+        debounced event of a claimed batch here at once: one commit per claimed batch, not one per notice.
+        Idempotent per event (its membership row guards it): run again after a lost commit acknowledgement, or
+        for events claimed again after their dispatcher died, an event already in a batch is answered from it and
+        counted once.
 
         The batch falls due ``quiet`` after its latest event, but never later
-        than ``max_wait`` after its first, so a steady trickle cannot starve it.
-        The first event leads the batch (acts for it once it is due); if the
-        leader finished without closing it (dead-lettered by another rule), the
-        next event to join takes over.
+        than ``max_wait`` after its first, so a steady trickle cannot starve it;
+        an event that comes after the batch fell due opens the next batch (the
+        leader acts for the events the batch had when it fell due, whenever it
+        gets to it). The first event leads the batch (acts for it once it is
+        due); if the leader finished without closing it (dead-lettered by
+        another rule), the next event to join takes over.
         """
-        for _ in range(_JOIN_ATTEMPTS):
-            with self._db.transaction() as s:
-                member = s.get(BatchMemberRow, (rule, event_id))
-                if member is not None:
-                    return _membership(s.get_one(DebounceBatchRow, member.batch_id))
-                open_key = f"{rule}\x1f{key}"
-                s.execute(
-                    self._db.insert()(DebounceBatchRow)
-                    .values(
-                        id=uuid.uuid4().hex,
-                        rule=rule,
-                        key=key,
-                        open_key=open_key,
-                        leader_event_id=event_id,
-                        size=0,
-                        first_at=now,
-                        last_at=now,
-                        due_at=now + quiet,
-                    )
-                    .on_conflict_do_nothing(index_elements=["open_key"])
+        if not joins:
+            return {}
+        with self._db.transaction() as s:
+            conn = s.connection()
+            asked = {(join.rule, join.event_id) for join in joins}
+            members = conn.execute(  # by both columns of the members' primary key, so its index finds them
+                select(BatchMemberRow.rule, BatchMemberRow.event_id, BatchMemberRow.batch_id).where(
+                    BatchMemberRow.rule.in_({rule for rule, _ in asked}),
+                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked}),
                 )
-                batch = self._db.locked(s, select(DebounceBatchRow).where(DebounceBatchRow.open_key == open_key))
-                if batch is None:  # closed between our insert and our lock: open a fresh one
+            )
+            joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}
+            fresh: dict[tuple[str, str], list[BatchJoin]] = {}
+            for join in joins:
+                if (join.rule, join.event_id) not in joined:
+                    fresh.setdefault((join.rule, join.key), []).append(join)
+            landed: dict[str, BatchMembership] = {}
+            for group, membership in self._join_groups(conn, fresh, now).items():
+                landed[membership.batch_id] = membership
+                joined.update({(join.rule, join.event_id): membership.batch_id for join in fresh[group]})
+            if earlier := set(joined.values()) - set(landed):
+                for batch in conn.execute(select(*_BATCH_COLUMNS).where(DebounceBatchRow.id.in_(earlier))):
+                    landed[batch.id] = _membership(batch)
+            return {member: landed[batch_id] for member, batch_id in joined.items()}
+
+    def _join_groups(
+        self, conn: Connection, groups: Mapping[tuple[str, str], Sequence[BatchJoin]], now: datetime
+    ) -> dict[tuple[str, str], BatchMembership]:
+        """Add each group (events of one rule and key, none a member yet) to its key's open batch, opening one if
+        there is none, with a handful of statements for all the groups together.
+
+        Batches are opened and locked in the order of their open keys, so that two dispatchers joining overlapping
+        sets of batches take their locks in one order and cannot deadlock.
+        """
+        pending = {f"{rule}\x1f{key}": (rule, key) for rule, key in groups}
+        landed: dict[tuple[str, str], BatchMembership] = {}
+        for _ in range(_JOIN_ATTEMPTS):
+            if not pending:
+                return landed
+            conn.execute(
+                self._db.insert()(DebounceBatchRow).on_conflict_do_nothing(index_elements=["open_key"]),
+                [_opened(groups[pending[open_key]], open_key, now) for open_key in sorted(pending)],
+            )
+            query = (
+                select(*_BATCH_COLUMNS, DebounceBatchRow.open_key, EventRow.state.label("leader_state"))
+                .outerjoin(EventRow, EventRow.id == DebounceBatchRow.leader_event_id)
+                .where(DebounceBatchRow.open_key.in_(list(pending)))
+                .order_by(DebounceBatchRow.open_key)
+            )
+            if self._db.is_postgres:
+                query = query.with_for_update(of=DebounceBatchRow)
+            grown: list[dict[str, Any]] = []
+            members: list[dict[str, Any]] = []
+            fell_due: list[str] = []
+            for batch in conn.execute(query):
+                group = groups[pending[batch.open_key]]
+                leader = batch.leader_event_id
+                if batch.leader_state is None or batch.leader_state in TERMINAL:  # its leader gave up: take over
+                    leader = group[0].event_id
+                elif aware(batch.due_at) < now:  # its leader acts for the events it has; these open the next one
+                    fell_due.append(batch.id)
                     continue
-                leader_state = s.execute(
-                    select(EventRow.state).where(EventRow.id == batch.leader_event_id)
-                ).scalar_one_or_none()
-                if leader_state is None or leader_state in TERMINAL:  # its leader gave up (dead-lettered): take over
-                    batch.leader_event_id = event_id
-                s.add(BatchMemberRow(rule=rule, event_id=event_id, batch_id=batch.id, joined_at=now))
-                batch.size += 1
-                batch.last_at = now
-                batch.due_at = min(now + quiet, aware(batch.first_at) + max_wait)
-                return _membership(batch)
-        raise TemporaryError(f"debounce batch for rule {rule!r} key {key!r} kept closing under us; retry")
+                size = batch.size + len(group)
+                due_at = min(now + group[0].quiet, aware(batch.first_at) + group[0].max_wait)
+                grown.append({"batch_id": batch.id, "leader": leader, "grown_size": size, "now": now, "due": due_at})
+                members += [
+                    {"rule": j.rule, "event_id": j.event_id, "batch_id": batch.id, "joined_at": now} for j in group
+                ]
+                landed[pending.pop(batch.open_key)] = BatchMembership(batch.id, leader, due_at, closed=False, size=size)
+            if fell_due:
+                conn.execute(
+                    update(DebounceBatchRow)
+                    .where(DebounceBatchRow.id.in_(fell_due))
+                    .values(open_key=None, closed_at=now)
+                )
+            if grown:
+                conn.execute(_GROW_BATCH, grown)
+                conn.execute(insert(BatchMemberRow), members)
+            # what is still pending fell due, or (on PostgreSQL) was closed between our insert and our lock
+        if pending:
+            raise TemporaryError(f"debounce batches {sorted(pending.values())} kept closing under us; retry")
+        return landed
 
     @operation
     def close_batch(self, batch_id: str, now: datetime) -> list[Event]:
@@ -191,7 +258,46 @@ class Coordination:
             return reopens
 
 
-def _membership(batch: DebounceBatchRow) -> BatchMembership:
+_GROW_BATCH = (
+    update(DebounceBatchRow)
+    .where(DebounceBatchRow.id == bindparam("batch_id"))
+    .values(
+        leader_event_id=bindparam("leader"),
+        size=bindparam("grown_size"),
+        last_at=bindparam("now"),
+        due_at=bindparam("due"),
+    )
+)
+"""A batch that events joined: its leader, size, latest event and due time, as absolute values."""
+
+
+def _opened(group: Sequence[BatchJoin], open_key: str, now: datetime) -> dict[str, Any]:
+    """The row of a batch the group's first event would open (if its key has no open batch)."""
+    first = group[0]
+    return {
+        "id": uuid.uuid4().hex,
+        "rule": first.rule,
+        "key": first.key,
+        "open_key": open_key,
+        "leader_event_id": first.event_id,
+        "size": 0,
+        "first_at": now,
+        "last_at": now,
+        "due_at": now + first.quiet,
+    }
+
+
+_BATCH_COLUMNS = (
+    DebounceBatchRow.id,
+    DebounceBatchRow.leader_event_id,
+    DebounceBatchRow.size,
+    DebounceBatchRow.first_at,
+    DebounceBatchRow.due_at,
+    DebounceBatchRow.closed_at,
+)
+
+
+def _membership(batch: Row[Any]) -> BatchMembership:
     return BatchMembership(
         batch_id=batch.id,
         leader_event_id=batch.leader_event_id,

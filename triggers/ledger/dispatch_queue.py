@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -97,6 +97,16 @@ class EventOutcome:
 _CLAIM_ORDER = (EventRow.fair_round, EventRow.next_attempt_at, EventRow.time)
 """Fair round first; within a round, the oldest due, then the oldest event (one delivery's events fall due together)."""
 
+_CLAIMED_COLUMNS = (EventRow.id, EventRow.envelope, EventRow.attempts, EventRow.replays, EventRow.fair_round)
+"""What a claim reads of each due event; it leases them all in one update (the rows are locked meanwhile)."""
+
+_DEAD_UNREADABLE = (
+    update(EventRow)
+    .where(EventRow.id == bindparam("event_id"))
+    .values(state=EventState.DEAD_LETTERED.value, last_error=bindparam("error"), updated_at=bindparam("now"))
+)
+"""A claimed row whose envelope no longer reads back as an event is dead-lettered, not leased."""
+
 
 class DispatchQueue:
     """Claims due events under a lease, ends leases with outcomes, and puts events (or one action) back."""
@@ -112,7 +122,8 @@ class DispatchQueue:
     def claim_due(
         self, limit: int = 10, lease: timedelta = timedelta(minutes=5), owner: str | None = None
     ) -> list[ClaimedEvent]:
-        """Lease up to ``limit`` due events to this worker, by their rounds in the fair order, then oldest due first.
+        """Lease up to ``limit`` due events to this worker, by their rounds in the fair order, then oldest due first,
+        each with the actions recorded for it so far (read in the same transaction).
 
         Due means received or retrying with ``next_attempt_at`` passed, or
         dispatched under a lease that expired (its worker died). The claim raises
@@ -124,28 +135,44 @@ class DispatchQueue:
             (EventRow.state.in_([s.value for s in CLAIMABLE])) & (EventRow.next_attempt_at <= now),
             (EventRow.state == EventState.DISPATCHED.value) & (EventRow.lease_expires_at < now),
         )
-        query = select(EventRow).where(due).order_by(*_CLAIM_ORDER).limit(limit)
+        chosen = select(EventRow.id).where(due).order_by(*_CLAIM_ORDER).limit(limit)
         if self._db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        claimed = []
-        highest_round = None
+            chosen = chosen.with_for_update(skip_locked=True)
+        # The due rows are sorted by their narrow keys alone, then only the chosen ones are read whole: sorting
+        # every due row with its envelope spilled to disk once thousands were due.
+        query = select(*_CLAIMED_COLUMNS).where(EventRow.id.in_(chosen)).order_by(*_CLAIM_ORDER)
+        claimed: list[ClaimedEvent] = []
+        unreadable: list[dict[str, Any]] = []
         with self._db.transaction() as s:
-            for row in s.execute(query).scalars():
-                highest_round = row.fair_round
-                row.updated_at = now
+            conn = s.connection()
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            for row in rows:
                 try:
                     event = Event.model_validate(row.envelope)
                 except ValidationError as e:  # one unreadable row must not stop every dispatcher
-                    row.state = EventState.DEAD_LETTERED.value
-                    row.last_error = f"the stored event cannot be read back: {e.errors()[0]['msg']}"
+                    error = f"the stored event cannot be read back: {e.errors()[0]['msg']}"
+                    unreadable.append({"event_id": row.id, "error": error})
                     continue
-                row.state = EventState.DISPATCHED.value
-                row.lease_owner = owner
-                row.lease_expires_at = now + lease
-                row.attempts += 1
-                claimed.append(ClaimedEvent(event, row.attempts, row.replays))
-            if highest_round is not None:
-                self._fair_order.served(s.connection(), highest_round)
+                claimed.append(ClaimedEvent(event, row.attempts + 1, row.replays))
+            recorded = self._actions.of_events(s, [c.event.id for c in claimed])
+            claimed = [replace(c, actions=recorded[c.event.id]) for c in claimed]
+            if claimed:
+                conn.execute(
+                    update(EventRow)
+                    .where(EventRow.id.in_([c.event.id for c in claimed]))
+                    .values(
+                        state=EventState.DISPATCHED.value,
+                        lease_owner=owner,
+                        lease_expires_at=now + lease,
+                        attempts=EventRow.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+            if unreadable:
+                conn.execute(_DEAD_UNREADABLE, [{**u, "now": now} for u in unreadable])
+            self._fair_order.served(conn, rows[-1].fair_round)  # rows come in rounds' order: the last is highest
         return claimed
 
     @operation

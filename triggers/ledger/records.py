@@ -47,9 +47,12 @@ class RecordResult:
 
 @dataclass(frozen=True)
 class ClaimedEvent:
+    """An event leased to a dispatcher, with its actions as the ledger had them when it was claimed."""
+
     event: Event
     attempts: int
     replays: int = 0
+    actions: tuple[ActionRecord, ...] = ()
 
 
 @dataclass(frozen=True)
