@@ -26,7 +26,19 @@ images=${MLOPS_GITOPS_IMAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-gitops/image
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+working=() # containers started for an image's checks, all removed when the script ends
+cleanup() {
+    local c
+    for c in "${working[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# A working container of image $1, in $ctr, for running checks in it.
+container_of() {
+    ctr=$(buildah from "$1")
+    working+=("$ctr")
+}
 
 log() { printf 'images: %s\n' "$*" >&2; }
 
@@ -116,9 +128,7 @@ build_project() {
 # a local Spark session that serves s3:// and s3a:// with the S3A connector from the image's classpath.
 check_project() {
     local ctr
-    ctr=$(buildah from "$1")
-    # shellcheck disable=SC2064
-    trap "buildah rm $ctr >/dev/null; rm -rf '$scratch'" EXIT
+    container_of "$1"
     in_image() { buildah run --runtime "${BUILDAH_RUNTIME:-runc}" "$ctr" -- "$@"; }
     local version
     version=$(in_image python -c 'import pyspark; print(pyspark.__version__)')
@@ -136,9 +146,7 @@ build_model_server() {
     base_ref=$(load "$(base)")
     buildah bud --runtime "${BUILDAH_RUNTIME:-runc}" --layers --network host --build-arg "PYTHON_IMAGE=$base_ref" \
         --target model-server -t "$ref" -f "$repo/Dockerfile" "$repo" >&2
-    ctr=$(buildah from "$ref")
-    # shellcheck disable=SC2064
-    trap "buildah rm $ctr >/dev/null; rm -rf '$scratch'" EXIT
+    container_of "$ref"
     buildah run --runtime "${BUILDAH_RUNTIME:-runc}" --user 10001:10001 "$ctr" -- \
         python -c 'import services.model_server.app, redis, boto3, feast' >&2
     log "model-server image checks passed"
