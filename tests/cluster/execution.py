@@ -72,9 +72,19 @@ def _step_report(kube: Kube, namespace: str, workflow: dict[str, Any]) -> list[d
 
 def _logs(kube: Kube, namespace: str, pod: str) -> str:
     try:
-        return kube.kubectl("logs", "-n", namespace, pod, "--all-containers", "--tail=30")
+        return kube.kubectl("logs", "-n", namespace, pod, "--all-containers", "--tail=40")
     except RuntimeError as e:
         return str(e)
+
+
+def _run_pods(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The run's pods: Argo labels its step pods with the workflow, the Spark and Ray pods carry the run's label."""
+    by_name = {
+        p["metadata"]["name"]: p
+        for label in (WORKFLOW_LABEL, RUN_LABEL)
+        for p in kube.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={label}%3D{name}")["items"]
+    }
+    return list(by_name.values())
 
 
 def run_to_completion(
@@ -92,18 +102,12 @@ def run_to_completion(
     status = wait_for(f"{name} finished", finished, RUN_TIMEOUT, interval=3)
     workflow = kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{name}")
     steps = _step_report(kube, namespace, workflow)
+    pods = _run_pods(kube, namespace, name)
     if status.phase != RunPhase.SUCCEEDED:
-        logs = {step["pod"]: _logs(kube, namespace, str(step["pod"])) for step in steps}
+        logs = {pod["metadata"]["name"]: _logs(kube, namespace, pod["metadata"]["name"]) for pod in pods}
         raise RunFailedError(f"{name} {status.phase}: {status.message}; steps {steps}; logs {logs}")
     if not status.outputs:
         raise RunFailedError(f"{name} succeeded, but the service read no step outputs back: {status}")
-    # Argo labels its step pods with the workflow; the Spark and Ray pods carry the run's label.
-    by_name = {
-        p["metadata"]["name"]: p
-        for label in (WORKFLOW_LABEL, RUN_LABEL)
-        for p in kube.get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={label}%3D{name}")["items"]
-    }
-    pods = list(by_name.values())
     return {
         "workflow": name,
         "phase": status.phase.value,
