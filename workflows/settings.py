@@ -104,6 +104,12 @@ class ArgoSettings(SettingsModel):
         description="The steps' entry point inside the image, run by spark-submit as the Spark application.",
     )
     service_account: str = "mlops-pipelines"
+    run_as_user: int = Field(
+        default=10001,
+        ge=1,
+        description="User (and group) every container of a run's pods runs as: the image's app user, so Argo's "
+        "executor and the steps share the work volume's files.",
+    )
     work_volume_claim: str = Field(
         default="mlops-pipelines-work",
         description="ReadWriteMany claim mounted at /work in every step: checkouts, step results, the Feast repo.",

@@ -74,8 +74,26 @@ def render_pipeline(
         service_account_name=context.settings.service_account,
         active_deadline_seconds=context.settings.active_deadline_seconds,
         pod_metadata=m.Metadata(labels=context.labels),
+        security_context=_pods_identity(context),
         volumes=[_work_volume(context)],
         templates=[*templates, DAG(name=ENTRYPOINT, tasks=dag_tasks)],
+    )
+
+
+def _pods_identity(context: RenderContext) -> m.PodSecurityContext:
+    """Every container of a run's pods (Argo's ``init`` and ``wait`` included) as the image's app user.
+
+    The steps share one work volume: Argo's ``init`` container places checkouts in directories the steps made,
+    and the steps read and write what ``init`` placed. Under one user and group (``fsGroup`` for volumes that
+    honour it) neither is refused by the other's permissions, whichever user the executor image declares.
+    """
+    user = context.settings.run_as_user
+    return m.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=user,
+        run_as_group=user,
+        fs_group=user,
+        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
     )
 
 
