@@ -6,8 +6,8 @@ the workflow-controller's health endpoint is fixed at :6060, also on all interfa
 talks to both over loopback only. Metrics servers are turned off in the controller's ConfigMap, which also
 names the executor image (argoexec, built by ``toolchain/images.sh`` and imported into the node, never pulled):
 its ``init`` and ``wait`` containers and the emissary that wraps each step's command run on the real node. The
-executor trusts the run's CA (from every namespace's ``kube-root-ca.crt``), so ``init`` can clone the ML
-repository from the run's HTTPS git host (``tests.cluster.code_host``).
+executor trusts the run's CA (every pod's ``kube-root-ca.crt``, projected with its service account token), so
+``init`` can clone the ML repository from the run's HTTPS git host (``tests.cluster.code_host``).
 
 Both run as their own ServiceAccounts with the RBAC of Argo's upstream cluster install (from the pinned
 module), each with a TokenRequest token, as their Deployments would: that RBAC is part of what is proven.
@@ -32,9 +32,10 @@ RBAC_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "ClusterRole", 
 CONTROLLER_ACCOUNT, SERVER_ACCOUNT = "argo", "argo-server"
 CONTROLLER_HEALTH = f"http://{LOOPBACK}:6060/healthz"
 START_TIMEOUT = 120.0
-# The executor clones repositories from the run's git host, whose certificate the run's CA signed: the CA every
-# namespace holds in the kube-root-ca.crt ConfigMap, given to Go's TLS as its only trusted root.
-CLUSTER_CA_VOLUME, CLUSTER_CA_MOUNT = "cluster-ca", "/etc/cluster-ca"
+# The executor clones repositories from the run's git host, whose certificate the run's CA signed: the CA each pod
+# already has from the kube-root-ca.crt ConfigMap (projected beside the service account token), given to Go's TLS
+# as its only trusted root.
+CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 
 
 def controller_config(executor_image: str) -> str:
@@ -59,17 +60,7 @@ data:
     imagePullPolicy: Never
     env:
       - name: SSL_CERT_FILE
-        value: {CLUSTER_CA_MOUNT}/ca.crt
-    volumeMounts:
-      - name: {CLUSTER_CA_VOLUME}
-        mountPath: {CLUSTER_CA_MOUNT}
-        readOnly: true
-  workflowDefaults: |
-    spec:
-      volumes:
-        - name: {CLUSTER_CA_VOLUME}
-          configMap:
-            name: kube-root-ca.crt
+        value: {CLUSTER_CA_FILE}
 """
 
 

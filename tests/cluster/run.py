@@ -235,6 +235,7 @@ def level_3(
                 params, generated = land_raw_data(store, work / "raw")
                 executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
                 report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
+            report.steps["work_volume_owners"] = owners(work / "volumes" / "work")
             with report.step(3, "retrain on the node: the repository's tests, Ray through KubeRay, MLflow"):
                 retrain = RetrainParams(
                     model_name=RETRAINED_MODEL, repo_url=code.url, commit=code.commit, num_workers=RAY_WORKERS
@@ -246,6 +247,15 @@ def level_3(
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
     return tracking_uri, list(range(1, generated.rows // RAW_DAYS + 1))
+
+
+def owners(volume: Path) -> dict[str, str]:
+    """Owner, group and mode of the work volume's top directories, as the pods left them: who may write where."""
+    found = {}
+    for path in sorted([volume, *volume.glob("*"), *volume.glob("runs/*")]):
+        info = path.stat()
+        found[str(path.relative_to(volume))] = f"{info.st_uid}:{info.st_gid} {oct(info.st_mode & 0o7777)}"
+    return found
 
 
 def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
