@@ -87,6 +87,9 @@ RAY_OPERATOR = OperatorSpec(
         f"--metrics-addr={LOOPBACK}:{free_port()}",
         f"--health-probe-bind-address={health}",
         "--reconcile-concurrency=2",
+        # It runs beside the cluster, where cluster DNS names do not resolve: it reaches the Ray head's dashboard
+        # (job status) through the apiserver's service proxy, which its upstream RBAC grants.
+        "--use-kubernetes-proxy",
     ],
 )
 
