@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.cluster.run import run
 from tests.upstream import REPO_ROOT
 
-TARGET_LEVEL = 3
+TARGET_LEVEL = 4
 
 
 def main() -> int:

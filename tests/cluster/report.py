@@ -29,12 +29,14 @@ LEVELS = {
     "spark-operator and KubeRay turn the ETL's SparkApplication and the training's RayJob into driver and Ray head "
     "and worker pods with the expected spec",
     3: "pods run on the real node: a pod resolved Service names through CoreDNS and reached the apiserver by its "
-    "ClusterIP, and feature-apply ran to Succeeded under Argo's emissary executor with its output read back by "
-    "the service",
+    "ClusterIP; under Argo's emissary executor feature-apply wrote the shared Feast registry, data-etl ran Spark "
+    "through spark-operator on data landed in MinIO (bad rows quarantined, features materialized into Redis), and "
+    "retrain cloned the ML repository over HTTPS, ran its tests, trained on a Ray head and two workers made by "
+    "KubeRay and registered the version in the in-cluster MLflow, each read back by the service",
     4: "the real Argo CD application-controller and repo-server synced the GitOps repo that the service's "
-    "scaffold made, served by git daemon: the model server Synced and Healthy in both environments, and two "
-    "promotions committed by the service's GitOps writer each rolled out a new ReplicaSet with the promoted "
-    "version",
+    "scaffold made, served by git daemon; three promotions committed by the service's GitOps writer (staging, "
+    "production twice) each rolled out a Healthy model server on the node with the promoted version, and each "
+    "environment's /predict answered a client pod with that version's scores on the online features",
 }
 
 

@@ -242,6 +242,9 @@ def level_3(
                 )
                 executed = run_to_completion(plane.kube, backend, settings, "retrain", retrain)
                 report.steps["retrain"] = {**executed, "checked": check_retrain(executed, tracking_uri, code)}
+            # Their pods would hold the node's cores through level 4 (KubeRay keeps the Ray cluster for a while).
+            delete_all(plane.kube, settings.namespace, SPARK_APPLICATIONS)
+            delete_all(plane.kube, settings.namespace, RAY_JOBS)
         finally:
             backend.close()
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
