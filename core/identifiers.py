@@ -16,7 +16,7 @@ break that the pattern alone would let through.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints
 
@@ -91,6 +91,16 @@ RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63), SINGLE_LINE]
 FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128), SINGLE_LINE]
 ColumnName = Annotated[str, StringConstraints(pattern=COLUMN_NAME_PATTERN, max_length=128), SINGLE_LINE]
+
+
+def _names_a_store_type(store: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(store.get("type"), str):
+        raise ValueError("online_store needs a 'type' (redis, postgres, sqlite, ...) as in Feast's feature_store.yaml")
+    return store
+
+
+FeastOnlineStore = Annotated[dict[str, Any], AfterValidator(_names_a_store_type)]
+"""Feast's ``online_store`` mapping, passed to Feast as written; it must say which store it configures."""
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9\-]+")
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from core.identifiers import ColumnName, DnsLabel, FeastName, ImageName, ModelName
+from core.identifiers import ColumnName, DnsLabel, FeastName, FeastOnlineStore, ImageName, ModelName
 from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
@@ -142,14 +142,7 @@ class SharedFeatureStore(SettingsModel):
 
     project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", description="Feast project the pipelines apply.")
     registry: str = Field(pattern=r"^(?:s3|gs)://[^\s]+$", description="Registry file the pipelines write.")
-    online_store: dict[str, Any] = Field(description="Feast's online_store mapping: type and connection.")
-
-    @field_validator("online_store")
-    @classmethod
-    def _names_a_type(cls, store: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(store.get("type"), str):
-            raise ValueError("online_store needs a 'type' (redis, postgres, ...) as Feast's feature_store.yaml")
-        return store
+    online_store: FeastOnlineStore = Field(description="Feast's online_store mapping: type and connection.")
 
 
 class ScaffoldSettings(SettingsModel):

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.errors import PermanentError
-from core.identifiers import DnsLabel
+from core.identifiers import DnsLabel, FeastOnlineStore
 
 LOOPBACK = "127.0.0.1"
 HostAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", max_length=253)]
@@ -80,18 +80,11 @@ class FeatureStoreRuntime(BaseModel):
         pattern=r"^(?:s3|gs|file)://[^\s]+$",
         description="Registry file URI (s3://bucket/path/registry.db); none: data/registry.db in the store directory.",
     )
-    online_store: dict[str, Any] | None = Field(
+    online_store: FeastOnlineStore | None = Field(
         default=None,
         description="Feast's online_store mapping (type: redis, connection_string: ...); none: sqlite in the store "
         "directory.",
     )
-
-    @field_validator("online_store")
-    @classmethod
-    def _names_a_type(cls, store: dict[str, Any] | None) -> dict[str, Any] | None:
-        if store is not None and not isinstance(store.get("type"), str):
-            raise ValueError("online_store needs a 'type' (redis, postgres, sqlite, ...) as Feast's feature_store.yaml")
-        return store
 
 
 class StepRuntime(BaseModel):
