@@ -56,7 +56,10 @@ def write_promotion_config(
         "mlflow": {"tracking_uri": tracking_uri},
         "listeners": {"webhooks": {"mlflow": {"secrets": [MLFLOW_SECRET]}}, "registry_watcher": {"enabled": False}},
         # Promotions only: the Argo backend is configured but never called.
-        "workflows": {"backend": "argo", "argo": {"server_url": "http://127.0.0.1:9", "token": "unused"}},
+        "workflows": {
+            "backend": "argo",
+            "argo": {"server_url": "http://127.0.0.1:9", "token": "unused", "feast_project": "churn"},
+        },
         "gitops": {"repo_url": str(gitops_remote), "work_dir": str(tmp_path / "gitops-checkout"), **gitops},
     }
     path = tmp_path / "config.yaml"

@@ -90,7 +90,7 @@ def write_service_config(
         "listeners": listeners,
         "workflows": {
             "backend": "argo",
-            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops"},
+            "argo": {"server_url": argo_url, "token": TOKEN, "namespace": "mlops", "feast_project": "churn"},
             "code_repos": ["https://github.com/acme/churn-model.git"],
         },
     }

@@ -133,6 +133,7 @@ def build_stack(tmp_path: Path, argo: FakeArgoServer, triggers: list[dict[str, A
                 "token": TOKEN,
                 "namespace": NAMESPACE,
                 "request_timeout_seconds": REQUEST_TIMEOUT_SECONDS,
+                "feast_project": "churn",
             },
             "code_repos": ["https://github.com/acme/churn-model.git"],
         }
