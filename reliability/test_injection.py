@@ -82,12 +82,13 @@ def test_sources_refuse_hostile_identifiers(
     assert admitted == []
 
 
+_REPO = "https://github.com/team/churn.git"
 PARAM_FIELDS: tuple[tuple[type[BaseModel], str, dict[str, Any]], ...] = (
-    (RetrainParams, "repo_url", {"commit": "a" * 40}),
-    (RetrainParams, "commit", {"repo_url": "https://github.com/team/churn.git"}),
+    (RetrainParams, "repo_url", {"commit": "a" * 40, "model_name": "churn-xgb"}),
+    (RetrainParams, "commit", {"repo_url": "https://github.com/team/churn.git", "model_name": "churn-xgb"}),
     (RetrainParams, "model_name", {"repo_url": "https://github.com/team/churn.git", "commit": "a" * 40}),
-    (RetrainParams, "params_file", {"repo_url": "https://github.com/team/churn.git", "commit": "a" * 40}),
-    (RetrainParams, "trigger_event_id", {"repo_url": "https://github.com/team/churn.git", "commit": "a" * 40}),
+    (RetrainParams, "params_file", {"repo_url": _REPO, "commit": "a" * 40, "model_name": "churn-xgb"}),
+    (RetrainParams, "trigger_event_id", {"repo_url": _REPO, "commit": "a" * 40, "model_name": "churn-xgb"}),
     (EtlParams, "dataset", {"source_uri": "s3://raw/churn", "partitions": ["date=2026-11-26"]}),
     (EtlParams, "source_uri", {"partitions": ["date=2026-11-26"]}),
     (FeatureApplyParams, "repo_subdir", {}),
