@@ -122,6 +122,8 @@ def mlflow_ready(kube: Kube) -> str:
 
     def ready() -> str | None:
         for pod in _pods(kube):
+            if pod["metadata"].get("deletionTimestamp"):  # a deleted pod may still read Ready while it goes
+                continue
             conditions = pod.get("status", {}).get("conditions", [])
             if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
                 return f"http://{pod['status']['podIP']}:{PORT}"
