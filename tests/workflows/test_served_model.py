@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 
 from core.errors import PermanentError
 from devtools.demo.workspace import DERIVED_FEATURE, MODEL_PATH, add_derived_feature
@@ -55,6 +56,22 @@ def trained(model: RepoModel, frame: pd.DataFrame) -> xgb.Booster:
     return booster
 
 
+def logged(model: RepoModel, frame: pd.DataFrame) -> tuple[xgb.Booster, ModelInfo]:
+    """A booster trained on ``frame``, logged as the train step logs it, in a run of its own."""
+    booster = trained(model, frame)
+    with mlflow.start_run():
+        info = log_served_model(
+            booster, model, raw_features(frame), label=LABEL, hyperparameters=PARAMS, repository_requirements=()
+        )
+    return booster, info
+
+
+def assert_repository_code_gone(path_before: list[str], modules_before: set[str]) -> None:
+    """Loading the model left neither the repository's code directory on the path nor its modules imported."""
+    assert sys.path == path_before, "the model's code directory stays on the import path"
+    assert not {name for name in set(sys.modules) - modules_before if name == "src" or name.startswith("src.")}
+
+
 def raw_features(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["customer_id", LABEL])
 
@@ -64,11 +81,7 @@ def test_the_logged_model_applies_the_repositorys_prepare_at_the_trained_commit(
 ) -> None:
     model = RepoModel("train", derived_repo, MODEL_HOOK, PARAMS)
     frame = training_rows(200)
-    booster = trained(model, frame)
-    with mlflow.start_run():
-        info = log_served_model(
-            booster, model, raw_features(frame), label=LABEL, hyperparameters=PARAMS, repository_requirements=()
-        )
+    booster, info = logged(model, frame)
     path_before, modules_before = list(sys.path), set(sys.modules)
 
     requests = raw_features(frame).head(20)
@@ -83,8 +96,7 @@ def test_the_logged_model_applies_the_repositorys_prepare_at_the_trained_commit(
     by_hand[DERIVED_FEATURE] = by_hand["monthly_charges"] / (by_hand["tenure_months"] + 1)
     expected = booster.inplace_predict(by_hand[booster.feature_names].to_numpy(np.float32))
     np.testing.assert_array_equal(predictions, expected)
-    assert sys.path == path_before, "the model's code directory stays on the import path"
-    assert not {name for name in set(sys.modules) - modules_before if name == "src" or name.startswith("src.")}
+    assert_repository_code_gone(path_before, modules_before)
 
 
 def test_the_gate_scores_a_model_with_its_preparation_and_a_bare_booster_on_prepared_columns(
@@ -174,12 +186,8 @@ def test_a_prepare_importing_its_repositorys_modules_lazily_trains_and_is_scored
 ) -> None:
     model = RepoModel("evaluate", lazy_repo, MODEL_HOOK, PARAMS)
     frame, holdout = training_rows(300), training_rows(80)
-    booster = trained(model, frame)
+    booster, info = logged(model, frame)
     features, truth = model.prepare(holdout)
-    with mlflow.start_run():
-        info = log_served_model(
-            booster, model, raw_features(frame), label=LABEL, hyperparameters=PARAMS, repository_requirements=()
-        )
     path_before, modules_before = list(sys.path), set(sys.modules)
     auc = built_in_metric("auc")
 
@@ -187,22 +195,13 @@ def test_a_prepare_importing_its_repositorys_modules_lazily_trains_and_is_scored
 
     assert (booster.feature_names or [])[-1:] == [LAZY_FEATURE]
     assert served == pytest.approx(auc(truth, booster.inplace_predict(features.to_numpy(np.float32))))
-    assert sys.path == path_before
-    assert not {name for name in set(sys.modules) - modules_before if name == "src" or name.startswith("src.")}
+    assert_repository_code_gone(path_before, modules_before)
 
 
 def test_loading_models_one_after_another_leaves_no_module_of_theirs_behind(tracking: None, derived_repo: Path) -> None:
     model = RepoModel("train", derived_repo, MODEL_HOOK, PARAMS)
     frame = training_rows(100)
-    with mlflow.start_run():
-        info = log_served_model(
-            trained(model, frame),
-            model,
-            raw_features(frame),
-            label=LABEL,
-            hyperparameters=PARAMS,
-            repository_requirements=(),
-        )
+    _, info = logged(model, frame)
     modules_before = set(sys.modules)
 
     for _ in range(3):
