@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pandas as pd
 import yaml
@@ -67,19 +68,9 @@ class SharedStore:
             feature_store=FeatureStoreRuntime(registry=REGISTRY, online_store=self.online_store),
         )
 
-    @contextmanager
-    def environment(self) -> Iterator[None]:
+    def environment(self) -> AbstractContextManager[dict[str, str]]:
         """The Secrets' variables in this process while Feast works, as the pods have them."""
-        saved = {name: os.environ.get(name) for name in self.variables}
-        os.environ.update(self.variables)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        return patch.dict(os.environ, self.variables)
 
 
 def _secret(name: str, namespace: str, variables: Mapping[str, str]) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import redis
 
 from devtools.devstack.process import free_port, start, stop, wait_until
 
@@ -29,19 +30,14 @@ def write_config(path: Path, address: str, port: int, password: str) -> Path:
 
 
 def answers(address: str, port: int, password: str) -> bool:
-    """Whether the server accepts ``password`` and answers PING, in Redis's wire protocol (no client library)."""
+    """Whether the server accepts ``password`` and answers PING."""
+    client = redis.Redis(host=address, port=port, password=password, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
-        with socket.create_connection((address, port), timeout=1.0) as conn:
-            conn.sendall(f"AUTH {password}\r\nPING\r\n".encode())
-            reply = b""
-            while reply.count(b"\r\n") < 2:
-                chunk = conn.recv(256)
-                if not chunk:
-                    return False
-                reply += chunk
-    except OSError:
+        return bool(client.ping())
+    except redis.RedisError:
         return False
-    return reply == b"+OK\r\n+PONG\r\n"
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)
