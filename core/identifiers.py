@@ -91,6 +91,7 @@ RepoName = Annotated[str, StringConstraints(pattern=REPO_PATTERN, max_length=255
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63), SINGLE_LINE]
 FeastName = Annotated[str, StringConstraints(pattern=FEAST_NAME_PATTERN, max_length=128), SINGLE_LINE]
 ColumnName = Annotated[str, StringConstraints(pattern=COLUMN_NAME_PATTERN, max_length=128), SINGLE_LINE]
+FeastProject = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", max_length=128), SINGLE_LINE]
 
 
 def _names_a_store_type(store: dict[str, Any]) -> dict[str, Any]:

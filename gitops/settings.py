@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from core.identifiers import ColumnName, DnsLabel, FeastName, FeastOnlineStore, ImageName, ModelName
+from core.identifiers import ColumnName, DnsLabel, FeastName, FeastOnlineStore, FeastProject, ImageName, ModelName
 from core.settings_model import SettingsModel
 
 # Request fields a target's value template may name, e.g. "{model_uri}".
@@ -140,7 +140,7 @@ class SharedFeatureStore(SettingsModel):
     password, S3 keys), so no credential is ever committed to the GitOps repository.
     """
 
-    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", description="Feast project the pipelines apply.")
+    project: FeastProject = Field(description="Feast project the pipelines apply.")
     registry: str = Field(pattern=r"^(?:s3|gs)://[^\s]+$", description="Registry file the pipelines write.")
     online_store: FeastOnlineStore = Field(description="Feast's online_store mapping: type and connection.")
 

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
-from core.identifiers import DnsLabel, ImageName
+from core.identifiers import DnsLabel, FeastProject, ImageName
 from core.settings_model import SettingsModel
 from workflows.params import GitUrl
-from workflows.steps.contract import LOOPBACK, FeastProject, FeatureStoreRuntime, HostAddress, S3Runtime
+from workflows.steps.contract import LOOPBACK, FeatureStoreRuntime, HostAddress, S3Runtime
 
 # A Kubernetes CPU quantity: whole cores ("2", "0.5") or millicores ("250m").
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")]

@@ -21,12 +21,13 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.errors import PermanentError
+from core.identifiers import FeastProject
 from core.logging import get_logger
 from workflows.backend import RunPhase, RunStatus
 from workflows.local.records import RunRecord, RunRecords
 from workflows.params import PIPELINES
 from workflows.settings import LocalSettings
-from workflows.steps.contract import FeastProject, RayRuntime, SparkRuntime, StepRuntime
+from workflows.steps.contract import RayRuntime, SparkRuntime, StepRuntime
 from workflows.trust import refuse_untrusted
 
 log = get_logger(__name__)

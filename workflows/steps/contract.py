@@ -16,11 +16,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from core.errors import PermanentError
-from core.identifiers import DnsLabel, FeastOnlineStore
+from core.identifiers import DnsLabel, FeastOnlineStore, FeastProject
 
 LOOPBACK = "127.0.0.1"
 HostAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", max_length=253)]
-FeastProject = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$", max_length=128)]
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
