@@ -6,6 +6,10 @@ Argo's ``init`` container clones it for the repository steps. The run serves the
 node's bridge address; Argo's executor trusts that CA through the ``kube-root-ca.crt`` ConfigMap
 (``tests.cluster.argo``), as a cluster whose git host has a private CA would be configured. Requests are
 anonymous, so git itself refuses pushes; the repository is pushed here from the host's file system.
+
+The repository sits where a git host keeps ``owner/name``, at the name the deployed ``retrain-on-push`` rule
+watches, so the service running in the cluster can be told how to clone it as it is told for GitHub
+(``listeners.webhooks.clone_urls``), and a later commit can be pushed and described as GitHub's webhook would.
 """
 
 from __future__ import annotations
@@ -21,19 +25,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devtools.devstack.git_payloads import Push, describe_push, git
 from tests.cluster.network import NODE_IP
 from tests.cluster.pki import Pki, server_certificate
 from tests.gitops.http_servers import serve_git
 from tests.upstream import REPO_ROOT
 
-REPOSITORY = "churn-ml.git"
+REPOSITORY = "acme/churn-model"  # owner/name, as the deployed rules name the team's repository
 BRANCH = "main"
 
 
 @dataclass(frozen=True)
 class CodeHost:
-    url: str  # https://10.244.0.1:PORT/churn-ml.git
-    commit: str  # the branch's head
+    url: str  # https://10.244.0.1:PORT/acme/churn-model.git
+    commit: str  # the branch's head when serving started
+    clone_url_template: str  # https://10.244.0.1:PORT/{repo}.git, as listeners.webhooks.clone_urls takes it
+    bare: Path
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,25 +54,33 @@ class _Handler(BaseHTTPRequestHandler):
         serve_git(self, self.server.project_root, remote_user=None)  # type: ignore[attr-defined]
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
-
-
-def _scaffold(root: Path) -> str:
-    """The churn repository as ``mlops-gitops init ml-repo`` makes it (one commit), in a bare repo; its head."""
+def _scaffold(root: Path, bare: Path) -> str:
+    """The churn repository as ``mlops-gitops init ml-repo`` makes it (one commit), in ``bare``; its head."""
     work = root / "churn-ml"
     init = [sys.executable, "-m", "mlops_gitops", "init", "ml-repo", str(work)]
     subprocess.run(init, cwd=REPO_ROOT, check=True, capture_output=True)  # its Feast definitions: feature_repo/
-    bare = root / REPOSITORY
-    _git("clone", "--quiet", "--bare", str(work), str(bare))
-    return _git("--git-dir", str(bare), "rev-parse", BRANCH).strip()
+    git(root, "clone", "--quiet", "--bare", str(work), str(bare))
+    return git(bare, "rev-parse", BRANCH)
+
+
+def push_change(code: CodeHost, work: Path, path: str, appended: str, message: str) -> Push:
+    """Commit ``appended`` at the end of ``path`` in a clone, push it to the served repository, and describe the
+    push (commits and changed paths, read back from the bare repository) as a webhook reports it."""
+    git(work.parent, "clone", "--quiet", str(code.bare), work.name)
+    before = git(work, "rev-parse", "HEAD")
+    changed = work / path
+    changed.write_text(changed.read_text() + appended)
+    git(work, "commit", "--quiet", "--all", "--message", message)
+    git(work, "push", "--quiet", "origin", f"HEAD:{BRANCH}")
+    return describe_push(code.bare, REPOSITORY, f"refs/heads/{BRANCH}", before, git(work, "rev-parse", "HEAD"))
 
 
 @contextmanager
 def serving_code(pki: Pki, root: Path) -> Iterator[CodeHost]:
     """Serve the scaffolded repository over HTTPS on the node's address while the block runs."""
     root.mkdir(parents=True)
-    commit = _scaffold(root)
+    bare = root / f"{REPOSITORY}.git"
+    commit = _scaffold(root, bare)
     certificate = server_certificate(pki, "code-host", NODE_IP)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate.cert, certificate.key)
@@ -75,7 +90,8 @@ def serving_code(pki: Pki, root: Path) -> Iterator[CodeHost]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield CodeHost(url=f"https://{NODE_IP}:{server.server_address[1]}/{REPOSITORY}", commit=commit)
+        template = f"https://{NODE_IP}:{server.server_address[1]}/{{repo}}.git"
+        yield CodeHost(url=template.format(repo=REPOSITORY), commit=commit, clone_url_template=template, bare=bare)
     finally:
         server.shutdown()
         server.server_close()

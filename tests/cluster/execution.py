@@ -51,7 +51,7 @@ class RunFailedError(AssertionError):
     """The pipeline did not succeed; the message carries each step's phase and message, and pod logs."""
 
 
-def _step_report(kube: Kube, namespace: str, workflow: dict[str, Any]) -> list[dict[str, Any]]:
+def step_report(kube: Kube, namespace: str, workflow: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = (workflow.get("status") or {}).get("nodes") or {}
     steps = []
     for node in nodes.values():
@@ -77,7 +77,7 @@ def _logs(kube: Kube, namespace: str, pod: str) -> str:
         return str(e)
 
 
-def _run_pods(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
+def run_pods(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
     """The run's pods: Argo labels its step pods with the workflow, the Spark and Ray pods carry the run's label."""
     by_name = {
         p["metadata"]["name"]: p
@@ -101,8 +101,8 @@ def run_to_completion(
 
     status = wait_for(f"{name} finished", finished, RUN_TIMEOUT, interval=3)
     workflow = kube.get(f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows/{name}")
-    steps = _step_report(kube, namespace, workflow)
-    pods = _run_pods(kube, namespace, name)
+    steps = step_report(kube, namespace, workflow)
+    pods = run_pods(kube, namespace, name)
     if status.phase != RunPhase.SUCCEEDED:
         logs = {pod["metadata"]["name"]: _logs(kube, namespace, pod["metadata"]["name"]) for pod in pods}
         raise RunFailedError(f"{name} {status.phase}: {status.message}; steps {steps}; logs {logs}")

@@ -12,13 +12,16 @@ ConfigMap holding the expected ``MODEL_VERSION``, with its pods Ready and older 
 
 1. the first sync of both environments after the Applications are created. Version 0 of the fresh repository
    names no model, so its pods never turn Ready: the sync is awaited, not health;
-2. a promotion to staging, as a retrain of a push makes it, by a service with ``gitops.argocd_refresh`` on:
-   right after its push, the service sets Argo CD's refresh annotation on the Application (with its own
-   account's token and the Role that ``deploy/argocd`` ships), so the controller looks at git at once;
+2. a promotion to staging by the service running in the cluster, after the retrain of a push
+   (``tests.cluster.service_in_cluster``), with ``gitops.argocd_refresh`` on: right after its push, the service
+   sets Argo CD's refresh annotation on the Application (with its own account's token and the Role that
+   ``deploy/argocd`` ships), so the controller looks at git at once; timed from when its status API first
+   shows the promotion done;
 3. a promotion to production when ``champion`` moves, found by Argo CD's own polling of git;
 4. a second production promotion, with the refresh annotation.
 
-Each promotion is timed from the alias move, the commit's own time (MLflow lookups, git push) given apart.
+The production promotions are made from the host with the service's rules, action and writer, and timed from
+the alias move, the commit's own time (MLflow lookups, git push) given apart.
 Then each environment's model server answers ``/predict`` to a client pod through its Service's DNS name: the
 version it names is the promoted one, and its scores are that version's (loaded here through pyfunc) on the
 features ``data-etl`` materialized, as read back from the online store.
@@ -35,6 +38,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,7 @@ from tests.cluster.kube import Kube, WaitTimeoutError, wait_for
 from tests.cluster.probe import run_in_pod
 from tests.cluster.processes import Supervisor
 from tests.cluster.promotions import ENTITY_KEY, MODEL_NAME, Registry
+from tests.cluster.service_in_cluster import Promoted
 from tests.upstream import REPO_ROOT
 
 # environment -> (its Application, its namespace), as the GitOps template names them
@@ -286,8 +291,13 @@ def sync_and_promote(
     shared: SharedStore,
     training: pd.DataFrame,
     online: pd.DataFrame,
+    promote_staging: Callable[[], Promoted],
 ) -> dict[str, Any]:
-    """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures."""
+    """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures.
+
+    ``promote_staging`` makes the staging promotion (the service in the cluster, after a retrain) once both
+    environments are synced and the refresh is granted.
+    """
     config = work / "service-gitops.yaml"
     settings = write_service_config(config, server, argocd.cluster_server, work / "gitops-checkout", image, shared)
     repository = work / "gitops-scaffold"
@@ -301,24 +311,27 @@ def sync_and_promote(
     for environment in ENVIRONMENTS:
         results["first_sync"][environment] = wait_for_sync(kube, argocd, environment, initial, created)
     refreshing = with_refresh(settings, kube, grant_refresh(kube, work))
+    retrained = promote_staging()
+    results["service_in_cluster"] = retrained.report
+    started = time.monotonic()
+    rollout = wait_for_rollout(
+        kube, argocd, supervisor, "staging", retrained.commit, retrained.version, REFRESH_TIMEOUT, started
+    )
+    results["staging_promotion_refresh_annotation"] = vars(rollout)
     first, second = models.register(training, rounds=[4, 16])
     results["registered_versions"] = [first, second]
     promotions = (
-        ("staging", first, refreshing, "staging_promotion_refresh_annotation", REFRESH_TIMEOUT),
-        ("production", first, settings, "promotion_polling", POLLING_TIMEOUT),
-        ("production", second, refreshing, "promotion_refresh_annotation", REFRESH_TIMEOUT),
+        (first, settings, "promotion_polling", POLLING_TIMEOUT),
+        (second, refreshing, "promotion_refresh_annotation", REFRESH_TIMEOUT),
     )
-    for environment, version, service_settings, key, timeout in promotions:
+    for version, service_settings, key, timeout in promotions:
         started = time.monotonic()
-        if environment == "staging":
-            commit = models.promote_retrained(version, service_settings)
-        else:
-            commit = models.move_alias(version, service_settings)
+        commit = models.move_alias(version, service_settings)
         committed = round(time.monotonic() - started, 1)
-        rollout = wait_for_rollout(kube, argocd, supervisor, environment, commit, version, timeout, started)
+        rollout = wait_for_rollout(kube, argocd, supervisor, "production", commit, version, timeout, started)
         results[key] = {**vars(rollout), "seconds_to_commit": committed}
     results["served"] = {
-        "staging": check_served(kube, image, models, "staging", first, online),
+        "staging": check_served(kube, image, models, "staging", retrained.version, online),
         "production": check_served(kube, image, models, "production", second, online),
     }
     results["memory_mib"] = memory(argocd.pids)

@@ -1,10 +1,11 @@
-"""The GitOps repository as Argo CD and the service meet it: a bare repo served by ``git daemon`` on loopback.
+"""The GitOps repository as Argo CD and the service meet it: a bare repo served by ``git daemon`` on the node.
 
 The repository is the one ``mlops-gitops gitops init`` makes, with the run's service config (the URL below, the
 run's apiserver as destination, no HPA), pushed into a bare repo. ``git daemon`` serves it over git's own
 protocol to Argo CD's repo-server (fetch) and to the service's GitOps writer (push: ``receive-pack`` is on, as
-a git host lets the bot push), both at the same ``git://`` URL. git's protocol has no authentication, which is
-why it listens on loopback only and lives as long as the run.
+a git host lets the bot push), all at the same ``git://`` URL: the service writes from the host and, at the end
+of level 4, from its own pod. So it listens on the node's bridge address, which the host and the run's pods
+reach and nothing outside does; git's protocol has no authentication, and the daemon lives as long as the run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.cluster.kube import wait_for
-from tests.cluster.ports import LOOPBACK, free_port
+from tests.cluster.network import NODE_IP
+from tests.cluster.ports import free_port
 from tests.cluster.processes import Supervisor
 
 REPO_NAME = "gitops.git"
@@ -24,7 +26,7 @@ START_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class GitServer:
-    url: str  # git://127.0.0.1:PORT/gitops.git
+    url: str  # git://10.244.0.1:PORT/gitops.git
     bare: Path
 
 
@@ -40,11 +42,11 @@ def start_git_daemon(supervisor: Supervisor, root: Path) -> GitServer:
     supervisor.start(
         "git-daemon",
         [
-            "git", "daemon", f"--listen={LOOPBACK}", f"--port={port}", f"--base-path={root}", "--export-all",
+            "git", "daemon", f"--listen={NODE_IP}", f"--port={port}", f"--base-path={root}", "--export-all",
             "--enable=receive-pack", "--reuseaddr", "--informative-errors", str(root),
         ],
     )  # fmt: skip
-    url = f"git://{LOOPBACK}:{port}/{REPO_NAME}"
+    url = f"git://{NODE_IP}:{port}/{REPO_NAME}"
 
     def answers() -> bool | None:
         supervisor.check_alive()

@@ -94,10 +94,11 @@ def apply_all(kube: Kube, work: Path) -> dict[str, list[str]]:
     return applied
 
 
-def provide_work_volume(kube: Kube, namespace: str, claim: str, directory: Path) -> None:
-    """A ReadWriteMany volume in ``directory`` bound to ``claim``, then wait for Bound.
+def provide_volume(kube: Kube, namespace: str, claim: str, directory: Path) -> None:
+    """A volume in ``directory`` bound to ``claim`` (the work volume's, the service's ledger's), then wait for
+    Bound.
 
-    The steps run as the image's unprivileged user, and a hostPath volume takes no fsGroup: the directory is
+    The pods run as the image's unprivileged user, and a hostPath volume takes no fsGroup: the directory is
     writable by all (sticky, like /tmp), which is fine for a throwaway directory of the run's.
     """
     directory.mkdir(parents=True)
@@ -109,7 +110,7 @@ def provide_work_volume(kube: Kube, namespace: str, claim: str, directory: Path)
         "metadata": {"name": f"cluster-test-{namespace}-{claim}"},
         "spec": {
             "capacity": {"storage": requested["spec"]["resources"]["requests"]["storage"]},
-            "accessModes": ["ReadWriteMany"],
+            "accessModes": requested["spec"]["accessModes"],  # one node: ReadWriteMany holds too
             "persistentVolumeReclaimPolicy": "Retain",
             "storageClassName": requested["spec"].get("storageClassName") or "",
             "claimRef": {"namespace": namespace, "name": claim},

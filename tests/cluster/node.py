@@ -2,9 +2,9 @@
 
 ``start_node`` brings the parts up in the order they need each other (the sandbox image before the kubelet's
 first pod, the kubelet before kube-proxy reads its node) and records each part in a ``Node`` as it starts, so
-``Node.teardown`` undoes exactly what was started even when a start failed half-way: the pods' containers
-first, then (after the supervisor stopped the programs) the shims, network namespaces, mounts, the pods'
-cgroups, the bridge, the ``KUBE-`` iptables chains and the sysctls.
+``Node.before_stop`` and ``Node.after_stop`` undo exactly what was started even when a start failed half-way:
+the kubelet and the pods' containers first, then (after the supervisor stopped the other programs) the shims,
+network namespaces, mounts, the pods' cgroups, the bridge, the ``KUBE-`` iptables chains and the sysctls.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ class Node:
     name: str = ""
     images: dict[str, str] = field(default_factory=dict)  # image -> reference in the node's containerd
 
-    def before_stop(self) -> None:
-        """While containerd still runs: kill every container, so no pod process outlives the run."""
+    def before_stop(self, supervisor: Supervisor) -> list[str]:
+        """While containerd still runs: stop the kubelet, so it starts no pod from here on, then kill every
+        container, so no pod process outlives the run; returns the programs that needed SIGKILL."""
+        killed = supervisor.stop("kubelet")
         if self.runtime is not None:
             kill_containers(self.runtime)
+        return killed
 
     def after_stop(self, killed: list[str], work: Path) -> list[str]:
         """After the supervisor stopped every program: what is left of the node; returns what could not go."""

@@ -71,6 +71,12 @@ class Supervisor:
         """Resident memory of each running program, in MiB (what the report records for sizing a machine)."""
         return {started.name: resident_mib(started.process.pid) for started in self.running}
 
+    def stop(self, name: str) -> list[str]:
+        """Stop the programs called ``name`` ahead of the rest; return those that needed SIGKILL."""
+        stopping = [started for started in self.running if started.name == name]
+        self.running = [started for started in self.running if started.name != name]
+        return [started.name for started in stopping if not _stop(started.process)]
+
     def stop_all(self) -> list[str]:
         """Stop everything; return the names of those that needed SIGKILL."""
         killed: list[str] = []

@@ -10,27 +10,26 @@ the model servers answer ``/predict``.
 The rules are the deployed ones (``deploy/base/rules.yaml``); the service's rules engine picks the rule the event
 matches (``deploy-on-champion-alias``: the promotion policy maps ``champion`` to production), and its action looks
 the version up in the registry for its URI and run id before the service's GitOps writer commits and pushes.
-Staging is promoted as a retrain of a push promotes it: the ``then`` of ``retrain-on-push``, given the outputs a
-``register`` step that promoted the version returns. What stays out is what other tests cover: the MLflow
-webhook's delivery and signature, the ledger, the dispatcher's scheduling, and (for now) the retrain itself.
+What stays out is what other tests cover: the MLflow webhook's delivery and signature, the ledger and the
+dispatcher's scheduling (the staging promotion after a retrain goes through all of them, in the service's own
+pod: ``tests.cluster.service_in_cluster``).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.types import Schema
 
 from core.errors import PermanentError
 from gitops.mlflow_registry import MlflowModelRegistry
 from gitops.policy import PromotionPolicy
 from gitops.settings import GitOpsSettings
 from gitops.writer import GitOpsWriter
-from tests.triggers.events import push
 from tests.upstream import REPO_ROOT
 from tests.workflows.test_mlrepo_hooks import MODEL_HOOK
 from triggers.actions.base import ActionRequest, ActionStatus
@@ -41,6 +40,7 @@ from triggers.rules.engine import RulesEngine, action_context
 from triggers.rules.loader import parse_rules
 from workflows.mlrepo.model import RepoModel
 from workflows.mlrepo.scaffold import template_root
+from workflows.steps.evaluate import registered_model
 from workflows.steps.model_logging import log_served_model
 
 MODEL_NAME = "churn-xgb"
@@ -79,10 +79,13 @@ class Registry:
         return versions
 
     def expected_scores(self, version: str, rows: pd.DataFrame) -> list[float]:
-        """What ``version`` predicts for ``rows``, loaded here through pyfunc as the model server loads it."""
-        loaded = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
-        columns = loaded.metadata.get_input_schema().input_names()
-        return [float(score) for score in np.asarray(loaded.predict(rows[columns]))]
+        """What ``version`` predicts for ``rows``, loaded here through pyfunc as the model server loads it, with
+        the repository code the model carries importable while it predicts."""
+        with registered_model(f"models:/{MODEL_NAME}/{version}") as loaded:
+            signature: ModelSignature | None = loaded.metadata.signature
+            assert signature is not None and isinstance(signature.inputs, Schema), "logged with its signature"
+            columns = [str(name) for name in signature.inputs.input_names()]
+            return [float(score) for score in np.asarray(loaded.predict(rows[columns]))]
 
     def move_alias(self, version: str, settings: GitOpsSettings) -> str:
         """Point ``champion`` at ``version`` in MLflow and perform the promotion its event triggers, as a service
@@ -95,22 +98,12 @@ class Registry:
             data=ModelChange(model_name=MODEL_NAME, version=version, alias=CHAMPION),
             idempotency_key=f"cluster-test-alias-{version}",
         )
-        return self._promote(event, 0, {}, settings)
-
-    def promote_retrained(self, version: str, settings: GitOpsSettings) -> str:
-        """The staging promotion that follows a retrain of a push once its ``register`` step promoted
-        ``version`` (the rule's ``then``), as a service with ``settings`` performs it; the commit's SHA."""
-        event = push(paths=("src/training/xgb_model.py",), key=f"cluster-test-push-{version}")
-        outputs = {"register": {"promoted": True, "model_name": MODEL_NAME, "model_version": version}}
-        return self._promote(event, 1, outputs, settings)
-
-    def _promote(self, event: Event, stage: int, outputs: dict[str, Any], settings: GitOpsSettings) -> str:
         (rule,) = RulesEngine(self.rules, bot_email=settings.bot_email).evaluate(event).matched
-        spec = rule.stages[stage].spec
+        spec = rule.stages[0].spec
         if not isinstance(spec, PromotionActionSpec):
             raise PermanentError(f"rule {rule.name} answers {event.type} with {spec.kind}, not a promotion")
-        field = rule.stages[stage].field
-        context = action_context(event, outputs=outputs)
+        field = rule.stages[0].field
+        context = action_context(event)
         request = ActionRequest(rule.name, f"{rule.name}:{event.id}:{field}", field, event, (event,), context)
         writer = GitOpsWriter(settings, self.registry)
         action = GitOpsPromotionAction(writer, PromotionPolicy(settings.policy))

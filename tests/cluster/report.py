@@ -34,9 +34,11 @@ LEVELS = {
     "retrain cloned the ML repository over HTTPS, ran its tests, trained on a Ray head and two workers made by "
     "KubeRay and registered the version in the in-cluster MLflow, each read back by the service",
     4: "the real Argo CD application-controller and repo-server synced the GitOps repo that the service's "
-    "scaffold made, served by git daemon; three promotions committed by the service's GitOps writer (staging, "
-    "production twice) each rolled out a Healthy model server on the node with the promoted version, and each "
-    "environment's /predict answered a client pod with that version's scores on the online features",
+    "scaffold made, served by git daemon; the service, deployed in the cluster from deploy/, took a signed push "
+    "webhook, ran retrain through Argo (the pushed commit's tests, Ray pods), registered the version in MLflow and "
+    "committed it to staging; with two production promotions after alias moves, each of the three rolled out a "
+    "Healthy model server on the node with the promoted version, and each environment's /predict answered a "
+    "client pod with that version's scores on the online features",
 }
 
 

@@ -20,11 +20,14 @@ argo-server; the MLflow server's pod is Ready.
 
 Level 4: the real Argo CD (Redis, repo-server, application-controller) syncs the GitOps repository that
 ``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon``, with the model
-server's image built here and the shared Feast store. Two versions of a real model are registered in the
-in-cluster MLflow, and three promotions committed by the service's GitOps writer (staging after a retrain,
-production twice) each roll out a new ReplicaSet of the model server on the node that turns Healthy once it has
-loaded the version; each environment then answers ``/predict`` through its Service with the promoted version's
-scores on the features written online; see ``tests.cluster.gitops_sync``.
+server's image built here and the shared Feast store. The service itself then runs in the cluster, deployed by
+``deploy/overlays/dev``: a signed GitHub push webhook of a commit that changes the model's code reaches its pod,
+which submits ``retrain`` through argo-server, follows it to its end (the repository's tests, Ray on KubeRay's
+pods, the version registered in the in-cluster MLflow) and commits the promoted version to staging
+(``tests.cluster.service_in_cluster``). Two more versions of a real model are registered, and two production
+promotions follow alias moves. Each of the three promotions rolls out a new ReplicaSet of the model server on the
+node that turns Healthy once it has loaded the version; each environment then answers ``/predict`` through its
+Service with the promoted version's scores on the features written online; see ``tests.cluster.gitops_sync``.
 
 The node needs root (a bridge, iptables rules, sysctls, mounts). Everything runs in a temporary directory that
 is removed at the end, with every process stopped and every host change undone; the report and the programs'
@@ -41,7 +44,7 @@ from typing import Any
 
 from tests.cluster.argo import start_argo
 from tests.cluster.argocd import start_argocd
-from tests.cluster.code_host import serving_code
+from tests.cluster.code_host import CodeHost, serving_code
 from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
@@ -57,7 +60,7 @@ from tests.cluster.feature_store import (
 from tests.cluster.gitops_sync import sync_and_promote
 from tests.cluster.gitserver import start_git_daemon
 from tests.cluster.images import image_archive
-from tests.cluster.manifests import apply_all, provide_work_volume
+from tests.cluster.manifests import apply_all, provide_volume
 from tests.cluster.mlflow import NAMESPACE as MLFLOW_NAMESPACE
 from tests.cluster.mlflow import mlflow_ready, start_mlflow
 from tests.cluster.network import NODE_IP
@@ -79,6 +82,7 @@ from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import Store, start_store
+from tests.cluster.service_in_cluster import push_to_the_service
 from tests.cluster.workloads import RAY_JOBS, SPARK_APPLICATIONS, check_ray, check_spark, delete_all, with_store
 from tests.upstream import tool
 from tests.workflows.test_mlrepo_hooks import training_rows
@@ -152,7 +156,7 @@ def level_2(
             token=token,
             image=archive_reference(project),
         )
-        provide_work_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim, work / "volumes" / "work")
+        provide_volume(kube, SERVICE_NAMESPACE, settings.work_volume_claim, work / "volumes" / "work")
     backend = ArgoBackend(settings, code_repos=SAMPLE_REPOS)
     submitted: list[Submitted] = []
     try:
@@ -214,6 +218,7 @@ def level_3(
     settings: ArgoSettings,
     project: Path,
     store: Store,
+    code: CodeHost,
 ) -> tuple[str, list[int]]:
     """Pods run on the node; returns the in-cluster MLflow server's URL for this host and the customers landed."""
     assert node.runtime is not None, "level 1 started the node's runtime"
@@ -224,29 +229,28 @@ def level_3(
     with report.step(3, "mlflow server Ready"):
         tracking_uri = mlflow_ready(plane.kube)
         report.workloads["mlflow"] = {**report.workloads.get("mlflow", {}), "ready_at": tracking_uri}
-    with serving_code(plane.kube.pki, work / "code") as code:
-        backend = ArgoBackend(settings, code_repos=[*SAMPLE_REPOS, code.url])
-        try:
-            with report.step(3, "feature-apply on the node"):
-                report.steps["executed"] = run_to_completion(
-                    plane.kube, backend, settings, "feature-apply", FeatureApplyParams()
-                )
-            with report.step(3, "data-etl on the node: Spark through spark-operator, S3, quarantine, materialize"):
-                params, generated = land_raw_data(store, work / "raw")
-                executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
-                report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
-            report.steps["work_volume_owners"] = owners(work / "volumes" / "work")
-            with report.step(3, "retrain on the node: the repository's tests, Ray through KubeRay, MLflow"):
-                retrain = RetrainParams(
-                    model_name=RETRAINED_MODEL, repo_url=code.url, commit=code.commit, num_workers=RAY_WORKERS
-                )
-                executed = run_to_completion(plane.kube, backend, settings, "retrain", retrain)
-                report.steps["retrain"] = {**executed, "checked": check_retrain(executed, tracking_uri, code)}
-            # Their pods would hold the node's cores through level 4 (KubeRay keeps the Ray cluster for a while).
-            delete_all(plane.kube, settings.namespace, SPARK_APPLICATIONS)
-            delete_all(plane.kube, settings.namespace, RAY_JOBS)
-        finally:
-            backend.close()
+    backend = ArgoBackend(settings, code_repos=[*SAMPLE_REPOS, code.url])
+    try:
+        with report.step(3, "feature-apply on the node"):
+            report.steps["executed"] = run_to_completion(
+                plane.kube, backend, settings, "feature-apply", FeatureApplyParams()
+            )
+        with report.step(3, "data-etl on the node: Spark through spark-operator, S3, quarantine, materialize"):
+            params, generated = land_raw_data(store, work / "raw")
+            executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
+            report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
+        report.steps["work_volume_owners"] = owners(work / "volumes" / "work")
+        with report.step(3, "retrain on the node: the repository's tests, Ray through KubeRay, MLflow"):
+            retrain = RetrainParams(
+                model_name=RETRAINED_MODEL, repo_url=code.url, commit=code.commit, num_workers=RAY_WORKERS
+            )
+            executed = run_to_completion(plane.kube, backend, settings, "retrain", retrain)
+            report.steps["retrain"] = {**executed, "checked": check_retrain(executed, tracking_uri, code)}
+        # Their pods would hold the node's cores through level 4 (KubeRay keeps the Ray cluster for a while).
+        delete_all(plane.kube, settings.namespace, SPARK_APPLICATIONS)
+        delete_all(plane.kube, settings.namespace, RAY_JOBS)
+    finally:
+        backend.close()
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
     return tracking_uri, list(range(1, generated.rows // RAW_DAYS + 1))
@@ -262,10 +266,11 @@ def owners(volume: Path) -> dict[str, str]:
 
 
 def teardown(supervisor: Supervisor, node: Node, work: Path) -> dict[str, Any]:
+    killed: list[str] = []
     try:
-        node.before_stop()
+        killed += node.before_stop(supervisor)
     finally:
-        killed = supervisor.stop_all()
+        killed += supervisor.stop_all()
     return {"killed_after_grace": killed, "left_behind": node.after_stop(killed, work)}
 
 
@@ -278,6 +283,8 @@ def level_4(
     shared: SharedStore,
     tracking_uri: str,
     customers: list[int],
+    pipelines: ArgoSettings,
+    code: CodeHost,
 ) -> None:
     for name in ARGO_CD_TOOLS:
         with report.step(4, f"build {name}"):
@@ -305,6 +312,15 @@ def level_4(
             shared=shared,
             training=training_rows(TRAINING_ROWS),
             online=online,
+            promote_staging=lambda: push_to_the_service(
+                plane.kube,
+                work,
+                image=node.images["project"],
+                pipelines=pipelines,
+                code=code,
+                gitops_url=server.url,
+                tracking_uri=tracking_uri,
+            ),
         )
     report.reached(4)
 
@@ -324,8 +340,9 @@ def run(output: Path) -> Report:
         settings, project = level_2(report, supervisor, work, plane, node)
         settings, store, shared = level_2_operators(report, supervisor, work, plane, node, settings)
         report.reached(2)
-        tracking_uri, customers = level_3(report, supervisor, work, plane, node, settings, project, store)
-        level_4(report, supervisor, work, plane, node, shared, tracking_uri, customers)
+        with serving_code(plane.kube.pki, work / "code") as code:
+            tracking_uri, customers = level_3(report, supervisor, work, plane, node, settings, project, store, code)
+            level_4(report, supervisor, work, plane, node, shared, tracking_uri, customers, settings, code)
     except StepFailedError:
         pass
     finally:

@@ -259,16 +259,22 @@ def test_the_argo_token_is_a_projected_short_lived_service_account_token(
     pod = the(objects, "Deployment")["spec"]["template"]["spec"]
     container = container_of(objects)
     (tmp_path / "config.yaml").write_text(the(objects, "ConfigMap")["data"]["config.yaml"])
-    argo = load_settings(tmp_path / "config.yaml").workflows.argo
+    settings = load_settings(tmp_path / "config.yaml")
+    argo, refresh = settings.workflows.argo, settings.gitops.argocd_refresh
 
     assert argo.token is None and argo.token_file is not None
     [mount] = [m for m in container["volumeMounts"] if argo.token_file.parent == Path(m["mountPath"])]
     assert mount["readOnly"] is True
     [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    [source] = volume["projected"]["sources"]
-    token = source["serviceAccountToken"]
+    [token_source, ca_source] = volume["projected"]["sources"]
+    token = token_source["serviceAccountToken"]
     assert token["path"] == argo.token_file.name
     assert token["audience"] and 600 <= token["expirationSeconds"] <= 3600
+    # The Argo CD refresh, when turned on, reaches the Kubernetes API with the same token and the cluster's CA.
+    assert refresh.token_file == argo.token_file and refresh.ca_file is not None
+    assert refresh.ca_file.parent == argo.token_file.parent
+    assert ca_source["configMap"] == {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    assert ca_source["configMap"]["items"][0]["path"] == refresh.ca_file.name
     assert not [s for s in of_kind(objects, "Secret") if s.get("type") == "kubernetes.io/service-account-token"]
     env = {variable["name"] for variable in container["env"]}
     assert "MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN" not in env, "the environment would override the file"
