@@ -85,7 +85,9 @@ class RenderContext:
             raise PermanentError("set workflows.argo.feast_project, the Feast project of the image's feature_repo/")
         return StepRuntime(
             work_dir=self.work_dir,
-            feature_store_dir=f"{WORK_MOUNT}/feature_store",
+            # One directory per Feast project: teams whose settings name different projects may share a work
+            # volume, and each apply rewrites the directory's definitions and feature_store.yaml.
+            feature_store_dir=f"{WORK_MOUNT}/feature_store/{self.settings.feast_project}",
             feature_repo_source=f"{self.settings.app_dir}/feature_repo",
             feast_project=self.settings.feast_project,
             environments_dir=f"{WORK_MOUNT}/environments",
