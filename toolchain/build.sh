@@ -8,6 +8,9 @@
 # Binaries are kept in $MLOPS_GITOPS_TOOLS (default ~/.cache/mlops-gitops/tools), in a directory named after the
 # pinned version, so a warm run costs nothing and a new pin builds afresh. Sources come from the Go module proxy
 # (toolchain/upstream.sh); the Go build cache makes a rebuild after a pin change incremental.
+#
+# With MLOPS_GITOPS_BUILD=never it only looks: it prints the binary's path when it is built, and otherwise says so
+# and exits 3 (CI asks this before it starts a cluster test that a cold build would push past its time limit).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -16,6 +19,16 @@ tools=${MLOPS_GITOPS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-gitops/tools}
 tool=${1:?usage: build.sh TOOL}
 
 log() { printf 'toolchain: %s\n' "$*" >&2; }
+
+# True when BINARY is there; when it is not and building is off, exit 3 instead of returning to build it.
+built() {
+    [ -x "$1" ] && return 0
+    if [ "${MLOPS_GITOPS_BUILD:-}" = never ]; then
+        log "$tool is not built yet ($1)"
+        exit 3
+    fi
+    return 1
+}
 
 # A writable copy of a module, for the builds that need a file the module zip lacks.
 writable_copy() {
@@ -44,7 +57,7 @@ argo_workflows() {
     # $1: the command under cmd/ to build (argo: CLI and server; workflow-controller; argoexec).
     local command=$1 version=$ARGO_WORKFLOWS_VERSION
     local out=$tools/argo-workflows-$version/$command
-    if [ ! -x "$out" ]; then
+    if ! built "$out"; then
         local src
         src=$(writable_copy ARGO_WORKFLOWS "$version")
         # The CLI's server embeds the web UI's build output, which the module does not ship: serve a plain page.
@@ -73,7 +86,7 @@ kubernetes() {
     # The four control-plane programs and the two node programs in one go build, so they share its compile work; $1 is
     # the one to print.
     local version=$KUBERNETES_VERSION dir=$tools/kubernetes-$KUBERNETES_VERSION
-    if [ ! -x "$dir/$1" ]; then
+    if ! built "$dir/$1"; then
         check_pin kubernetes k8s.io/kubernetes "$version"
         local major=${version#v} minor
         minor=${major#*.}
@@ -98,7 +111,7 @@ kubernetes() {
 
 etcd() {
     local out=$tools/etcd-$ETCD_VERSION/etcd
-    if [ ! -x "$out" ]; then
+    if ! built "$out"; then
         check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
         go_build "$here/etcd" . "$out" ""
     fi
@@ -109,7 +122,7 @@ etcd() {
 # $1: the directory's name under $tools, $2: the package, $3: the version, $4: the binary's name, $5: ldflags.
 go_install() {
     local out=$tools/$1/$4
-    if [ ! -x "$out" ]; then
+    if ! built "$out"; then
         log "building $4 from $2@$3 (a cold build takes minutes)"
         local partial=$tools/$1.partial.$$
         mkdir -p "$partial"
@@ -126,7 +139,7 @@ go_install() {
 # the Kubernetes libraries with replace directives, which only a build inside the module honours.
 spark_operator() {
     local version=$SPARK_OPERATOR_VERSION out=$tools/spark-operator-$SPARK_OPERATOR_VERSION/spark-operator
-    if [ ! -x "$out" ]; then
+    if ! built "$out"; then
         local src
         src=$(writable_copy SPARK_OPERATOR "$version")
         go_build "$src" ./cmd/operator "$out" "-X k8s.io/component-base/version.gitVersion=$version"
@@ -140,7 +153,7 @@ spark_operator() {
 # the same version its require line names. It needs Go 1.27, which the go command fetches as GO_TOOLCHAIN.
 argo_cd() {
     local out=$tools/argo-cd-$ARGO_CD_VERSION/argocd
-    if [ ! -x "$out" ]; then
+    if ! built "$out"; then
         local src
         src=$(writable_copy ARGO_CD "$ARGO_CD_VERSION")
         sed -i '/^replace github.com\/argoproj\/argo-cd\/gitops-engine\/v3 => .\/gitops-engine$/d' "$src/go.mod"

@@ -14,7 +14,8 @@
 #
 # Archives live in $MLOPS_GITOPS_IMAGES (default ~/.cache/mlops-gitops/images), named after their image and a key
 # made of every input (suite, package list, pinned version, the sources and Dockerfile), so a warm run only checks
-# that the archive exists and a changed input builds afresh. Images are built with buildah as root.
+# that the archive exists and a changed input builds afresh. Images are built with buildah as root. With
+# MLOPS_GITOPS_BUILD=never it only looks: a missing archive is reported, with exit status 3, instead of built.
 set -euo pipefail
 # A failed build inside $(...) (an image built FROM another one) must stop the script, not go on without it.
 shopt -s inherit_errexit
@@ -48,6 +49,10 @@ key() { sha256sum | cut -c1-16; }
 # The archive for image NAME:TAG, built by the function BUILDER (which commits localhost/NAME:TAG) when it is missing.
 archive() {
     local name=$1 tag=$2 builder=$3 out=$images/$1-$2.oci.tar
+    if [ ! -f "$out" ] && [ "${MLOPS_GITOPS_BUILD:-}" = never ]; then
+        log "$name is not built yet ($out)"
+        exit 3
+    fi
     if [ ! -f "$out" ]; then
         mkdir -p "$images"
         local started=$SECONDS
