@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from pydantic import BaseModel
 
 from devtools.datagen import GeneratedData, generate_raw_partitions
-from tests.cluster.code_host import CodeHost
+from tests.cluster.code_host import ServedRepository
 from tests.cluster.kube import Kube, wait_for
 from tests.cluster.pipelines import WORKFLOW_LABEL
 from tests.cluster.s3 import DATA_BUCKET, Store
@@ -163,15 +163,15 @@ def check_etl(executed: dict[str, Any], generated: GeneratedData) -> dict[str, A
     return {"etl": etl, "materialize": materialized, "spark_pods": spark_pods}
 
 
-def check_retrain(executed: dict[str, Any], tracking_uri: str, code: CodeHost) -> dict[str, Any]:
+def check_retrain(executed: dict[str, Any], tracking_uri: str, repository: ServedRepository) -> dict[str, Any]:
     """The retrain ran the repository's tests, trained on Ray worker pods and registered a version in MLflow."""
     outputs = executed["outputs_read_by_service"]
     tests, train, registered = outputs["repo-tests"], outputs["train"], outputs["register"]
     ray_pods = [pod for pod in executed["pods"] if "-head-" in pod or "-worker-" in pod]
     if len([pod for pod in ray_pods if "-worker-" in pod]) < RAY_MIN_WORKERS:
         raise RunFailedError(f"the training ran on {ray_pods}, not a Ray head and {RAY_MIN_WORKERS} workers")
-    if train.get("training_commit") != code.commit:
-        raise RunFailedError(f"trained {train.get('training_commit')}, not the pushed commit {code.commit}")
+    if train.get("training_commit") != repository.commit:
+        raise RunFailedError(f"trained {train.get('training_commit')}, not the pushed commit {repository.commit}")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     version = client.get_model_version(registered["model_name"], str(registered["model_version"]))
     if version.run_id != train["run_id"]:

@@ -31,8 +31,9 @@ LEVELS = {
     3: "pods run on the real node: a pod resolved Service names through CoreDNS and reached the apiserver by its "
     "ClusterIP; under Argo's emissary executor feature-apply wrote the shared Feast registry, data-etl ran Spark "
     "through spark-operator on data landed in MinIO (bad rows quarantined, features materialized into Redis), and "
-    "retrain cloned the ML repository over HTTPS, ran its tests, trained on a Ray head and two workers made by "
-    "KubeRay and registered the version in the in-cluster MLflow, each read back by the service",
+    "a second domain (fraud) defined only in its own repository, cloned over HTTPS, went through feature-apply and "
+    "a retrain that ran its tests, its ETL on Spark, trained on a Ray head and two workers made by KubeRay and "
+    "registered the version in the in-cluster MLflow, each read back by the service",
     4: "the real Argo CD application-controller and repo-server synced the GitOps repo that the service's "
     "scaffold made, served by git daemon; the service, deployed in the cluster from deploy/, took a signed push "
     "webhook, ran retrain through Argo (the pushed commit's tests, Ray pods), registered the version in MLflow and "

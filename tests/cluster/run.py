@@ -14,9 +14,12 @@ settings) into a Spark driver pod and a Ray head with its workers bound to the n
 S3 store and keys' Secret the settings name; an MLflow server is deployed in the cluster, and the Feast store the
 pipelines share with the model server is up (registry in S3, Redis online; ``tests.cluster.feature_store``).
 Level 3: pods really run. A pod in the project image resolves Service names through CoreDNS and reaches the
-apiserver through the ``kubernetes`` ClusterIP; the service's ``feature-apply`` runs to Succeeded under Argo's
-emissary executor, writing the shared registry, and the service reads its step's output back through
-argo-server; the MLflow server's pod is Ready.
+apiserver through the ``kubernetes`` ClusterIP; the MLflow server's pod is Ready. Under Argo's emissary
+executor, the service's ``feature-apply`` writes the shared registry and ``data-etl`` runs Spark through
+spark-operator on churn data landed in MinIO (``tests.cluster.execution``); then a second domain, fraud, defined
+entirely in its own repository, goes through ``feature-apply`` and a ``retrain`` with its own ETL on Spark and
+its training on Ray pods that KubeRay makes, to a version registered in MLflow
+(``tests.cluster.second_domain``). The service reads each run's step outputs back through argo-server.
 
 Level 4: the real Argo CD (Redis, repo-server, application-controller) syncs the GitOps repository that
 ``mlops-gitops gitops init`` makes from the run's service config, served by ``git daemon``, with the model
@@ -49,7 +52,7 @@ from tests.cluster.containerd import archive_reference, shims_rss_mib
 from tests.cluster.controlplane import ControlPlane, start_control_plane
 from tests.cluster.crds import install_crds
 from tests.cluster.dns import check_pod_networking
-from tests.cluster.execution import RAW_DAYS, check_etl, check_retrain, land_raw_data, run_to_completion
+from tests.cluster.execution import RAW_DAYS, check_etl, land_raw_data, run_to_completion
 from tests.cluster.feature_store import (
     REGISTRY,
     SharedStore,
@@ -82,12 +85,20 @@ from tests.cluster.rbac import check_rbac
 from tests.cluster.report import Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import Store, start_store
+from tests.cluster.second_domain import (
+    apply_params,
+    check_applied,
+    check_trained,
+    fraud_settings,
+    land_transactions,
+    retrain_params,
+)
 from tests.cluster.service_in_cluster import push_to_the_service
 from tests.cluster.workloads import RAY_JOBS, SPARK_APPLICATIONS, check_ray, check_spark, delete_all, with_store
 from tests.upstream import tool
 from tests.workflows.test_mlrepo_hooks import training_rows
 from workflows.argo.backend import ArgoBackend
-from workflows.params import FeatureApplyParams, RetrainParams
+from workflows.params import FeatureApplyParams
 from workflows.settings import ArgoSettings
 
 # The overlay whose namespace the service runs in; its Deployment submits into its own namespace.
@@ -107,7 +118,6 @@ TOOLS = (
 ARGO_TOOLS = ("workflow-controller", "argo")
 ARGO_CD_TOOLS = ("argocd",)
 TRAINING_ROWS = 200  # of the models registered at level 4
-RETRAINED_MODEL = "churn-xgb-retrained"  # the pipeline's own registration, apart from level 4's promotions
 RAY_WORKERS = 2
 PREDICTED_CUSTOMERS = 8  # asked for through each model server's /predict
 
@@ -229,7 +239,10 @@ def level_3(
     with report.step(3, "mlflow server Ready"):
         tracking_uri = mlflow_ready(plane.kube)
         report.workloads["mlflow"] = {**report.workloads.get("mlflow", {}), "ready_at": tracking_uri}
-    backend = ArgoBackend(settings, code_repos=[*SAMPLE_REPOS, code.url])
+    repositories = [*SAMPLE_REPOS, code.churn.url, code.fraud.url]
+    backend = ArgoBackend(settings, code_repos=repositories)
+    fraud = fraud_settings(settings)
+    fraud_backend = ArgoBackend(fraud, code_repos=repositories)
     try:
         with report.step(3, "feature-apply on the node"):
             report.steps["executed"] = run_to_completion(
@@ -239,18 +252,21 @@ def level_3(
             params, generated = land_raw_data(store, work / "raw")
             executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
             report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
+        with report.step(3, "second domain: feature-apply of the fraud repository's definitions"):
+            executed = run_to_completion(plane.kube, fraud_backend, fraud, "feature-apply", apply_params(code.fraud))
+            report.steps["fraud_feature_apply"] = {**executed, "checked": check_applied(executed)}
+        with report.step(3, "second domain: retrain of the fraud repository, its ETL on Spark, Ray through KubeRay"):
+            retrain = retrain_params(code.fraud, land_transactions(store, work / "fraud-raw"), RAY_WORKERS)
+            executed = run_to_completion(plane.kube, fraud_backend, fraud, "retrain", retrain)
+            checked = check_trained(executed, tracking_uri, code.fraud, work / "volumes" / "work")
+            report.steps["fraud_retrain"] = {**executed, "checked": checked}
         report.steps["work_volume_owners"] = owners(work / "volumes" / "work")
-        with report.step(3, "retrain on the node: the repository's tests, Ray through KubeRay, MLflow"):
-            retrain = RetrainParams(
-                model_name=RETRAINED_MODEL, repo_url=code.url, commit=code.commit, num_workers=RAY_WORKERS
-            )
-            executed = run_to_completion(plane.kube, backend, settings, "retrain", retrain)
-            report.steps["retrain"] = {**executed, "checked": check_retrain(executed, tracking_uri, code)}
         # Their pods would hold the node's cores through level 4 (KubeRay keeps the Ray cluster for a while).
         delete_all(plane.kube, settings.namespace, SPARK_APPLICATIONS)
         delete_all(plane.kube, settings.namespace, RAY_JOBS)
     finally:
         backend.close()
+        fraud_backend.close()
     report.steps["rss_mib"] = {**supervisor.rss_mib(), "containerd shims": shims_rss_mib(node.runtime)}
     report.reached(3)
     return tracking_uri, list(range(1, generated.rows // RAW_DAYS + 1))

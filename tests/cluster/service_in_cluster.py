@@ -93,7 +93,7 @@ def run_config(deployed: str, *, pipelines: ArgoSettings, code: CodeHost, gitops
     port = urlsplit(pipelines.server_url).port
     argo["server_url"] = f"http://{NODE_IP}:{port}"  # argo-server listens on every address of the host
     config["workflows"]["argo"] = {**config["workflows"]["argo"], **argo}
-    config["workflows"]["code_repos"] = [code.url]
+    config["workflows"]["code_repos"] = [code.churn.url]
     config["listeners"]["registry_watcher"]["enabled"] = False
     config["listeners"]["webhooks"] = {"clone_urls": {"github": code.clone_url_template}}
     config["gitops"]["repo_url"] = gitops_url
@@ -270,7 +270,11 @@ def push_to_the_service(
     service = deploy_service(kube, work, image=image, pipelines=pipelines, code=code, gitops_url=gitops_url)
     deployed_in = round(time.monotonic() - started, 1)
     push = push_change(
-        code, work / "churn-ml-change", CHANGED_FILE, "\n# Retrained on push.\n", "Note that pushes retrain the model"
+        code.churn,
+        work / "churn-ml-change",
+        CHANGED_FILE,
+        "\n# Retrained on push.\n",
+        "Note that pushes retrain the model",
     )
     event_id, accepted = send_push(service, push)
     followed = follow_event(kube, service, event_id, accepted)
