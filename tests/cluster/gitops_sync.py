@@ -292,8 +292,10 @@ def sync_and_promote(
     training: pd.DataFrame,
     online: pd.DataFrame,
     promote_staging: Callable[[], Promoted],
-) -> dict[str, Any]:
-    """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures.
+    results: dict[str, Any],
+) -> None:
+    """Everything of level 4 after Argo CD, the git server, MLflow and the online features are up; the figures go
+    into ``results`` as they come, so a failure keeps what came before it.
 
     ``promote_staging`` makes the staging promotion (the service in the cluster, after a retrain) once both
     environments are synced and the refresh is granted.
@@ -307,7 +309,7 @@ def sync_and_promote(
     applied = sorted((repository / "argocd").glob("*.yaml"), key=lambda path: path.name != "project.yaml")
     created = time.monotonic()
     kube.apply(applied)
-    results: dict[str, Any] = {"applied": [str(p.relative_to(repository)) for p in applied], "first_sync": {}}
+    results.update(applied=[str(p.relative_to(repository)) for p in applied], first_sync={})
     for environment in ENVIRONMENTS:
         results["first_sync"][environment] = wait_for_sync(kube, argocd, environment, initial, created)
     refreshing = with_refresh(settings, kube, grant_refresh(kube, work))
@@ -335,4 +337,3 @@ def sync_and_promote(
         "production": check_served(kube, image, models, "production", second, online),
     }
     results["memory_mib"] = memory(argocd.pids)
-    return results

@@ -317,7 +317,7 @@ def level_4(
         (work / "git").mkdir()
         server = start_git_daemon(supervisor, work / "git")
     with report.step(4, "Argo CD syncs the GitOps repo and three promotions; the model servers serve them"):
-        report.argocd = sync_and_promote(
+        sync_and_promote(
             plane.kube,
             argocd,
             server,
@@ -337,6 +337,7 @@ def level_4(
                 gitops_url=server.url,
                 tracking_uri=tracking_uri,
             ),
+            results=report.argocd,
         )
     report.reached(4)
 
