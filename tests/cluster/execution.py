@@ -88,10 +88,14 @@ def run_pods(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
 
 
 def run_to_completion(
-    kube: Kube, backend: ArgoBackend, settings: ArgoSettings, pipeline: str, params: BaseModel
+    kube: Kube, backend: ArgoBackend, settings: ArgoSettings, pipeline: str, params: BaseModel, *, team: str = ""
 ) -> dict[str, Any]:
-    """Submit ``pipeline`` as the service does, wait for its end, and check what the service reads back."""
-    name = run_name(pipeline, f"cluster-test:level-3:{pipeline}")
+    """Submit ``pipeline`` as the service does, wait for its end, and check what the service reads back.
+
+    The run's name comes from the pipeline and the ``team`` (as the service derives it from the event), so each
+    team's run is a run of its own: a second submission under one name is the same run to Argo and the service.
+    """
+    name = run_name(pipeline, f"cluster-test:level-3:{team}:{pipeline}")
     backend.submit(pipeline, params, run_name=name, labels=SAMPLE_LABELS)
     namespace = settings.namespace
 

@@ -253,11 +253,12 @@ def level_3(
             executed = run_to_completion(plane.kube, backend, settings, "data-etl", params)
             report.steps["data_etl"] = {**executed, "checked": check_etl(executed, generated)}
         with report.step(3, "second domain: feature-apply of the fraud repository's definitions"):
-            executed = run_to_completion(plane.kube, fraud_backend, fraud, "feature-apply", apply_params(code.fraud))
+            fraud_apply = apply_params(code.fraud)
+            executed = run_to_completion(plane.kube, fraud_backend, fraud, "feature-apply", fraud_apply, team="fraud")
             report.steps["fraud_feature_apply"] = {**executed, "checked": check_applied(executed)}
         with report.step(3, "second domain: retrain of the fraud repository, its ETL on Spark, Ray through KubeRay"):
             retrain = retrain_params(code.fraud, land_transactions(store, work / "fraud-raw"), RAY_WORKERS)
-            executed = run_to_completion(plane.kube, fraud_backend, fraud, "retrain", retrain)
+            executed = run_to_completion(plane.kube, fraud_backend, fraud, "retrain", retrain, team="fraud")
             checked = check_trained(executed, tracking_uri, code.fraud, work / "volumes" / "work")
             report.steps["fraud_retrain"] = {**executed, "checked": checked}
         report.steps["work_volume_owners"] = owners(work / "volumes" / "work")
