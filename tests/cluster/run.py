@@ -120,9 +120,22 @@ ARGO_CD_TOOLS = ("argocd",)
 TRAINING_ROWS = 200  # of the models registered at level 4
 RAY_WORKERS = 2
 PREDICTED_CUSTOMERS = 8  # asked for through each model server's /predict
+# The project and model-server images unpacked (about 7 GiB), the pods' writable layers and logs, and a margin.
+NODE_DISK_GIB = 12
+
+
+def free_space(work: Path) -> dict[str, float]:
+    """Room for what the node unpacks under the run's directory; a node short of it evicts pods and deletes images
+    in the middle of a level (its image and disk eviction thresholds are 1 %), so it is refused up front."""
+    free = shutil.disk_usage(work).free / 2**30
+    if free < NODE_DISK_GIB:
+        raise RuntimeError(f"{free:.1f} GiB free under {work}; the node needs {NODE_DISK_GIB} GiB for its images")
+    return {"free_gib": round(free, 1), "needed_gib": NODE_DISK_GIB}
 
 
 def level_1(report: Report, supervisor: Supervisor, work: Path, node: Node) -> ControlPlane:
+    with report.step(1, "free disk space"):
+        report.steps["disk"] = free_space(work)
     for name in TOOLS:
         with report.step(1, f"build {name}"):
             tool(name)
