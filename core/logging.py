@@ -1,10 +1,13 @@
 """Structured logging for every process of the service.
 
 structlog renders one JSON object per line in production (what log pipelines
-ingest) and a readable console line on a terminal. A redaction processor runs
-last before rendering, so a secret can never reach a log line by accident: any
-key that looks like a credential is masked, and so is any configured secret
-value wherever it appears inside a string.
+ingest) and a readable console line on a terminal. The records of libraries
+that log through the standard library (uvicorn, Feast, botocore, MLflow) go
+through the same processors, so one stream never mixes two formats and each
+line names its logger. A redaction processor runs last before rendering, so a
+secret can never reach a log line by accident: any key that looks like a
+credential is masked, and so is any configured secret value wherever it
+appears inside a string.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import structlog
 
 _SENSITIVE_KEY = re.compile(r"(secret|token|password|passwd|authorization|signature|api[_-]?key)", re.I)
 REDACTED = "***"
-# Libraries that log every HTTP request at INFO (Prefect's client, MLflow's, Hera's): noise, not events.
-_CHATTY_LIBRARIES = ("httpx", "httpcore", "urllib3")
+# Libraries that log every HTTP request at INFO (Prefect's client, MLflow's, Hera's), where they found credentials
+# (botocore) or each refresh of a registry cache (Feast): noise, not events.
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "urllib3", "botocore", "feast")
 
 
 class SecretRedactor:
@@ -56,6 +60,10 @@ class SecretRedactor:
 redactor = SecretRedactor()
 
 
+class _StructuredHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs, told apart from others (a test runner's) when it runs again."""
+
+
 def configure_logging(level: str = "INFO", json: bool | None = None, secrets: Iterable[str] = ()) -> None:
     """Configure structlog and the stdlib root logger once, at process start."""
     redactor.add(secrets)
@@ -74,7 +82,18 @@ def configure_logging(level: str = "INFO", json: bool | None = None, secrets: It
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    handler = _StructuredHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for configured_before in [h for h in root.handlers if isinstance(h, _StructuredHandler)]:
+        root.removeHandler(configured_before)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     for chatty in _CHATTY_LIBRARIES:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
