@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.errors import PermanentError
-from workflows.mlrepo.hooks import HookError, load_hook
+from workflows.mlrepo.hooks import HookError, load_hook, repository_imports
 from workflows.mlrepo.model import RepoModel
 from workflows.mlrepo.scaffold import template_root
 
@@ -148,3 +148,17 @@ def test_a_hook_outside_the_repository_or_missing_is_refused(tmp_path: Path) -> 
         load_hook("train", repo, "src/other.py:X")
     with pytest.raises(PermanentError, match=r"model\.py defines no 'Y'"):
         load_hook("train", repo, "src/model.py:Y")
+
+
+def test_repository_imports_leave_no_module_behind_even_from_a_namespace_package(tmp_path: Path) -> None:
+    package = tmp_path / "src" / "features"  # no __init__.py anywhere: namespace packages
+    package.mkdir(parents=True)
+    (package / "ratios.py").write_text("def ratio(a, b):\n    return a / b\n")
+
+    with repository_imports(str(tmp_path)):
+        from src.features.ratios import ratio  # type: ignore[import-not-found]
+
+        assert ratio(1, 4) == 0.25
+
+    assert str(tmp_path) not in sys.path
+    assert not [name for name in sys.modules if name == "src" or name.startswith("src.")]

@@ -35,6 +35,13 @@ class XGBModel:
         return "share_positive", float((predictions > 0).mean())
 
 
+class LazyModel(XGBModel):
+    def objective(self, predictions, dmatrix):
+        from src.training.gradients import logistic  # imported on the worker, when it is called
+
+        return logistic(predictions, dmatrix.get_label())
+
+
 class BrokenModel(XGBModel):
     def objective(self, predictions, dmatrix):
         return self.gradient(predictions)
@@ -58,9 +65,20 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return features, (features[:, 0] > 0.5).astype(np.float32)
 
 
+GRADIENTS = """\
+import numpy as np
+
+
+def logistic(predictions, labels):
+    probabilities = 1.0 / (1.0 + np.exp(-predictions))
+    return probabilities - labels, probabilities * (1.0 - probabilities)
+"""
+
+
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "src" / "training").mkdir(parents=True)
     (tmp_path / "src" / "training" / "xgb_model.py").write_text(MODEL)
+    (tmp_path / "src" / "training" / "gradients.py").write_text(GRADIENTS)
     return tmp_path
 
 
@@ -78,6 +96,28 @@ def test_a_custom_objective_and_metric_train_the_distributed_booster(
         2,
         tracker_ip=LOOPBACK,
         callbacks=(model.callback("objective"), model.callback("custom_metric")),
+    )
+
+    predictions = booster.inplace_predict(features, predict_type="margin")
+    assert ((predictions > 0) == (labels > 0.5)).mean() > 0.9
+
+
+def test_an_objective_importing_the_repository_modules_when_called_finds_them_on_the_workers(
+    ray_instance: None, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    root = repo(tmp_path)
+    model = RepoModel("train", root, "src/training/xgb_model.py:LazyModel", {})
+    features, labels = data
+
+    booster = train_distributed(
+        features,
+        labels,
+        model.booster_params(),
+        10,
+        2,
+        tracker_ip=LOOPBACK,
+        callbacks=(model.callback("objective"), None),
+        import_roots=(str(root),),
     )
 
     predictions = booster.inplace_predict(features, predict_type="margin")

@@ -109,12 +109,20 @@ def repository_imports(*roots: str) -> Iterator[None]:
             yield
         finally:
             added_paths = tuple(path for path in sys.path if path not in path_before)
+            # Read every location while the paths and the parent packages are still there: a namespace package
+            # (a directory without __init__.py) works its path out again from them when it is read.
+            doomed = [
+                name
+                for name in set(sys.modules) - modules_before
+                if any(str(location).startswith(added_paths) for location in _locations(sys.modules[name]))
+            ]
             sys.path[:] = path_before
-            for name in set(sys.modules) - modules_before:
-                module = sys.modules[name]
-                locations = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
-                if any(str(location).startswith(added_paths) for location in locations):
-                    del sys.modules[name]
+            for name in doomed:
+                del sys.modules[name]
+
+
+def _locations(module: Any) -> list[str]:
+    return [getattr(module, "__file__", None) or "", *[str(path) for path in getattr(module, "__path__", [])]]
 
 
 def load_hook(step: str, repo_dir: Path, reference: str) -> Any:

@@ -26,6 +26,7 @@ from xgboost import collective
 from xgboost.tracker import RabitTracker
 
 from core.errors import PermanentError, TemporaryError
+from workflows.mlrepo.hooks import repository_imports
 from workflows.steps.contract import RayRuntime
 
 _TRACKER_TIMEOUT_S = 300
@@ -109,9 +110,10 @@ class _ShardTrainer:
         communicator: dict[str, Any],
         *,
         callbacks: tuple[Callback | None, Callback | None] = (None, None),
+        import_roots: tuple[str, ...] = (),
     ) -> bytes | None:
         objective, custom_metric = callbacks
-        with collective.CommunicatorContext(**communicator):
+        with repository_imports(*import_roots), collective.CommunicatorContext(**communicator):
             shard = xgb.DMatrix(features, label=labels, nthread=params["nthread"])
             booster = xgb.train(
                 params,
@@ -172,12 +174,15 @@ def train_distributed(
     *,
     tracker_ip: str,
     callbacks: tuple[Callback | None, Callback | None] = (None, None),
+    import_roots: tuple[str, ...] = (),
 ) -> xgb.Booster:
     """Train one booster over ``num_workers`` Ray actors, each on a contiguous row shard.
 
     The actors join XGBoost's tracker at ``tracker_ip`` (see ``tracker_host``). ``callbacks`` are an optional
     custom objective and evaluation metric; when one raises, the :class:`CallbackError` carrying its traceback is
-    raised here.
+    raised here. They travel to the workers by value, so ``import_roots`` (the repository's directory, which the
+    workers see at the same path) is put on each worker's import path while it trains: a callback may import the
+    repository's own modules when it is called.
     """
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     threads = max(1, int(cpus) // num_workers)
@@ -195,6 +200,7 @@ def train_distributed(
                     num_boost_round,
                     {**tracker.worker_args(), "dmlc_task_id": str(rank)},
                     callbacks=callbacks,
+                    import_roots=import_roots,
                 )
                 for rank, (trainer, start, end) in enumerate(zip(trainers, bounds[:-1], bounds[1:], strict=True))
             ]

@@ -102,6 +102,7 @@ def _train_model(
             request.params.num_workers,
             tracker_ip=tracker_host(request.runtime.ray),
             callbacks=callbacks,
+            import_roots=(str(model.repo_dir.resolve()),),
         )
     except CallbackError as e:
         frames = repository_frames(e.frames, model.repo_dir)
