@@ -80,12 +80,17 @@ class Registry:
 
     def expected_scores(self, version: str, rows: pd.DataFrame) -> list[float]:
         """What ``version`` predicts for ``rows``, loaded here through pyfunc as the model server loads it, with
-        the repository code the model carries importable while it predicts."""
+        the repository code the model carries importable while it predicts, and each column of the types its
+        signature names (the online store gives 64-bit integers; a retrained model may take 32-bit ones)."""
         with registered_model(f"models:/{MODEL_NAME}/{version}") as loaded:
             signature: ModelSignature | None = loaded.metadata.signature
             assert signature is not None and isinstance(signature.inputs, Schema), "logged with its signature"
-            columns = [str(name) for name in signature.inputs.input_names()]
-            return [float(score) for score in np.asarray(loaded.predict(rows[columns]))]
+            schema = signature.inputs
+            names = [str(name) for name in schema.input_names()]
+            typed = pd.DataFrame(
+                {name: rows[name].astype(dtype) for name, dtype in zip(names, schema.numpy_types(), strict=True)}
+            )
+            return [float(score) for score in np.asarray(loaded.predict(typed))]
 
     def move_alias(self, version: str, settings: GitOpsSettings) -> str:
         """Point ``champion`` at ``version`` in MLflow and perform the promotion its event triggers, as a service
