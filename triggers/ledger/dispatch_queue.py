@@ -143,7 +143,7 @@ class DispatchQueue:
         query = select(*_CLAIMED_COLUMNS).where(EventRow.id.in_(chosen)).order_by(*_CLAIM_ORDER)
         claimed: list[ClaimedEvent] = []
         unreadable: list[dict[str, Any]] = []
-        with self._db.transaction() as s:
+        with self._db.leasing() as s:
             conn = s.connection()
             rows = conn.execute(query).all()
             if not rows:
