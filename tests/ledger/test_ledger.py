@@ -77,6 +77,28 @@ def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Le
     assert ledger.reads.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
 
 
+def test_ids_written_into_a_claim_and_a_join_as_literals_match_only_themselves(ledger: Ledger) -> None:
+    quoted = ["it's", "x') OR ('1'='1", "back\\slash'); DELETE FROM events; --"]
+    plain = data_event("plain")
+    ledger.events.record_many([data_event(f"q{i}").model_copy(update={"id": i_d}) for i, i_d in enumerate(quoted)])
+    claimed = ledger.queue.claim_due(limit=3, owner="w1")
+    assert sorted(c.event.id for c in claimed) == sorted(quoted)
+    done = [ActionWrite(f"r:{c.event.id}", "append", "r", "", "succeeded", {}) for c in claimed]
+    ledger.queue.finish([EventOutcome.done(c.event.id, ["r"], [a]) for c, a in zip(claimed, done, strict=True)])
+    ledger.events.record(plain)
+    ledger.queue.replay(quoted[2])
+    again = {c.event.id: c for c in ledger.queue.claim_due(limit=10, owner="w2")}
+    assert sorted(again) == sorted([quoted[2], plain.id])
+    assert [a.action_key for a in again[quoted[2]].actions] == [f"r:{quoted[2]}"]
+    assert again[plain.id].actions == ()
+    assert ledger.reads.count_by_state() == {EventState.DONE.value: 2, EventState.DISPATCHED.value: 2}
+    now = datetime.now(UTC)
+    joins = [BatchJoin("etl", "k", event_id, timedelta(seconds=5), timedelta(minutes=1)) for event_id in quoted]
+    landed = Coordination(ledger.database).join_batches(joins, now)
+    assert Coordination(ledger.database).join_batches(joins, now) == landed  # each found as already a member
+    assert {m.size for m in landed.values()} == {3}
+
+
 def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claimed(ledger: Ledger) -> None:
     broken, fine = ledger.events.record_many([data_event("broken"), data_event("fine")])
     with ledger.database.engine.begin() as conn:

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select, updat
 
 from core.errors import TemporaryError
 from triggers.event import Event
-from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.database import LedgerDatabase, listed, operation
 from triggers.ledger.records import TERMINAL, aware
 from triggers.ledger.schema import BatchMemberRow, ConcurrencySlotRow, DebounceBatchRow, EventRow, RateWindowRow
 
@@ -106,7 +106,7 @@ class Coordination:
             members = conn.execute(  # by both columns of the members' primary key, so its index finds them
                 select(BatchMemberRow.rule, BatchMemberRow.event_id, BatchMemberRow.batch_id).where(
                     BatchMemberRow.rule.in_({rule for rule, _ in asked}),
-                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked}),
+                    listed(BatchMemberRow.event_id, {event_id for _, event_id in asked}),
                 )
             )
             joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}

@@ -30,7 +30,7 @@ from core.errors import PermanentError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
-from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.database import LedgerDatabase, listed, operation
 from triggers.ledger.fair_order import FairOrder
 from triggers.ledger.records import (
     CLAIMABLE,
@@ -161,7 +161,7 @@ class DispatchQueue:
             if claimed:
                 conn.execute(
                     update(EventRow)
-                    .where(EventRow.id.in_([c.event.id for c in claimed]))
+                    .where(listed(EventRow.id, [c.event.id for c in claimed]))
                     .values(
                         state=EventState.DISPATCHED.value,
                         lease_owner=owner,
