@@ -24,8 +24,11 @@ holds: the claim (which reads the events' recorded actions too), and the
 outcomes of all its events together with the outcomes of every action their
 passes performed (``DispatchQueue.finish``); and a third when some of them
 are debounced: every debounced event of the batch joins its debounce batch in
-one transaction, before any rule moves (``ActionChain.join_batches``). Other coordination (closing a due batch,
-concurrency slots, rate windows) is written per chain, as it happens.
+one transaction, before any rule moves (``ActionChain.join_batches``). A chain
+that ended frees its concurrency slot with those outcomes too (a later chain of
+the same batch may take it meanwhile). What must hold
+before a chain's first action (closing a due batch, taking a concurrency slot
+or a rate token) is written per chain, as it happens.
 
 The claim cannot join the outcomes: it has to be durable before any action
 has an effect, so no other dispatcher takes the event meanwhile and a crashed
@@ -53,7 +56,7 @@ from triggers.backoff import backoff_delay
 from triggers.gates import DebounceJoins
 from triggers.ledger import Ledger, LedgerError
 from triggers.ledger.action_log import ActionWrite
-from triggers.ledger.coordination import Coordination
+from triggers.ledger.coordination import Coordination, SlotRelease
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.records import ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
@@ -90,6 +93,7 @@ class Dispatcher:
         if not claimed:
             return 0
         outcomes: list[EventOutcome] = []
+        released: list[SlotRelease] = []  # the slots of the chains that ended in this batch's passes
         try:
             evaluations = [(item, self._evaluate(item)) for item in claimed]
             joins = self._chain.join_batches(
@@ -99,9 +103,9 @@ class Dispatcher:
                 if isinstance(evaluation, EventOutcome):
                     outcomes.append(evaluation)
                 else:
-                    outcomes.append(self._handle(item, evaluation, joins))
+                    outcomes.append(self._handle(item, evaluation, joins, released))
         finally:  # a pass that crashed on one event still stores what it did for the others
-            self._ledger.queue.finish(outcomes)
+            self._ledger.queue.finish(outcomes, released)
         self._note_comebacks(outcomes)
         return len(claimed)
 
@@ -166,7 +170,9 @@ class Dispatcher:
             return EventOutcome.ignored(event_id, reason, matched_rules=[])
         return evaluation
 
-    def _handle(self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins) -> EventOutcome:
+    def _handle(
+        self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins, released: list[SlotRelease]
+    ) -> EventOutcome:
         event_id = claimed.event.id
         recorded = {action.action_key: action for action in claimed.actions}
         progress: list[Progress] = []
@@ -175,7 +181,7 @@ class Dispatcher:
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins))
+                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins, released=released))
             except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
                 progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:

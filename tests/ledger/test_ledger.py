@@ -12,7 +12,7 @@ from tests.ledger.lost_acknowledgements import commit_acknowledgement_lost
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
 from triggers.ledger.action_log import ActionWrite
-from triggers.ledger.coordination import BatchJoin, Coordination
+from triggers.ledger.coordination import BatchJoin, Coordination, SlotRelease
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.ingest_rows import ROWS_PER_STATEMENT
 from triggers.ledger.schema import EventRow
@@ -291,6 +291,24 @@ def test_a_rate_window_counts_a_start_whose_commit_answer_was_lost_once(ledger: 
     assert coordination.take_rate_token(holder_key="retrain:e1", **window) is None  # the same start asking again
     assert coordination.take_rate_token(holder_key="retrain:e2", **window) is None
     assert coordination.take_rate_token(holder_key="retrain:e3", **window) == now + timedelta(hours=1)
+
+
+def test_a_slot_released_with_outcomes_is_freed_once_even_when_its_commit_answer_was_lost(ledger: Ledger) -> None:
+    coordination = Coordination(ledger.database)
+    ending, later = data_event("ending"), data_event("later")
+    ledger.events.record_many([ending, later])
+    now = datetime.now(UTC)
+    slot = {"slot": "retrain:churn", "replace": False, "now": now}
+    assert coordination.acquire_slot(holder_key="retrain:ending", event_id=ending.id, **slot).acquired
+    (claimed, _) = ledger.queue.claim_due(limit=2)
+    with commit_acknowledgement_lost() as lost:
+        ledger.queue.finish(
+            [EventOutcome.done(claimed.event.id, ["retrain"])], [SlotRelease("retrain:churn", "retrain:ending")]
+        )
+    assert lost == ["COMMIT"]
+    assert coordination.acquire_slot(holder_key="retrain:later", event_id=later.id, **slot).acquired
+    ledger.queue.finish([], [SlotRelease("retrain:churn", "retrain:ending")])  # run again: it frees nothing more
+    assert not coordination.acquire_slot(holder_key="retrain:third", event_id="third", **slot).acquired
 
 
 def test_batch_joins_whose_commit_answer_was_lost_count_each_event_once(ledger: Ledger) -> None:

@@ -8,7 +8,7 @@ the fair order of ``triggers.ledger.fair_order`` (round-robin over lanes), so a
 flood on one dataset or repository holds up no other. A pass's outcome ends the
 lease: done, ignored, retried later, deferred without spending an attempt, or
 dead-lettered, written for a whole claimed batch in one transaction together
-with its actions' outcomes. Every value written is absolute (a deferral sets
+with its actions' outcomes and the concurrency slots its chains freed. Every value written is absolute (a deferral sets
 the attempt count the claim started from; a replay sets its generation only if
 the event has not reached it yet), so a transaction run again after a lost
 commit acknowledgement changes nothing more.
@@ -30,6 +30,7 @@ from core.errors import PermanentError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
+from triggers.ledger.coordination import SlotRelease, release_slots
 from triggers.ledger.database import LedgerDatabase, listed, operation
 from triggers.ledger.fair_order import FairOrder
 from triggers.ledger.records import (
@@ -176,13 +177,14 @@ class DispatchQueue:
         return claimed
 
     @operation
-    def finish(self, outcomes: Sequence[EventOutcome]) -> None:
-        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction.
+    def finish(self, outcomes: Sequence[EventOutcome], released: Sequence[SlotRelease] = ()) -> None:
+        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction,
+        freeing the concurrency slots of the chains that ended.
 
         The dispatcher hands in a whole claimed batch at once: one commit (one fsync on SQLite) for the batch
         instead of one per event. Every value is absolute, so the transaction may run twice.
         """
-        if not outcomes:
+        if not outcomes and not released:
             return
         now = self._db.clock()
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -192,6 +194,7 @@ class DispatchQueue:
         with self._db.transaction() as s:
             conn = s.connection()
             self._actions.write_rows(conn, [(o.event_id, a) for o in outcomes for a in o.actions], now)
+            release_slots(conn, released)
             for columns, rows in by_columns.items():
                 conn.execute(_finish_statement(columns), [{**row, "now": now} for row in rows])
 
