@@ -107,8 +107,11 @@ def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claime
     assert claimed.event.id == fine.event_id
     assert ledger.reads.count_by_state() == {"dispatched": 1, "dead_lettered": 1}
     with ledger.database.engine.connect() as conn:
-        reason = conn.execute(select(EventRow.last_error).where(EventRow.id == broken.event_id)).scalar_one()
+        reason, owner = conn.execute(
+            select(EventRow.last_error, EventRow.lease_owner).where(EventRow.id == broken.event_id)
+        ).one()
     assert reason is not None and reason.startswith("the stored event cannot be read back: ")
+    assert owner is None  # the claim that leased it dead-lettered it: no lease is left to run out
 
 
 def test_an_expired_lease_returns_the_event_with_one_more_attempt(ledger: Ledger) -> None:
