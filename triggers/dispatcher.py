@@ -30,9 +30,10 @@ the same batch may take it meanwhile). What must hold
 before a chain's first action (closing a due batch, taking a concurrency slot
 or a rate token) is written per chain, as it happens.
 
-The claim cannot join the outcomes: it has to be durable before any action
+The claim cannot join the outcomes: it has to be committed before any action
 has an effect, so no other dispatcher takes the event meanwhile and a crashed
-dispatcher's events come back when the lease runs out, and holding its
+dispatcher's events come back when the lease runs out (on SQLite it need not
+wait for the disk, see ``LedgerDatabase.leasing``), and holding its
 transaction open across an action would hold SQLite's write lock (and every
 webhook waiting on it) for as long as a workflow submission or a GitOps push
 takes.
