@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +164,8 @@ def measure(
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=300, what="model server", log=log)
         print(f"{model_uri}: model server ready at {url} (load average {os.getloadavg()[0]:.1f})", flush=True)
-        predictor = open_predictor(
-            ModelServerSettings(**{key.lower(): value for key, value in environment.items()}), ServingMetrics()
-        )
+        server_settings: dict[str, Any] = {key.lower(): value for key, value in environment.items()}
+        predictor = open_predictor(ModelServerSettings(**server_settings), ServingMetrics())
         inputs = [predictor.model.model_input(predictor.features.lookup(batch)) for batch in batches]
         with httpx.Client(base_url=url, timeout=10) as client:
             answers: list[Any] = []
@@ -175,8 +175,8 @@ def measure(
 
             runs: dict[str, list[Callable[[], object]]] = {
                 "server (HTTP + Feast + model)": [over_http(batch) for batch in batches],
-                "in-process Feast + model": [lambda batch=batch: predictor.predict(batch) for batch in batches],
-                "in-process model only": [lambda rows=rows: predictor.model.predict(rows) for rows in inputs],
+                "in-process Feast + model": [partial(predictor.predict, batch) for batch in batches],
+                "in-process model only": [partial(predictor.model.predict, rows) for rows in inputs],
             }
             results: dict[str, dict[str, float]] = {}
             for label, calls in runs.items():
@@ -206,7 +206,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         work = Path(scratch)
         mlflow_server = None if args.tracking_uri else start_mlflow_server(work)
-        tracking_uri = args.tracking_uri or mlflow_server.tracking_uri
+        tracking_uri = args.tracking_uri if mlflow_server is None else mlflow_server.tracking_uri
         try:
             print(f"building the Feast store ({args.entities} entities) and registering the model ...", flush=True)
             stack = build_serving_stack(work, tracking_uri, args.entities, model_name="bench-risk")

@@ -275,7 +275,7 @@ def main() -> None:
         real = measure("real", rates, args.seconds, ledger_url)
     at_target = next((s for s in real["steps"] if s["offered_rps"] == TARGET_RATE), None)
     ratio = real["peak_rps"] / baseline["peak_rps"] if baseline["peak_rps"] else 0.0
-    result = {
+    result: dict[str, Any] = {
         "payload_bytes": len(push_payload(0)),
         "ledger": "SQLite, WAL, synchronous=FULL",
         "cpu_count": os.cpu_count(),

@@ -25,8 +25,9 @@ and a crash at any point costs at most a repeat of an idempotent call:
   it stays failed until it is replayed (under a fresh request key ``~r<n>``).
 
 The outcomes of the event's own actions are not written one by one: they are
-collected in the pass's ``writes`` and the dispatcher stores them together
-with the event's outcome, in one transaction. A crash before it loses both
+collected in the pass's ``writes`` (and the slots of the chains that ended, in
+``released``) and the dispatcher stores them together with the event's
+outcome, in one transaction. A crash before it loses both
 (the lease runs out, the event is claimed again and the actions are repeated
 under the same keys); it never leaves an outcome without its actions.
 
@@ -54,7 +55,7 @@ from triggers.backoff import backoff_delay
 from triggers.event import Event
 from triggers.gates import DebounceJoins, Gates, Gathering, Held, Joined
 from triggers.ledger.action_log import ActionLog, ActionWrite
-from triggers.ledger.coordination import Coordination
+from triggers.ledger.coordination import Coordination, SlotRelease
 from triggers.ledger.records import ActionRecord, ActionState, ClaimedEvent
 from triggers.rules.engine import action_context
 from triggers.rules.rule import Rule, Stage
@@ -101,7 +102,8 @@ def action_key(rule: str, subject: str, replays: int) -> str:
 class _Run:
     """One pass over a rule's chain: the event the actions are recorded on and the events they act for.
 
-    ``writes`` collects the action outcomes of the pass, for the dispatcher to store with the event's outcome.
+    ``writes`` collects the action outcomes of the pass and ``released`` the concurrency slots of the chains that
+    ended in it, for the dispatcher to store with the event's outcome.
     """
 
     rule: Rule
@@ -111,6 +113,7 @@ class _Run:
     now: datetime
     recorded: Mapping[str, ActionRecord]
     writes: list[ActionWrite]
+    released: list[SlotRelease]
 
     @cached_property
     def _base_context(self) -> dict[str, Any]:
@@ -149,15 +152,20 @@ class ActionChain:
         recorded: Mapping[str, ActionRecord],
         writes: list[ActionWrite],
         joins: DebounceJoins,
+        *,
+        released: list[SlotRelease],
     ) -> Progress:
         """One step further; ``recorded`` holds the event's actions as the ledger had them when it was claimed.
 
         A debounced rule must be in ``joins`` (see :meth:`join_batches`). The outcomes of the actions performed
-        are appended to ``writes``, not stored: the caller stores them with the event's own outcome.
+        are appended to ``writes``, and the slot of a chain that ended to ``released``, not stored: the caller
+        stores them with the event's own outcome (``released`` holds those of the whole claimed batch, so a chain
+        may take a slot an earlier chain of the batch freed).
         """
         now = self._clock()
         event = claimed.event
-        run = _Run(rule, event, (event,), action_key(rule.name, event.id, claimed.replays), now, recorded, writes)
+        key = action_key(rule.name, event.id, claimed.replays)
+        run = _Run(rule, event, (event,), key, now, recorded, writes, released)
         if rule.debounce is not None:
             debounced = self._debounce(run, claimed.replays, joins)
             if not isinstance(debounced, _Run):
@@ -186,7 +194,7 @@ class ActionChain:
         key = action_key(run.rule.name, f"batch-{batch.batch_id}", replays)
         if isinstance(batch, Gathering):
             return self._hold(run, key, run.rule.stages[0], batch.held)
-        return _Run(run.rule, run.owner, batch.events, key, run.now, run.recorded, run.writes)
+        return replace(run, events=batch.events, key=key)
 
     # ---- one step of the chain -----------------------------------------
 
@@ -211,7 +219,9 @@ class ActionChain:
         if status == ActionStatus.RUNNING and record is not None:
             return self._follow(run, key, stage, kind, record)
         if index == 0 and status in _STARTABLE:
-            held = self._gates.admit(run.rule, key, event=run.owner, context=run.context({}), kind=kind, now=run.now)
+            held = self._gates.admit(
+                run.rule, key, event=run.owner, context=run.context({}), kind=kind, now=run.now, freed=run.released
+            )
             if held is not None:
                 return self._hold(run, key, stage, held)
         replays = record.state.replays if record is not None else 0
@@ -331,7 +341,8 @@ class ActionChain:
         return rule.timeout or timedelta(seconds=self._settings.action_timeout_seconds)
 
     def _release(self, run: _Run) -> None:
-        self._gates.release(run.rule, run.key, run.context({}))
+        if (released := self._gates.release(run.rule, run.key, run.context({}))) is not None:
+            run.released.append(released)
 
     # ---- ledger ---------------------------------------------------------
 

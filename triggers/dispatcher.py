@@ -24,12 +24,16 @@ holds: the claim (which reads the events' recorded actions too), and the
 outcomes of all its events together with the outcomes of every action their
 passes performed (``DispatchQueue.finish``); and a third when some of them
 are debounced: every debounced event of the batch joins its debounce batch in
-one transaction, before any rule moves (``ActionChain.join_batches``). Other coordination (closing a due batch,
-concurrency slots, rate windows) is written per chain, as it happens.
+one transaction, before any rule moves (``ActionChain.join_batches``). A chain
+that ended frees its concurrency slot with those outcomes too (a later chain of
+the same batch may take it meanwhile). What must hold
+before a chain's first action (closing a due batch, taking a concurrency slot
+or a rate token) is written per chain, as it happens.
 
-The claim cannot join the outcomes: it has to be durable before any action
+The claim cannot join the outcomes: it has to be committed before any action
 has an effect, so no other dispatcher takes the event meanwhile and a crashed
-dispatcher's events come back when the lease runs out, and holding its
+dispatcher's events come back when the lease runs out (on SQLite it need not
+wait for the disk, see ``LedgerDatabase.leasing``), and holding its
 transaction open across an action would hold SQLite's write lock (and every
 webhook waiting on it) for as long as a workflow submission or a GitOps push
 takes.
@@ -44,6 +48,7 @@ from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.errors import PermanentError, TemporaryError
+from core.gc_pauses import freeze_startup_heap
 from core.logging import get_logger
 from triggers.action_chain import ActionChain, Failed, Finished, Progress, Waiting
 from triggers.actions.base import ActionStatus
@@ -52,7 +57,7 @@ from triggers.backoff import backoff_delay
 from triggers.gates import DebounceJoins
 from triggers.ledger import Ledger, LedgerError
 from triggers.ledger.action_log import ActionWrite
-from triggers.ledger.coordination import Coordination
+from triggers.ledger.coordination import Coordination, SlotRelease
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.records import ClaimedEvent
 from triggers.ledger.wakeup import PostgresListener
@@ -89,6 +94,7 @@ class Dispatcher:
         if not claimed:
             return 0
         outcomes: list[EventOutcome] = []
+        released: list[SlotRelease] = []  # the slots of the chains that ended in this batch's passes
         try:
             evaluations = [(item, self._evaluate(item)) for item in claimed]
             joins = self._chain.join_batches(
@@ -98,9 +104,9 @@ class Dispatcher:
                 if isinstance(evaluation, EventOutcome):
                     outcomes.append(evaluation)
                 else:
-                    outcomes.append(self._handle(item, evaluation, joins))
+                    outcomes.append(self._handle(item, evaluation, joins, released))
         finally:  # a pass that crashed on one event still stores what it did for the others
-            self._ledger.queue.finish(outcomes)
+            self._ledger.queue.finish(outcomes, released)
         self._note_comebacks(outcomes)
         return len(claimed)
 
@@ -129,8 +135,10 @@ class Dispatcher:
 
         Between passes it sleeps until an event is stored (see ``triggers.ledger.wakeup``), an event it handed
         back falls due, or at the latest ``poll_interval_seconds``. Events a failed pass had claimed come back to
-        any dispatcher when their lease runs out.
+        any dispatcher when their lease runs out. The heap built so far is frozen first (``core.gc_pauses``): a
+        full collection walking it stopped the loop for 60 to 90 ms between an event's wake-up and its action.
         """
+        freeze_startup_heap()
         wakeup = self._ledger.database.wakeup
         if self._ledger.database.is_postgres:
             listener = PostgresListener(self._ledger.database.engine, wakeup)
@@ -163,7 +171,9 @@ class Dispatcher:
             return EventOutcome.ignored(event_id, reason, matched_rules=[])
         return evaluation
 
-    def _handle(self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins) -> EventOutcome:
+    def _handle(
+        self, claimed: ClaimedEvent, evaluation: Evaluation, joins: DebounceJoins, released: list[SlotRelease]
+    ) -> EventOutcome:
         event_id = claimed.event.id
         recorded = {action.action_key: action for action in claimed.actions}
         progress: list[Progress] = []
@@ -172,7 +182,7 @@ class Dispatcher:
         writes: list[ActionWrite] = []
         for rule in evaluation.matched:
             try:
-                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins))
+                progress.append(self._chain.advance(rule, claimed, recorded, writes, joins, released=released))
             except PermanentError as e:  # before any action: the rule cannot start (a debounce key, say)
                 progress.append(Failed(rule.name, str(e)))
             except TemporaryError as e:

@@ -11,7 +11,9 @@ ledger's coordination tables say, and changes nothing else there:
   transaction (a burst of notices would otherwise pay a commit each).
 * Concurrency (``queue``/``replace``) holds a slot per rule and key for the
   whole chain; ``replace`` takes the slot from the older chain, cancelling its
-  running action where its kind can.
+  running action where its kind can. The slot is taken before the chain's
+  first action, and freed with the outcome of the event whose pass ended the
+  chain, in the claimed batch's one transaction of outcomes.
 * Rate limit: chain starts per window; a start over the limit waits for the
   window to reopen.
 
@@ -31,7 +33,7 @@ from core.errors import PermanentError
 from triggers.actions.base import ActionKind, ActionOutcome, ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
-from triggers.ledger.coordination import BatchJoin, BatchMembership, Coordination, SlotHolder
+from triggers.ledger.coordination import BatchJoin, BatchMembership, Coordination, SlotHolder, SlotRelease
 from triggers.rules.rule import Rule
 from triggers.settings import DispatcherSettings
 
@@ -166,16 +168,23 @@ class Gates:
         context: Mapping[str, Any],
         kind: ActionKind[Any],
         now: datetime,
+        freed: Sequence[SlotRelease] = (),
     ) -> Held | None:
         """Let the chain of action ``key`` start (None), or hold it: queued behind a slot's holder, or rate limited.
 
-        Under policy ``replace`` the older holder of the slot is superseded, and cancelled through ``kind``.
+        Under policy ``replace`` the older holder of the slot is superseded, and cancelled through ``kind``. A slot
+        in ``freed`` (its chain ended in this claimed batch; the outcomes free it) is free to take.
         """
         slot = self._slot(rule, context)
         concurrency = rule.concurrency
         if slot is not None and concurrency is not None:
             claim = self._coordination.acquire_slot(
-                slot=slot, holder_key=key, event_id=event.id, replace=concurrency.policy == "replace", now=now
+                slot=slot,
+                holder_key=key,
+                event_id=event.id,
+                replace=concurrency.policy == "replace",
+                now=now,
+                ended={f.holder_key for f in freed if f.slot == slot},
             )
             if not claim.acquired:
                 queued = ActionOutcome(ActionStatus.QUEUED, "", detail={"slot": slot, "behind": claim.holder_key})
@@ -199,11 +208,13 @@ class Gates:
                 return Held(limited, reopens, "rate limited")
         return None
 
-    def release(self, rule: Rule, key: str, context: Mapping[str, Any]) -> None:
-        """The chain of action ``key`` ended (finished or failed): free its concurrency slot, if it holds one."""
+    def release(self, rule: Rule, key: str, context: Mapping[str, Any]) -> SlotRelease | None:
+        """The chain of action ``key`` ended (finished or failed): the concurrency slot it frees, if it holds one.
+
+        The slot is freed with the event's outcome, in the transaction of the claimed batch's outcomes.
+        """
         slot = self._slot(rule, context)
-        if slot is not None:
-            self._coordination.release_slot(slot=slot, holder_key=key)
+        return None if slot is None else SlotRelease(slot, key)
 
     @staticmethod
     def _slot(rule: Rule, context: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from tests.ledger.lost_acknowledgements import commit_acknowledgement_lost
 from triggers.event import DataArrival, Event, EventType
 from triggers.ledger import EventState, Ledger
 from triggers.ledger.action_log import ActionWrite
-from triggers.ledger.coordination import BatchJoin, Coordination
+from triggers.ledger.coordination import BatchJoin, Coordination, SlotRelease
 from triggers.ledger.dispatch_queue import EventOutcome
 from triggers.ledger.ingest_rows import ROWS_PER_STATEMENT
 from triggers.ledger.schema import EventRow
@@ -77,6 +77,28 @@ def test_claimed_events_are_not_claimed_again_until_the_lease_expires(ledger: Le
     assert ledger.reads.get(first[0].event.id).state is EventState.DONE  # type: ignore[union-attr]
 
 
+def test_ids_written_into_a_claim_and_a_join_as_literals_match_only_themselves(ledger: Ledger) -> None:
+    quoted = ["it's", "x') OR ('1'='1", "back\\slash'); DELETE FROM events; --"]
+    plain = data_event("plain")
+    ledger.events.record_many([data_event(f"q{i}").model_copy(update={"id": i_d}) for i, i_d in enumerate(quoted)])
+    claimed = ledger.queue.claim_due(limit=3, owner="w1")
+    assert sorted(c.event.id for c in claimed) == sorted(quoted)
+    done = [ActionWrite(f"r:{c.event.id}", "append", "r", "", "succeeded", {}) for c in claimed]
+    ledger.queue.finish([EventOutcome.done(c.event.id, ["r"], [a]) for c, a in zip(claimed, done, strict=True)])
+    ledger.events.record(plain)
+    ledger.queue.replay(quoted[2])
+    again = {c.event.id: c for c in ledger.queue.claim_due(limit=10, owner="w2")}
+    assert sorted(again) == sorted([quoted[2], plain.id])
+    assert [a.action_key for a in again[quoted[2]].actions] == [f"r:{quoted[2]}"]
+    assert again[plain.id].actions == ()
+    assert ledger.reads.count_by_state() == {EventState.DONE.value: 2, EventState.DISPATCHED.value: 2}
+    now = datetime.now(UTC)
+    joins = [BatchJoin("etl", "k", event_id, timedelta(seconds=5), timedelta(minutes=1)) for event_id in quoted]
+    landed = Coordination(ledger.database).join_batches(joins, now)
+    assert Coordination(ledger.database).join_batches(joins, now) == landed  # each found as already a member
+    assert {m.size for m in landed.values()} == {3}
+
+
 def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claimed(ledger: Ledger) -> None:
     broken, fine = ledger.events.record_many([data_event("broken"), data_event("fine")])
     with ledger.database.engine.begin() as conn:
@@ -85,8 +107,11 @@ def test_a_row_that_cannot_be_read_back_is_dead_lettered_and_the_rest_are_claime
     assert claimed.event.id == fine.event_id
     assert ledger.reads.count_by_state() == {"dispatched": 1, "dead_lettered": 1}
     with ledger.database.engine.connect() as conn:
-        reason = conn.execute(select(EventRow.last_error).where(EventRow.id == broken.event_id)).scalar_one()
+        reason, owner = conn.execute(
+            select(EventRow.last_error, EventRow.lease_owner).where(EventRow.id == broken.event_id)
+        ).one()
     assert reason is not None and reason.startswith("the stored event cannot be read back: ")
+    assert owner is None  # the claim that leased it dead-lettered it: no lease is left to run out
 
 
 def test_an_expired_lease_returns_the_event_with_one_more_attempt(ledger: Ledger) -> None:
@@ -269,6 +294,24 @@ def test_a_rate_window_counts_a_start_whose_commit_answer_was_lost_once(ledger: 
     assert coordination.take_rate_token(holder_key="retrain:e1", **window) is None  # the same start asking again
     assert coordination.take_rate_token(holder_key="retrain:e2", **window) is None
     assert coordination.take_rate_token(holder_key="retrain:e3", **window) == now + timedelta(hours=1)
+
+
+def test_a_slot_released_with_outcomes_is_freed_once_even_when_its_commit_answer_was_lost(ledger: Ledger) -> None:
+    coordination = Coordination(ledger.database)
+    ending, later = data_event("ending"), data_event("later")
+    ledger.events.record_many([ending, later])
+    now = datetime.now(UTC)
+    slot = {"slot": "retrain:churn", "replace": False, "now": now}
+    assert coordination.acquire_slot(holder_key="retrain:ending", event_id=ending.id, **slot).acquired
+    (claimed, _) = ledger.queue.claim_due(limit=2)
+    with commit_acknowledgement_lost() as lost:
+        ledger.queue.finish(
+            [EventOutcome.done(claimed.event.id, ["retrain"])], [SlotRelease("retrain:churn", "retrain:ending")]
+        )
+    assert lost == ["COMMIT"]
+    assert coordination.acquire_slot(holder_key="retrain:later", event_id=later.id, **slot).acquired
+    ledger.queue.finish([], [SlotRelease("retrain:churn", "retrain:ending")])  # run again: it frees nothing more
+    assert not coordination.acquire_slot(holder_key="retrain:third", event_id="third", **slot).acquired
 
 
 def test_batch_joins_whose_commit_answer_was_lost_count_each_event_once(ledger: Ledger) -> None:

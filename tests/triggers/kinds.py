@@ -114,4 +114,8 @@ class FileJobAction(ActionKind[FileJobSpec]):
         (self.jobs / f"{target}.result.json").write_text(json.dumps({"ok": ok, "outputs": outputs or {}}))
 
 
-TEST_SPECS = {**ACTION_SPECS, AppendAction.kind: AppendSpec, FileJobAction.kind: FileJobSpec}
+TEST_SPECS: dict[str, type[ActionSpec]] = {
+    **ACTION_SPECS,
+    AppendAction.kind: AppendSpec,
+    FileJobAction.kind: FileJobSpec,
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 
 from core.errors import PermanentError
+from core.gc_pauses import freeze_startup_heap
 from tests.triggers.events import BOT_EMAIL, data_notice, push
 from tests.triggers.harness import FAST, Harness
 from tests.triggers.kinds import TEST_SPECS
@@ -175,6 +177,16 @@ def test_run_forever_dispatches_in_the_background_until_stopped(sqlite_ledger: L
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert len(harness.append.lines()) == 1
+
+
+def test_the_dispatch_loop_first_freezes_the_heap_built_before_it(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    harness = Harness.build(sqlite_ledger, APPEND_ON_PUSH, tmp_path)
+    freeze_startup_heap.cache_clear()  # as in a fresh process, whatever an earlier test froze
+    gc.unfreeze()
+    stop = threading.Event()
+    stop.set()
+    harness.dispatcher.run_forever(stop)
+    assert gc.get_freeze_count() > 0
 
 
 def test_rules_naming_an_action_kind_nothing_performs_are_refused_at_start_up(sqlite_ledger: Ledger) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import select
+
 from tests.clock import ManualClock
 from tests.triggers.events import data_notice, push
 from tests.triggers.harness import Harness
 from triggers.ledger import Ledger
 from triggers.ledger.records import EventState
+from triggers.ledger.schema import ConcurrencySlotRow
 
 DEBOUNCED_ETL = """
 triggers:
@@ -131,6 +135,40 @@ def test_policy_queue_waits_for_the_running_one(ledger: Ledger, tmp_path: Path) 
     harness.dispatch_until(lambda: len(harness.jobs.submitted()) == 2)
     harness.jobs.finish(next(j for j in harness.jobs.submitted() if second.id in j.name))
     harness.settle(second.id)
+
+
+QUEUED_APPEND = """
+triggers:
+  - name: journal
+    on: [git.push]
+    action: {kind: append, line: "{{ id }}"}
+    concurrency: {key: "{{ data.repo }}", policy: queue}
+"""
+
+
+def test_a_chain_that_ended_frees_its_slot_with_its_event_outcome_and_a_later_chain_of_the_batch_takes_it(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    harness = Harness.build(ledger, QUEUED_APPEND, tmp_path)
+    first, second = push(), push()  # one repository: one slot
+    ledger.events.record_many([first, second])
+    commits: list[str] = []
+
+    def count(_connection: object) -> None:
+        commits.append("COMMIT")
+
+    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
+    try:
+        assert harness.dispatcher.run_once() == 2
+    finally:
+        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
+    # the claim, each chain taking the slot (the second takes it from the first, which ended), and the outcomes
+    # with the slot's release: no commit of its own for a release
+    assert len(commits) == 4
+    assert [line[1] for line in harness.append.lines()] == [first.id, second.id]
+    assert {harness.state(first.id), harness.state(second.id)} == {EventState.DONE}
+    with ledger.database.reading() as s:
+        assert s.execute(select(ConcurrencySlotRow)).all() == []
 
 
 def test_policy_replace_cancels_the_older_run(sqlite_ledger: Ledger, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.database import LedgerDatabase, listed, operation
 from triggers.ledger.records import ActionRecord, ActionState, action_record
 from triggers.ledger.schema import ActionRow
 
@@ -74,7 +74,7 @@ class ActionLog:
         reads those of the events it leases)."""
         found: dict[str, list[ActionRecord]] = {event_id: [] for event_id in event_ids}
         if event_ids:
-            query = select(ActionRow).where(ActionRow.event_id.in_(list(event_ids))).order_by(ActionRow.id)
+            query = select(ActionRow).where(listed(ActionRow.event_id, event_ids)).order_by(ActionRow.id)
             for row in session.execute(query).scalars():
                 found[row.event_id].append(action_record(row))
         return {event_id: tuple(actions) for event_id, actions in found.items()}

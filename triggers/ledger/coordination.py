@@ -9,7 +9,9 @@ UPDATE`` (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serializes writers).
 
 Each method is one ledger operation (``triggers.ledger.database``): run again
 while PostgreSQL restarts, so each must be safe to repeat after its commit
-went through and only the answer was lost. Joining batches (every debounced
+went through and only the answer was lost. A chain that ended frees its slot
+in the transaction of its event's outcome (:func:`release_slots`, called by
+the dispatch queue), not in one of its own. Joining batches (every debounced
 event of a claimed batch in one transaction) is guarded by each event's
 membership row, closing and releasing are absolute, a slot already
 held by the asking key is simply held, and a rate window counts the action
@@ -19,7 +21,7 @@ keys it let start, so the same key asking again is not counted twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +30,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, insert, select, updat
 
 from core.errors import TemporaryError
 from triggers.event import Event
-from triggers.ledger.database import LedgerDatabase, operation
+from triggers.ledger.database import LedgerDatabase, listed, operation
 from triggers.ledger.records import TERMINAL, aware
 from triggers.ledger.schema import BatchMemberRow, ConcurrencySlotRow, DebounceBatchRow, EventRow, RateWindowRow
 
@@ -61,6 +63,14 @@ class BatchMembership:
 class SlotHolder:
     holder_key: str
     event_id: str
+
+
+@dataclass(frozen=True)
+class SlotRelease:
+    """A chain that ended frees the concurrency slot it held (if it still holds it)."""
+
+    slot: str
+    holder_key: str
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class Coordination:
             members = conn.execute(  # by both columns of the members' primary key, so its index finds them
                 select(BatchMemberRow.rule, BatchMemberRow.event_id, BatchMemberRow.batch_id).where(
                     BatchMemberRow.rule.in_({rule for rule, _ in asked}),
-                    BatchMemberRow.event_id.in_({event_id for _, event_id in asked}),
+                    listed(BatchMemberRow.event_id, {event_id for _, event_id in asked}),
                 )
             )
             joined = {(m.rule, m.event_id): m.batch_id for m in members if (m.rule, m.event_id) in asked}
@@ -200,8 +210,18 @@ class Coordination:
     # ---- concurrency ----------------------------------------------------
 
     @operation
-    def acquire_slot(self, *, slot: str, holder_key: str, event_id: str, replace: bool, now: datetime) -> SlotClaim:
-        """Hold ``slot`` for ``holder_key``; a holder whose event is finished (or is this event) counts as gone."""
+    def acquire_slot(
+        self,
+        *,
+        slot: str,
+        holder_key: str,
+        event_id: str,
+        replace: bool,
+        now: datetime,
+        ended: Collection[str] = frozenset(),
+    ) -> SlotClaim:
+        """Hold ``slot`` for ``holder_key``; a holder whose event is finished (or is this event), or whose chain is
+        one of ``ended`` (its release is not stored yet), counts as gone."""
         with self._db.transaction() as s:
             s.execute(
                 self._db.insert()(ConcurrencySlotRow)
@@ -212,7 +232,9 @@ class Coordination:
             if row.holder_key == holder_key:
                 return SlotClaim(acquired=True, holder_key=holder_key)
             holder_state = s.execute(select(EventRow.state).where(EventRow.id == row.event_id)).scalar_one_or_none()
-            stale = row.event_id == event_id or holder_state is None or holder_state in TERMINAL
+            stale = (
+                row.event_id == event_id or row.holder_key in ended or holder_state is None or holder_state in TERMINAL
+            )
             if not (stale or replace):
                 return SlotClaim(acquired=False, holder_key=row.holder_key)
             displaced = None if stale else SlotHolder(row.holder_key, row.event_id)
@@ -221,12 +243,9 @@ class Coordination:
 
     @operation
     def release_slot(self, *, slot: str, holder_key: str) -> None:
+        """Free one slot at once, in a transaction of its own (a start the rate limit held back after its slot)."""
         with self._db.transaction() as s:
-            s.execute(
-                delete(ConcurrencySlotRow).where(
-                    ConcurrencySlotRow.slot == slot, ConcurrencySlotRow.holder_key == holder_key
-                )
-            )
+            release_slots(s.connection(), [SlotRelease(slot, holder_key)])
 
     # ---- rate limit -----------------------------------------------------
 
@@ -257,6 +276,18 @@ class Coordination:
             reopens: datetime = aware(window.window_start) + per
             return reopens
 
+
+def release_slots(conn: Connection, releases: Sequence[SlotRelease]) -> None:
+    """Free the slots of chains that ended, inside the caller's transaction: the dispatch queue frees them with the
+    outcomes of the claimed batch whose passes ended them. Only a slot still held by the releasing key is freed, so
+    running it again frees nothing more."""
+    if releases:
+        conn.execute(_RELEASE_SLOT, [{"slot": r.slot, "holder_key": r.holder_key} for r in releases])
+
+
+_RELEASE_SLOT = delete(ConcurrencySlotRow).where(
+    ConcurrencySlotRow.slot == bindparam("slot"), ConcurrencySlotRow.holder_key == bindparam("holder_key")
+)
 
 _GROW_BATCH = (
     update(DebounceBatchRow)

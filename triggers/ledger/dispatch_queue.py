@@ -8,7 +8,7 @@ the fair order of ``triggers.ledger.fair_order`` (round-robin over lanes), so a
 flood on one dataset or repository holds up no other. A pass's outcome ends the
 lease: done, ignored, retried later, deferred without spending an attempt, or
 dead-lettered, written for a whole claimed batch in one transaction together
-with its actions' outcomes. Every value written is absolute (a deferral sets
+with its actions' outcomes and the concurrency slots its chains freed. Every value written is absolute (a deferral sets
 the attempt count the claim started from; a replay sets its generation only if
 the event has not reached it yet), so a transaction run again after a lost
 commit acknowledgement changes nothing more.
@@ -30,6 +30,7 @@ from core.errors import PermanentError
 from triggers.actions.base import ActionStatus
 from triggers.event import Event
 from triggers.ledger.action_log import ActionLog, ActionWrite
+from triggers.ledger.coordination import SlotRelease, release_slots
 from triggers.ledger.database import LedgerDatabase, operation
 from triggers.ledger.fair_order import FairOrder
 from triggers.ledger.records import (
@@ -97,15 +98,30 @@ class EventOutcome:
 _CLAIM_ORDER = (EventRow.fair_round, EventRow.next_attempt_at, EventRow.time)
 """Fair round first; within a round, the oldest due, then the oldest event (one delivery's events fall due together)."""
 
-_CLAIMED_COLUMNS = (EventRow.id, EventRow.envelope, EventRow.attempts, EventRow.replays, EventRow.fair_round)
-"""What a claim reads of each due event; it leases them all in one update (the rows are locked meanwhile)."""
+_CLAIMED_COLUMNS = (
+    EventRow.id,
+    EventRow.envelope,
+    EventRow.attempts,
+    EventRow.replays,
+    EventRow.fair_round,
+    EventRow.next_attempt_at,
+    EventRow.time,
+)
+"""What the claim's one statement, the update that leases the chosen events, returns of each (in no order: the
+claim sorts them by ``_CLAIM_ORDER`` itself)."""
 
 _DEAD_UNREADABLE = (
     update(EventRow)
     .where(EventRow.id == bindparam("event_id"))
-    .values(state=EventState.DEAD_LETTERED.value, last_error=bindparam("error"), updated_at=bindparam("now"))
+    .values(
+        state=EventState.DEAD_LETTERED.value,
+        last_error=bindparam("error"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
 )
-"""A claimed row whose envelope no longer reads back as an event is dead-lettered, not leased."""
+"""A leased row whose envelope no longer reads back as an event is dead-lettered by the claim that leased it."""
 
 
 class DispatchQueue:
@@ -138,14 +154,26 @@ class DispatchQueue:
         chosen = select(EventRow.id).where(due).order_by(*_CLAIM_ORDER).limit(limit)
         if self._db.is_postgres:
             chosen = chosen.with_for_update(skip_locked=True)
-        # The due rows are sorted by their narrow keys alone, then only the chosen ones are read whole: sorting
-        # every due row with its envelope spilled to disk once thousands were due.
-        query = select(*_CLAIMED_COLUMNS).where(EventRow.id.in_(chosen)).order_by(*_CLAIM_ORDER)
+        # The due rows are sorted by their narrow keys alone, and only the chosen ones are read whole (returned by
+        # the update that leases them): sorting every due row with its envelope spilled to disk once thousands were
+        # due.
+        leased = (
+            update(EventRow)
+            .where(EventRow.id.in_(chosen))
+            .values(
+                state=EventState.DISPATCHED.value,
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                attempts=EventRow.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*_CLAIMED_COLUMNS)
+        )
         claimed: list[ClaimedEvent] = []
         unreadable: list[dict[str, Any]] = []
-        with self._db.transaction() as s:
+        with self._db.leasing() as s:
             conn = s.connection()
-            rows = conn.execute(query).all()
+            rows = sorted(conn.execute(leased).all(), key=lambda row: (row.fair_round, row.next_attempt_at, row.time))
             if not rows:
                 return []
             for row in rows:
@@ -155,34 +183,23 @@ class DispatchQueue:
                     error = f"the stored event cannot be read back: {e.errors()[0]['msg']}"
                     unreadable.append({"event_id": row.id, "error": error})
                     continue
-                claimed.append(ClaimedEvent(event, row.attempts + 1, row.replays))
+                claimed.append(ClaimedEvent(event, row.attempts, row.replays))
             recorded = self._actions.of_events(s, [c.event.id for c in claimed])
             claimed = [replace(c, actions=recorded[c.event.id]) for c in claimed]
-            if claimed:
-                conn.execute(
-                    update(EventRow)
-                    .where(EventRow.id.in_([c.event.id for c in claimed]))
-                    .values(
-                        state=EventState.DISPATCHED.value,
-                        lease_owner=owner,
-                        lease_expires_at=now + lease,
-                        attempts=EventRow.attempts + 1,
-                        updated_at=now,
-                    )
-                )
             if unreadable:
                 conn.execute(_DEAD_UNREADABLE, [{**u, "now": now} for u in unreadable])
-            self._fair_order.served(conn, rows[-1].fair_round)  # rows come in rounds' order: the last is highest
+            self._fair_order.served(conn, rows[-1].fair_round)  # sorted in rounds' order: the last is highest
         return claimed
 
     @operation
-    def finish(self, outcomes: Sequence[EventOutcome]) -> None:
-        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction.
+    def finish(self, outcomes: Sequence[EventOutcome], released: Sequence[SlotRelease] = ()) -> None:
+        """End the leases of claimed events with their outcomes and their actions' outcomes, all in one transaction,
+        freeing the concurrency slots of the chains that ended.
 
         The dispatcher hands in a whole claimed batch at once: one commit (one fsync on SQLite) for the batch
         instead of one per event. Every value is absolute, so the transaction may run twice.
         """
-        if not outcomes:
+        if not outcomes and not released:
             return
         now = self._db.clock()
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -192,6 +209,7 @@ class DispatchQueue:
         with self._db.transaction() as s:
             conn = s.connection()
             self._actions.write_rows(conn, [(o.event_id, a) for o in outcomes for a in o.actions], now)
+            release_slots(conn, released)
             for columns, rows in by_columns.items():
                 conn.execute(_finish_statement(columns), [{**row, "now": now} for row in rows])
 
