@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import event as sqlalchemy_event
 
 from tests.triggers.events import BOT_EMAIL
 from tests.triggers.kinds import TEST_SPECS, AppendAction, FileJobAction
@@ -26,6 +29,22 @@ FAST = DispatcherSettings(
     queue_poll_seconds=0.02,
     poll_interval_seconds=0.02,
 )
+
+
+@contextmanager
+def counting_commits(ledger: Ledger) -> Iterator[list[str]]:
+    """The ledger's commits while the block runs, one entry each: how many transactions a pass took."""
+    commits: list[str] = []
+
+    def count(_connection: object) -> None:
+        commits.append("COMMIT")
+
+    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
+
 
 # Only a safety net so a broken dispatcher fails the test instead of hanging it.
 _GIVE_UP_AFTER_SECONDS = 60.0

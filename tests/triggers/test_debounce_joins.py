@@ -12,7 +12,7 @@ from sqlalchemy import event as sqlalchemy_event
 
 from tests.clock import ManualClock
 from tests.triggers.events import data_notice
-from tests.triggers.harness import FAST, Harness
+from tests.triggers.harness import FAST, Harness, counting_commits
 from triggers.event import Event
 from triggers.ledger import Ledger
 from triggers.ledger.records import EventState
@@ -74,16 +74,8 @@ def test_one_claimed_batch_of_notices_for_five_datasets_joins_in_one_commit_and_
     harness = Harness.build(ledger, ETL, tmp_path)
     stored = notices()
     ledger.events.record_many(stored)
-    commits: list[str] = []
-
-    def count(_connection: object) -> None:
-        commits.append("COMMIT")
-
-    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
-    try:
+    with counting_commits(ledger) as commits:
         assert harness.dispatcher.run_once() == DATASETS * PER_DATASET
-    finally:
-        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
     # the claim (with the read of recorded actions), every notice's join, and the outcomes
     assert len(commits) == 3
     leaders = [e for e in stored if harness.state(e.id) == EventState.RECEIVED]

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event as sqlalchemy_event
 
 from core.errors import PermanentError
 from core.gc_pauses import freeze_startup_heap
 from tests.triggers.events import BOT_EMAIL, data_notice, push
-from tests.triggers.harness import FAST, Harness
+from tests.triggers.harness import FAST, Harness, counting_commits
 from tests.triggers.kinds import TEST_SPECS
 from triggers.dispatcher import Dispatcher
 from triggers.ledger import Ledger
@@ -200,16 +199,8 @@ def test_a_claimed_batch_stores_every_outcome_in_one_commit(ledger: Ledger, tmp_
     pushes = [push() for _ in range(10)]
     notices = [data_notice() for _ in range(20)]
     ledger.events.record_many([*pushes, *notices])
-    commits: list[str] = []
-
-    def count(_connection: object) -> None:
-        commits.append("COMMIT")
-
-    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
-    try:
+    with counting_commits(ledger) as commits:
         assert harness.dispatcher.run_once() == 30
-    finally:
-        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
     assert [harness.state(e.id) for e in pushes] == [EventState.DONE] * 10
     assert [harness.state(e.id) for e in notices] == [EventState.IGNORED] * 20
     assert len(harness.append.lines()) == 10

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 
 from tests.clock import ManualClock
 from tests.triggers.events import data_notice, push
-from tests.triggers.harness import Harness
+from tests.triggers.harness import Harness, counting_commits
 from triggers.ledger import Ledger
 from triggers.ledger.records import EventState
 from triggers.ledger.schema import ConcurrencySlotRow
@@ -152,16 +151,8 @@ def test_a_chain_that_ended_frees_its_slot_with_its_event_outcome_and_a_later_ch
     harness = Harness.build(ledger, QUEUED_APPEND, tmp_path)
     first, second = push(), push()  # one repository: one slot
     ledger.events.record_many([first, second])
-    commits: list[str] = []
-
-    def count(_connection: object) -> None:
-        commits.append("COMMIT")
-
-    sqlalchemy_event.listen(ledger.database.engine, "commit", count)
-    try:
+    with counting_commits(ledger) as commits:
         assert harness.dispatcher.run_once() == 2
-    finally:
-        sqlalchemy_event.remove(ledger.database.engine, "commit", count)
     # the claim, each chain taking the slot (the second takes it from the first, which ended), and the outcomes
     # with the slot's release: no commit of its own for a release
     assert len(commits) == 4

@@ -82,10 +82,16 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_custom_objective_and_metric_train_the_distributed_booster(
-    ray_instance: None, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+@pytest.mark.parametrize(
+    "hook",
+    ["XGBModel", "LazyModel"],
+    ids=["objective-and-metric", "objective-importing-the-repository-when-called"],
+)
+def test_a_repository_objective_and_metric_train_the_distributed_booster(
+    ray_instance: None, tmp_path: Path, data: tuple[np.ndarray, np.ndarray], hook: str
 ) -> None:
-    model = RepoModel("train", repo(tmp_path), "src/training/xgb_model.py:XGBModel", {})
+    root = repo(tmp_path)
+    model = RepoModel("train", root, f"src/training/xgb_model.py:{hook}", {})
     features, labels = data
 
     booster = train_distributed(
@@ -96,28 +102,7 @@ def test_a_custom_objective_and_metric_train_the_distributed_booster(
         2,
         tracker_ip=LOOPBACK,
         callbacks=(model.callback("objective"), model.callback("custom_metric")),
-    )
-
-    predictions = booster.inplace_predict(features, predict_type="margin")
-    assert ((predictions > 0) == (labels > 0.5)).mean() > 0.9
-
-
-def test_an_objective_importing_the_repository_modules_when_called_finds_them_on_the_workers(
-    ray_instance: None, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
-) -> None:
-    root = repo(tmp_path)
-    model = RepoModel("train", root, "src/training/xgb_model.py:LazyModel", {})
-    features, labels = data
-
-    booster = train_distributed(
-        features,
-        labels,
-        model.booster_params(),
-        10,
-        2,
-        tracker_ip=LOOPBACK,
-        callbacks=(model.callback("objective"), None),
-        import_roots=(str(root),),
+        import_roots=(str(root),),  # LazyModel imports src.training.gradients on the worker, when it is called
     )
 
     predictions = booster.inplace_predict(features, predict_type="margin")
