@@ -11,11 +11,13 @@
 #   toolchain/images.sh ray-operator    the KubeRay operator, FROM the base
 #   toolchain/images.sh operators       both operators
 #   toolchain/images.sh all       all of the above
+#   toolchain/images.sh reference IMAGE  the name IMAGE has at the current inputs, without building anything
 #
 # Archives live in $MLOPS_GITOPS_IMAGES (default ~/.cache/mlops-gitops/images), named after their image and a key
 # made of every input (suite, package list, pinned version, the sources and Dockerfile), so a warm run only checks
 # that the archive exists and a changed input builds afresh. Images are built with buildah as root. With
 # MLOPS_GITOPS_BUILD=never it only looks: a missing archive is reported, with exit status 3, instead of built.
+# A new build replaces the image's older archives and buildah tags: every change of the code makes new ones (GBs).
 set -euo pipefail
 # A failed build inside $(...) (an image built FROM another one) must stop the script, not go on without it.
 shopt -s inherit_errexit
@@ -46,9 +48,20 @@ log() { printf 'images: %s\n' "$*" >&2; }
 # A short key for everything on stdin.
 key() { sha256sum | cut -c1-16; }
 
+# What the script prints for an image: its archive (built when missing), or with `reference` only its name.
+mode=archive
+if [ "${1:-}" = reference ]; then
+    mode=reference
+    shift
+fi
+
 # The archive for image NAME:TAG, built by the function BUILDER (which commits localhost/NAME:TAG) when it is missing.
 archive() {
     local name=$1 tag=$2 builder=$3 out=$images/$1-$2.oci.tar
+    if [ "$mode" = reference ]; then
+        printf 'localhost/mlops-gitops/%s:%s\n' "$name" "$tag"
+        return
+    fi
     if [ ! -f "$out" ] && [ "${MLOPS_GITOPS_BUILD:-}" = never ]; then
         log "$name is not built yet ($out)"
         exit 3
@@ -61,8 +74,23 @@ archive() {
         buildah push --quiet "localhost/mlops-gitops/$name:$tag" "oci-archive:$out.partial:localhost/mlops-gitops/$name:$tag"
         mv "$out.partial" "$out"
         log "built localhost/mlops-gitops/$name:$tag in $((SECONDS - started)) s"
+        superseded "$name" "$tag"
     fi
     printf '%s\n' "$out"
+}
+
+# Remove image NAME's archives and buildah images of tags other than TAG, now that TAG is built.
+superseded() {
+    local name=$1 tag=$2 old ref
+    for old in "$images/$name"-*.oci.tar; do
+        [ -f "$old" ] && [ "$old" != "$images/$name-$tag.oci.tar" ] || continue
+        rm -f "$old"
+        log "removed the superseded $old"
+    done
+    buildah images --noheading --format '{{.Name}}:{{.Tag}}' | { grep -F "localhost/mlops-gitops/$name:" || true; } |
+        while read -r ref; do
+            [ "$ref" = "localhost/mlops-gitops/$name:$tag" ] || buildah rmi "$ref" >/dev/null 2>&1 || true
+        done
 }
 
 # Make the image in ARCHIVE (one whose tag has no "-", as the base's) available to buildah's local storage, where a
@@ -223,7 +251,7 @@ build_ray_operator() {
 
 ray_operator() { archive ray-operator "$KUBERAY_VERSION-$(base_tag | cut -c1-8)" build_ray_operator; }
 
-case ${1:?usage: images.sh base|project|model-server|pause|argoexec|spark-operator|ray-operator|operators|all} in
+case ${1:?usage: images.sh [reference] base|project|model-server|pause|argoexec|spark-operator|ray-operator|operators|all} in
     base) base ;;
     project) project ;;
     model-server) model_server ;;
