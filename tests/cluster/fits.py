@@ -28,9 +28,9 @@ from tests.upstream import TOOLCHAIN
 PROGRAMS = (*TOOLS, *ARGO_TOOLS, *ARGO_CD_TOOLS, SPARK_OPERATOR.name, RAY_OPERATOR.name, "minio")
 PINNED_IMAGES = ("base", "pause", "argoexec", "ray-operator")
 CODE_IMAGES = ("project", "model-server", "spark-operator")
-# Rebuilding the images of the project's code: their new layers in buildah's storage and their new archives, held
-# beside the old ones until the build replaces them.
-REBUILD_GIB = 10
+# Rebuilding the images of the project's code after a change of it: a few MB of new layers in buildah's storage,
+# and each new archive (2.4 GB at most) beside the one it replaces until it is written.
+REBUILD_GIB = 4
 NOT_BUILT = 3
 ALL_LEVELS = 4
 BOUND_ONLY = 2  # the last level whose pods need none of the project's images on the node
