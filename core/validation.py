@@ -3,7 +3,9 @@
 Configuration files, pipeline parameters and an ML repository's contract file
 are all validated by pydantic models; their users fix one field at a time, so
 every error is reported as ``path.to[0].field: what is wrong``, with list
-items as ``[n]`` and a key no field has called an unknown setting.
+items as ``[n]`` and a key no field has called an unknown setting. A check
+that spans fields says what is wrong in its own words, without pydantic's
+"Value error," in front.
 """
 
 from __future__ import annotations
@@ -13,13 +15,24 @@ from typing import Any
 from pydantic import ValidationError
 
 
-def validation_problems(error: ValidationError, values: Any = None) -> list[str]:
-    """One line per problem; ``values`` (the validated input) lets tagged-union tags be left out of the path."""
-    return [
-        f"{_setting_path(item['loc'], values) or '(top level)'}: "
-        + ("unknown setting" if item["type"] == "extra_forbidden" else item["msg"])
-        for item in error.errors()
-    ]
+def validation_problems(error: ValidationError, values: Any = None, *, within: str = "") -> list[str]:
+    """One line per problem; ``values`` (the validated input) lets tagged-union tags be left out of the path, and
+    ``within`` names where a group validated on its own sits in the whole configuration."""
+    return [f"{_joined(within, _setting_path(item['loc'], values))}: {_message(item)}" for item in error.errors()]
+
+
+def _message(item: Any) -> str:
+    if item["type"] == "extra_forbidden":
+        return "unknown setting"
+    if item["type"] == "value_error" and "error" in item.get("ctx", {}):
+        return str(item["ctx"]["error"])
+    return str(item["msg"])
+
+
+def _joined(within: str, path: str) -> str:
+    if within and path:
+        return f"{within}{path}" if path.startswith("[") else f"{within}.{path}"
+    return within or path or "(top level)"
 
 
 def _setting_path(loc: tuple[int | str, ...], values: Any) -> str:

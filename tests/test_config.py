@@ -215,3 +215,14 @@ def test_a_typo_inside_a_list_item_is_refused_by_its_path(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "gitops.targets[0].feild: unknown setting" in result.output
     assert "listeners.webhooks.github.per_rep: unknown setting" in result.output
+
+
+def test_a_check_across_settings_is_reported_in_its_own_words(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("workflows:\n  backend: argo\n  argo:\n    token: a-token-for-the-argo-server\n")
+
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert "workflows: the argo backend needs workflows.argo.feast_project" in result.output
+    assert "Value error" not in result.output

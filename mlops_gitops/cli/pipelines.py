@@ -30,6 +30,7 @@ from workflows.factory import make_backend
 from workflows.naming import run_name
 from workflows.params import PIPELINES
 from workflows.pipelines import build_workflow
+from workflows.settings import WorkflowSettings
 
 PipelineArgument = Annotated[str, typer.Argument(help=f"Pipeline to use: {', '.join(sorted(PIPELINES))}.")]
 ParamOption = Annotated[
@@ -109,7 +110,7 @@ def run(
     configure_logging(loaded.logging.level, loaded.logging.json_format, secrets=loaded.secret_values())
     settings = loaded.workflows
     if backend is not None:
-        settings = settings.model_copy(update={"backend": backend})
+        settings = _on_backend(settings, backend)
     event_id = event_id or f"cli-{uuid.uuid4()}"
     name = name or run_name(pipeline, f"cli:{pipeline}:{event_id}")
     runner = make_backend(settings)
@@ -148,6 +149,14 @@ def _follow(runner: WorkflowBackend, name: str, poll_seconds: float) -> RunStatu
         if status.finished:
             return status
         time.sleep(poll_seconds)
+
+
+def _on_backend(settings: WorkflowSettings, backend: str) -> WorkflowSettings:
+    """The settings as if the configuration named ``backend``, checked as a configuration naming it would be."""
+    try:
+        return WorkflowSettings.model_validate({**dict(settings), "backend": backend})
+    except ValidationError as e:
+        _refuse(f"--backend {backend}: " + "; ".join(validation_problems(e, within="workflows")))
 
 
 def _validated_params(pipeline: str, assignments: list[str]) -> BaseModel:

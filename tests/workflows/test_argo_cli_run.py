@@ -39,12 +39,12 @@ def server() -> Iterator[FakeArgoServer]:
     server.stop()
 
 
-def run_cli(server: FakeArgoServer, *args: str) -> tuple[int, str, str]:
+def run_cli(server: FakeArgoServer, *args: str, feast_project: str | None = "churn") -> tuple[int, str, str]:
     env = {
         "MLOPS_GITOPS_WORKFLOWS__ARGO__SERVER_URL": server.url,
         "MLOPS_GITOPS_WORKFLOWS__ARGO__TOKEN": TOKEN,
         "MLOPS_GITOPS_WORKFLOWS__ARGO__NAMESPACE": NAMESPACE,
-        "MLOPS_GITOPS_WORKFLOWS__ARGO__FEAST_PROJECT": "churn",
+        "MLOPS_GITOPS_WORKFLOWS__ARGO__FEAST_PROJECT": feast_project,
     }
     result = CliRunner().invoke(app, ["run", *args, "--backend", "argo", "--poll-seconds", "0.1"], env=env)
     return result.exit_code, result.stdout, result.stderr
@@ -112,4 +112,11 @@ def test_bad_parameters_submit_nothing(server: FakeArgoServer) -> None:
     code, _, err = run_cli(server, "data-etl", "-p", "source_uri=s3://raw-data/churn", "-p", "partitions=a b")
     assert code == 2
     assert "partitions" in err
+    assert server.create_requests == 0
+
+
+def test_a_configuration_the_chosen_backend_cannot_use_is_refused_before_submitting(server: FakeArgoServer) -> None:
+    code, _, err = run_cli(server, "data-etl", *ETL_ARGS, feast_project=None)
+    assert code == 2
+    assert "--backend argo: workflows: the argo backend needs workflows.argo.feast_project" in err
     assert server.create_requests == 0
