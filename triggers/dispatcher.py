@@ -204,7 +204,8 @@ class Dispatcher:
         waits = [p for p in progress if isinstance(p, Waiting)]
         if waits:  # some rule can still move; a failed one waits for it, recorded on its action
             until = min(w.until for w in waits)
-            log.info(
+            # A run followed for hours comes back here every poll; the status API shows what it waits for.
+            log.debug(
                 "dispatcher.waiting", event_id=event_id, until=until.isoformat(), reasons=[w.reason for w in waits]
             )
             return EventOutcome.deferred(claimed, until, writes)
