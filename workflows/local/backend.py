@@ -54,11 +54,15 @@ def configure_prefect(prefect_home: Path) -> None:
 
 
 def _stop_prefect_server() -> None:
-    """Stop the temporary Prefect API server, if a flow of this process started one."""
+    """Stop the temporary Prefect API server, if a flow of this process started one, after its log worker: that
+    worker keeps the address of the server it started with, so flows of a later backend in this process would
+    otherwise ship their lines to the stopped one and print "Error logging to API" on stderr."""
     if "prefect.server.api.server" not in sys.modules:  # no flow ever asked for it
         return
+    from prefect.logging.handlers import APILogWorker
     from prefect.server.api.server import SubprocessASGIServer
 
+    APILogWorker.drain_all(timeout=5, at_exit=False)
     SubprocessASGIServer().stop()
 
 
