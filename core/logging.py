@@ -2,9 +2,9 @@
 
 structlog renders one JSON object per line in production (what log pipelines
 ingest) and a readable console line on a terminal. The records of libraries
-that log through the standard library (uvicorn, Feast, botocore, MLflow) go
-through the same processors, so one stream never mixes two formats and each
-line names its logger. A redaction processor runs last before rendering, so a
+that log through the standard library (uvicorn, Feast, botocore, MLflow), and
+Python's warnings, go through the same processors, so one stream never mixes
+two formats and each line names its logger. A redaction processor runs last before rendering, so a
 secret can never reach a log line by accident: any key that looks like a
 credential is masked, and so is any configured secret value wherever it
 appears inside a string.
@@ -96,6 +96,9 @@ def configure_logging(level: str = "INFO", json: bool | None = None, secrets: It
     root.setLevel(level.upper())
     for chatty in _CHATTY_LIBRARIES:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    # Libraries' warnings (Feast turns every DeprecationWarning on for the process) become records of the same
+    # stream, not raw text on stderr.
+    logging.captureWarnings(True)
 
 
 def get_logger(name: str) -> Any:

@@ -27,6 +27,8 @@ try:
 except ValueError:
     logging.getLogger("listeners.http").exception("request failed")
 get_logger("triggers.dispatcher").info("dispatched", event_id="e-1")
+import warnings
+warnings.warn("the old call, with {SECRET}", UserWarning, stacklevel=1)
 configure_logging("INFO", json=True)
 logging.getLogger("uvicorn.error").info("configured twice")
 """
@@ -57,3 +59,10 @@ def test_credential_discovery_and_registry_refreshes_stay_out_and_a_second_confi
 
     assert not [event for event in events if "credentials" in event or "Registry cache" in event]
     assert events.count("configured twice") == 1
+
+
+def test_a_warning_is_a_json_line_of_its_own_redacted() -> None:
+    (warned,) = [line for line in _lines() if line.get("logger") == "py.warnings"]
+
+    assert warned["level"] == "warning"
+    assert "UserWarning: the old call, with ***" in warned["event"]
