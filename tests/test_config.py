@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from core.logging import SecretRedactor
 from mlops_gitops.cli import app
@@ -30,6 +30,13 @@ def settings_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             paths += settings_paths(field.annotation, f"{prefix}{name}.")
     return paths
+
+
+def config_check(tmp_path: Path, text: str) -> Result:
+    """``mlops-gitops config check`` of a config file holding ``text``."""
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    return CliRunner().invoke(app, ["config", "check", "--config", str(config)])
 
 
 def has_path(document: dict[str, Any], path: str) -> bool:
@@ -54,9 +61,7 @@ def test_the_example_names_every_setting_and_is_valid(tmp_path: Path) -> None:
 
 
 def test_config_check_accepts_the_example_as_printed(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(example_config())
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    result = config_check(tmp_path, example_config())
     assert result.exit_code == 0, result.output
     assert "6 trigger rules in rules.inline" in result.output
 
@@ -74,9 +79,7 @@ def test_config_check_reads_rules_from_a_file_in_place_of_inline(tmp_path: Path)
 
 
 def test_config_check_lists_each_problem_by_field_and_exits_2(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text("ledger:\n  urll: sqlite:///x.db\nserver:\n  port: 0\n")
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    result = config_check(tmp_path, "ledger:\n  urll: sqlite:///x.db\nserver:\n  port: 0\n")
     assert result.exit_code == 2
     assert "ledger.urll: unknown setting" in result.output
     assert "server.port: Input should be greater than or equal to 1" in result.output
@@ -92,9 +95,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: Any) -> Non
 
 
 def test_a_broken_yaml_file_names_the_line(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text("ledger:\n  url: [unclosed\n")
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    result = config_check(tmp_path, "ledger:\n  url: [unclosed\n")
     assert result.exit_code == 2
     assert "line" in result.output and "not valid YAML" in result.output
 
@@ -126,9 +127,7 @@ def test_an_unreachable_ledger_is_one_line_and_a_nonzero_exit(tmp_path: Path) ->
     ],
 )
 def test_config_check_refuses_short_or_blank_secrets_and_tokens(tmp_path: Path, setting: str, value: list[str]) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(f"{setting}: {json.dumps(value)}\n")
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    result = config_check(tmp_path, f"{setting}: {json.dumps(value)}\n")
     assert result.exit_code == 2, result.output
     assert "at least 16 bytes" in result.output or "whitespace" in result.output
     assert repr(value[0]) not in result.output and "input_value" not in result.output, "never quotes the secret"
@@ -205,23 +204,19 @@ def test_every_settings_model_refuses_unknown_keys() -> None:
 
 
 def test_a_typo_inside_a_list_item_is_refused_by_its_path(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
+    result = config_check(
+        tmp_path,
         "gitops:\n  targets:\n    - kind: kustomize-image\n      image: model-server\n      value: '{version}'\n"
         "      feild: digest\n"
-        "listeners:\n  webhooks:\n    github:\n      secrets: [s3cret]\n      per_rep: {}\n"
+        "listeners:\n  webhooks:\n    github:\n      secrets: [s3cret]\n      per_rep: {}\n",
     )
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
     assert result.exit_code == 2
     assert "gitops.targets[0].feild: unknown setting" in result.output
     assert "listeners.webhooks.github.per_rep: unknown setting" in result.output
 
 
 def test_a_check_across_settings_is_reported_in_its_own_words(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text("workflows:\n  backend: argo\n  argo:\n    token: a-token-for-the-argo-server\n")
-
-    result = CliRunner().invoke(app, ["config", "check", "--config", str(config)])
+    result = config_check(tmp_path, "workflows:\n  backend: argo\n  argo:\n    token: a-token-for-the-argo-server\n")
 
     assert result.exit_code == 2
     assert "workflows: the argo backend needs workflows.argo.feast_project" in result.output
