@@ -164,7 +164,12 @@ def data_trained_version(data_trained: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecord, GitOpsCommit]:
-    """The data-trained version moved to Production in MLflow; the watcher sees it and it is deployed."""
+    """The data-trained version moved to Production in MLflow; the watcher sees it and it is deployed.
+
+    The move starts once the watcher has seen the version in Staging: a poll sees stages, not the moves between
+    them, so a version that left Staging before the next poll would be reported as coming from where it was seen.
+    """
+    _wait_for_stage_move(stack, data_trained_version, "Staging")
     before, _ = stack.world.gitops_head()
     stack.world.promote_to_production(data_trained_version)
     try:
@@ -183,6 +188,17 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
             return record, GitOpsCommit.read(stack.workspace, sha)
         time.sleep(1)
     pytest.fail(stack.stuck("the move to Production was not recorded as a finished event"))
+
+
+def _wait_for_stage_move(stack: Stack, version: str, stage: str) -> None:
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for record in stack.ledger.reads.list_events(limit=200):
+            change = record.event.data
+            if isinstance(change, ModelChange) and (change.version, change.to_stage) == (version, stage):
+                return
+        time.sleep(0.5)
+    pytest.fail(stack.stuck(f"the watcher did not record version {version}'s move to {stage}"))
 
 
 @pytest.fixture(scope="module")
