@@ -9,10 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tests.cluster.run import run
+from tests.cluster.run import ALL_LEVELS, run
 from tests.upstream import REPO_ROOT
-
-ALL_LEVELS = 4
 
 
 def main() -> int:

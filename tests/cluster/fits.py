@@ -22,7 +22,7 @@ import tempfile
 
 from tests.cluster.images import IMAGES_SCRIPT
 from tests.cluster.operators import RAY_OPERATOR, SPARK_OPERATOR
-from tests.cluster.run import ARGO_CD_TOOLS, ARGO_TOOLS, NODE_DISK_GIB, TOOLS
+from tests.cluster.run import ALL_LEVELS, ARGO_CD_TOOLS, ARGO_TOOLS, NODE_DISK_GIB, TOOLS
 from tests.upstream import TOOLCHAIN
 
 PROGRAMS = (*TOOLS, *ARGO_TOOLS, *ARGO_CD_TOOLS, SPARK_OPERATOR.name, RAY_OPERATOR.name, "minio")
@@ -32,7 +32,6 @@ CODE_IMAGES = ("project", "model-server", "spark-operator")
 # and each new archive (2.4 GB at most) beside the one it replaces until it is written.
 REBUILD_GIB = 4
 NOT_BUILT = 3
-ALL_LEVELS = 4
 BOUND_ONLY = 2  # the last level whose pods need none of the project's images on the node
 
 

@@ -82,7 +82,7 @@ from tests.cluster.pki import make_pki
 from tests.cluster.processes import Supervisor
 from tests.cluster.promotions import Registry
 from tests.cluster.rbac import check_rbac
-from tests.cluster.report import Report, StepFailedError
+from tests.cluster.report import LEVELS, Report, StepFailedError
 from tests.cluster.s3 import SECRET as STORE_SECRET
 from tests.cluster.s3 import Store, start_store
 from tests.cluster.second_domain import (
@@ -123,6 +123,7 @@ PREDICTED_CUSTOMERS = 8  # asked for through each model server's /predict
 # The project and model-server images in containerd, packed and unpacked (about 7 GiB), the pods' writable layers
 # and logs, MinIO's objects, and a margin. Levels 1 and 2 need next to nothing: their pods only get bound.
 NODE_DISK_GIB = 12
+ALL_LEVELS = max(LEVELS)
 
 
 def free_space(work: Path) -> dict[str, float]:
@@ -354,7 +355,7 @@ def level_4(
     report.reached(4)
 
 
-def run(output: Path, up_to: int = 4) -> Report:
+def run(output: Path, up_to: int = ALL_LEVELS) -> Report:
     """Levels 1 to ``up_to``; each one's steps need what the levels before it proved."""
     output.mkdir(parents=True, exist_ok=True)
     logs = output / "logs"
