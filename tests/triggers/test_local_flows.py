@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,16 @@ class Stack:
         failures = [f"{r.event.id}: {r.last_error}" for r in records if r.state is not EventState.DONE]
         assert not failures, f"events did not finish (service log: {self.service.log}): {failures}"
         return records
+
+    def events_until(self, done: Callable[[list[EventRecord]], bool], what: str) -> list[EventRecord]:
+        """The ledger's latest events once ``done`` holds for them; ``what`` failed if it never does."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            events = self.ledger.reads.list_events(limit=200)
+            if done(events):
+                return events
+            time.sleep(0.5)
+        pytest.fail(self.stuck(what))
 
     def stuck(self, what: str) -> str:
         """``what`` timed out, with where the service is: every thread's stack and the end of its log."""
@@ -169,36 +179,35 @@ def production_flow(stack: Stack, data_trained_version: str) -> tuple[EventRecor
     The move starts once the watcher has seen the version in Staging: a poll sees stages, not the moves between
     them, so a version that left Staging before the next poll would be reported as coming from where it was seen.
     """
-    _wait_for_stage_move(stack, data_trained_version, "Staging")
+    stack.events_until(
+        lambda events: bool(moves_to(events, "Staging", data_trained_version)),
+        f"the watcher did not record version {data_trained_version}'s move to Staging",
+    )
     before, _ = stack.world.gitops_head()
     stack.world.promote_to_production(data_trained_version)
     try:
         sha, _ = stack.world.wait_for_gitops_commit(before, timeout=SETTLE_TIMEOUT_S)
     except TimeoutError as e:
         pytest.fail(stack.stuck(str(e)))
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        moved = [
-            record
-            for record in stack.ledger.reads.list_events(limit=200)
-            if isinstance(record.event.data, ModelChange) and record.event.data.to_stage == "Production"
-        ]
-        if moved and all(record.state is EventState.DONE for record in moved):
-            (record,) = moved
-            return record, GitOpsCommit.read(stack.workspace, sha)
-        time.sleep(1)
-    pytest.fail(stack.stuck("the move to Production was not recorded as a finished event"))
+    events = stack.events_until(
+        lambda events: (
+            bool(moved := moves_to(events, "Production")) and all(record.state is EventState.DONE for record in moved)
+        ),
+        "the move to Production was not recorded as a finished event",
+    )
+    (record,) = moves_to(events, "Production")
+    return record, GitOpsCommit.read(stack.workspace, sha)
 
 
-def _wait_for_stage_move(stack: Stack, version: str, stage: str) -> None:
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for record in stack.ledger.reads.list_events(limit=200):
-            change = record.event.data
-            if isinstance(change, ModelChange) and (change.version, change.to_stage) == (version, stage):
-                return
-        time.sleep(0.5)
-    pytest.fail(stack.stuck(f"the watcher did not record version {version}'s move to {stage}"))
+def moves_to(events: list[EventRecord], stage: str, version: str | None = None) -> list[EventRecord]:
+    """The recorded moves to ``stage``, of ``version`` when given."""
+    return [
+        record
+        for record in events
+        if isinstance(change := record.event.data, ModelChange)
+        and change.to_stage == stage
+        and version in (None, change.version)
+    ]
 
 
 @pytest.fixture(scope="module")
